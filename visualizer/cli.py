@@ -1,0 +1,103 @@
+"""Command line: parse arguments, layer them over the preset, run the chosen command.
+
+Bad input ends with one line on stderr naming the argument, file or key, and exit status 2.
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+from visualizer.config import Settings, load_settings
+from visualizer.errors import UserError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, not the usage block
+        raise UserError(f"{self.prog}: {message}")
+
+
+def _add_model_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", help="a model folder, .gguf file, or local HF cache name")
+    p.add_argument("--trust-pickle", action="store_true", default=None,
+                   help="allow .bin/.pt weights (pickle can run code)")
+    p.add_argument("--preset", default="default", help="preset name in configs/ or a .toml path")
+    p.add_argument("--threads", type=int, help="torch threads for the model (0 = all cores)")
+
+
+def _add_sampling_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--tokens", type=int, help="tokens to generate")
+    p.add_argument("--temperature", type=float, help="0 = greedy")
+    p.add_argument("--top-k", type=int)
+    p.add_argument("--top-p", type=float)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--context", type=int, help="tokens kept in view")
+    p.add_argument("--raw", action="store_true", default=None, help="skip the chat template")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="neuroweb", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    run = sub.add_parser("run", help="stream a model's answer live")
+    run.add_argument("--prompt", help="generate at once; without it, prompts are read from stdin")
+    _add_model_flags(run)
+    _add_sampling_flags(run)
+
+    trace = sub.add_parser("trace", help="record every position of one run to an .npz")
+    trace.add_argument("--prompt", required=True)
+    trace.add_argument("--out", required=True, type=Path)
+    _add_model_flags(trace)
+    _add_sampling_flags(trace)
+
+    bench = sub.add_parser("bench", help="measure speed and memory, print JSON")
+    bench.add_argument("--json", action="store_true", help="print only the JSON object")
+    bench.add_argument("--tokens", type=int, default=64, help="tokens per measurement")
+    bench.add_argument("--skip-cold", action="store_true", help="skip the cold-load measurement")
+    return parser
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    """Preset, then the flags that were given (None = not given)."""
+    flags = {
+        "model": {"name": args.model, "trust_pickle": args.trust_pickle, "threads": args.threads},
+        "generation": {
+            "max_tokens": args.tokens,
+            "temperature": args.temperature,
+            "top_k": args.top_k,
+            "top_p": args.top_p,
+            "seed": args.seed,
+            "context": args.context,
+            "raw": args.raw,
+        },
+    }
+    overrides = {
+        section: {k: v for k, v in values.items() if v is not None}
+        for section, values in flags.items()
+    }
+    return load_settings(args.preset, overrides)
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        if args.command == "run":
+            from visualizer.terminal import run_terminal
+
+            return run_terminal(settings_from(args), args.prompt)
+        if args.command == "trace":
+            from visualizer.tracer import trace_command
+
+            return trace_command(settings_from(args), args.prompt, args.out)
+        from visualizer.bench import bench_command
+
+        return bench_command(tokens=args.tokens, skip_cold=args.skip_cold, quiet=args.json)
+    except UserError as exc:
+        print(f"neuroweb: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("neuroweb: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

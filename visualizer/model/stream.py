@@ -1,0 +1,149 @@
+"""The model stream: frames for every token, produced in the background, delivered via Handoff.
+
+Why a process and not only a thread: torch runs each op in C++ but re-takes the GIL between
+ops, hundreds of times per token. Measured on the 2-core dev machine, a decode thread beside a
+main thread that runs Python half of each 60 Hz frame fell from 14.6 to 6.8 tok/s, and beside a
+fully busy one to 0.3 tok/s: the model waited for the GIL, not for the CPU. So the model runs
+in a child process with its own interpreter and torch threads; one receiver thread in this
+process blocks on the pipe and publishes each Frame into the Handoff. This process never
+imports torch for the stream, so a window can be up before the model has loaded.
+"""
+
+import multiprocessing as mp
+import os
+import threading
+import traceback
+from multiprocessing.connection import Connection
+
+from visualizer.config import GenerationSettings, Settings
+from visualizer.errors import UserError
+from visualizer.handoff import Failure, Handoff, Status
+
+_CTX = mp.get_context("spawn")  # never fork a process that may hold GL or torch thread state
+
+
+def _serve(settings: Settings, commands: Connection, out: Connection, cancel) -> None:
+    """Model process: load, then run `generate` commands until `quit` or the pipe closes."""
+    try:
+        import torch
+
+        from visualizer.model.generate import generate_frames
+        from visualizer.model.load import load_model
+
+        torch.set_num_threads(settings.model.threads or os.cpu_count() or 1)
+        out.send(("status", Status("loading", "starting the model process", 0.0)))
+        lm = load_model(
+            settings.model.name,
+            trust_pickle=settings.model.trust_pickle,
+            progress=lambda f, stage: out.send(("status", Status("loading", stage, f))),
+        )
+        out.send(("status", Status("ready", lm.name, 1.0)))
+        while True:
+            try:
+                command = commands.recv()
+            except EOFError:
+                return
+            if command[0] == "quit":
+                return
+            _, prompt, gen = command
+            cancel.clear()
+            out.send(("status", Status("generating", lm.name, 1.0)))
+            note = lambda text: out.send(("status", Status("generating", text, 1.0)))  # noqa: E731
+            try:
+                for frame in generate_frames(lm, prompt, gen, settings.capture, cancel, note):
+                    out.send(("frame", frame))
+            except UserError as exc:  # a bad prompt: report it, stay ready for the next one
+                out.send(("failure", Failure(str(exc), True)))
+            state = "stopped" if cancel.is_set() else "finished"
+            out.send(("status", Status(state, lm.name, 1.0)))
+    except UserError as exc:
+        out.send(("failure", Failure(str(exc), True)))
+    except (BrokenPipeError, EOFError, KeyboardInterrupt):
+        pass  # the parent went away or is shutting down
+    except BaseException as exc:
+        detail = traceback.format_exception_only(exc)[-1].strip()
+        out.send(("failure", Failure(f"the model process failed: {detail}", False)))
+
+
+class ModelStream:
+    """Start with `with ModelStream(settings) as stream:`; read frames from `stream.handoff`."""
+
+    def __init__(self, settings: Settings, handoff: Handoff | None = None) -> None:
+        self.settings = settings
+        self.handoff = handoff or Handoff()
+        self._cancel = _CTX.Event()
+        cmd_read, self._commands = _CTX.Pipe(duplex=False)
+        self._frames, out_write = _CTX.Pipe(duplex=False)
+        self._process = _CTX.Process(
+            target=_serve,
+            args=(settings, cmd_read, out_write, self._cancel),
+            name="neuroweb-model",
+            daemon=True,
+        )
+        self._ends = (cmd_read, out_write)  # the child's ends, closed here once it has them
+        self._receiver = threading.Thread(target=self._receive, name="neuroweb-stream")
+        self._stopping = threading.Event()
+
+    def start(self) -> "ModelStream":
+        self._process.start()
+        for end in self._ends:
+            end.close()
+        self._receiver.start()
+        return self
+
+    def generate(self, prompt: str, gen: GenerationSettings | None = None) -> None:
+        """Start a new answer; one in progress is cancelled first."""
+        self._cancel.set()
+        self._commands.send(("generate", prompt, gen or self.settings.generation))
+
+    def cancel(self) -> None:
+        """Stop the answer in progress after the current forward pass; stay loaded."""
+        self._cancel.set()
+
+    def stop(self, timeout: float = 1.0) -> None:
+        """End the model process and the receiver within `timeout` seconds, from any state."""
+        self._stopping.set()
+        self._cancel.set()
+        try:
+            self._commands.send(("quit",))
+        except (BrokenPipeError, OSError):
+            pass
+        self._commands.close()
+        self._process.join(timeout * 0.5)
+        if self._process.is_alive():  # busy loading or inside a long forward pass
+            self._process.kill()
+            self._process.join(timeout * 0.4)
+        if self._receiver.is_alive():
+            self._receiver.join(timeout * 0.1)
+        self.handoff.set_status(Status("stopped"))
+
+    def __enter__(self) -> "ModelStream":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    @property
+    def alive(self) -> bool:
+        return self._process.is_alive()
+
+    def _receive(self) -> None:
+        """Receiver thread: blocks on the pipe, publishes what arrives, ends at EOF."""
+        handoff = self.handoff
+        try:
+            while True:
+                kind, payload = self._frames.recv()
+                if kind == "frame":
+                    handoff.publish(payload)
+                elif kind == "status":
+                    handoff.set_status(payload)
+                else:
+                    handoff.fail(payload)
+        except (EOFError, OSError):
+            pass
+        finally:
+            self._frames.close()
+        self._process.join(0.5)
+        code = self._process.exitcode
+        if code not in (0, None) and not self._stopping.is_set():
+            handoff.fail(Failure(f"the model process died (exit code {code})", False))

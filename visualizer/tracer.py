@@ -1,0 +1,52 @@
+"""`neuroweb trace`: run the model once, in this process, and write every position to an .npz."""
+
+import sys
+from pathlib import Path
+
+from visualizer import __version__
+from visualizer.config import Settings
+from visualizer.errors import UserError
+from visualizer.terminal import show_progress
+from visualizer.trace import write_trace
+
+
+def trace_command(settings: Settings, prompt: str, out: Path) -> int:
+    if out.is_dir() or not out.parent.is_dir():
+        raise UserError(f"--out {out}: not a writable file path (does its folder exist?)")
+    import torch
+
+    from visualizer.model.generate import generate_frames
+    from visualizer.model.load import load_model
+
+    if settings.model.threads:
+        torch.set_num_threads(settings.model.threads)
+    lm = load_model(settings.model.name, trust_pickle=settings.model.trust_pickle,
+                    progress=show_progress)
+    print(file=sys.stderr)
+    notes: list[str] = []
+
+    def notice(text: str) -> None:
+        notes.append(text)
+        print(f"neuroweb: {text}", file=sys.stderr)
+
+    gen = settings.generation
+    frames = list(generate_frames(lm, prompt, gen, settings.capture, notice=notice))
+    meta = {
+        "model": lm.name,
+        "prompt": prompt,
+        "n_prompt": sum(f.is_prompt for f in frames),
+        "raw": gen.raw,
+        "sampling": {"temperature": gen.temperature, "top_k": gen.top_k, "top_p": gen.top_p,
+                     "seed": gen.seed, "max_tokens": gen.max_tokens, "context": gen.context},
+        "notes": notes,
+        "model_config": lm.model.config.to_dict(),
+        "text": "".join(f.text for f in frames),
+        "neuroweb_version": __version__,
+    }
+    try:
+        write_trace(out, frames, meta)
+    except OSError as exc:
+        raise UserError(f"--out {out}: cannot write: {exc.strerror}") from None
+    print(f"wrote {out} ({len(frames)} positions, {meta['n_prompt']} from the prompt)",
+          file=sys.stderr)
+    return 0
