@@ -1,0 +1,66 @@
+"""Shared fixtures: the real SmolLM2 (converted once into the user cache) and tiny random models
+of the same architectures, saved as real Hugging Face folders so they load like any --model."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+import transformers
+
+from visualizer.model.load import embedded_gguf, ensure_converted, load_model
+
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja")
+
+
+@pytest.fixture(scope="session")
+def smollm2_folder() -> Path:
+    return ensure_converted(embedded_gguf(), lambda fraction, stage: None)
+
+
+@pytest.fixture(scope="session")
+def smollm2(smollm2_folder):
+    return load_model("")
+
+
+def _save_tiny(model: torch.nn.Module, folder: Path, tokenizer_from: Path) -> Path:
+    model.save_pretrained(folder)
+    for name in TOKENIZER_FILES:
+        if (tokenizer_from / name).exists():
+            shutil.copy(tokenizer_from / name, folder / name)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_llama_dir(tmp_path_factory, smollm2_folder) -> Path:
+    """SmolLM2's architecture (RoPE, GQA, RMSNorm, SwiGLU) at toy size, 64 positions."""
+    torch.manual_seed(0)
+    config = transformers.LlamaConfig(
+        vocab_size=49152, hidden_size=32, intermediate_size=64, num_hidden_layers=3,
+        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64,
+        tie_word_embeddings=True, bos_token_id=1, eos_token_id=2,
+    )  # fmt: skip
+    model = transformers.LlamaForCausalLM(config)
+    return _save_tiny(model, tmp_path_factory.mktemp("tiny-llama"), smollm2_folder)
+
+
+@pytest.fixture(scope="session")
+def tiny_gpt2_dir(tmp_path_factory, smollm2_folder) -> Path:
+    """GPT-2 style (learned positions, LayerNorm, GELU, MHA) at toy size."""
+    torch.manual_seed(0)
+    config = transformers.GPT2Config(
+        vocab_size=49152, n_embd=32, n_layer=2, n_head=4, n_positions=128,
+        bos_token_id=1, eos_token_id=2,
+    )  # fmt: skip
+    model = transformers.GPT2LMHeadModel(config)
+    return _save_tiny(model, tmp_path_factory.mktemp("tiny-gpt2"), smollm2_folder)
+
+
+@pytest.fixture(scope="session")
+def tiny_llama(tiny_llama_dir):
+    return load_model(str(tiny_llama_dir))
+
+
+@pytest.fixture(scope="session")
+def tiny_gpt2(tiny_gpt2_dir):
+    return load_model(str(tiny_gpt2_dir))

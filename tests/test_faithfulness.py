@@ -1,0 +1,97 @@
+"""The captured internals of the real SmolLM2 equal one eager full-sequence pass of transformers."""
+
+import numpy as np
+import pytest
+import torch
+
+from visualizer.config import CaptureSettings, GenerationSettings
+from visualizer.model.generate import generate_frames
+
+pytestmark = pytest.mark.slow
+
+PROMPT = "Explain in one sentence why the sky is blue."
+
+
+@pytest.fixture(scope="module")
+def greedy_frames(smollm2):
+    gen = GenerationSettings(temperature=0.0, max_tokens=16)
+    return list(generate_frames(smollm2, PROMPT, gen, CaptureSettings(prefill_chunk=7)))
+
+
+def _reference(model, ids: list[int]):
+    """Eager attention, output_attentions, block outputs by forward hooks: one full pass."""
+    blocks = model.model.layers
+    hidden = []
+    hooks = [blocks[0].register_forward_pre_hook(lambda m, a, k: hidden.append(k["hidden_states"]
+                                                                                if not a else a[0]),
+                                                 with_kwargs=True)]
+    hooks += [b.register_forward_hook(lambda m, a, o: hidden.append(o)) for b in blocks]
+    previous = model.config._attn_implementation
+    model.set_attn_implementation("eager")
+    try:
+        with torch.no_grad():
+            out = model(input_ids=torch.tensor([ids]), output_attentions=True)
+    finally:
+        model.set_attn_implementation(previous)
+        for h in hooks:
+            h.remove()
+    hidden = torch.cat(hidden, dim=0).transpose(0, 1).numpy()  # [T, L+1, d]
+    attn = torch.cat(out.attentions, dim=0).permute(2, 0, 1, 3).numpy()  # [T, L, H, T]
+    return hidden, attn
+
+
+def test_generated_ids_match_generate(smollm2, greedy_frames):
+    n_prompt = sum(f.is_prompt for f in greedy_frames)
+    prompt_ids = [f.token_id for f in greedy_frames[:n_prompt]]
+    ours = [f.token_id for f in greedy_frames[n_prompt:]]
+    with torch.no_grad():
+        ref = smollm2.model.generate(
+            torch.tensor([prompt_ids]), max_new_tokens=16, do_sample=False,
+            attention_mask=torch.ones(1, n_prompt, dtype=torch.long),
+        )[0, n_prompt:].tolist()  # fmt: skip
+    assert len(ours) >= 2
+    assert ours == ref
+
+
+def test_hidden_and_attention_match_eager_full_pass(smollm2, greedy_frames):
+    ids = [f.token_id for f in greedy_frames]
+    ref_hidden, ref_attn = _reference(smollm2.model, ids)
+    for t, frame in enumerate(greedy_frames):
+        assert frame.context_start == 0
+        scale = np.abs(ref_hidden[t]).max(axis=-1, keepdims=True)  # [L+1, 1]
+        rel = np.abs(frame.hidden - ref_hidden[t]) / scale
+        assert rel.max() < 1e-3, (t, rel.max())
+        assert frame.attn.shape[-1] == t + 1
+        err = np.abs(frame.attn - ref_attn[t, :, :, : t + 1]).max()
+        assert err < 1e-4, (t, err)
+        np.testing.assert_allclose(frame.attn.sum(-1), 1.0, atol=1e-5)
+    assert np.abs(ref_attn[:, :, :, :]).sum() > 0
+
+
+def test_mlp_activation_is_the_down_projections_input(smollm2, greedy_frames):
+    """SwiGLU: act(gate(x)) * up(x), with x the normed residual after attention, per block."""
+    frame = greedy_frames[-1]
+    assert frame.mlp.shape == (30, 1536)
+    block = smollm2.model.model.layers[3]
+    seen = {}
+    h = block.mlp.register_forward_hook(lambda m, a, o: seen.setdefault("x", a[0]))
+    try:
+        _reference(smollm2.model, [f.token_id for f in greedy_frames])
+    finally:
+        h.remove()
+    x = seen["x"][0, -1]
+    with torch.no_grad():
+        expected = (block.mlp.act_fn(block.mlp.gate_proj(x)) * block.mlp.up_proj(x)).numpy()
+    scale = np.abs(expected).max()
+    assert np.abs(frame.mlp[3] - expected).max() / scale < 1e-3
+
+
+def test_topk_and_entropy_follow_the_logits(smollm2, greedy_frames):
+    n_prompt = sum(f.is_prompt for f in greedy_frames)
+    for frame, nxt in zip(greedy_frames[n_prompt - 1 : -1], greedy_frames[n_prompt:]):
+        assert frame.topk_ids[0] == nxt.token_id  # greedy picks the top candidate
+        assert np.all(np.diff(frame.topk_probs) <= 0)
+        assert 0 < frame.topk_probs.sum() <= 1.0 + 1e-5
+        assert 0 <= frame.entropy < np.log(49152)
+    text = "".join(f.text for f in greedy_frames[n_prompt:])
+    assert "blue" in text.lower() or "scatter" in text.lower() or len(text) > 20
