@@ -92,7 +92,8 @@ def main(argv: list[str] | None = None) -> int:
 
         return bench_command(tokens=args.tokens, skip_cold=args.skip_cold, quiet=args.json)
     except UserError as exc:
-        print(f"neuroweb: {exc}", file=sys.stderr)
+        clear = "\r\033[K" if sys.stderr.isatty() else ""  # over a progress line
+        print(f"{clear}neuroweb: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("neuroweb: interrupted", file=sys.stderr)

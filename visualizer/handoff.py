@@ -34,7 +34,7 @@ class Batch:
     frames: tuple[Frame, ...]  # oldest first
     dropped: int  # frames lost since the previous drain because the consumer was slow
     status: Status
-    failure: Failure | None
+    failure: Failure | None  # delivered once, by the first drain after it happened
 
 
 class Handoff:
@@ -74,4 +74,5 @@ class Handoff:
             frames = tuple(self._frames)
             self._frames.clear()
             dropped, self._dropped, self._news = self._dropped, 0, False
-            return Batch(frames, dropped, self._status, self._failure)
+            failure, self._failure = self._failure, None
+            return Batch(frames, dropped, self._status, failure)

@@ -11,7 +11,12 @@ DEAD_PRODUCER_S = 30.0  # no frame or status for this long while generating = th
 
 
 def show_progress(fraction: float, stage: str) -> None:
-    print(f"\rloading {fraction:4.0%}  {stage:<60}", end="", file=sys.stderr, flush=True)
+    """One updating line on a terminal; one line per stage in a log."""
+    line = f"loading {fraction:4.0%}  {stage}"
+    if sys.stderr.isatty():
+        print(f"\r\033[K{line}", end="" if fraction < 1 else "\n", file=sys.stderr, flush=True)
+    else:
+        print(line, file=sys.stderr, flush=True)
 
 
 def _check(batch: Batch) -> None:
@@ -26,7 +31,6 @@ def wait_ready(stream: ModelStream) -> None:
         batch = stream.handoff.drain(timeout=DEAD_PRODUCER_S)
         _check(batch)
         if batch.status.state == "ready":
-            print(file=sys.stderr)
             return
         if batch.status.state == "loading":
             show_progress(batch.status.progress, batch.status.message)

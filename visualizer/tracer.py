@@ -22,7 +22,6 @@ def trace_command(settings: Settings, prompt: str, out: Path) -> int:
         torch.set_num_threads(settings.model.threads)
     lm = load_model(settings.model.name, trust_pickle=settings.model.trust_pickle,
                     progress=show_progress)
-    print(file=sys.stderr)
     notes: list[str] = []
 
     def notice(text: str) -> None:

@@ -1,0 +1,133 @@
+"""The command line as a user runs it: bad input gives one line, exit 2, no traceback."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+import transformers
+
+from visualizer.trace import FORMAT_VERSION, read_trace
+
+
+def neuroweb(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "visualizer", *args], capture_output=True,
+                          text=True, timeout=timeout)  # fmt: skip
+
+
+def _assert_user_error(result, needle: str) -> None:
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("neuroweb:")]
+    assert len(lines) == 1 and needle in lines[0], result.stderr
+
+
+@pytest.fixture(scope="module")
+def bert_dir(tmp_path_factory):
+    config = transformers.BertConfig(vocab_size=100, hidden_size=16, num_hidden_layers=1,
+                                     num_attention_heads=2, intermediate_size=32)
+    folder = tmp_path_factory.mktemp("bert")
+    transformers.BertForMaskedLM(config).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def pickle_dir(tmp_path_factory, tiny_llama_dir):
+    folder = tmp_path_factory.mktemp("pickled")
+    model = transformers.AutoModelForCausalLM.from_pretrained(tiny_llama_dir)
+    model.config.save_pretrained(folder)
+    torch.save(model.state_dict(), folder / "pytorch_model.bin")
+    for f in tiny_llama_dir.iterdir():
+        if f.name.startswith(("tokenizer", "chat_template")):
+            (folder / f.name).write_bytes(f.read_bytes())
+    return folder
+
+
+def test_missing_model_path(tmp_path):
+    _assert_user_error(neuroweb("trace", "--prompt", "hi", "--out", str(tmp_path / "a.npz"),
+                                "--model", "/no/such/dir"), "no such folder")
+
+
+def test_folder_that_is_not_a_model(tmp_path):
+    _assert_user_error(neuroweb("trace", "--prompt", "hi", "--out", str(tmp_path / "a.npz"),
+                                "--model", str(tmp_path)), "no config.json")
+
+
+def test_non_causal_model(tmp_path, bert_dir):
+    _assert_user_error(neuroweb("trace", "--prompt", "hi", "--out", str(tmp_path / "a.npz"),
+                                "--model", str(bert_dir)), "not a causal")
+
+
+def test_pickle_is_refused_unless_trusted(tmp_path, pickle_dir):
+    out = tmp_path / "a.npz"
+    args = ("trace", "--prompt", "hi", "--tokens", "2", "--out", str(out), "--model",
+            str(pickle_dir))  # fmt: skip
+    _assert_user_error(neuroweb(*args), "--trust-pickle")
+    assert not out.exists()
+    trusted = neuroweb(*args, "--trust-pickle")
+    assert trusted.returncode == 0, trusted.stderr
+    assert out.exists()
+
+
+@pytest.mark.parametrize("args,needle", [
+    (("--prompt", ""), "empty"),
+    (("--prompt", "hi", "--temperature", "-1"), "generation.temperature"),
+    (("--prompt", "hi", "--tokens", "many"), "--tokens"),
+    (("--prompt", "hi", "--preset", "/no/such.toml"), "no such preset"),
+])  # fmt: skip
+def test_bad_arguments(tmp_path, tiny_llama_dir, args, needle):
+    _assert_user_error(neuroweb("trace", "--out", str(tmp_path / "a.npz"), "--model",
+                                str(tiny_llama_dir), *args), needle)
+
+
+def test_unwritable_output(tmp_path, tiny_llama_dir):
+    _assert_user_error(neuroweb("trace", "--prompt", "hi", "--out", str(tmp_path / "no/a.npz"),
+                                "--model", str(tiny_llama_dir)), "--out")
+
+
+def test_huge_and_strange_prompts_work(tmp_path, tiny_llama_dir):
+    for prompt in ("lorem ipsum " * 5000, "🙂\x01\x07\x1b[2J🧠\u202e"):
+        out = tmp_path / "odd.npz"
+        result = neuroweb("trace", "--prompt", prompt, "--tokens", "3", "--out", str(out),
+                          "--model", str(tiny_llama_dir))
+        assert result.returncode == 0, result.stderr
+        assert len(read_trace(out)) > 3
+
+
+@pytest.mark.slow
+def test_trace_of_the_real_model(tmp_path):
+    out = tmp_path / "run.npz"
+    result = neuroweb("trace", "--prompt", "Name a color.", "--tokens", "6", "--seed", "1",
+                      "--temperature", "0", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    with np.load(out, allow_pickle=False) as data:
+        meta = json.loads(str(data["meta"]))
+        t = len(data["token_ids"])
+        assert data["hidden"].shape == (t, 31, 576)
+        assert data["mlp"].shape == (t, 30, 1536)
+        assert data["attn"].shape == (t, 30, 9, t)
+        assert data["topk_ids"].shape == data["topk_probs"].shape == (t, 10)
+        assert data["entropy"].shape == (t,)
+        np.testing.assert_allclose(data["attn"].sum(-1), 1.0, atol=1e-5)
+        assert np.all(np.triu(data["attn"][:, 0, 0, :], k=1) == 0)  # nothing after position t
+    assert meta["format_version"] == FORMAT_VERSION
+    assert meta["n_prompt"] == t - 6 and meta["prompt"] == "Name a color."
+    assert meta["sampling"]["temperature"] == 0 and meta["model_config"]["num_hidden_layers"] == 30
+
+
+def test_future_and_truncated_traces_are_refused(tmp_path, tiny_llama_dir):
+    from visualizer.errors import UserError
+
+    out = tmp_path / "t.npz"
+    assert neuroweb("trace", "--prompt", "hi", "--tokens", "2", "--out", str(out), "--model",
+                    str(tiny_llama_dir)).returncode == 0
+    data = dict(np.load(out, allow_pickle=False))
+    meta = json.loads(str(data.pop("meta")))
+    np.savez(tmp_path / "future.npz", meta=json.dumps({**meta, "format_version": 99}), **data)
+    with pytest.raises(UserError, match="version 99"):
+        read_trace(tmp_path / "future.npz")
+    (tmp_path / "cut.npz").write_bytes(out.read_bytes()[: out.stat().st_size // 2])
+    with pytest.raises(UserError, match="not a readable trace"):
+        read_trace(tmp_path / "cut.npz")

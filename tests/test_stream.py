@@ -1,0 +1,108 @@
+"""The model stream: a real model process, the receiver thread, the handoff, stop and errors."""
+
+import time
+
+import pytest
+
+from visualizer.config import Settings, load_settings
+from visualizer.model.stream import ModelStream
+
+
+def _settings(model: str, **gen) -> Settings:
+    return load_settings(None, {"model": {"name": model, "threads": 1}, "generation": gen})
+
+
+def _until(stream, predicate, timeout=60.0):
+    """Drain until `predicate(batch, frames_so_far)`; returns all frames seen."""
+    frames, end = [], time.monotonic() + timeout
+    while time.monotonic() < end:
+        batch = stream.handoff.drain(timeout=1.0)
+        frames.extend(batch.frames)
+        if predicate(batch, frames):
+            return frames, batch
+    raise AssertionError("stream timed out")
+
+
+def _stop_is_quick(stream):
+    t = time.perf_counter()
+    stream.stop()
+    elapsed = time.perf_counter() - t
+    assert elapsed < 1.0, elapsed
+    assert not stream.alive
+
+
+def test_frames_flow_and_two_answers_in_a_row(tiny_llama_dir):
+    with ModelStream(_settings(str(tiny_llama_dir), max_tokens=5, temperature=0)) as stream:
+        _until(stream, lambda b, f: b.status.state == "ready")
+        stream.generate("Hello")
+        first, _ = _until(stream, lambda b, f: b.status.state == "finished" and f)
+        stream.generate("Hello")
+        second, _ = _until(stream, lambda b, f: b.status.state == "finished" and f)
+        _stop_is_quick(stream)
+    assert [f.token_id for f in first] == [f.token_id for f in second]
+    assert sum(not f.is_prompt for f in first) == 5
+    assert first[-1].hidden.shape == (4, 32)
+
+
+def test_stop_while_generating_is_within_a_second(tiny_llama_dir):
+    stream = ModelStream(_settings(str(tiny_llama_dir), max_tokens=100_000, temperature=1.0))
+    stream.start()
+    _until(stream, lambda b, f: b.status.state == "ready")
+    stream.generate("Tell me a long story")
+    _until(stream, lambda b, f: len(f) > 40)
+    _stop_is_quick(stream)
+
+
+def test_stop_while_loading_is_within_a_second(tiny_llama_dir):
+    stream = ModelStream(_settings(str(tiny_llama_dir))).start()
+    _until(stream, lambda b, f: b.status.state == "loading")
+    _stop_is_quick(stream)
+
+
+def test_cancel_keeps_the_model_ready(tiny_llama_dir):
+    with ModelStream(_settings(str(tiny_llama_dir), max_tokens=100_000)) as stream:
+        _until(stream, lambda b, f: b.status.state == "ready")
+        stream.generate("Go on and on")
+        _until(stream, lambda b, f: len(f) > 20)
+        stream.cancel()
+        _until(stream, lambda b, f: b.status.state == "stopped")
+        stream.generate("Again")
+        frames, _ = _until(stream, lambda b, f: len(f) > 5)
+        assert frames[0].index == 0
+
+
+def test_a_slow_consumer_gets_a_drop_count(tiny_llama_dir):
+    from visualizer.handoff import Handoff
+
+    settings = _settings(str(tiny_llama_dir), max_tokens=60)
+    with ModelStream(settings, Handoff(capacity=4)) as stream:
+        _until(stream, lambda b, f: b.status.state == "ready")
+        stream.generate("Hi")
+        deadline = time.monotonic() + 60
+        while stream.handoff.drain().status.state != "generating":
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        time.sleep(3.0)  # a consumer that stalls for three seconds
+        batch = stream.handoff.drain()
+        assert len(batch.frames) == 4 and batch.dropped > 0
+
+
+@pytest.mark.parametrize("model,needle", [
+    ("/no/such/model", "no such folder"),
+    ("", None),
+])  # fmt: skip
+def test_errors_in_the_model_process_reach_the_consumer(model, needle, tmp_path, tiny_llama_dir):
+    if needle is None:  # a folder that is not a model
+        model, needle = str(tmp_path), "no config.json"
+    with ModelStream(_settings(model)) as stream:
+        _, batch = _until(stream, lambda b, f: b.failure is not None)
+    assert batch.failure.user_error and needle in batch.failure.message
+
+
+def test_a_bad_prompt_is_reported_and_the_model_stays_ready(tiny_llama_dir):
+    with ModelStream(_settings(str(tiny_llama_dir), max_tokens=3)) as stream:
+        _until(stream, lambda b, f: b.status.state == "ready")
+        stream.generate("   ")
+        _, batch = _until(stream, lambda b, f: b.failure is not None)
+        assert "empty" in batch.failure.message
+        assert stream.alive
