@@ -88,7 +88,7 @@ def test_mlp_activation_is_the_down_projections_input(smollm2, greedy_frames):
 
 def test_topk_and_entropy_follow_the_logits(smollm2, greedy_frames):
     n_prompt = sum(f.is_prompt for f in greedy_frames)
-    for frame, nxt in zip(greedy_frames[n_prompt - 1 : -1], greedy_frames[n_prompt:]):
+    for frame, nxt in zip(greedy_frames[n_prompt - 1 : -1], greedy_frames[n_prompt:], strict=True):
         assert frame.topk_ids[0] == nxt.token_id  # greedy picks the top candidate
         assert np.all(np.diff(frame.topk_probs) <= 0)
         assert 0 < frame.topk_probs.sum() <= 1.0 + 1e-5

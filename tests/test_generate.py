@@ -51,7 +51,7 @@ def test_greedy_is_reproducible_and_seeds_matter(tiny_llama):
 
 def test_greedy_takes_the_top_candidate(tiny_llama):
     frames, _ = _run(tiny_llama, temperature=0, max_tokens=6)
-    for before, after in zip(frames, frames[1:]):
+    for before, after in zip(frames[:-1], frames[1:], strict=True):
         if not after.is_prompt:
             assert after.token_id == before.topk_ids[0]
 

@@ -127,6 +127,10 @@ class ModelStream:
     def alive(self) -> bool:
         return self._process.is_alive()
 
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid
+
     def _receive(self) -> None:
         """Receiver thread: blocks on the pipe, publishes what arrives, ends at EOF."""
         handoff = self.handoff
