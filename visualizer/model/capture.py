@@ -8,9 +8,9 @@ What is captured per forward pass (S = positions in the pass, kv = positions in 
 
 Attention: `output_attentions` would need transformers' eager attention for everything. Instead
 the model runs a registered attention function, "neuroweb", that computes the output with SDPA
-(the fast path) and the weights of only the rows being captured from the same query and the
-cached, already rotated keys; a forward hook on each attention module reads them. Grouped-query
-attention is expanded so every query head gets its own row.
+(the fast path) and hands the rotated query and the cached keys to a forward hook on each
+attention module; the weights of just the new rows are then computed for all blocks in one
+batch. Grouped-query attention is expanded so every query head gets its own row.
 """
 
 from collections.abc import Iterator
@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 from transformers import AttentionInterface
-from transformers.integrations.sdpa_attention import repeat_kv, sdpa_attention_forward
+from transformers.integrations.sdpa_attention import sdpa_attention_forward
 from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 
 from visualizer.errors import UserError
@@ -29,33 +29,34 @@ from visualizer.errors import UserError
 ATTN_IMPLEMENTATION = "neuroweb"
 
 
+@dataclass(frozen=True)
+class AttentionInputs:
+    query: torch.Tensor  # [H, S, hd]
+    key: torch.Tensor  # [KV, kv, hd]
+    mask: torch.Tensor | None  # bool [1, 1, S, kv] or None (plain causal)
+    scale: float
+
+
 def capture_attention(
     module: nn.Module,
-    query: torch.Tensor,  # [B, H, S, hd]
-    key: torch.Tensor,  # [B, KV, kv, hd]
+    query: torch.Tensor,  # [B, H, S, hd], rotated
+    key: torch.Tensor,  # [B, KV, kv, hd], the whole cache, rotated
     value: torch.Tensor,  # [B, KV, kv, hd]
     attention_mask: torch.Tensor | None,  # bool [B, 1, S, kv] (True = may attend) or None
     scaling: float | None = None,
     dropout: float = 0.0,
     **kwargs,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """SDPA output plus the softmax weights [B, H, S, kv] that SDPA does not return."""
+) -> tuple[torch.Tensor, AttentionInputs]:
+    """SDPA's output, and in the weights' slot the inputs that the weights are computed from.
+
+    The weights are computed later for all blocks at once (Recorder.take): one batched matmul
+    and softmax instead of a handful of small ops per block, which cost 8% of a decode step.
+    """
     out, _ = sdpa_attention_forward(
         module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs
     )
-    if scaling is None:
-        scaling = query.shape[-1] ** -0.5
-    keys = repeat_kv(key, query.shape[1] // key.shape[1])  # [B, H, kv, hd]
-    scores = torch.matmul(query, keys.transpose(2, 3)) * scaling  # [B, H, S, kv]
-    s, kv = scores.shape[-2:]
-    if attention_mask is None and s > 1:  # causal, the new positions being the last S of kv
-        attention_mask = torch.ones(s, kv, dtype=torch.bool).tril(kv - s)
-    if attention_mask is not None:
-        if attention_mask.dtype == torch.bool:
-            scores = scores.masked_fill(~attention_mask, float("-inf"))
-        else:
-            scores = scores + attention_mask
-    return out, torch.softmax(scores, dim=-1, dtype=torch.float32)
+    scale = query.shape[-1] ** -0.5 if scaling is None else scaling
+    return out, AttentionInputs(query[0], key[0], attention_mask, scale)
 
 
 AttentionInterface.register(ATTN_IMPLEMENTATION, capture_attention)
@@ -109,7 +110,7 @@ class Recorder:
         self.n_layers = n_layers
         self.hidden: list[torch.Tensor] = []  # L+1 × [S, d]
         self.mlp: list[torch.Tensor] = []  # L × [S, d_ff]
-        self.attn: list[torch.Tensor] = []  # L × [H, S, kv]
+        self.attn: list[AttentionInputs] = []  # L × one block's query, keys and mask
 
     def clear(self) -> None:
         self.hidden, self.mlp, self.attn = [], [], []
@@ -121,10 +122,24 @@ class Recorder:
         captured = Captured(
             hidden=torch.stack(self.hidden, dim=1).float().numpy(),  # [S, L+1, d]
             mlp=torch.stack(self.mlp, dim=1).float().numpy(),  # [S, L, d_ff]
-            attn=torch.stack(self.attn, dim=0).permute(2, 0, 1, 3).float().numpy(),  # [S, L, H, kv]
+            attn=attention_weights(self.attn).permute(2, 0, 1, 3).numpy(),  # [S, L, H, kv]
         )
         self.clear()
         return captured
+
+
+def attention_weights(inputs: list[AttentionInputs]) -> torch.Tensor:
+    """softmax(q·kᵀ·scale + mask) for all blocks at once: [L, H, S, kv], float32."""
+    query = torch.stack([i.query for i in inputs]).float()  # [L, H, S, hd]
+    key = torch.stack([i.key for i in inputs]).float()  # [L, KV, kv, hd]
+    key = key.repeat_interleave(query.shape[1] // key.shape[1], dim=1)  # [L, H, kv, hd]
+    scores = torch.matmul(query, key.transpose(2, 3)) * inputs[0].scale  # [L, H, S, kv]
+    s, kv = scores.shape[-2:]
+    allowed = torch.ones(s, kv, dtype=torch.bool).tril(kv - s)  # the new positions are last
+    if any(i.mask is not None for i in inputs):  # e.g. sliding-window blocks
+        masks = [allowed if i.mask is None else i.mask[0, 0] & allowed for i in inputs]
+        allowed = torch.stack(masks)[:, None]  # [L, 1, S, kv]
+    return torch.softmax(scores.masked_fill(~allowed, float("-inf")), dim=-1)
 
 
 @contextmanager
@@ -143,7 +158,7 @@ def capture(model: nn.Module) -> Iterator[Recorder]:
             block.register_forward_hook(lambda mod, args, out: rec.hidden.append(_t(out)[0]))
         )
         handles.append(
-            attn.register_forward_hook(lambda mod, args, out: rec.attn.append(out[1][0]))
+            attn.register_forward_hook(lambda mod, args, out: rec.attn.append(out[1]))
         )
         handles.append(
             down.register_forward_pre_hook(lambda mod, args: rec.mlp.append(args[0][0].detach()))
