@@ -26,8 +26,13 @@ def _assert_user_error(result, needle: str) -> None:
 
 @pytest.fixture(scope="module")
 def bert_dir(tmp_path_factory):
-    config = transformers.BertConfig(vocab_size=100, hidden_size=16, num_hidden_layers=1,
-                                     num_attention_heads=2, intermediate_size=32)
+    config = transformers.BertConfig(
+        vocab_size=100,
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+    )
     folder = tmp_path_factory.mktemp("bert")
     transformers.BertForMaskedLM(config).save_pretrained(folder)
     return folder
@@ -46,18 +51,30 @@ def pickle_dir(tmp_path_factory, tiny_llama_dir):
 
 
 def test_missing_model_path(tmp_path):
-    _assert_user_error(neuroweb("trace", "--prompt", "hi", "--out", str(tmp_path / "a.npz"),
-                                "--model", "/no/such/dir"), "no such folder")
+    _assert_user_error(
+        neuroweb(
+            "trace", "--prompt", "hi", "--out", str(tmp_path / "a.npz"), "--model", "/no/such/dir"
+        ),
+        "no such folder",
+    )
 
 
 def test_folder_that_is_not_a_model(tmp_path):
-    _assert_user_error(neuroweb("trace", "--prompt", "hi", "--out", str(tmp_path / "a.npz"),
-                                "--model", str(tmp_path)), "no config.json")
+    _assert_user_error(
+        neuroweb(
+            "trace", "--prompt", "hi", "--out", str(tmp_path / "a.npz"), "--model", str(tmp_path)
+        ),
+        "no config.json",
+    )
 
 
 def test_non_causal_model(tmp_path, bert_dir):
-    _assert_user_error(neuroweb("trace", "--prompt", "hi", "--out", str(tmp_path / "a.npz"),
-                                "--model", str(bert_dir)), "not a causal")
+    _assert_user_error(
+        neuroweb(
+            "trace", "--prompt", "hi", "--out", str(tmp_path / "a.npz"), "--model", str(bert_dir)
+        ),
+        "not a causal",
+    )
 
 
 def test_pickle_is_refused_unless_trusted(tmp_path, pickle_dir):
@@ -78,20 +95,41 @@ def test_pickle_is_refused_unless_trusted(tmp_path, pickle_dir):
     (("--prompt", "hi", "--preset", "/no/such.toml"), "no such preset"),
 ])  # fmt: skip
 def test_bad_arguments(tmp_path, tiny_llama_dir, args, needle):
-    _assert_user_error(neuroweb("trace", "--out", str(tmp_path / "a.npz"), "--model",
-                                str(tiny_llama_dir), *args), needle)
+    _assert_user_error(
+        neuroweb("trace", "--out", str(tmp_path / "a.npz"), "--model", str(tiny_llama_dir), *args),
+        needle,
+    )
 
 
 def test_unwritable_output(tmp_path, tiny_llama_dir):
-    _assert_user_error(neuroweb("trace", "--prompt", "hi", "--out", str(tmp_path / "no/a.npz"),
-                                "--model", str(tiny_llama_dir)), "--out")
+    _assert_user_error(
+        neuroweb(
+            "trace",
+            "--prompt",
+            "hi",
+            "--out",
+            str(tmp_path / "no/a.npz"),
+            "--model",
+            str(tiny_llama_dir),
+        ),
+        "--out",
+    )
 
 
 def test_huge_and_strange_prompts_work(tmp_path, tiny_llama_dir):
     for prompt in ("lorem ipsum " * 5000, "🙂\x01\x07\x1b[2J🧠\u202e"):
         out = tmp_path / "odd.npz"
-        result = neuroweb("trace", "--prompt", prompt, "--tokens", "3", "--out", str(out),
-                          "--model", str(tiny_llama_dir))
+        result = neuroweb(
+            "trace",
+            "--prompt",
+            prompt,
+            "--tokens",
+            "3",
+            "--out",
+            str(out),
+            "--model",
+            str(tiny_llama_dir),
+        )
         assert result.returncode == 0, result.stderr
         assert len(read_trace(out)) > 3
 
@@ -99,8 +137,19 @@ def test_huge_and_strange_prompts_work(tmp_path, tiny_llama_dir):
 @pytest.mark.slow
 def test_trace_of_the_real_model(tmp_path):
     out = tmp_path / "run.npz"
-    result = neuroweb("trace", "--prompt", "Name a color.", "--tokens", "6", "--seed", "1",
-                      "--temperature", "0", "--out", str(out))
+    result = neuroweb(
+        "trace",
+        "--prompt",
+        "Name a color.",
+        "--tokens",
+        "6",
+        "--seed",
+        "1",
+        "--temperature",
+        "0",
+        "--out",
+        str(out),
+    )
     assert result.returncode == 0, result.stderr
     with np.load(out, allow_pickle=False) as data:
         meta = json.loads(str(data["meta"]))
@@ -121,8 +170,20 @@ def test_future_and_truncated_traces_are_refused(tmp_path, tiny_llama_dir):
     from visualizer.errors import UserError
 
     out = tmp_path / "t.npz"
-    assert neuroweb("trace", "--prompt", "hi", "--tokens", "2", "--out", str(out), "--model",
-                    str(tiny_llama_dir)).returncode == 0
+    assert (
+        neuroweb(
+            "trace",
+            "--prompt",
+            "hi",
+            "--tokens",
+            "2",
+            "--out",
+            str(out),
+            "--model",
+            str(tiny_llama_dir),
+        ).returncode
+        == 0
+    )
     data = dict(np.load(out, allow_pickle=False))
     meta = json.loads(str(data.pop("meta")))
     np.savez(tmp_path / "future.npz", meta=json.dumps({**meta, "format_version": 99}), **data)
@@ -131,3 +192,27 @@ def test_future_and_truncated_traces_are_refused(tmp_path, tiny_llama_dir):
     (tmp_path / "cut.npz").write_bytes(out.read_bytes()[: out.stat().st_size // 2])
     with pytest.raises(UserError, match="not a readable trace"):
         read_trace(tmp_path / "cut.npz")
+
+
+def test_run_streams_an_answer_to_the_terminal(tiny_llama_dir):
+    result = neuroweb(
+        "run",
+        "--prompt",
+        "Hello",
+        "--tokens",
+        "5",
+        "--temperature",
+        "0",
+        "--model",
+        str(tiny_llama_dir),
+        "--threads",
+        "1",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "ready" in result.stderr and len(result.stdout) > 1  # pieces of the answer, then \n
+
+
+def test_run_reports_a_missing_model_in_one_line():
+    _assert_user_error(
+        neuroweb("run", "--prompt", "hi", "--model", "/no/such/dir"), "no such folder"
+    )

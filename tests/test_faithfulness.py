@@ -22,9 +22,11 @@ def _reference(model, ids: list[int]):
     """Eager attention, output_attentions, block outputs by forward hooks: one full pass."""
     blocks = model.model.layers
     hidden = []
-    hooks = [blocks[0].register_forward_pre_hook(lambda m, a, k: hidden.append(k["hidden_states"]
-                                                                                if not a else a[0]),
-                                                 with_kwargs=True)]
+    hooks = [
+        blocks[0].register_forward_pre_hook(
+            lambda m, a, k: hidden.append(k["hidden_states"] if not a else a[0]), with_kwargs=True
+        )
+    ]
     hooks += [b.register_forward_hook(lambda m, a, o: hidden.append(o)) for b in blocks]
     previous = model.config._attn_implementation
     model.set_attn_implementation("eager")

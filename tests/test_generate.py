@@ -17,8 +17,9 @@ def _run(lm, prompt="Hello there", **gen):
     return frames, notes
 
 
-@pytest.mark.parametrize("name,layers,heads,d,d_ff", [("tiny_llama", 3, 4, 32, 64),
-                                                      ("tiny_gpt2", 2, 4, 32, 128)])
+@pytest.mark.parametrize(
+    "name,layers,heads,d,d_ff", [("tiny_llama", 3, 4, 32, 64), ("tiny_gpt2", 2, 4, 32, 128)]
+)
 def test_frame_shapes(request, name, layers, heads, d, d_ff):
     lm = request.getfixturevalue(name)
     frames, _ = _run(lm, raw=True)

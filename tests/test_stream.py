@@ -34,10 +34,9 @@ def _stop_is_quick(stream):
 def test_frames_flow_and_two_answers_in_a_row(tiny_llama_dir):
     with ModelStream(_settings(str(tiny_llama_dir), max_tokens=5, temperature=0)) as stream:
         _until(stream, lambda b, f: b.status.state == "ready")
-        stream.generate("Hello")
-        first, _ = _until(stream, lambda b, f: b.status.state == "finished" and f)
-        stream.generate("Hello")
-        second, _ = _until(stream, lambda b, f: b.status.state == "finished" and f)
+        done = lambda r: lambda b, f: b.status.request == r and b.status.state == "finished"  # noqa: E731
+        first, _ = _until(stream, done(stream.generate("Hello")))
+        second, _ = _until(stream, done(stream.generate("Hello")))
         _stop_is_quick(stream)
     assert [f.token_id for f in first] == [f.token_id for f in second]
     assert sum(not f.is_prompt for f in first) == 5

@@ -95,9 +95,11 @@ def bare_tok_s(lm, tokens: int) -> float:
     return _rate(arrivals)
 
 
-def _consume(handoff: Handoff, busy: bool, pid: int | None = None) -> tuple[list[float], float]:
-    """Drain until the answer ends; generated-frame arrival times and peak RSS (MB) of `pid`."""
-    arrivals, peak, started = [], 0.0, False
+def _consume(
+    handoff: Handoff, request: int, busy: bool, pid: int | None = None
+) -> tuple[list[float], float]:
+    """Drain until answer `request` ends; generated-frame arrival times and peak RSS (MB)."""
+    arrivals, peak = [], 0.0
     proc = psutil.Process(pid) if pid else None
     while True:
         frame_start = time.perf_counter()
@@ -108,9 +110,7 @@ def _consume(handoff: Handoff, busy: bool, pid: int | None = None) -> tuple[list
         arrivals += [now for f in batch.frames if not f.is_prompt]
         if proc is not None:
             peak = max(peak, proc.memory_info().rss / 2**20)
-        state = batch.status.state
-        started = started or state == "generating"
-        if started and state in ("finished", "stopped") and not batch.frames:
+        if batch.status.request == request and batch.status.state in ("finished", "stopped"):
             return arrivals, peak
         if busy:  # Python work for part of the frame, then wait for the next one
             while time.perf_counter() - frame_start < BUSY_S:
@@ -124,8 +124,8 @@ def stream_tok_s(settings: Settings, busy: bool) -> tuple[float, float]:
     with ModelStream(settings) as stream:
         while stream.handoff.drain(timeout=60).status.state != "ready":
             pass
-        stream.generate(PROMPT)
-        arrivals, peak = _consume(stream.handoff, busy, stream.pid)
+        request = stream.generate(PROMPT)
+        arrivals, peak = _consume(stream.handoff, request, busy, stream.pid)
     return _rate(arrivals), peak
 
 
@@ -137,14 +137,13 @@ def thread_tok_s(lm, gen: GenerationSettings, busy: bool) -> float:
     handoff = Handoff()
 
     def produce() -> None:
-        handoff.set_status(Status("generating"))
         for frame in generate_frames(lm, PROMPT, gen, CaptureSettings()):
             handoff.publish(frame)
-        handoff.set_status(Status("finished"))
+        handoff.set_status(Status("finished", request=1))
 
     producer = threading.Thread(target=produce)
     producer.start()
-    arrivals, _ = _consume(handoff, busy)
+    arrivals, _ = _consume(handoff, 1, busy)
     producer.join()
     return _rate(arrivals)
 

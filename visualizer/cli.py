@@ -13,13 +13,18 @@ from visualizer.errors import UserError
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # one line, not the usage block
-        raise UserError(f"{self.prog}: {message}")
+        command = self.prog.partition(" ")[2]  # "trace" in "neuroweb trace"
+        raise UserError(f"{command}: {message}" if command else message)
 
 
 def _add_model_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", help="a model folder, .gguf file, or local HF cache name")
-    p.add_argument("--trust-pickle", action="store_true", default=None,
-                   help="allow .bin/.pt weights (pickle can run code)")
+    p.add_argument(
+        "--trust-pickle",
+        action="store_true",
+        default=None,
+        help="allow .bin/.pt weights (pickle can run code)",
+    )
     p.add_argument("--preset", default="default", help="preset name in configs/ or a .toml path")
     p.add_argument("--threads", type=int, help="torch threads for the model (0 = all cores)")
 

@@ -19,6 +19,7 @@ class Status:
     state: str  # "starting" | "loading" | "ready" | "generating" | "finished" | "stopped"
     message: str = ""
     progress: float = 0.0  # load progress, 0..1
+    request: int = 0  # which generate() call the state belongs to (0 = none yet)
 
 
 @dataclass(frozen=True)

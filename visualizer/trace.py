@@ -95,8 +95,7 @@ def read_trace(path: Path) -> Trace:
     version = meta.get("format_version")
     if version != FORMAT_VERSION:
         raise UserError(
-            f"{path}: trace format version {version}; this neuroweb reads version "
-            f"{FORMAT_VERSION}"
+            f"{path}: trace format version {version}; this neuroweb reads version {FORMAT_VERSION}"
         )
     missing = [name for name in ARRAYS if name not in contents]
     if missing:

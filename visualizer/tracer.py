@@ -20,8 +20,9 @@ def trace_command(settings: Settings, prompt: str, out: Path) -> int:
 
     if settings.model.threads:
         torch.set_num_threads(settings.model.threads)
-    lm = load_model(settings.model.name, trust_pickle=settings.model.trust_pickle,
-                    progress=show_progress)
+    lm = load_model(
+        settings.model.name, trust_pickle=settings.model.trust_pickle, progress=show_progress
+    )
     notes: list[str] = []
 
     def notice(text: str) -> None:
@@ -35,8 +36,14 @@ def trace_command(settings: Settings, prompt: str, out: Path) -> int:
         "prompt": prompt,
         "n_prompt": sum(f.is_prompt for f in frames),
         "raw": gen.raw,
-        "sampling": {"temperature": gen.temperature, "top_k": gen.top_k, "top_p": gen.top_p,
-                     "seed": gen.seed, "max_tokens": gen.max_tokens, "context": gen.context},
+        "sampling": {
+            "temperature": gen.temperature,
+            "top_k": gen.top_k,
+            "top_p": gen.top_p,
+            "seed": gen.seed,
+            "max_tokens": gen.max_tokens,
+            "context": gen.context,
+        },
         "notes": notes,
         "model_config": lm.model.config.to_dict(),
         "text": "".join(f.text for f in frames),
@@ -46,6 +53,8 @@ def trace_command(settings: Settings, prompt: str, out: Path) -> int:
         write_trace(out, frames, meta)
     except OSError as exc:
         raise UserError(f"--out {out}: cannot write: {exc.strerror}") from None
-    print(f"wrote {out} ({len(frames)} positions, {meta['n_prompt']} from the prompt)",
-          file=sys.stderr)
+    print(
+        f"wrote {out} ({len(frames)} positions, {meta['n_prompt']} from the prompt)",
+        file=sys.stderr,
+    )
     return 0

@@ -157,9 +157,7 @@ def capture(model: nn.Module) -> Iterator[Recorder]:
         handles.append(
             block.register_forward_hook(lambda mod, args, out: rec.hidden.append(_t(out)[0]))
         )
-        handles.append(
-            attn.register_forward_hook(lambda mod, args, out: rec.attn.append(out[1]))
-        )
+        handles.append(attn.register_forward_hook(lambda mod, args, out: rec.attn.append(out[1])))
         handles.append(
             down.register_forward_pre_hook(lambda mod, args: rec.mlp.append(args[0][0].detach()))
         )

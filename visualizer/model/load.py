@@ -161,8 +161,10 @@ def check_folder(folder: Path, trust_pickle: bool) -> bool:
         raise UserError(f"{folder}/config.json: not a usable model config: {exc}") from None
     causal = set(MODEL_FOR_CAUSAL_LM_MAPPING_NAMES.values())
     archs = getattr(config, "architectures", None) or []
-    is_causal = any(a in causal for a in archs) if archs else config.model_type in (
-        MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+    is_causal = (
+        any(a in causal for a in archs)
+        if archs
+        else config.model_type in (MODEL_FOR_CAUSAL_LM_MAPPING_NAMES)
     )
     if not is_causal or getattr(config, "is_encoder_decoder", False):
         kind = ", ".join(archs) or config.model_type

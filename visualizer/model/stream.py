@@ -45,17 +45,20 @@ def _serve(settings: Settings, commands: Connection, out: Connection, cancel) ->
                 return
             if command[0] == "quit":
                 return
-            _, prompt, gen = command
+            _, request, prompt, gen = command
             cancel.clear()
-            out.send(("status", Status("generating", lm.name, 1.0)))
-            note = lambda text: out.send(("status", Status("generating", text, 1.0)))  # noqa: E731
+            out.send(("status", Status("generating", lm.name, 1.0, request)))
+
+            def note(text: str, request: int = request) -> None:
+                out.send(("status", Status("generating", text, 1.0, request)))
+
             try:
                 for frame in generate_frames(lm, prompt, gen, settings.capture, cancel, note):
                     out.send(("frame", frame))
             except UserError as exc:  # a bad prompt: report it, stay ready for the next one
                 out.send(("failure", Failure(str(exc), True)))
             state = "stopped" if cancel.is_set() else "finished"
-            out.send(("status", Status(state, lm.name, 1.0)))
+            out.send(("status", Status(state, lm.name, 1.0, request)))
     except UserError as exc:
         out.send(("failure", Failure(str(exc), True)))
     except (BrokenPipeError, EOFError, KeyboardInterrupt):
@@ -83,6 +86,7 @@ class ModelStream:
         self._ends = (cmd_read, out_write)  # the child's ends, closed here once it has them
         self._receiver = threading.Thread(target=self._receive, name="neuroweb-stream")
         self._stopping = threading.Event()
+        self._requests = 0
 
     def start(self) -> "ModelStream":
         self._process.start()
@@ -91,10 +95,13 @@ class ModelStream:
         self._receiver.start()
         return self
 
-    def generate(self, prompt: str, gen: GenerationSettings | None = None) -> None:
-        """Start a new answer; one in progress is cancelled first."""
+    def generate(self, prompt: str, gen: GenerationSettings | None = None) -> int:
+        """Start a new answer (one in progress is cancelled first); returns its request number,
+        which the statuses about this answer carry."""
         self._cancel.set()
-        self._commands.send(("generate", prompt, gen or self.settings.generation))
+        self._requests += 1
+        self._commands.send(("generate", self._requests, prompt, gen or self.settings.generation))
+        return self._requests
 
     def cancel(self) -> None:
         """Stop the answer in progress after the current forward pass; stay loaded."""
