@@ -1,6 +1,7 @@
 """The command line as a user runs it: bad input gives one line, exit 2, no traceback."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -12,9 +13,9 @@ import transformers
 from visualizer.trace import FORMAT_VERSION, read_trace
 
 
-def neuroweb(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+def neuroweb(*args: str, timeout: float = 300, cwd=None, env=None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "visualizer", *args], capture_output=True,
-                          text=True, timeout=timeout)  # fmt: skip
+                          text=True, timeout=timeout, cwd=cwd, env=env)  # fmt: skip
 
 
 def _assert_user_error(result, needle: str) -> None:
@@ -197,6 +198,7 @@ def test_future_and_truncated_traces_are_refused(tmp_path, tiny_llama_dir):
 def test_run_streams_an_answer_to_the_terminal(tiny_llama_dir):
     result = neuroweb(
         "run",
+        "--terminal",
         "--prompt",
         "Hello",
         "--tokens",
@@ -212,7 +214,9 @@ def test_run_streams_an_answer_to_the_terminal(tiny_llama_dir):
     assert "ready" in result.stderr and len(result.stdout) > 1  # pieces of the answer, then \n
 
 
-def test_run_reports_a_missing_model_in_one_line():
-    _assert_user_error(
-        neuroweb("run", "--prompt", "hi", "--model", "/no/such/dir"), "no such folder"
-    )
+def test_run_reports_a_missing_model_in_one_line(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    result = neuroweb("run", "--prompt", "hi", "--model", "/no/such/dir", cwd=tmp_path, env=env)
+    _assert_user_error(result, "no such folder")
+    assert "no display" in result.stderr
+    assert list(tmp_path.iterdir()) == []  # the demo clip that could not be made left nothing

@@ -10,7 +10,7 @@ from visualizer.handoff import Failure, Handoff, Status
 def _frame(i: int) -> Frame:
     z = np.zeros((2, 3), np.float32)
     return Frame(i, i, "x", False, 0, z, z, np.zeros((1, 1, i + 1), np.float32),
-                 np.zeros(10, np.int64), np.zeros(10, np.float32), 0.0)  # fmt: skip
+                 np.zeros(10, np.int64), np.zeros(10, np.float32), ("",) * 10, 0.0)  # fmt: skip
 
 
 def test_slow_consumer_gets_the_newest_frames_and_a_drop_count():

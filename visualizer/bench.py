@@ -12,6 +12,14 @@ Figures (tok/s are decode rates after the prompt, greedy, the embedded SmolLM2):
   first_token_s_warm   fresh `neuroweb run`-like process: interpreter start to the first
                        generated token arriving in the consumer
   peak_rss_mb          the model process's peak resident memory while streaming
+  first_frame_s        fresh process: interpreter start to the first complete frame of the live
+                       demo (offscreen through EGL; the model process starts loading beside it)
+  render_fps_720p / _1080p   the live demo offscreen with RealClock, default preset, the model
+                       streaming from its process (all cores but one), the governor on: median
+                       frames per second over RENDER_S seconds, with frame_ms_median/p99 and
+                       the render scale and detail the governor settled at
+  capture_tok_s_while_rendering   the model's decode rate during the 720p measurement, and
+  capture_ratio_while_rendering   its ratio to bare_tok_s
 """
 
 import json
@@ -28,6 +36,8 @@ from visualizer.config import CaptureSettings, GenerationSettings, Settings, loa
 from visualizer.handoff import Handoff
 
 PROMPT = "Write a long story about a lighthouse keeper and a storm."
+RENDER_S = 15.0  # seconds of frames per render measurement, after the governor settles
+SETTLE_S = 3.0
 FRAME_S = 1 / 60
 BUSY_S = 0.008  # Python work per frame in the busy consumer
 
@@ -38,15 +48,20 @@ def _say(quiet: bool, text: str) -> None:
 
 
 def _probe(kind: str, cache_dir: str | None = None) -> dict:
-    """Run one measurement in a fresh interpreter; it prints a JSON object."""
+    """Run one measurement in a fresh interpreter; it prints a JSON object. Its "*_at" wall
+    times become "*_s" seconds since the interpreter was launched (psutil's process start
+    time is rounded by the kernel's whole-second boot time, so it is not used)."""
     env = dict(os.environ)
     if cache_dir:
         env["NEUROWEB_CACHE_DIR"] = cache_dir
+    launched = time.time()
     out = subprocess.run(
         [sys.executable, "-m", "visualizer.bench", kind],
         capture_output=True, text=True, env=env, check=True,
     )  # fmt: skip
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    return {k.removesuffix("_at") + "_s" if k.endswith("_at") else k:
+            v - launched if k.endswith("_at") else v for k, v in result.items()}  # fmt: skip
 
 
 def _probe_load() -> dict:
@@ -60,7 +75,6 @@ def _probe_load() -> dict:
 def _probe_first_token() -> dict:
     from visualizer.model.stream import ModelStream
 
-    started = psutil.Process().create_time()
     settings = load_settings(None, {"generation": {"temperature": 0.0, "max_tokens": 2}})
     with ModelStream(settings) as stream:
         stream.generate(PROMPT)
@@ -69,7 +83,72 @@ def _probe_first_token() -> dict:
             if batch.failure:
                 raise RuntimeError(batch.failure.message)
             if any(not f.is_prompt for f in batch.frames):
-                return {"first_token_s": time.time() - started}
+                return {"first_token_at": time.time()}
+
+
+def _probe_first_frame() -> dict:
+    """The headless live path up to its first frame (run_headless without the recording)."""
+    from visualizer.clock import FixedStepClock
+    from visualizer.live import leave_a_core
+    from visualizer.model.stream import ModelStream
+    from visualizer.render.app import App
+    from visualizer.render.context import HeadlessTarget
+
+    settings = load_settings("default")
+    target = HeadlessTarget((settings.window.width, settings.window.height))
+    with ModelStream(leave_a_core(settings)) as stream:
+        app = App(settings, target, stream, FixedStepClock(60), adaptive=False)
+        app.frame()
+        first = time.time()
+        app.release()
+    target.close()
+    return {"first_frame_at": first}
+
+
+def render_fps(size: tuple[int, int], quiet: bool) -> dict:
+    """The live demo rendering offscreen at `size` while the model streams (see the top)."""
+    import numpy as np
+
+    from visualizer.clock import RealClock
+    from visualizer.live import leave_a_core
+    from visualizer.model.stream import ModelStream
+    from visualizer.render.app import App
+    from visualizer.render.context import HeadlessTarget
+
+    gen = {"temperature": 0.0, "max_tokens": 1000}
+    settings = load_settings("default", {"generation": gen})
+    target = HeadlessTarget(size)
+    with ModelStream(leave_a_core(settings)) as stream:
+        app = App(settings, target, stream, RealClock(), adaptive=True, prompt=PROMPT)
+        while app.scene.tokens_seen == 0 or app.status.state != "generating":
+            app.frame()
+            if app.failure or app.user_failure:
+                raise RuntimeError(app.failure or app.user_failure)
+        _say(quiet, f"{size[0]}x{size[1]}: generating; measuring")
+        settle = time.perf_counter() + SETTLE_S
+        while time.perf_counter() < settle:
+            app.frame()
+        times, arrivals = [], []
+        end = time.perf_counter() + RENDER_S
+        while time.perf_counter() < end:
+            start = time.perf_counter()
+            seen = len(app.arrivals), app.arrivals[-1] if app.arrivals else 0.0
+            app.frame()
+            times.append(time.perf_counter() - start)
+            if app.arrivals and app.arrivals[-1] != seen[1]:
+                arrivals.extend(t for t in app.arrivals if t > seen[1])
+        scale, detail = app.governor.scale, app.governor.detail
+        app.release()
+    target.close()
+    median = float(np.median(times))
+    return {
+        "fps": 1 / median,
+        "frame_ms_median": 1000 * median,
+        "frame_ms_p99": 1000 * float(np.percentile(times, 99)),
+        "render_scale": scale,
+        "detail": detail,
+        "tok_s": _rate(arrivals) if len(arrivals) > 1 else 0.0,
+    }
 
 
 def _rate(arrivals: list[float]) -> float:
@@ -162,6 +241,7 @@ def bench_command(tokens: int = 64, skip_cold: bool = False, quiet: bool = False
     _say(quiet, "warm load and first token (fresh processes)")
     out["load_s_warm"] = _probe("load")["load_s"]
     out["first_token_s_warm"] = _probe("first-token")["first_token_s"]
+    out["first_frame_s"] = _probe("first-frame")["first_frame_s"]
 
     lm = load_model("")
     _say(quiet, "bare decode")
@@ -182,11 +262,25 @@ def bench_command(tokens: int = 64, skip_cold: bool = False, quiet: bool = False
     out["thread_capture_tok_s_busy_consumer"] = thread_tok_s(lm, busy.generation, busy=True)
     torch.set_num_threads(default_threads)
 
+    for name, size in (("720p", (1280, 720)), ("1080p", (1920, 1080))):
+        _say(quiet, f"rendering at {name} with the model streaming")
+        r = render_fps(size, quiet)
+        out[f"render_fps_{name}"] = r["fps"]
+        out[f"frame_ms_median_{name}"] = r["frame_ms_median"]
+        out[f"frame_ms_p99_{name}"] = r["frame_ms_p99"]
+        out[f"render_scale_{name}"] = r["render_scale"]
+        out[f"detail_{name}"] = r["detail"]
+        if name == "720p":
+            out["capture_tok_s_while_rendering"] = r["tok_s"]
+            out["capture_ratio_while_rendering"] = r["tok_s"] / out["bare_tok_s"]
+
     out = {k: round(v, 3) if isinstance(v, float) else v for k, v in out.items()}
     print(json.dumps(out, indent=None if quiet else 2))
     return 0
 
 
 if __name__ == "__main__":
-    probes = {"load": _probe_load, "first-token": _probe_first_token}
+    probes = {
+        "load": _probe_load, "first-token": _probe_first_token, "first-frame": _probe_first_frame
+    }
     print(json.dumps(probes[sys.argv[1]]()))

@@ -4,6 +4,7 @@ Bad input ends with one line on stderr naming the argument, file or key, and exi
 """
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -15,6 +16,27 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # one line, not the usage block
         command = self.prog.partition(" ")[2]  # "trace" in "neuroweb trace"
         raise UserError(f"{command}: {message}" if command else message)
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number ≥ 1, got {text!r}")
+    return value
+
+
+def _size(text: str) -> tuple[int, int]:
+    width, _, height = text.lower().partition("x")
+    try:
+        size = (int(width), int(height))
+    except ValueError:
+        size = (0, 0)
+    if not all(16 <= v <= 16384 for v in size):
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT, each 16..16384, got {text!r}")
+    return size
 
 
 def _add_model_flags(p: argparse.ArgumentParser) -> None:
@@ -43,8 +65,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="neuroweb", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    run = sub.add_parser("run", help="stream a model's answer live")
-    run.add_argument("--prompt", help="generate at once; without it, prompts are read from stdin")
+    run = sub.add_parser("run", help="the live window (a headless clip when there is no display)")
+    run.add_argument("--prompt", help="start generating this at once")
+    run.add_argument("--record", type=Path, help="record the window to this .mp4 from the start")
+    run.add_argument("--headless", action="store_true",
+                     help="render offscreen (EGL), no window: with --frames, --size, --record")
+    run.add_argument("--frames", type=_positive, help="headless: frames to render")
+    run.add_argument("--size", type=_size, help="headless: WIDTHxHEIGHT (default: the preset's)")
+    run.add_argument("--screenshot", type=Path, help="headless: save the last frame as a PNG")
+    run.add_argument("--terminal", action="store_true",
+                     help="no graphics: stream answers as text (prompts from stdin)")
     _add_model_flags(run)
     _add_sampling_flags(run)
 
@@ -82,13 +112,30 @@ def settings_from(args: argparse.Namespace) -> Settings:
     return load_settings(args.preset, overrides)
 
 
+def _run(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
+    if args.terminal:
+        from visualizer.terminal import run_terminal
+
+        return run_terminal(settings, args.prompt)
+    from visualizer import live
+
+    if args.headless:
+        size = args.size or (settings.window.width, settings.window.height)
+        frames = args.frames or settings.record.demo_frames
+        return live.run_headless(settings, args.prompt, frames, size, args.record, args.screenshot)
+    for flag in ("frames", "size", "screenshot"):
+        if getattr(args, flag) is not None:
+            raise UserError(f"run: --{flag} needs --headless")
+    return live.run_live(settings, args.prompt, args.record)
+
+
 def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
     try:
         args = build_parser().parse_args(argv)
         if args.command == "run":
-            from visualizer.terminal import run_terminal
-
-            return run_terminal(settings_from(args), args.prompt)
+            return _run(args)
         if args.command == "trace":
             from visualizer.tracer import trace_command
 

@@ -18,6 +18,21 @@ from visualizer.paths import data_dir
 PRESET_DIR = data_dir("configs")
 
 
+COLOURS = ("background", "cold", "warm", "hot", "text", "accent")
+X264_SPEEDS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow",
+               "slower", "veryslow")  # fmt: skip
+
+
+def is_colour(text: str) -> bool:
+    digits = "0123456789abcdefABCDEF"
+    return len(text) == 7 and text[0] == "#" and all(c in digits for c in text[1:])
+
+
+def rgb(text: str) -> tuple[float, float, float]:
+    """"#rrggbb" → linear-ish floats in 0..1 (shaders work in these)."""
+    return tuple(int(text[i : i + 2], 16) / 255 for i in (1, 3, 5))
+
+
 class ConfigError(UserError):
     """A preset or flag value is unknown or of the wrong type."""
 
@@ -47,14 +62,63 @@ class CaptureSettings:
 
 
 @dataclass(frozen=True)
+class LookSettings:
+    """How the neural web looks: colours are "#rrggbb", sizes are relative to the scene."""
+
+    background: str = "#04060d"  # the deepest colour of the animated background
+    cold: str = "#2f7dff"  # a quiet node or link
+    warm: str = "#ff5fa2"  # a node whose MLP (or the chosen hue source) is strongly active
+    hot: str = "#fff4d6"  # the brightest nodes blend toward this
+    text: str = "#f2f4ff"  # the answer, the candidates, the HUD
+    accent: str = "#ffcc4d"  # the current token, the top candidate, attention arcs' tips
+    nodes_per_layer: int = 48  # each layer's d dims are split into this many contiguous groups
+    link_fanout: int = 2  # links from each node to nodes of the next layer
+    arcs_per_layer: int = 3  # attention arcs per layer: its most attended earlier tokens
+    history: int = 40  # tokens shown on the token path
+    brightness: str = "hidden"  # what node brightness follows: "hidden" (residual) | "mlp"
+    hue: str = "mlp"  # what shifts node colour cold→warm: "mlp" | "hidden" | "layer"
+    node_size: float = 1.0
+    glow: float = 0.9  # bloom strength
+    ease_s: float = 0.09  # time constant with which every quantity eases to the newest token
+    pulse_s: float = 0.35  # how long a new token's pulse takes to fade
+    drift_deg_s: float = 4.0  # the camera's slow orbit when nobody drags it
+    text_size: float = 0.05  # answer text height as a fraction of the window height
+
+
+@dataclass(frozen=True)
+class WindowSettings:
+    width: int = 1280
+    height: int = 720
+    fullscreen: bool = False
+    vsync: bool = True
+    target_fps: int = 60  # the governor lowers render scale and detail to hold this
+    min_scale: float = 0.3  # the lowest internal render scale the governor may use
+    max_scale: float = 1.0
+
+
+@dataclass(frozen=True)
+class RecordSettings:
+    fps: int = 30  # frames per second of video (live recordings resample the display's rate)
+    crf: int = 20  # H.264 quality: lower is better and larger
+    speed: str = "veryfast"  # x264 preset: ultrafast … veryslow
+    demo_frames: int = 360  # length of the clip rendered when no display is available
+    demo_prompt: str = "In three sentences, what does a lighthouse keeper do at night?"
+
+
+@dataclass(frozen=True)
 class Settings:
     model: ModelSettings = field(default_factory=ModelSettings)
     generation: GenerationSettings = field(default_factory=GenerationSettings)
     capture: CaptureSettings = field(default_factory=CaptureSettings)
+    look: LookSettings = field(default_factory=LookSettings)
+    window: WindowSettings = field(default_factory=WindowSettings)
+    record: RecordSettings = field(default_factory=RecordSettings)
 
     def validate(self, where: str) -> "Settings":
         """Check ranges; `where` names the source for the error message."""
-        g, c, m = self.generation, self.capture, self.model
+        g, c, m, lk, w, r = (
+            self.generation, self.capture, self.model, self.look, self.window, self.record
+        )
         checks = [
             (g.max_tokens >= 1, "generation.max_tokens", "an integer ≥ 1"),
             (g.temperature >= 0, "generation.temperature", "a number ≥ 0"),
@@ -64,6 +128,27 @@ class Settings:
             (c.candidates >= 10, "capture.candidates", "an integer ≥ 10"),
             (c.prefill_chunk >= 1, "capture.prefill_chunk", "an integer ≥ 1"),
             (m.threads >= 0, "model.threads", "an integer ≥ 0"),
+            *((is_colour(getattr(lk, k)), f"look.{k}", 'a colour "#rrggbb"') for k in COLOURS),
+            (1 <= lk.nodes_per_layer <= 512, "look.nodes_per_layer", "an integer in 1..512"),
+            (0 <= lk.link_fanout <= 8, "look.link_fanout", "an integer in 0..8"),
+            (0 <= lk.arcs_per_layer <= 16, "look.arcs_per_layer", "an integer in 0..16"),
+            (2 <= lk.history <= 256, "look.history", "an integer in 2..256"),
+            (lk.brightness in ("hidden", "mlp"), "look.brightness", '"hidden" or "mlp"'),
+            (lk.hue in ("mlp", "hidden", "layer"), "look.hue", '"mlp", "hidden" or "layer"'),
+            (0 < lk.node_size <= 10, "look.node_size", "a number in (0, 10]"),
+            (0 <= lk.glow <= 5, "look.glow", "a number in [0, 5]"),
+            (0 < lk.ease_s <= 5, "look.ease_s", "a number in (0, 5]"),
+            (0 < lk.pulse_s <= 5, "look.pulse_s", "a number in (0, 5]"),
+            (0.01 <= lk.text_size <= 0.2, "look.text_size", "a number in [0.01, 0.2]"),
+            (16 <= w.width <= 16384, "window.width", "an integer in 16..16384"),
+            (16 <= w.height <= 16384, "window.height", "an integer in 16..16384"),
+            (1 <= w.target_fps <= 240, "window.target_fps", "an integer in 1..240"),
+            (0.1 <= w.min_scale <= w.max_scale <= 1, "window.min_scale",
+             "≤ window.max_scale, both in [0.1, 1]"),
+            (1 <= r.fps <= 240, "record.fps", "an integer in 1..240"),
+            (0 <= r.crf <= 51, "record.crf", "an integer in 0..51"),
+            (r.speed in X264_SPEEDS, "record.speed", " | ".join(X264_SPEEDS)),
+            (r.demo_frames >= 1, "record.demo_frames", "an integer ≥ 1"),
         ]
         for ok, key, expected in checks:
             if not ok:

@@ -23,6 +23,7 @@ class Frame:
     attn: np.ndarray  # [L, H, n] this token's attention over the positions in view
     topk_ids: np.ndarray  # [k] next-token candidates, most likely first (model's own T=1 softmax)
     topk_probs: np.ndarray  # [k]
+    topk_text: tuple[str, ...]  # [k] each candidate decoded alone (the renderer has no tokenizer)
     entropy: float  # nats, of the full next-token distribution (T=1)
 
     def __post_init__(self) -> None:

@@ -20,6 +20,7 @@ class Status:
     message: str = ""
     progress: float = 0.0  # load progress, 0..1
     request: int = 0  # which generate() call the state belongs to (0 = none yet)
+    model: str = ""  # the loaded model's name, once it is loaded
 
 
 @dataclass(frozen=True)

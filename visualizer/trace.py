@@ -1,6 +1,6 @@
 """The trace file: every position of one run, as a versioned .npz (loads with allow_pickle=False).
 
-Format version 1 (T = positions, prompt first; L = blocks; H = query heads):
+Format version 2 (T = positions, prompt first; L = blocks; H = query heads):
   token_ids      int64   [T]
   token_text     str     [T]            the text each token adds
   is_prompt      bool    [T]
@@ -12,6 +12,7 @@ Format version 1 (T = positions, prompt first; L = blocks; H = query heads):
                                         (columns are run positions; zeros outside its view)
   topk_ids       int64   [T, k]         next-token candidates after position t (T=1 softmax)
   topk_probs     float32 [T, k]
+  topk_text      str     [T, k]         each candidate decoded alone
   entropy        float32 [T]            nats
   meta           str                    JSON: format_version, model, n_prompt, prompt,
                                         sampling, model_config, ...
@@ -29,10 +30,10 @@ import numpy as np
 from visualizer.errors import UserError
 from visualizer.frame import Frame
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: topk_text added
 ARRAYS = (
     "token_ids", "token_text", "is_prompt", "context_start", "hidden", "mlp", "attn",
-    "topk_ids", "topk_probs", "entropy",
+    "topk_ids", "topk_probs", "topk_text", "entropy",
 )  # fmt: skip
 
 
@@ -63,6 +64,7 @@ def frames_to_arrays(frames: Sequence[Frame]) -> dict[str, np.ndarray]:
         "attn": attn,
         "topk_ids": np.stack([f.topk_ids for f in frames]),
         "topk_probs": np.stack([f.topk_probs for f in frames]),
+        "topk_text": np.array([f.topk_text for f in frames], dtype=str),
         "entropy": np.array([f.entropy for f in frames], np.float32),
     }
 

@@ -73,6 +73,7 @@ def _frames(
 ) -> Iterator[Frame]:
     top_ids, top_probs, entropy = summarize(logits, k)  # [S, k], [S, k], [S]
     for s, token in enumerate(ids):
+        candidates = top_ids[s].tolist()
         n = past + s + 1  # positions this token attends to, itself included
         yield Frame(
             index=first_index + s,
@@ -83,8 +84,9 @@ def _frames(
             hidden=cap.hidden[s].copy(),
             mlp=cap.mlp[s].copy(),
             attn=np.ascontiguousarray(cap.attn[s, :, :, :n]),
-            topk_ids=top_ids[s].numpy().astype(np.int64),
+            topk_ids=np.array(candidates, np.int64),
             topk_probs=top_probs[s].numpy().astype(np.float32),
+            topk_text=tuple(detok.piece(c) for c in candidates),
             entropy=float(entropy[s]),
         )
 

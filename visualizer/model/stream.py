@@ -37,7 +37,7 @@ def _serve(settings: Settings, commands: Connection, out: Connection, cancel) ->
             trust_pickle=settings.model.trust_pickle,
             progress=lambda f, stage: out.send(("status", Status("loading", stage, f))),
         )
-        out.send(("status", Status("ready", lm.name, 1.0)))
+        out.send(("status", Status("ready", lm.name, 1.0, 0, lm.name)))
         while True:
             try:
                 command = commands.recv()
@@ -47,10 +47,10 @@ def _serve(settings: Settings, commands: Connection, out: Connection, cancel) ->
                 return
             _, request, prompt, gen = command
             cancel.clear()
-            out.send(("status", Status("generating", lm.name, 1.0, request)))
+            out.send(("status", Status("generating", lm.name, 1.0, request, lm.name)))
 
             def note(text: str, request: int = request) -> None:
-                out.send(("status", Status("generating", text, 1.0, request)))
+                out.send(("status", Status("generating", text, 1.0, request, lm.name)))
 
             try:
                 for frame in generate_frames(lm, prompt, gen, settings.capture, cancel, note):
@@ -58,7 +58,7 @@ def _serve(settings: Settings, commands: Connection, out: Connection, cancel) ->
             except UserError as exc:  # a bad prompt: report it, stay ready for the next one
                 out.send(("failure", Failure(str(exc), True)))
             state = "stopped" if cancel.is_set() else "finished"
-            out.send(("status", Status(state, lm.name, 1.0, request)))
+            out.send(("status", Status(state, lm.name, 1.0, request, lm.name)))
     except UserError as exc:
         out.send(("failure", Failure(str(exc), True)))
     except (BrokenPipeError, EOFError, KeyboardInterrupt):

@@ -33,6 +33,10 @@ class Detokenizer:
         self._ids: list[int] = []
         self._emitted = 0  # index into _ids up to which text has been emitted
 
+    def piece(self, token_id: int) -> str:
+        """One token decoded alone, as a candidate label (a partial character shows as �)."""
+        return self._tok.decode([token_id])
+
     def push(self, token_id: int) -> str:
         self._ids.append(token_id)
         start = max(0, self._emitted - self.WINDOW)

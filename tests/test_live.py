@@ -1,0 +1,63 @@
+"""`neuroweb run` end to end, headless: the offscreen demo, its recording, the no-display
+fallback, and one-line refusals of bad arguments."""
+
+import os
+
+import imageio_ffmpeg
+import pygame
+import pytest
+
+from tests.test_cli import _assert_user_error, neuroweb
+
+
+def _no_display() -> dict:
+    return {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+
+
+def _video(path) -> tuple[int, float, tuple[int, int]]:
+    frames, seconds = imageio_ffmpeg.count_frames_and_secs(str(path))
+    reader = imageio_ffmpeg.read_frames(str(path))
+    meta = next(reader)
+    reader.close()
+    return frames, seconds, tuple(meta["size"])
+
+
+def test_headless_recording_of_the_real_model(tmp_path):
+    out, shot = tmp_path / "demo.mp4", tmp_path / "last.png"
+    result = neuroweb(
+        "run", "--headless", "--frames", "45", "--size", "480x270", "--record", str(out),
+        "--screenshot", str(shot), "--prompt", "Name a colour.", "--tokens", "12",
+        "--temperature", "0", cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    frames, seconds, size = _video(out)
+    assert frames == 45 and size == (480, 270)
+    assert seconds == pytest.approx(45 / 30, abs=0.05)  # record.fps = 30 in the default preset
+    assert pygame.image.load(shot).get_size() == (480, 270)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["demo.mp4", "last.png"]
+
+
+def test_without_a_display_run_renders_a_demo_clip(tmp_path, tiny_llama_dir):
+    preset = tmp_path / "small.toml"
+    preset.write_text("[window]\nwidth = 320\nheight = 180\n[record]\ndemo_frames = 20\n")
+    result = neuroweb("run", "--preset", str(preset), "--model", str(tiny_llama_dir),
+                      "--tokens", "4", cwd=tmp_path, env=_no_display())  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "no display" in result.stderr.splitlines()[0]
+    assert "neuroweb-demo.mp4" in result.stderr and "neuroweb-demo.png" in result.stderr
+    frames, _, size = _video(tmp_path / "neuroweb-demo.mp4")
+    assert frames == 20 and size == (320, 180)
+    assert (tmp_path / "neuroweb-demo.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--headless", "--size", "0x0"], "--size: expected WIDTHxHEIGHT"),
+    (["--headless", "--size", "100000x10"], "--size: expected WIDTHxHEIGHT"),
+    (["--headless", "--frames", "0"], "--frames: expected a whole number"),
+    (["--frames", "3"], "--frames needs --headless"),
+    (["--headless", "--frames", "3", "--record", "/no/such/folder/x.mp4"], "/no/such/folder"),
+])  # fmt: skip
+def test_bad_run_arguments(tmp_path, tiny_llama_dir, args, needle):
+    result = neuroweb("run", "--model", str(tiny_llama_dir), *args, cwd=tmp_path)
+    _assert_user_error(result, needle)
+    assert list(tmp_path.iterdir()) == []

@@ -1,0 +1,142 @@
+"""The renderer on real GL (Mesa llvmpipe through EGL, no window): shaders, regions, determinism."""
+
+import shutil
+
+import numpy as np
+import pytest
+
+from visualizer.config import load_settings
+from visualizer.features import SceneState
+from visualizer.frame import Frame
+from visualizer.render import layout
+from visualizer.render.camera import Camera
+from visualizer.render.context import HeadlessTarget
+from visualizer.render.layers.panels import Overlay
+from visualizer.render.renderer import Renderer, read_rgb
+from visualizer.render.shaders import SHADER_DIR, ShaderError, ShaderLibrary, compile_file
+
+SIZE = (480, 270)
+L, D, D_FF, H = 6, 64, 128, 4
+OVERLAY = Overlay("generating", "", 1.0, "test", L, "a prompt", None, False, None, (), (), ())
+
+
+@pytest.fixture
+def target():
+    t = HeadlessTarget(SIZE)
+    yield t
+    t.close()
+
+
+def make_frame(index: int, hidden: np.ndarray, text: str = " word") -> Frame:
+    attn = np.full((L, H, index + 1), 1.0 / (index + 1), np.float32)
+    return Frame(
+        index, index, text, False, 0, hidden.astype(np.float32),
+        np.ones((L, D_FF), np.float32), attn, np.arange(10), np.linspace(0.5, 0.01, 10,
+        dtype=np.float32), tuple(f" c{i}" for i in range(10)), 1.0,
+    )  # fmt: skip
+
+
+def steady_scene(look) -> tuple[SceneState, np.ndarray]:
+    """A scene whose running statistics have settled on one constant frame."""
+    base = np.random.default_rng(0).uniform(0.5, 1.5, (L + 1, D)).astype(np.float32)
+    scene = SceneState(look)
+    for i in range(30):
+        scene.ingest(make_frame(i, base))
+        scene.advance(1.0)
+    return scene, base
+
+
+def render(target, renderer, scene) -> np.ndarray:
+    renderer.draw(target.fbo, SIZE, scene, OVERLAY, Camera(0.0), time=1.0)
+    return read_rgb(target.fbo, SIZE).astype(np.float32)
+
+
+def row_region(row: int, rows: int, nodes: int) -> tuple[slice, slice]:
+    """Screen rows/columns covering one tower row's nodes (front half), from the camera."""
+    pos = layout.node_positions(rows, nodes)[row]
+    clip = np.c_[pos, np.ones(len(pos))] @ Camera(0.0).matrix(SIZE[0] / SIZE[1]).T
+    ndc = clip[:, :2] / clip[:, 3:]
+    x = (ndc[:, 0] + 1) / 2 * SIZE[0]
+    y = (1 - ndc[:, 1]) / 2 * SIZE[1]
+    return slice(int(y.min()) - 3, int(y.max()) + 4), slice(int(x.min()), int(x.max()) + 1)
+
+
+def test_every_shader_compiles(target):
+    names = sorted(p.stem for p in SHADER_DIR.glob("*.glsl"))
+    assert {"background", "nodes", "links", "arcs", "composite", "ui"} <= set(names)
+    for name in names:
+        program, files = compile_file(target.ctx, SHADER_DIR / f"{name}.glsl")
+        assert files[0].name == f"{name}.glsl"
+        program.release()
+
+
+def test_lighting_one_layer_lights_that_layers_region(target):
+    look = load_settings("default").look
+    renderer = Renderer(target.ctx, look)
+    scene, base = steady_scene(look)
+    before = render(target, renderer, scene)
+    lit = base.copy()
+    lit[5] *= 40.0  # block 5's output, a row near the top of the tower
+    scene.ingest(make_frame(30, lit))
+    scene.advance(1.0)
+    after = render(target, renderer, scene)
+    rows, nodes = scene.level.shape
+    top = row_region(5, rows, nodes)
+    bottom = row_region(1, rows, nodes)
+    gain_top = after[top].mean() - before[top].mean()
+    gain_bottom = after[bottom].mean() - before[bottom].mean()
+    assert gain_top > 8, gain_top  # clearly brighter where row 5 is drawn
+    assert gain_top > 4 * abs(gain_bottom), (gain_top, gain_bottom)
+    renderer.release()
+
+
+def test_the_same_frames_render_the_same_image(target):
+    look = load_settings("default").look
+    images = []
+    for _ in range(2):
+        renderer = Renderer(target.ctx, look)
+        scene, _ = steady_scene(look)
+        images.append(render(target, renderer, scene))
+        renderer.release()
+    assert np.array_equal(images[0], images[1])
+    assert images[0].std() > 5  # and it is not a blank image
+
+
+def test_a_broken_shader_edit_keeps_the_last_good_program(target, tmp_path):
+    folder = tmp_path / "shaders"
+    shutil.copytree(SHADER_DIR, folder)
+    library = ShaderLibrary(target.ctx, folder)
+    live = library.get("nodes")
+    good = live.program
+    path = folder / "nodes.glsl"
+    source = path.read_text()
+    path.write_text(source.replace("float d2 = dot(v_uv, v_uv);", "float d2 = dot(v_uv, v_uv)"))
+    _touch_later(path)
+    assert library.reload_changed() == []
+    assert live.program is good  # still drawing with the last good program
+    error = library.errors["nodes"]
+    assert error.startswith("nodes.glsl:") and "error" in error.lower()
+    path.write_text(source.replace("exp(-d2 * 22.0)", "exp(-d2 * 30.0)"))
+    _touch_later(path)
+    assert library.reload_changed() == ["nodes"]
+    assert live.program is not good and "nodes" not in library.errors
+    background = library.get("background").program
+    (folder / "lib" / "noise.glsl").write_text("float broken(")  # an included file
+    _touch_later(folder / "lib" / "noise.glsl")
+    assert library.reload_changed() == []
+    assert "background" in library.errors and library.get("background").program is background
+
+
+def test_a_first_compile_error_names_the_file(target, tmp_path):
+    (tmp_path / "bad.glsl").write_text("#version 330\n#ifdef VERTEX_SHADER\nvoid main() { x; }\n"
+                                       "#endif\n")  # fmt: skip
+    with pytest.raises(ShaderError, match=r"bad\.glsl:3"):
+        ShaderLibrary(target.ctx, tmp_path).get("bad")
+
+
+def _touch_later(path) -> None:
+    """Move the file's mtime forward (edits within one timestamp tick must still count)."""
+    import os
+
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10_000_000))

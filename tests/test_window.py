@@ -1,0 +1,107 @@
+"""The live window for real: a pygame OpenGL window under Xvfb, fed by a real model stream.
+
+The window runs in a fresh process: a process that has used an EGL context (the offscreen tests)
+cannot then make a GLX context current (X error BadAccess from X_GLXMakeCurrent, which ends the
+process). neuroweb itself never mixes the two: a run is either a window or headless.
+"""
+
+import multiprocessing
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pygame
+import pytest
+
+from visualizer.clock import RealClock
+from visualizer.config import load_settings
+from visualizer.model.stream import ModelStream
+from visualizer.render.app import App
+from visualizer.render.context import WindowTarget
+from visualizer.render.controls import Command, Controls
+
+MAX_FRAMES = 3000  # a bound, not a timing: the loop ends long before on a working machine
+
+
+@pytest.fixture
+def xvfb(monkeypatch):
+    """A private X server for this test; DISPLAY points at it."""
+    if shutil.which("Xvfb") is None:
+        pytest.fail("Xvfb is not installed (.ci/run installs it)")
+    read, write = os.pipe()
+    server = subprocess.Popen(
+        ["Xvfb", "-displayfd", str(write), "-screen", "0", "1280x720x24", "-nolisten", "tcp"],
+        pass_fds=(write,), stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    os.close(write)
+    with os.fdopen(read) as f:
+        display = f.readline().strip()
+    monkeypatch.setenv("DISPLAY", f":{display}")
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    try:
+        yield
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+def _key(key: int, text: str = "", mod: int = 0) -> list[pygame.event.Event]:
+    events = [pygame.event.Event(pygame.KEYDOWN, key=key, mod=mod, unicode=text)]
+    if text:
+        events.append(pygame.event.Event(pygame.TEXTINPUT, text=text))
+    return events
+
+
+def _window_session(model: str, folder: str) -> None:
+    """In its own process: open the window, stream, screenshot with Ctrl+S, quit with Esc."""
+    os.chdir(folder)
+    settings = load_settings("default", {"model": {"name": model},
+                                         "window": {"width": 640, "height": 360}})  # fmt: skip
+    target = WindowTarget((640, 360), False, False, "neuroweb test")
+    try:
+        with ModelStream(settings) as stream:
+            app = App(settings, target, stream, RealClock(), adaptive=True, prompt="Hello")
+            frames = 0
+            while app.scene.tokens_seen < 5 and frames < MAX_FRAMES:
+                app.frame()
+                frames += 1
+            assert app.scene.tokens_seen >= 5, app.status
+            for event in _key(pygame.K_s, mod=pygame.KMOD_CTRL):  # no TEXTINPUT while Ctrl is held
+                pygame.event.post(event)
+            app.frame()
+            for event in _key(pygame.K_ESCAPE):
+                pygame.event.post(event)
+            app.run()  # returns once Esc is handled
+            assert not app.running
+            app.release()
+        assert not stream.alive
+    finally:
+        target.close()
+
+
+def test_window_streams_a_real_model_takes_a_screenshot_and_quits(xvfb, tiny_llama_dir, tmp_path):
+    session = multiprocessing.get_context("spawn").Process(
+        target=_window_session, args=(str(tiny_llama_dir), str(tmp_path))
+    )
+    session.start()
+    session.join(300)
+    assert session.exitcode == 0  # assertion failures inside exit 1, with their traceback
+    shots = list(Path(tmp_path).glob("neuroweb-*.png"))
+    assert len(shots) == 1
+    image = pygame.image.load(shots[0])
+    assert image.get_size() == (640, 360)
+
+
+def test_typing_goes_to_the_prompt_box_only_while_idle():
+    c = Controls()
+    text = pygame.event.Event(pygame.TEXTINPUT, text="h")
+    assert c.handle(text, idle=True) == [] and c.box == "h"  # typing, not the HUD
+    enter = _key(pygame.K_RETURN)[0]
+    assert c.handle(enter, idle=True) == [Command("generate", "h")] and c.box is None
+    assert c.handle(text, idle=False) == [Command("hud")]  # generating: letters are commands
+    assert c.handle(_key(pygame.K_h, mod=pygame.KMOD_CTRL)[0], idle=True) == [Command("hud")]
+    assert c.handle(enter, idle=False) == [] and c.box == ""  # Enter opens the box
+    assert c.handle(text, idle=False) == [] and c.box == "h"
+    assert c.handle(_key(pygame.K_ESCAPE)[0], idle=False) == [Command("quit")]
+    assert c.handle(_key(pygame.K_UP)[0], idle=True) == [Command("temperature", 0.1)]

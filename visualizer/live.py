@@ -1,0 +1,103 @@
+"""`neuroweb run`: the live window, or, with no display, a headless clip of the same demo.
+
+The window opens before the model process has even imported torch (the first frame comes
+within a second); the model loads in its own process and the loading screen shows its progress.
+"""
+
+import os
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from visualizer.clock import FixedStepClock, RealClock
+from visualizer.config import Settings
+from visualizer.errors import UserError
+from visualizer.model.stream import ModelStream
+from visualizer.render.app import App
+from visualizer.render.context import HeadlessTarget, WindowTarget, WindowUnavailable
+from visualizer.render.renderer import save_png
+
+DEMO_VIDEO = Path("neuroweb-demo.mp4")
+DEMO_IMAGE = Path("neuroweb-demo.png")
+
+
+def leave_a_core(settings: Settings) -> Settings:
+    """The renderer needs a core of its own: by default the model takes all but one."""
+    if settings.model.threads:
+        return settings
+    threads = max(1, (os.cpu_count() or 2) - 1)
+    return replace(settings, model=replace(settings.model, threads=threads))
+
+
+def _finish(app: App) -> None:
+    """A model that never loaded because of bad input ends the run with its one-line error."""
+    if app.user_failure and app.model_name == "":
+        raise UserError(app.user_failure)
+    if app.failure:
+        raise RuntimeError(app.failure)
+
+
+def run_window(settings: Settings, prompt: str | None, record: Path | None) -> int:
+    w = settings.window
+    target = WindowTarget((w.width, w.height), w.fullscreen, w.vsync, "neuroweb")
+    try:
+        with ModelStream(leave_a_core(settings)) as stream:
+            app = App(settings, target, stream, RealClock(), adaptive=True, prompt=prompt,
+                      record_to=record)  # fmt: skip
+            try:
+                app.run()
+            finally:
+                app.release()
+    finally:
+        target.close()
+    if app.last_recording:
+        print(f"neuroweb: saved {app.last_recording}", file=sys.stderr)
+    _finish(app)
+    return 0
+
+
+def run_headless(
+    settings: Settings,
+    prompt: str | None,
+    frames: int,
+    size: tuple[int, int],
+    record: Path | None,
+    screenshot: Path | None,
+) -> int:
+    """Render `frames` frames offscreen at a fixed step of 1/record.fps s; with `record`, to
+    video; with `screenshot`, the last frame to a PNG."""
+    target = HeadlessTarget(size)
+    try:
+        with ModelStream(leave_a_core(settings)) as stream:
+            clock = FixedStepClock(settings.record.fps)
+            app = App(settings, target, stream, clock, adaptive=False, prompt=prompt,
+                      record_to=record)  # fmt: skip
+            try:
+                app.run(frames)
+                if screenshot is not None and app.failure is None and app.user_failure is None:
+                    try:
+                        save_png(target.fbo, target.size, screenshot)
+                    except OSError as exc:
+                        raise UserError(f"{screenshot}: cannot write: {exc.strerror}") from None
+            finally:
+                app.release()
+    finally:
+        target.close()
+    _finish(app)
+    for path in (app.last_recording, screenshot):
+        if path is not None:
+            print(f"neuroweb: saved {path}", file=sys.stderr)
+    return 0
+
+
+def run_live(settings: Settings, prompt: str | None, record: Path | None) -> int:
+    """The window; without a display, a short headless clip of the demo and a PNG."""
+    try:
+        return run_window(settings, prompt, record)
+    except WindowUnavailable as exc:
+        print(f"{exc}: rendering a headless demo clip instead", file=sys.stderr)
+    w = settings.window
+    return run_headless(
+        settings, prompt or settings.record.demo_prompt, settings.record.demo_frames,
+        (w.width, w.height), record or DEMO_VIDEO, DEMO_IMAGE,
+    )  # fmt: skip

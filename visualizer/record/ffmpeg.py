@@ -1,0 +1,219 @@
+"""Frames → ffmpeg: read the framebuffer back without stalling, encode on a writer thread.
+
+The render thread only grabs and queues frames; a writer thread feeds ffmpeg's stdin, so a slow
+encoder applies backpressure through the bounded queue instead of losing frames. ffmpeg writes to
+a hidden partial file beside the target, renamed into place only when it finishes cleanly.
+"""
+
+import os
+import queue
+import subprocess
+import tempfile
+import threading
+from collections import deque
+from pathlib import Path
+from typing import IO
+
+import imageio_ffmpeg
+import moderngl
+
+from visualizer.errors import UserError
+
+FINISH_TIMEOUT_S = 60.0  # ffmpeg encodes what is queued and writes the index within this
+EXIT_TIMEOUT_S = 5.0  # a failed ffmpeg is exiting; past this it is hung and gets killed
+STDERR_HEAD_BYTES = 4096
+
+
+class FrameGrabber:
+    """Reads RGBA8 frames into a ring of pixel-pack buffers, returning each `ring - 1` grabs late.
+
+    The lag lets the GPU finish the copy before the CPU maps the buffer, so reading never waits
+    on the frame just drawn. Frames are bottom-up (GL origin), RGBA, w*h*4 bytes.
+    """
+
+    def __init__(self, ctx: moderngl.Context, size: tuple[int, int], ring: int = 3) -> None:
+        if ring < 1:
+            raise ValueError(f"ring must be at least 1, got {ring}")
+        self.size = size
+        self._buffers = [ctx.buffer(reserve=size[0] * size[1] * 4) for _ in range(ring)]
+        self._pending: deque[moderngl.Buffer] = deque()
+        self._next = 0
+
+    def grab(self, fbo: moderngl.Framebuffer) -> bytes | None:
+        """Start reading `fbo`; return the frame grabbed `ring - 1` calls ago, None until then."""
+        buffer = self._buffers[self._next]
+        self._next = (self._next + 1) % len(self._buffers)
+        fbo.read_into(buffer, viewport=(0, 0, *self.size), components=4, alignment=1)
+        self._pending.append(buffer)
+        if len(self._pending) < len(self._buffers):
+            return None
+        return self._pending.popleft().read()
+
+    def flush(self) -> list[bytes]:
+        """The frames still in flight, oldest first; call once at the end of a recording."""
+        frames = [buffer.read() for buffer in self._pending]
+        self._pending.clear()
+        return frames
+
+    def release(self) -> None:
+        for buffer in self._buffers:
+            buffer.release()
+
+
+class Recorder:
+    """Encodes bottom-up RGBA frames to an H.264 (yuv420p) mp4 through the ffmpeg binary.
+
+    yuv420p needs an even width and height: an odd size loses its rightmost column and/or bottom
+    row. On failure `failed` holds one line naming the file, `write` returns False, and `close`
+    removes the partial file and leaves any existing file at `path` untouched.
+    """
+
+    def __init__(self, path: Path, size: tuple[int, int], fps: int, crf: int = 20,
+                 speed: str = "veryfast", queue_frames: int = 8) -> None:  # fmt: skip
+        path = Path(path)
+        if not path.parent.is_dir():
+            raise UserError(f"{path}: folder {path.parent} does not exist")
+        if not os.access(path.parent, os.W_OK | os.X_OK):
+            raise UserError(f"{path}: folder {path.parent} is not writable")
+        if path.is_dir():
+            raise UserError(f"{path}: is a folder, expected a video file name")
+        self.path = path
+        self.size = size
+        self.fps = fps
+        self.crf = crf
+        self.speed = speed
+        self.failed: str | None = None
+        self.frames_written = 0
+        self._partial = path.with_name(f".{path.name}.partial.mp4")
+        self._frame_bytes = size[0] * size[1] * 4
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=queue_frames)
+        self._process: subprocess.Popen | None = None
+        self._thread: threading.Thread | None = None
+        self._stderr: IO[bytes] | None = None
+        self._fail_lock = threading.Lock()
+
+    def start(self) -> None:
+        """Launch ffmpeg on the hidden partial file, and the writer thread that feeds it."""
+        w, h = self.size
+        crop = "" if w % 2 == 0 and h % 2 == 0 else ",crop=trunc(iw/2)*2:trunc(ih/2)*2:0:0"
+        command = [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y",
+                   "-f", "rawvideo", "-pix_fmt", "rgba", "-s", f"{w}x{h}", "-r", str(self.fps),
+                   "-i", "-", "-vf", "vflip" + crop,
+                   "-c:v", "libx264", "-preset", self.speed, "-crf", str(self.crf),
+                   "-pix_fmt", "yuv420p", "-movflags", "+faststart", "-f", "mp4",
+                   str(self._partial)]  # fmt: skip
+        # A file, not a pipe: ffmpeg can never block on a full stderr, and nothing is lost.
+        self._stderr = tempfile.TemporaryFile()
+        self._process = subprocess.Popen(
+            command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._stderr
+        )
+        self._thread = threading.Thread(target=self._feed, name="recorder", daemon=True)
+        self._thread.start()
+
+    def write(self, frame: bytes) -> bool:
+        """Queue one frame, waiting while the queue is full; False once the recording failed."""
+        if self._thread is None:
+            raise RuntimeError("Recorder.write() before start()")
+        if len(frame) != self._frame_bytes:
+            raise ValueError(f"frame is {len(frame)} bytes, expected {self._frame_bytes}")
+        if self.failed is not None:
+            return False
+        self._put(frame)
+        return self.failed is None
+
+    def close(self) -> Path | None:
+        """Finish the file and move it to `path`; None (and `failed` says why) if it failed."""
+        if self._process is None or self._thread is None:
+            return None
+        if self.failed is None:
+            self._put(None)
+        self._thread.join(FINISH_TIMEOUT_S)
+        if self._thread.is_alive():  # stuck writing to a hung ffmpeg: _fail kills it, freeing it
+            self._fail(f"ffmpeg did not finish within {FINISH_TIMEOUT_S:g} s")
+            self._thread.join()
+        try:
+            self._process.stdin.close()
+        except OSError as error:
+            self._fail(f"ffmpeg stopped reading frames ({error})")
+        try:
+            status = self._process.wait(FINISH_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            self._fail(f"ffmpeg did not finish within {FINISH_TIMEOUT_S:g} s")
+        else:
+            if status != 0:
+                self._fail("ffmpeg could not encode the video")
+            elif self.frames_written == 0:
+                self._fail("no frames were written")
+        self._stderr.close()
+        self._process = None
+        if self.failed is not None:
+            if self._partial.exists():
+                self._partial.unlink()
+                self.failed += f"; removed the unfinished {self._partial.name}"
+            return None
+        os.replace(self._partial, self.path)
+        return self.path
+
+    def __enter__(self) -> "Recorder":
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def abort(self) -> None:
+        """Give the recording up: ffmpeg is killed and its partial file removed, so a run that
+        ends in an error leaves nothing half-made behind (an older file at `path` stays)."""
+        if self._process is not None:
+            self._process.kill()
+        self.close()
+
+    def _put(self, item: bytes | None) -> None:
+        """Queue `item`, waiting for room; an ffmpeg that takes nothing for so long is hung."""
+        try:
+            self._queue.put(item, timeout=FINISH_TIMEOUT_S)
+        except queue.Full:
+            self._fail(f"ffmpeg took no frame for {FINISH_TIMEOUT_S:g} s")
+
+    def _feed(self) -> None:
+        """Writer thread: queue → ffmpeg's stdin until the sentinel or a broken pipe."""
+        while (frame := self._queue.get()) is not None:
+            try:
+                self._process.stdin.write(frame)
+            except OSError as error:
+                self._fail(f"ffmpeg stopped reading frames ({error})")
+                self._release_blocked_writers()
+                return
+            self.frames_written += 1
+
+    def _release_blocked_writers(self) -> None:
+        """Empty the queue so a `write` blocked on a full queue returns (after `failed` is set)."""
+        try:
+            while True:
+                self._queue.get_nowait()
+        except queue.Empty:
+            pass
+
+    def _fail(self, reason: str) -> None:
+        """Keep the first failure as one line: the file, the reason, how ffmpeg ended and the
+        first thing it said (at -loglevel error that is the cause; later lines are fallout).
+        Once `failed` is set, ffmpeg has exited (killed if it would not), so the writer is free."""
+        with self._fail_lock:  # the render and writer threads can both see a failure
+            if self.failed is not None:
+                return
+            try:
+                status = self._process.wait(EXIT_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                status = self._process.wait()
+            ended = f"killed by signal {-status}" if status < 0 else f"exit status {status}"
+            said = _first_line(self._stderr.fileno())
+            self.failed = f"recording {self.path} failed: {reason} (ffmpeg {ended})" + (
+                f": {said}" if said else ""
+            )
+
+
+def _first_line(fd: int) -> str:
+    """The first non-blank line in `fd`, read without moving the file offset ffmpeg shares."""
+    lines = os.pread(fd, STDERR_HEAD_BYTES, 0).decode(errors="replace").splitlines()
+    return next((line.strip() for line in lines if line.strip()), "")

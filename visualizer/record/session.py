@@ -1,0 +1,74 @@
+"""A recording in progress: every presented frame is read back (without stalling, through the
+grabber's ring) and handed to the encoder as many times as the video's clock needs.
+
+Fixed-step renders (headless) draw exactly one frame per video frame, so each is written once.
+A live window draws at the display's rate, which rarely equals the video's: the session keeps
+the video in real time by writing each grabbed frame until the video has caught up with the
+wall clock (a 60 Hz window recorded at 30 fps writes every other frame; a slow 20 fps frame
+rate is written 1–2 times). Nothing is dropped because the encoder is slow: the encoder's
+bounded queue blocks instead.
+"""
+
+import math
+from pathlib import Path
+
+import moderngl
+
+from visualizer.config import RecordSettings
+from visualizer.record.ffmpeg import FrameGrabber, Recorder
+
+
+class RecordingSession:
+    def __init__(
+        self,
+        ctx: moderngl.Context,
+        path: Path,
+        size: tuple[int, int],
+        settings: RecordSettings,
+        realtime: bool,
+        now: float,
+    ) -> None:
+        self.path, self.size, self.realtime = path, size, realtime
+        self.fps = settings.fps
+        self._recorder = Recorder(path, size, settings.fps, settings.crf, settings.speed)
+        self._grabber = FrameGrabber(ctx, size)
+        self._recorder.start()
+        self._start = now
+        self._last: bytes | None = None
+
+    @property
+    def failed(self) -> str | None:
+        return self._recorder.failed
+
+    def capture(self, fbo: moderngl.Framebuffer, now: float) -> str | None:
+        """Grab this frame; returns a message when the recording has to stop."""
+        if fbo.size != self.size:
+            return "the window changed size"
+        frame = self._grabber.grab(fbo)
+        if frame is not None:
+            self._write(frame, now)
+        return self._recorder.failed
+
+    def _write(self, frame: bytes, now: float) -> None:
+        self._last = frame
+        if not self.realtime:
+            self._recorder.write(frame)
+            return
+        due = math.floor((now - self._start) * self.fps) + 1  # video frames up to `now`
+        for _ in range(due - self._recorder.frames_written):
+            if not self._recorder.write(frame):
+                return
+
+    def abort(self) -> None:
+        """Stop and keep nothing (the run failed)."""
+        self._grabber.release()
+        self._recorder.abort()
+
+    def close(self) -> Path | None:
+        """Write the frames still in the grabber's ring, finalise the file; its path, or None."""
+        if self._recorder.failed is None:
+            for frame in self._grabber.flush():
+                if not self._recorder.write(frame):
+                    break
+        self._grabber.release()
+        return self._recorder.close()

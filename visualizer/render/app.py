@@ -1,0 +1,282 @@
+"""The render loop: events → model frames → scene → draw → present → recording.
+
+The loop never waits on the model: it takes whatever frames have arrived (often none) and
+draws. Only a headless run with nothing to show yet (the model still loading) waits briefly
+on the handoff, so an offline clip does not fill up with loading frames.
+"""
+
+import time
+from collections import deque
+from dataclasses import replace
+from pathlib import Path
+
+from visualizer.clock import FixedStepClock, RealClock
+from visualizer.config import Settings
+from visualizer.errors import UserError
+from visualizer.features import SceneState
+from visualizer.frame import Frame
+from visualizer.handoff import Batch, Status
+from visualizer.model.stream import ModelStream
+from visualizer.record.session import RecordingSession
+from visualizer.render.camera import Camera
+from visualizer.render.controls import Command, Controls
+from visualizer.render.governor import Governor
+from visualizer.render.layers.panels import Overlay
+from visualizer.render.renderer import Renderer, save_png
+
+NOTICE_S = 5.0
+SHADER_POLL_S = 0.5
+HEADLESS_LOADING_WAIT_S = 0.25
+PENDING_LIMIT = 4096  # frames held back while paused
+
+
+def timestamp() -> str:
+    return time.strftime("%Y%m%d-%H%M%S")
+
+
+class App:
+    def __init__(
+        self,
+        settings: Settings,
+        target,
+        stream: ModelStream,
+        clock: RealClock | FixedStepClock,
+        adaptive: bool,
+        prompt: str | None = None,
+        record_to: Path | None = None,
+    ) -> None:
+        self.settings, self.target, self.stream, self.clock = settings, target, stream, clock
+        self.gen = settings.generation
+        self.scene = SceneState(settings.look)
+        self.camera = Camera(settings.look.drift_deg_s)
+        w = settings.window
+        self.governor = Governor(w.target_fps, w.min_scale if adaptive else w.max_scale,
+                                 w.max_scale)  # fmt: skip
+        self.renderer = Renderer(target.ctx, settings.look)
+        self.controls = Controls()
+        self.status = Status("starting")
+        self.pending: deque[Frame] = deque(maxlen=PENDING_LIMIT)
+        self.arrivals: deque[float] = deque(maxlen=256)  # when generated tokens arrived
+        self.dropped = 0
+        self.paused = False
+        self.hud = False
+        self.running = True
+        self.prompt_shown = ""
+        self.request = 0
+        self.notices: list[tuple[float, str]] = []
+        self.failure: str | None = None
+        self.user_failure: str | None = None
+        self.recording: RecordingSession | None = None
+        self.last_recording: Path | None = None
+        self.model_name = ""
+        self._next_shader_poll = 0.0
+        if prompt is not None:
+            self.generate(prompt)
+        if record_to is not None:  # asked for on the command line: a bad path is an error
+            self.recording = self._start_recording(record_to)
+
+    # --- the loop -------------------------------------------------------------------------
+
+    def run(self, frames: int | None = None) -> None:
+        """Draw until quit (or `frames` frames). The recording is finalised on every exit
+        (Esc, window close, Ctrl-C), except when the model failed on bad input in a headless
+        run: then nothing is kept."""
+        try:
+            count = 0
+            while self.running and (frames is None or count < frames):
+                self.frame()
+                count += 1
+        finally:
+            if self.recording is not None and self.user_failure and not self.model_name:
+                self.recording.abort()
+                self.recording = None
+            self.stop_recording()
+
+    def frame(self) -> None:
+        start = time.perf_counter()
+        dt = self.clock.tick()
+        for event in self.target.events():
+            for command in self.controls.handle(event, self.idle):
+                self.execute(command)
+        self.receive()
+        self.reveal()
+        self.scene.advance(dt)
+        self.camera.advance(dt)
+        self.poll_shaders()
+        self.renderer.draw(
+            self.target.fbo, self.target.size, self.scene, self.overlay(), self.camera,
+            self.clock.now, self.governor.scale, self.governor.detail,
+        )  # fmt: skip
+        if self.recording is not None:
+            problem = self.recording.capture(self.target.fbo, self.clock.now)
+            if problem:
+                self.stop_recording(problem)
+        self.target.present()
+        self.governor.record(time.perf_counter() - start)
+
+    # --- model side -----------------------------------------------------------------------
+
+    @property
+    def idle(self) -> bool:
+        """Nothing being generated or waiting to be shown: typed text goes to the prompt box."""
+        generating = self.status.state == "generating" or self.status.request < self.request
+        return not generating and not self.pending and self.status.state != "starting"
+
+    def generate(self, prompt: str) -> None:
+        self.request = self.stream.generate(prompt, self.gen)
+        self.prompt_shown = prompt
+        self.failure = self.user_failure = None
+
+    def receive(self) -> None:
+        waiting = not self.target.interactive and self.scene.rows == 0 and not self.pending
+        batch: Batch = self.stream.handoff.drain(HEADLESS_LOADING_WAIT_S if waiting else 0.0)
+        now = time.perf_counter()
+        self.status = batch.status
+        self.model_name = batch.status.model or self.model_name
+        self.dropped += batch.dropped
+        self.pending.extend(batch.frames)
+        self.arrivals.extend(now for f in batch.frames if not f.is_prompt)
+        if batch.failure is not None:
+            if batch.failure.user_error:
+                self.user_failure = batch.failure.message
+                self.notify(batch.failure.message)
+            else:
+                self.failure = batch.failure.message
+            if not self.target.interactive:  # nobody to read it on screen: end the run
+                self.running = False
+
+    def reveal(self) -> None:
+        """Move arrived frames into the scene: all of them, or none while paused."""
+        if self.paused:
+            return
+        while self.pending:
+            self.scene.ingest(self.pending.popleft())
+
+    def tokens_per_second(self) -> float:
+        now = time.perf_counter()
+        recent = [t for t in self.arrivals if now - t < 3.0]
+        if len(recent) < 2:
+            return 0.0
+        return (len(recent) - 1) / max(recent[-1] - recent[0], 1e-6)
+
+    # --- commands -------------------------------------------------------------------------
+
+    def execute(self, command: Command) -> None:
+        name = command.name
+        if name == "quit":
+            self.running = False
+        elif name == "pause":
+            self.paused = not self.paused
+        elif name == "step":
+            if not self.paused:
+                self.paused = True
+            elif self.pending:
+                self.scene.ingest(self.pending.popleft())
+        elif name == "temperature":
+            value = round(min(2.0, max(0.0, self.gen.temperature + command.value)), 2)
+            self.gen = replace(self.gen, temperature=value)
+            self.notify(f"temperature {value:.1f} (from the next prompt)")
+        elif name == "fullscreen" and hasattr(self.target, "toggle_fullscreen"):
+            self.stop_recording("the window changed size")
+            self.target.toggle_fullscreen()
+        elif name == "hud":
+            self.hud = not self.hud
+        elif name == "screenshot":
+            self.screenshot(Path(f"neuroweb-{timestamp()}.png"))
+        elif name == "record":
+            if self.recording is None:
+                self.start_recording(Path(f"neuroweb-{timestamp()}.mp4"))
+            else:
+                self.stop_recording()
+        elif name == "generate":
+            self.paused = False
+            self.pending.clear()
+            self.generate(command.value)
+        elif name == "orbit":
+            self.camera.drag(*command.value)
+        elif name == "zoom":
+            self.camera.zoom(command.value)
+
+    def notify(self, text: str) -> None:
+        self.notices.append((self.clock.now + NOTICE_S, text))
+
+    def screenshot(self, path: Path) -> None:
+        try:
+            save_png(self.target.fbo, self.target.size, path)
+            self.notify(f"saved {path}")
+        except (OSError, ValueError) as exc:
+            self.notify(f"screenshot failed: {exc}")
+
+    def _start_recording(self, path: Path) -> RecordingSession:
+        session = RecordingSession(
+            self.target.ctx, path, self.target.size, self.settings.record,
+            realtime=isinstance(self.clock, RealClock), now=self.clock.now,
+        )  # fmt: skip
+        self.notify(f"recording {path}")
+        return session
+
+    def start_recording(self, path: Path) -> None:
+        """The R key: a problem is shown on screen, the demo goes on."""
+        try:
+            self.recording = self._start_recording(path)
+        except UserError as exc:
+            self.notify(str(exc))
+
+    def stop_recording(self, reason: str = "") -> None:
+        if self.recording is None:
+            return
+        recording, self.recording = self.recording, None
+        saved = recording.close()
+        because = f" ({reason})" if reason else ""
+        if saved is not None:
+            self.notify(f"saved {saved}{because}")
+        else:
+            self.notify(f"recording failed: {recording.failed}")
+        self.last_recording = saved
+
+    # --- what the panels show -------------------------------------------------------------
+
+    def overlay(self) -> Overlay:
+        now = self.clock.now
+        self.notices = [(t, text) for t, text in self.notices if t > now]
+        errors = tuple(self.renderer.shaders.errors.values())
+        if self.failure:
+            errors += (self.failure,)
+        status = self.status
+        return Overlay(
+            state=status.state,
+            message=status.message,
+            progress=status.progress,
+            model=self.model_name,
+            layers=max(self.scene.rows - 1, 0),
+            prompt=self.prompt_shown,
+            typing=self.controls.typing(self.idle),
+            paused=self.paused,
+            recording=str(self.recording.path) if self.recording else None,
+            hud=self.hud_lines() if self.hud else (),
+            notices=tuple(text for _, text in self.notices[-3:]),
+            errors=errors,
+        )
+
+    def hud_lines(self) -> tuple[str, ...]:
+        fps, median_ms, p99_ms = self.governor.stats()
+        w, h = self.target.size
+        return (
+            f"{fps:5.1f} fps   frame {median_ms:.1f} ms   p99 {p99_ms:.1f} ms",
+            f"{self.tokens_per_second():5.1f} tok/s   dropped {self.dropped}",
+            f"model {self.model_name or '…'}   {max(self.scene.rows - 1, 0)} layers",
+            f"render scale {self.governor.scale:.2f} of {w}×{h}   detail "
+            f"{self.governor.detail:.1f}",
+            f"temperature {self.gen.temperature:.1f}",
+        )
+
+    def poll_shaders(self) -> None:
+        now = time.perf_counter()
+        if now >= self._next_shader_poll:
+            self._next_shader_poll = now + SHADER_POLL_S
+            for name in self.renderer.shaders.reload_changed():
+                self.notify(f"reloaded shaders/{name}.glsl")
+
+    def release(self) -> None:
+        self.stop_recording()
+        self.renderer.release()

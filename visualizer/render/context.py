@@ -1,0 +1,92 @@
+"""Where frames go: a pygame OpenGL window, or an offscreen framebuffer through EGL (no display).
+
+Both give the loop the same things: a moderngl context, the target framebuffer and its size,
+present(), and the window's events.
+"""
+
+import os
+
+import moderngl
+
+GL_VERSION = 330
+
+
+class WindowUnavailable(Exception):
+    """No display, or the window could not be created; the message says which."""
+
+
+class HeadlessTarget:
+    """An offscreen RGBA8 framebuffer in a standalone EGL context."""
+
+    interactive = False
+
+    def __init__(self, size: tuple[int, int]) -> None:
+        self.ctx = moderngl.create_standalone_context(backend="egl", require=GL_VERSION)
+        self.size = size
+        self._colour = self.ctx.texture(size, 4)
+        self.fbo = self.ctx.framebuffer(color_attachments=[self._colour])
+
+    def events(self) -> list:
+        return []
+
+    def present(self) -> None:
+        """Nothing to show; make sure the frame is complete (timings count the whole frame)."""
+        self.ctx.finish()
+
+    def close(self) -> None:
+        self.fbo.release()
+        self._colour.release()
+        self.ctx.release()
+
+
+class WindowTarget:
+    """A resizable pygame window with an OpenGL 3.3 core context."""
+
+    interactive = True
+
+    def __init__(self, size: tuple[int, int], fullscreen: bool, vsync: bool, title: str) -> None:
+        if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+            raise WindowUnavailable("no display (neither DISPLAY nor WAYLAND_DISPLAY is set)")
+        import pygame
+
+        pygame.display.init()
+        pygame.display.gl_set_attribute(pygame.GL_CONTEXT_MAJOR_VERSION, 3)
+        pygame.display.gl_set_attribute(pygame.GL_CONTEXT_MINOR_VERSION, 3)
+        pygame.display.gl_set_attribute(
+            pygame.GL_CONTEXT_PROFILE_MASK, pygame.GL_CONTEXT_PROFILE_CORE
+        )
+        flags = pygame.OPENGL | pygame.DOUBLEBUF | pygame.RESIZABLE
+        if fullscreen:
+            flags |= pygame.FULLSCREEN
+            size = (0, 0)  # the display's own resolution
+        try:
+            pygame.display.set_mode(size, flags, vsync=int(vsync))
+            self.ctx = moderngl.create_context(require=GL_VERSION)
+        except (pygame.error, moderngl.Error) as exc:
+            pygame.display.quit()
+            raise WindowUnavailable(f"the window cannot open: {exc}") from None
+        pygame.display.set_caption(title)
+        pygame.key.start_text_input()
+        self._pygame = pygame
+        self.fbo = self.ctx.detect_framebuffer()
+        self.size = pygame.display.get_window_size()
+
+    def events(self) -> list:
+        events = self._pygame.event.get()
+        for event in events:
+            if event.type in (self._pygame.VIDEORESIZE, self._pygame.WINDOWSIZECHANGED):
+                self.size = self._pygame.display.get_window_size()
+                self.fbo = self.ctx.detect_framebuffer()
+        return events
+
+    def toggle_fullscreen(self) -> None:
+        self._pygame.display.toggle_fullscreen()
+        self.size = self._pygame.display.get_window_size()
+        self.fbo = self.ctx.detect_framebuffer()
+
+    def present(self) -> None:
+        self._pygame.display.flip()
+
+    def close(self) -> None:
+        self.ctx.release()
+        self._pygame.display.quit()

@@ -1,0 +1,80 @@
+"""Keyboard and mouse → commands for the app.
+
+Typing and single-key commands share the keyboard: while the model is idle (nothing being
+generated or waiting to be shown) typed text goes to the prompt box; while it is generating,
+letters are commands and Enter (or Tab) opens the box to type the next prompt. Ctrl+letter is
+the command at any time. Esc always quits.
+
+  Enter  send the prompt      Space / Ctrl+Space  pause, resume    →  one token while paused
+  ↑ / ↓  temperature ± 0.1    F  fullscreen   H  HUD   S  screenshot   R  record   Esc  quit
+  mouse drag  orbit           wheel  zoom
+"""
+
+from dataclasses import dataclass
+
+import pygame
+
+LETTER_COMMANDS = {" ": "pause", "f": "fullscreen", "h": "hud", "s": "screenshot",
+                   "r": "record"}  # fmt: skip
+CTRL_KEYS = {pygame.K_SPACE: "pause", pygame.K_f: "fullscreen", pygame.K_h: "hud",
+             pygame.K_s: "screenshot", pygame.K_r: "record"}  # fmt: skip
+MAX_PROMPT_CHARS = 4000
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str  # quit | pause | step | temperature | fullscreen | hud | screenshot | record |
+    #            generate | orbit | zoom
+    value: object = None
+
+
+class Controls:
+    def __init__(self) -> None:
+        self.box: str | None = None  # the prompt being typed; None = the box is closed
+        self._dragging = False
+
+    def typing(self, idle: bool) -> str | None:
+        """The prompt box as shown: open while idle, or once opened with Enter/Tab."""
+        return self.box if self.box is not None else ("" if idle else None)
+
+    def handle(self, event: pygame.event.Event, idle: bool) -> list[Command]:
+        if event.type in (pygame.QUIT, pygame.WINDOWCLOSE):
+            return [Command("quit")]
+        if event.type == pygame.KEYDOWN:
+            return self._key(event, idle)
+        if event.type == pygame.TEXTINPUT:
+            if self.box is not None or idle:
+                self.box = ((self.box or "") + event.text)[:MAX_PROMPT_CHARS]
+                return []
+            name = LETTER_COMMANDS.get(event.text.lower())
+            return [Command(name)] if name else []
+        if event.type == pygame.MOUSEBUTTONDOWN and event.button == 1:
+            self._dragging = True
+        elif event.type == pygame.MOUSEBUTTONUP and event.button == 1:
+            self._dragging = False
+        elif event.type == pygame.MOUSEMOTION and self._dragging:
+            return [Command("orbit", event.rel)]
+        elif event.type == pygame.MOUSEWHEEL:
+            return [Command("zoom", event.precise_y if hasattr(event, "precise_y") else event.y)]
+        return []
+
+    def _key(self, event: pygame.event.Event, idle: bool) -> list[Command]:
+        key = event.key
+        if key == pygame.K_ESCAPE:
+            return [Command("quit")]
+        if event.mod & pygame.KMOD_CTRL and key in CTRL_KEYS:
+            return [Command(CTRL_KEYS[key])]
+        if key == pygame.K_RIGHT:
+            return [Command("step")]
+        if key in (pygame.K_UP, pygame.K_DOWN):
+            return [Command("temperature", 0.1 if key == pygame.K_UP else -0.1)]
+        if key in (pygame.K_RETURN, pygame.K_KP_ENTER, pygame.K_TAB):
+            text = self.typing(idle)
+            if text is None:  # generating: open the box for the next prompt
+                self.box = ""
+                return []
+            self.box = None
+            return [Command("generate", text)] if text.strip() else []
+        if key == pygame.K_BACKSPACE and self.box:
+            self.box = self.box[:-1]
+        return []

@@ -1,0 +1,58 @@
+"""The scene's visuals, one per module. Each owns its program, buffers and textures:
+`update(...)` prepares data on the CPU, `draw(view)` uploads and draws, `release()` frees."""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from visualizer.render.shaders import LiveVertexArray, ShaderLibrary
+
+
+@dataclass(frozen=True)
+class View:
+    """What every layer needs to know about this frame."""
+
+    mvp: bytes  # projection × view, column-major float32 (GLSL mat4)
+    scale: tuple[float, float]  # the projection's x and y focal factors (sprite sizes)
+    aspect: float
+    time: float
+    pulse: float
+    entropy: float
+    detail: float  # 0..1: the governor's share of links and arcs to draw
+
+
+def mvp_bytes(matrix: np.ndarray) -> bytes:
+    return np.ascontiguousarray(matrix.T, dtype=np.float32).tobytes()
+
+
+class Instances:
+    """Per-instance data for one program, in a buffer that grows as needed, with the vertex
+    array that draws it (rebuilt when the buffer grows or the shader is reloaded)."""
+
+    def __init__(
+        self, shaders: ShaderLibrary, program: str, per_vertex: list, layout: str, *names: str
+    ) -> None:
+        self.ctx, self._shaders, self._program = shaders.ctx, shaders, program
+        self._per_vertex, self._layout, self._names = per_vertex, layout, names
+        self._buffer = None
+        self._vao: LiveVertexArray | None = None
+
+    def draw(self, data: np.ndarray, mode: int, vertices: int) -> None:
+        """Upload `data` [instances, floats] and draw every row as one instance."""
+        if len(data) == 0:
+            return
+        raw = np.ascontiguousarray(data, dtype=np.float32).tobytes()
+        if self._buffer is None or self._buffer.size < len(raw):
+            self.release()
+            self._buffer = self.ctx.buffer(reserve=len(raw) * 2, dynamic=True)
+            content = [*self._per_vertex, (self._buffer, self._layout, *self._names)]
+            self._vao = self._shaders.vertex_array(self._program, content)
+        self._buffer.write(raw)
+        self._vao.render(mode, vertices=vertices, instances=len(data))
+
+    def release(self) -> None:
+        if self._vao is not None:
+            self._vao.release()
+        if self._buffer is not None:
+            self._buffer.release()
+        self._vao = self._buffer = None

@@ -1,0 +1,60 @@
+"""Attention arcs (shaders/arcs.glsl): for each layer, from the tower at that layer's height to
+the earlier tokens its heads attend to most, weighted by their mean attention."""
+
+import moderngl
+import numpy as np
+
+from visualizer.config import LookSettings, rgb
+from visualizer.features import SceneState
+from visualizer.render import layout
+from visualizer.render.layers import Instances, View
+from visualizer.render.shaders import ShaderLibrary
+
+SEGMENTS = 16
+
+
+class Arcs:
+    def __init__(self, shaders: ShaderLibrary, look: LookSettings) -> None:
+        self.program = shaders.get("arcs")
+        self.look = look
+        t = np.linspace(0, 1, SEGMENTS + 1, dtype=np.float32)
+        self._t = shaders.ctx.buffer(t.tobytes())
+        self._arcs = Instances(
+            shaders, "arcs", [(self._t, "1f", "in_t")],
+            "3f 3f 1f 1f/i", "in_start", "in_end", "in_weight", "in_layer",
+        )  # fmt: skip
+        self._data = np.zeros((0, 8), np.float32)
+
+    def update(self, scene: SceneState) -> None:
+        history = self.look.history
+        if not scene.arcs or scene.rows < 2:
+            self._data = np.zeros((0, 8), np.float32)
+            return
+        keys = np.array(list(scene.arcs.keys()), np.float32)  # [n, 2] layer, run position
+        weights = np.array(list(scene.arcs.values()), np.float32)
+        slots = scene.head - keys[:, 1]
+        keep = slots < history
+        keys, weights, slots = keys[keep], weights[keep], slots[keep]
+        end = layout.path_positions(slots, history)
+        angle = layout.path_angle(slots, history)
+        heights = layout.row_height(scene.rows)
+        layer = keys[:, 0].astype(int)
+        y = 0.5 * (heights[layer] + heights[layer + 1])  # inside block `layer`
+        r = layout.RING_RADIUS
+        start = np.column_stack([r * np.cos(angle), y, r * np.sin(angle)])
+        frac = layer / max(scene.rows - 2, 1)
+        data = np.column_stack([start, end, weights, frac]).astype(np.float32)
+        self._data = data[np.argsort(-weights)]  # strongest first: lower detail drops the weakest
+
+    def draw(self, view: View) -> None:
+        p, look = self.program, self.look
+        p.write("u_mvp", view.mvp)
+        p.set("u_cold", rgb(look.cold))
+        p.set("u_accent", rgb(look.accent))
+        p.set("u_gain", 1.0)
+        shown = self._data[: max(1, int(len(self._data) * view.detail))]
+        self._arcs.draw(shown, moderngl.LINE_STRIP, SEGMENTS + 1)
+
+    def release(self) -> None:
+        self._arcs.release()
+        self._t.release()

@@ -1,0 +1,28 @@
+"""The animated backdrop (shaders/background.glsl), drawn first and opaque."""
+
+import moderngl
+
+from visualizer.config import LookSettings, rgb
+from visualizer.render.layers import View
+from visualizer.render.shaders import ShaderLibrary
+
+
+class Background:
+    def __init__(self, shaders: ShaderLibrary, look: LookSettings) -> None:
+        self.program = shaders.get("background")
+        self.vao = shaders.vertex_array("background", [])
+        self.look = look
+
+    def draw(self, view: View) -> None:
+        p, look = self.program, self.look
+        p.set("u_time", view.time)
+        p.set("u_aspect", view.aspect)
+        p.set("u_entropy", view.entropy)
+        p.set("u_pulse", view.pulse)
+        p.set("u_background", rgb(look.background))
+        p.set("u_cold", rgb(look.cold))
+        p.set("u_warm", rgb(look.warm))
+        self.vao.render(moderngl.TRIANGLES, vertices=3)
+
+    def release(self) -> None:
+        self.vao.release()

@@ -1,0 +1,98 @@
+"""The scene's offscreen target and the bloom post-pass.
+
+The 3D scene renders into an RGBA8 texture at the governor's render scale (llvmpipe is fill-rate
+bound, and blends half floats 1.5× slower than bytes); bright parts are downsampled to a quarter
+of that and blurred; the composite pass adds the glow and tone-maps, still at the render scale;
+only the final upscale touches every pixel of the target, with one texture read each.
+"""
+
+import moderngl
+
+from visualizer.render.shaders import ShaderLibrary
+
+BLOOM_DIVISOR = 4
+THRESHOLD = 0.35
+EXPOSURE = 1.4
+
+
+class Bloom:
+    def __init__(self, shaders: ShaderLibrary) -> None:
+        self.ctx = shaders.ctx
+        self._bright = shaders.get("bright")
+        self._blur = shaders.get("blur")
+        self._composite = shaders.get("composite")
+        self._upscale = shaders.get("upscale")
+        self._vaos = {name: shaders.vertex_array(name, []) for name in
+                      ("bright", "blur", "composite", "upscale")}  # fmt: skip
+        self.size = (0, 0)
+        self._textures: list[moderngl.Texture] = []
+        self._fbos: list[moderngl.Framebuffer] = []
+
+    def _allocate(self, size: tuple[int, int]) -> None:
+        self._free()
+        small = (max(1, size[0] // BLOOM_DIVISOR), max(1, size[1] // BLOOM_DIVISOR))
+        for s in (size, small, small, size):
+            texture = self.ctx.texture(s, 4)
+            texture.filter = (moderngl.LINEAR, moderngl.LINEAR)
+            texture.repeat_x = texture.repeat_y = False
+            self._textures.append(texture)
+            self._fbos.append(self.ctx.framebuffer(color_attachments=[texture]))
+        self.size = size
+
+    def begin(self, size: tuple[int, int]) -> moderngl.Framebuffer:
+        """The scene's framebuffer at `size` (the render scale), bound; layers draw into it."""
+        if size != self.size:
+            self._allocate(size)
+        scene = self._fbos[0]
+        scene.use()
+        return scene
+
+    def finish(
+        self, target: moderngl.Framebuffer, glow: float, band_top: float, band_shade: float
+    ) -> None:
+        """Bloom the scene (unless `glow` is 0) and draw it onto `target` (its full size),
+        darkening the bottom `band_top` (a fraction of the height) by `band_shade`."""
+        self.ctx.disable(moderngl.BLEND)
+        image, gain = (self._bloom(glow), 2.0) if glow > 0 else (self._textures[0], 1.0)
+        target.use()
+        image.use(0)
+        self._upscale.set("u_image", 0)
+        self._upscale.set("u_gain", gain)
+        self._upscale.set("u_exposure", EXPOSURE)
+        self._upscale.set("u_band_top", band_top)
+        self._upscale.set("u_band_shade", band_shade)
+        self._vaos["upscale"].render(moderngl.TRIANGLES, vertices=3)
+
+    def _bloom(self, glow: float) -> moderngl.Texture:
+        """The scene plus its blurred highlights, at the render scale, halved (see composite)."""
+        scene, a, b, final = self._textures
+        self._fbos[1].use()
+        scene.use(0)
+        self._bright.set("u_scene", 0)
+        self._bright.set("u_texel", (1 / scene.width, 1 / scene.height))
+        self._bright.set("u_threshold", THRESHOLD)
+        self._vaos["bright"].render(moderngl.TRIANGLES, vertices=3)
+        for source, dest, step in ((a, 2, (1 / a.width, 0.0)), (b, 1, (0.0, 1 / a.height))):
+            self._fbos[dest].use()
+            source.use(0)
+            self._blur.set("u_source", 0)
+            self._blur.set("u_step", step)
+            self._vaos["blur"].render(moderngl.TRIANGLES, vertices=3)
+        self._fbos[3].use()
+        scene.use(0)
+        a.use(1)
+        self._composite.set("u_scene", 0)
+        self._composite.set("u_bloom", 1)
+        self._composite.set("u_glow", glow)
+        self._vaos["composite"].render(moderngl.TRIANGLES, vertices=3)
+        return final
+
+    def _free(self) -> None:
+        for thing in (*self._fbos, *self._textures):
+            thing.release()
+        self._fbos, self._textures = [], []
+
+    def release(self) -> None:
+        self._free()
+        for vao in self._vaos.values():
+            vao.release()

@@ -1,0 +1,229 @@
+"""The 2D layer on top of the scene: the answer with the current token highlighted, the next-
+token candidates, the title, the prompt box, the loading screen, the HUD and messages.
+
+Sizes are fractions of the window height, so the text reads the same at 720p and on a 4K stage
+screen; the answer's height is `look.text_size` (5 % by default: about 54 px at 1080p).
+"""
+
+import math
+import re
+from dataclasses import dataclass
+
+import pygame
+
+from visualizer.config import LookSettings, rgb
+from visualizer.features import SceneState, Token
+from visualizer.render.layers.text import Fonts, Painter
+
+ANSWER_LINES = 3
+BAND_SHADE = 0.55  # how much the scene darkens behind the answer
+CANDIDATES_SHOWN = 8
+SPECIAL = re.compile(r"^\s*<\|[^|]*\|>\s*$")  # chat-template markers such as <|im_end|>
+RED = (1.0, 0.35, 0.35, 1.0)
+
+
+@dataclass(frozen=True)
+class Overlay:
+    """What the panels show besides the scene; built by the app every frame."""
+
+    state: str  # the model's status: "starting" | "loading" | "ready" | "generating" | ...
+    message: str  # status detail (the load stage)
+    progress: float  # load progress 0..1
+    model: str
+    layers: int
+    prompt: str  # the prompt of the answer on screen ("" before the first)
+    typing: str | None  # the prompt being typed; None while the box is closed
+    paused: bool
+    recording: str | None  # the file being recorded
+    hud: tuple[str, ...]  # empty when the HUD is off
+    notices: tuple[str, ...]  # short-lived messages (screenshot saved, recording stopped …)
+    errors: tuple[str, ...]  # shader compile errors, model failures
+
+
+def _visible(text: str) -> str:
+    return text.replace("\n", " ¶ ").replace("\t", " ")
+
+
+def _candidate_label(text: str) -> str:
+    """A candidate as the audience should read it: a leading space as '·', newlines as '¶'."""
+    if text.startswith(" "):
+        text = "·" + text[1:]
+    return text.replace("\n", "¶").replace("\t", "→") or "∅"
+
+
+def wrap_tokens(tokens: list[Token], fonts: Fonts, size: int, width: float) -> list[list]:
+    """Lines of [text, token index] pieces; breaks at newlines and before a piece that would
+    overflow. Only generated tokens; chat-template markers are left out."""
+    lines: list[list] = [[]]
+    x = 0.0
+    for token in tokens:
+        if token.is_prompt or SPECIAL.match(token.text):
+            continue
+        parts = token.text.split("\n")
+        for n, part in enumerate(parts):
+            if n > 0:
+                lines.append([])
+                x = 0.0
+            if not part:
+                continue
+            w = fonts.width(part, size)
+            if x + w > width and lines[-1]:
+                part = part.lstrip(" ") or part
+                w = fonts.width(part, size)
+                lines.append([])
+                x = 0.0
+            lines[-1].append([part, token.index])
+            x += w
+    return [line for line in lines if line] or [[]]
+
+
+class Panels:
+    def __init__(self, painter: Painter, look: LookSettings) -> None:
+        self.painter, self.look = painter, look
+        self.text = (*rgb(look.text), 1.0)
+        self.dim = (*rgb(look.text), 0.55)
+        self.accent = (*rgb(look.accent), 1.0)
+
+    def draw(self, scene: SceneState, o: Overlay, size: tuple[int, int], time: float) -> None:
+        w, h = size
+        self.painter.begin(size)
+        self._title(o, w, h)
+        if o.state in ("starting", "loading") and scene.rows == 0:
+            self._loading(o, w, h, time)
+        if scene.rows:
+            self._answer(scene, o, w, h)
+            self._candidates(scene, w, h)
+        self._prompt_box(o, w, h, time)
+        if o.hud:
+            self._lines(o.hud, 0.025 * w, 0.1 * h, round(0.022 * h), self.text, box=True)
+        self._lines(o.errors, 0.5 * w, 0.03 * h, round(0.022 * h), RED, anchor="center")
+        self._lines(o.notices, 0.975 * w, 0.9 * h, round(0.024 * h), self.accent,
+                    anchor="right", upward=True)  # fmt: skip
+
+    def _lines(self, lines, x, y, size, colour, anchor="left", box=False, upward=False):
+        step = round(size * 1.3)
+        if box and lines:
+            width = max(self.painter.fonts.width(line, size) for line in lines)
+            self.painter.rect(x - size * 0.4, y - size * 0.3, width + size * 0.8,
+                              step * len(lines) + size * 0.4, (0, 0, 0, 0.55))  # fmt: skip
+        for i, line in enumerate(lines):
+            dy = -step * (len(lines) - 1 - i) if upward else step * i
+            self.painter.text(line, x, y + dy, size, colour, anchor=anchor)
+
+    def _title(self, o: Overlay, w: int, h: int) -> None:
+        size = round(0.026 * h)
+        name = o.model or "neuroweb"
+        layers = f"  ·  {o.layers} layers" if o.layers else ""
+        self.painter.text(f"{name}{layers}", 0.025 * w, 0.03 * h, size, self.dim, bold=True)
+        state = {"generating": "thinking", "finished": "done", "stopped": "stopped"}
+        label = "paused — → steps one token" if o.paused else state.get(o.state, "")
+        if o.recording:
+            label = f"● REC  {label}"
+        self.painter.text(label, 0.975 * w, 0.03 * h, size, self.accent, anchor="right")
+
+    def _loading(self, o: Overlay, w: int, h: int, time: float) -> None:
+        size = round(0.045 * h)
+        dots = "." * (1 + int(time * 2) % 3)
+        self.painter.text(f"waking the model{dots}", 0.5 * w - 0.17 * w, 0.42 * h, size,
+                          self.text)  # fmt: skip
+        bar_w, bar_h, x, y = 0.34 * w, 0.008 * h, 0.33 * w, 0.52 * h
+        self.painter.rect(x, y, bar_w, bar_h, (1, 1, 1, 0.12))
+        self.painter.rect(x, y, bar_w * max(0.02, o.progress), bar_h, self.accent)
+        shimmer = (time * 0.6) % 1.0
+        self.painter.rect(x + bar_w * shimmer, y - bar_h, bar_w * 0.06, bar_h * 3,
+                          (*self.accent[:3], 0.35 * math.sin(math.pi * shimmer)))  # fmt: skip
+        self.painter.text(o.message, 0.5 * w, 0.56 * h, round(0.024 * h), self.dim,
+                          anchor="center")  # fmt: skip
+
+    def _answer_top(self, h: int) -> float:
+        return 0.93 * h - round(self.look.text_size * h * 1.25) * ANSWER_LINES
+
+    def band(self, size: tuple[int, int]) -> tuple[float, float]:
+        """The darkened band behind the answer: its top (fraction of the height from the
+        bottom) and shade, drawn by the upscale pass."""
+        h = size[1]
+        return 1 - (self._answer_top(h) - 0.09 * h) / h, BAND_SHADE
+
+    def _answer(self, scene: SceneState, o: Overlay, w: int, h: int) -> None:
+        size = round(self.look.text_size * h)
+        left, width = 0.04 * w, 0.64 * w
+        tokens = list(scene.tokens)[-400:]
+        lines = wrap_tokens(tokens, self.painter.fonts, size, width)[-ANSWER_LINES:]
+        step = round(size * 1.25)
+        top = self._answer_top(h)
+        if o.prompt:
+            label = _visible(o.prompt)
+            limit = 90
+            label = label if len(label) <= limit else label[: limit - 1] + "…"
+            self.painter.text(f"› {label}", left, top - 0.065 * h, round(0.028 * h), self.dim)
+        current = scene.newest
+        for row, line in enumerate(lines):
+            y = top + row * step
+            pieces = tuple((text, index == current) for text, index in line)
+            x = left
+            for text, is_current in pieces:  # the highlight behind the current token
+                tw = self.painter.fonts.width(text, size)
+                if is_current:
+                    glow = 0.25 + 0.35 * scene.pulse
+                    self.painter.rect(x - 2, y + size * 0.05, tw + 4, size * 1.12,
+                                      (*self.accent[:3], glow))  # fmt: skip
+                    self.painter.rect(x, y + size * 1.12, tw, max(2, size * 0.06), self.accent)
+                x += tw
+            texture = self.painter.texture_for(
+                ("line", size, pieces), lambda p=pieces: self._line_surface(p, size)
+            )
+            self.painter.image(texture, left, y, (1, 1, 1, 1))
+
+    def _line_surface(self, pieces: tuple[tuple[str, bool], ...], size: int) -> pygame.Surface:
+        """One line of the answer, the current token in the accent colour, as one texture."""
+        font = self.painter.fonts.get(size)
+        widths = [self.painter.fonts.width(text, size) for text, _ in pieces]
+        surface = pygame.Surface((max(1, sum(widths)), font.get_linesize()), pygame.SRCALPHA)
+        x = 0
+        for (text, is_current), tw in zip(pieces, widths, strict=True):
+            colour = self.accent if is_current else self.text
+            surface.blit(font.render(text, True, [round(255 * c) for c in colour[:3]]), (x, 0))
+            x += tw
+        return surface
+
+    def _candidates(self, scene: SceneState, w: int, h: int) -> None:
+        size = round(0.03 * h)
+        x, y, width = 0.74 * w, 0.1 * h, 0.23 * w
+        self.painter.text("next token", x, y, round(0.022 * h), self.dim, bold=True)
+        y += size * 1.3
+        step = round(size * 1.55)
+        shown = scene.candidates[:CANDIDATES_SHOWN]
+        for i, prob in enumerate(scene.probs[: len(shown)]):  # the bars ease between tokens
+            colour = self.accent if i == 0 else self.text
+            self.painter.rect(x, y + i * step + size * 1.12, width * float(prob), size * 0.18,
+                              (*colour[:3], 0.85))  # fmt: skip
+        percents = tuple(f"{p:.0%}" for p in scene.target_probs[: len(shown)])
+        texture = self.painter.texture_for(
+            ("candidates", size, step, round(width), shown, percents),
+            lambda: self._candidates_surface(shown, percents, size, step, round(width)),
+        )
+        self.painter.image(texture, x, y, (1, 1, 1, 1))
+
+    def _candidates_surface(self, texts, percents, size: int, step: int, width: int):
+        """The candidates' labels and percentages as one texture (it changes once per token)."""
+        font = self.painter.fonts.get(size)
+        surface = pygame.Surface((width, step * len(texts)), pygame.SRCALPHA)
+        for i, (text, percent) in enumerate(zip(texts, percents, strict=True)):
+            colour = self.accent if i == 0 else self.text
+            label = font.render(_candidate_label(text), True, [round(255 * c) for c in colour[:3]])
+            surface.blit(label, (0, i * step), area=pygame.Rect(0, 0, width * 0.8, step))
+            number = font.render(percent, True, [round(255 * c) for c in self.dim[:3]])
+            surface.blit(number, (width - number.get_width(), i * step))
+        return surface
+
+    def _prompt_box(self, o: Overlay, w: int, h: int, time: float) -> None:
+        size = round(0.032 * h)
+        if o.typing is not None:
+            cursor = "|" if int(time * 2) % 2 == 0 else " "
+            text = _visible(o.typing)[-120:]
+            self.painter.rect(0.03 * w, 0.935 * h, 0.94 * w, size * 1.5, (0.05, 0.07, 0.15, 0.9))
+            self.painter.text(f"› {text}{cursor}", 0.04 * w, 0.935 * h + size * 0.2, size,
+                              self.text)  # fmt: skip
+        elif o.state in ("ready", "finished", "stopped"):
+            hint = "type a prompt and press Enter"
+            self.painter.text(hint, 0.5 * w, 0.95 * h, size, self.dim, anchor="center")

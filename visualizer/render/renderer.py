@@ -1,0 +1,91 @@
+"""One frame of the neural web: the 3D scene at the render scale, bloom, then the 2D panels."""
+
+import math
+import os
+from pathlib import Path
+
+import moderngl
+import numpy as np
+import pygame
+
+from visualizer.config import LookSettings
+from visualizer.features import SceneState
+from visualizer.render.camera import Camera
+from visualizer.render.layers import View, mvp_bytes
+from visualizer.render.layers.arcs import Arcs
+from visualizer.render.layers.background import Background
+from visualizer.render.layers.bloom import Bloom
+from visualizer.render.layers.links import Links
+from visualizer.render.layers.nodes import Nodes
+from visualizer.render.layers.panels import Overlay, Panels
+from visualizer.render.layers.text import Painter
+from visualizer.render.shaders import ShaderLibrary
+
+
+class Renderer:
+    def __init__(self, ctx: moderngl.Context, look: LookSettings) -> None:
+        self.ctx, self.look = ctx, look
+        self.shaders = ShaderLibrary(ctx)
+        self.background = Background(self.shaders, look)
+        self.links = Links(self.shaders, look)
+        self.arcs = Arcs(self.shaders, look)
+        self.nodes = Nodes(self.shaders, look)
+        self.bloom = Bloom(self.shaders)
+        self.painter = Painter(self.shaders)
+        self.panels = Panels(self.painter, look)
+        self._web = (self.links, self.arcs, self.nodes)
+
+    def draw(
+        self,
+        fbo: moderngl.Framebuffer,
+        size: tuple[int, int],
+        scene: SceneState,
+        overlay: Overlay,
+        camera: Camera,
+        time: float,
+        scale: float = 1.0,
+        detail: float = 1.0,
+    ) -> None:
+        """Draw everything into `fbo` (of `size` pixels); the 3D part at `scale` × size."""
+        aspect = size[0] / size[1]
+        matrix = camera.matrix(aspect)
+        focal = 1 / math.tan(math.radians(40) / 2)
+        view = View(
+            mvp=mvp_bytes(matrix), scale=(focal / aspect, focal), aspect=aspect, time=time,
+            pulse=scene.pulse, entropy=scene.entropy, detail=detail,
+        )  # fmt: skip
+        inner = (max(16, round(size[0] * scale)), max(16, round(size[1] * scale)))
+        self.bloom.begin(inner)
+        self.ctx.disable(moderngl.BLEND | moderngl.DEPTH_TEST)
+        self.background.draw(view)
+        if scene.rows:
+            self.ctx.enable(moderngl.BLEND)
+            self.ctx.blend_func = moderngl.ONE, moderngl.ONE  # light adds up
+            for layer in self._web:
+                layer.update(scene)
+                layer.draw(view)
+        self.bloom.finish(fbo, self.look.glow, *self.panels.band(size))
+        self.panels.draw(scene, overlay, size, time)
+
+    def release(self) -> None:
+        for part in (*self._web, self.background, self.bloom, self.painter):
+            part.release()
+        self.shaders.release()
+
+
+def read_rgb(fbo: moderngl.Framebuffer, size: tuple[int, int]) -> np.ndarray:
+    """The framebuffer as an [h, w, 3] uint8 image, top row first (for PNGs and tests)."""
+    data = fbo.read(viewport=(0, 0, *size), components=3, alignment=1)
+    return np.frombuffer(data, np.uint8).reshape(size[1], size[0], 3)[::-1]
+
+
+def save_png(fbo: moderngl.Framebuffer, size: tuple[int, int], path: Path) -> None:
+    """Write the framebuffer to `path` as a PNG, atomically (a temporary file, then rename)."""
+    image = read_rgb(fbo, size)
+    surface = pygame.image.frombuffer(np.ascontiguousarray(image).tobytes(), size, "RGB")
+    tmp = path.with_name(f".{path.name}.partial.png")
+    try:
+        pygame.image.save(surface, str(tmp))
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
