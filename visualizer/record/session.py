@@ -10,6 +10,7 @@ bounded queue blocks instead.
 """
 
 import math
+from collections import deque
 from pathlib import Path
 
 import moderngl
@@ -34,7 +35,8 @@ class RecordingSession:
         self._grabber = FrameGrabber(ctx, size)
         self._recorder.start()
         self._start = now
-        self._last: bytes | None = None
+        self._times: deque[float] = deque()  # when each frame still in the grabber's ring was drawn
+        self._queued = 0  # video frames handed to the encoder (its own count lags behind)
 
     @property
     def failed(self) -> str | None:
@@ -44,20 +46,21 @@ class RecordingSession:
         """Grab this frame; returns a message when the recording has to stop."""
         if fbo.size != self.size:
             return "the window changed size"
+        self._times.append(now)
         frame = self._grabber.grab(fbo)
         if frame is not None:
-            self._write(frame, now)
+            self._write(frame, self._times.popleft())
         return self._recorder.failed
 
-    def _write(self, frame: bytes, now: float) -> None:
-        self._last = frame
-        if not self.realtime:
-            self._recorder.write(frame)
-            return
-        due = math.floor((now - self._start) * self.fps) + 1  # video frames up to `now`
-        for _ in range(due - self._recorder.frames_written):
+    def _write(self, frame: bytes, drawn: float) -> None:
+        if self.realtime:  # every video frame up to the moment `drawn`
+            due = math.floor((drawn - self._start) * self.fps) + 1
+        else:
+            due = self._queued + 1
+        for _ in range(due - self._queued):
             if not self._recorder.write(frame):
                 return
+            self._queued += 1
 
     def abort(self) -> None:
         """Stop and keep nothing (the run failed)."""
@@ -68,7 +71,8 @@ class RecordingSession:
         """Write the frames still in the grabber's ring, finalise the file; its path, or None."""
         if self._recorder.failed is None:
             for frame in self._grabber.flush():
-                if not self._recorder.write(frame):
+                self._write(frame, self._times.popleft())
+                if self._recorder.failed:
                     break
         self._grabber.release()
         return self._recorder.close()

@@ -50,8 +50,7 @@ class App:
         self.scene = SceneState(settings.look)
         self.camera = Camera(settings.look.drift_deg_s)
         w = settings.window
-        self.governor = Governor(w.target_fps, w.min_scale if adaptive else w.max_scale,
-                                 w.max_scale)  # fmt: skip
+        self.governor = Governor(w.target_fps, w.min_scale, w.max_scale, adaptive)
         self.renderer = Renderer(target.ctx, settings.look)
         self.controls = Controls()
         self.status = Status("starting")
@@ -182,10 +181,10 @@ class App:
         elif name == "hud":
             self.hud = not self.hud
         elif name == "screenshot":
-            self.screenshot(Path(f"neuroweb-{timestamp()}.png"))
+            self.screenshot(Path(f"neuroweb-{timestamp()}.png").resolve())
         elif name == "record":
             if self.recording is None:
-                self.start_recording(Path(f"neuroweb-{timestamp()}.mp4"))
+                self.start_recording(Path(f"neuroweb-{timestamp()}.mp4").resolve())
             else:
                 self.stop_recording()
         elif name == "generate":

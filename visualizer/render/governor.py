@@ -12,7 +12,11 @@ DETAIL_MIN = 0.35
 
 
 class Governor:
-    def __init__(self, target_fps: int, min_scale: float, max_scale: float) -> None:
+    def __init__(
+        self, target_fps: int, min_scale: float, max_scale: float, adaptive: bool = True
+    ) -> None:
+        """With `adaptive` False it only measures (fixed-step renders must be reproducible)."""
+        self.adaptive = adaptive
         self.budget = 1.0 / target_fps
         self.min_scale, self.max_scale = min_scale, max_scale
         self.scale = max_scale
@@ -24,7 +28,7 @@ class Governor:
         """Account one frame's duration; maybe change the scale or the detail."""
         self.frame_times.append(frame_s)
         self._since_change += 1
-        if self._since_change < SETTLE_FRAMES:
+        if not self.adaptive or self._since_change < SETTLE_FRAMES:
             return
         recent = float(np.median(list(self.frame_times)[-SETTLE_FRAMES:]))
         if recent > self.budget * 1.08:
