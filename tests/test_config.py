@@ -20,6 +20,12 @@ def test_overrides_win_over_the_preset():
     ("[nonsense]\nx = 1\n", "unknown key 'nonsense'"),
     ("generation = 3\n", "'generation' must be a table"),
     ("[model\n", "not valid TOML"),
+    ('[look]\ncold = "blue"\n', 'look.cold must be a colour "#rrggbb"'),
+    ('[look]\nhue = "rainbow"\n', "look.hue must be"),
+    ("[look]\nnodes_per_layer = 0\n", "look.nodes_per_layer must be"),
+    ("[window]\nmin_scale = 0.9\nmax_scale = 0.5\n", "window.min_scale must be"),
+    ('[record]\nspeed = "warp"\n', "record.speed must be"),
+    ("[record]\nfps = 0\n", "record.fps must be"),
 ])  # fmt: skip
 def test_bad_presets_name_the_file_and_key(tmp_path, text, needle):
     path = tmp_path / "bad.toml"
