@@ -83,6 +83,7 @@ class Panels:
         self.text = (*rgb(look.text), 1.0)
         self.dim = (*rgb(look.text), 0.55)
         self.accent = (*rgb(look.accent), 1.0)
+        self.ink = (*rgb(look.background), 1.0)  # text on the accent colour
 
     def draw(self, scene: SceneState, o: Overlay, size: tuple[int, int], time: float) -> None:
         w, h = size
@@ -96,7 +97,7 @@ class Panels:
         self._prompt_box(o, w, h, time)
         if o.hud:
             self._lines(o.hud, 0.025 * w, 0.1 * h, round(0.022 * h), self.text, box=True)
-        self._lines(o.errors, 0.5 * w, 0.03 * h, round(0.022 * h), RED, anchor="center")
+        self._lines(o.errors, 0.025 * w, 0.5 * h, round(0.022 * h), RED, box=True)
         self._lines(o.notices, 0.975 * w, 0.9 * h, round(0.024 * h), self.accent,
                     anchor="right", upward=True)  # fmt: skip
 
@@ -163,11 +164,12 @@ class Panels:
             x = left
             for text, is_current in pieces:  # the highlight behind the current token
                 tw = self.painter.fonts.width(text, size)
-                if is_current:
-                    glow = 0.25 + 0.35 * scene.pulse
-                    self.painter.rect(x - 2, y + size * 0.05, tw + 4, size * 1.12,
-                                      (*self.accent[:3], glow))  # fmt: skip
-                    self.painter.rect(x, y + size * 1.12, tw, max(2, size * 0.06), self.accent)
+                if is_current:  # dark glyphs on the accent: legible from the back of a room
+                    pad = size * (0.08 + 0.1 * scene.pulse)
+                    space = self.painter.fonts.width(text[: len(text) - len(text.lstrip())], size)
+                    self.painter.rect(x + space - pad, y + size * 0.08 - pad / 2,
+                                      tw - space + 2 * pad, size * 1.1 + pad,
+                                      (*self.accent[:3], 0.92))  # fmt: skip
                 x += tw
             texture = self.painter.texture_for(
                 ("line", size, pieces), lambda p=pieces: self._line_surface(p, size)
@@ -181,7 +183,7 @@ class Panels:
         surface = pygame.Surface((max(1, sum(widths)), font.get_linesize()), pygame.SRCALPHA)
         x = 0
         for (text, is_current), tw in zip(pieces, widths, strict=True):
-            colour = self.accent if is_current else self.text
+            colour = self.ink if is_current else self.text
             surface.blit(font.render(text, True, [round(255 * c) for c in colour[:3]]), (x, 0))
             x += tw
         return surface
