@@ -9,6 +9,7 @@ import os
 import moderngl
 
 GL_VERSION = 330
+INVISIBLE_DRIVERS = ("offscreen", "dummy")
 
 
 class WindowUnavailable(Exception):
@@ -49,7 +50,14 @@ class WindowTarget:
             raise WindowUnavailable("no display (neither DISPLAY nor WAYLAND_DISPLAY is set)")
         import pygame
 
-        pygame.display.init()
+        try:
+            pygame.display.init()
+        except pygame.error as exc:
+            raise WindowUnavailable(f"the display cannot be used: {exc}") from None
+        if pygame.display.get_driver() in INVISIBLE_DRIVERS:  # SDL's fallback: nobody would see it
+            pygame.display.quit()
+            display = os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+            raise WindowUnavailable(f"the display {display} cannot be opened")
         pygame.display.gl_set_attribute(pygame.GL_CONTEXT_MAJOR_VERSION, 3)
         pygame.display.gl_set_attribute(pygame.GL_CONTEXT_MINOR_VERSION, 3)
         pygame.display.gl_set_attribute(
@@ -62,7 +70,7 @@ class WindowTarget:
         try:
             pygame.display.set_mode(size, flags, vsync=int(vsync))
             self.ctx = moderngl.create_context(require=GL_VERSION)
-        except (pygame.error, moderngl.Error) as exc:
+        except Exception as exc:  # pygame.error, or the GL driver's own (no GLX, no GL 3.3)
             pygame.display.quit()
             raise WindowUnavailable(f"the window cannot open: {exc}") from None
         pygame.display.set_caption(title)
