@@ -37,6 +37,11 @@ def _finish(app: App) -> None:
         raise RuntimeError(app.failure)
 
 
+def _report(saved: Path | None) -> None:
+    if saved is not None:
+        print(f"neuroweb: saved {saved}", file=sys.stderr)
+
+
 def run_window(settings: Settings, prompt: str | None, record: Path | None) -> int:
     w = settings.window
     target = WindowTarget((w.width, w.height), w.fullscreen, w.vsync, "neuroweb")
@@ -48,10 +53,9 @@ def run_window(settings: Settings, prompt: str | None, record: Path | None) -> i
                 app.run()
             finally:
                 app.release()
+                _report(app.last_recording)
     finally:
         target.close()
-    if app.last_recording:
-        print(f"neuroweb: saved {app.last_recording}", file=sys.stderr)
     _finish(app)
     return 0
 
@@ -79,14 +83,13 @@ def run_headless(
                         save_png(target.fbo, target.size, screenshot)
                     except OSError as exc:
                         raise UserError(f"{screenshot}: cannot write: {exc.strerror}") from None
+                    _report(screenshot)
             finally:
                 app.release()
+                _report(app.last_recording)  # also after Ctrl-C: the file is finalised
     finally:
         target.close()
     _finish(app)
-    for path in (app.last_recording, screenshot):
-        if path is not None:
-            print(f"neuroweb: saved {path}", file=sys.stderr)
     return 0
 
 
