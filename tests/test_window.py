@@ -70,6 +70,23 @@ def _window_session(model: str, folder: str) -> None:
             for event in _key(pygame.K_s, mod=pygame.KMOD_CTRL):  # no TEXTINPUT while Ctrl is held
                 pygame.event.post(event)
             app.frame()
+            yaw, distance = app.camera.yaw, app.camera.distance
+            for event in (
+                *_key(pygame.K_h, mod=pygame.KMOD_CTRL),  # HUD
+                pygame.event.Event(pygame.MOUSEBUTTONDOWN, button=1, pos=(100, 100)),
+                pygame.event.Event(pygame.MOUSEMOTION, rel=(40, 0), pos=(140, 100),
+                                   buttons=(1, 0, 0)),  # fmt: skip
+                pygame.event.Event(pygame.MOUSEBUTTONUP, button=1, pos=(140, 100)),
+                pygame.event.Event(pygame.MOUSEWHEEL, x=0, y=2, precise_y=2.0),
+            ):
+                pygame.event.post(event)
+            app.frame()
+            assert app.hud and app.camera.yaw != yaw and app.camera.distance < distance
+            pygame.event.post(_key(pygame.K_f, mod=pygame.KMOD_CTRL)[0])  # fullscreen and back
+            app.frame()
+            pygame.event.post(_key(pygame.K_f, mod=pygame.KMOD_CTRL)[0])
+            app.frame()
+            assert target.size == (640, 360)
             for event in _key(pygame.K_ESCAPE):
                 pygame.event.post(event)
             app.run()  # returns once Esc is handled
