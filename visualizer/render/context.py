@@ -5,6 +5,7 @@ present(), and the window's events.
 """
 
 import os
+import warnings
 
 import moderngl
 
@@ -78,7 +79,9 @@ class WindowTarget:
             flags |= pygame.FULLSCREEN
             size = (0, 0)  # the display's own resolution
         try:
-            pygame.display.set_mode(size, flags, vsync=int(vsync))
+            with warnings.catch_warnings():  # "vsync not available" (e.g. Xvfb): frames still flow
+                warnings.simplefilter("ignore")
+                pygame.display.set_mode(size, flags, vsync=int(vsync))
             self.ctx = moderngl.create_context(require=GL_VERSION)
         except Exception as exc:  # pygame.error, or the GL driver's own (no GLX, no GL 3.3)
             pygame.display.quit()
