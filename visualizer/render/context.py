@@ -13,14 +13,6 @@ GL_VERSION = 330
 INVISIBLE_DRIVERS = ("offscreen", "dummy")
 
 
-def share_cores_with_the_model() -> None:
-    """Mesa's software rasterizer (llvmpipe) starts one thread per core; the model process
-    already takes all cores but one, so llvmpipe keeps to the rest. Measured on 2 cores at
-    720p: the same frame rate, and the model 15 % faster. No effect on a real GPU; an
-    LP_NUM_THREADS set by the user wins."""
-    os.environ.setdefault("LP_NUM_THREADS", str(max(1, (os.cpu_count() or 2) - 1)))
-
-
 class WindowUnavailable(Exception):
     """No display, or the window could not be created; the message says which."""
 
@@ -31,7 +23,6 @@ class HeadlessTarget:
     interactive = False
 
     def __init__(self, size: tuple[int, int]) -> None:
-        share_cores_with_the_model()
         self.ctx = moderngl.create_standalone_context(backend="egl", require=GL_VERSION)
         self.size = size
         self._colour = self.ctx.texture(size, 4)
@@ -60,7 +51,6 @@ class WindowTarget:
             raise WindowUnavailable("no display (neither DISPLAY nor WAYLAND_DISPLAY is set)")
         import pygame
 
-        share_cores_with_the_model()
         try:
             pygame.display.init()
         except pygame.error as exc:
