@@ -92,6 +92,8 @@ class WindowSettings:
     fullscreen: bool = False
     vsync: bool = True
     target_fps: int = 60  # the governor lowers render scale and detail to hold this
+    software_fps: int = 32  # the frame-rate cap when OpenGL runs on the CPU (Mesa llvmpipe):
+    #                         no vsync paces it there, and every spare cycle goes to the model
     min_scale: float = 0.3  # the lowest internal render scale the governor may use
     max_scale: float = 1.0
 
@@ -143,6 +145,7 @@ class Settings:
             (16 <= w.width <= 16384, "window.width", "an integer in 16..16384"),
             (16 <= w.height <= 16384, "window.height", "an integer in 16..16384"),
             (1 <= w.target_fps <= 240, "window.target_fps", "an integer in 1..240"),
+            (1 <= w.software_fps <= 240, "window.software_fps", "an integer in 1..240"),
             (0.1 <= w.min_scale <= w.max_scale <= 1, "window.min_scale",
              "≤ window.max_scale, both in [0.1, 1]"),
             (1 <= r.fps <= 240, "record.fps", "an integer in 1..240"),

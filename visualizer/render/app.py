@@ -19,6 +19,7 @@ from visualizer.handoff import Batch, Status
 from visualizer.model.stream import ModelStream
 from visualizer.record.session import RecordingSession
 from visualizer.render.camera import Camera
+from visualizer.render.context import is_software
 from visualizer.render.controls import Command, Controls
 from visualizer.render.governor import Governor
 from visualizer.render.layers.panels import Overlay
@@ -50,7 +51,10 @@ class App:
         self.scene = SceneState(settings.look)
         self.camera = Camera(settings.look.drift_deg_s)
         w = settings.window
-        self.governor = Governor(w.target_fps, w.min_scale, w.max_scale, adaptive)
+        software = is_software(target.ctx) and isinstance(clock, RealClock)
+        self.frame_cap = w.software_fps if software else 0  # frames per second; 0 = none
+        fps = min(w.target_fps, self.frame_cap) if self.frame_cap else w.target_fps
+        self.governor = Governor(fps, w.min_scale, w.max_scale, adaptive)
         self.renderer = Renderer(target.ctx, settings.look)
         self.controls = Controls()
         self.status = Status("starting")
@@ -112,6 +116,8 @@ class App:
                 self.stop_recording(problem)
         self.target.present()
         self.governor.record(time.perf_counter() - start)
+        if self.frame_cap:  # a CPU renderer without vsync: sleep out the rest of the frame
+            time.sleep(max(0.0, 1 / self.frame_cap - (time.perf_counter() - start)))
 
     # --- model side -----------------------------------------------------------------------
 

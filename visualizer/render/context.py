@@ -13,6 +13,12 @@ GL_VERSION = 330
 INVISIBLE_DRIVERS = ("offscreen", "dummy")
 
 
+def is_software(ctx: moderngl.Context) -> bool:
+    """OpenGL rendered by the CPU (Mesa's llvmpipe or softpipe), sharing it with the model."""
+    renderer = ctx.info.get("GL_RENDERER", "").lower()
+    return "llvmpipe" in renderer or "softpipe" in renderer
+
+
 class WindowUnavailable(Exception):
     """No display, or the window could not be created; the message says which."""
 
