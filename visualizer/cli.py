@@ -28,6 +28,16 @@ def _positive(text: str) -> int:
     return value
 
 
+def _rate(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value <= 1000:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1000], got {text!r}")
+    return value
+
+
 def _size(text: str) -> tuple[int, int]:
     width, _, height = text.lower().partition("x")
     try:
@@ -84,6 +94,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_flags(trace)
     _add_sampling_flags(trace)
 
+    render = sub.add_parser("render", help="render a saved trace to a video, offline")
+    render.add_argument("--trace", required=True, type=Path, help="an .npz from neuroweb trace")
+    render.add_argument("--out", required=True, type=Path, help="the .mp4 to write")
+    render.add_argument("--size", type=_size, default=(1920, 1080), help="WIDTHxHEIGHT")
+    render.add_argument("--fps", type=_positive, default=60, help="video frames per second")
+    render.add_argument("--token-rate", type=_rate, default=8.0, help="tokens per video second")
+    render.add_argument("--preset", default="default", help="preset name in configs/ or a .toml")
+
     bench = sub.add_parser("bench", help="measure speed and memory, print JSON")
     bench.add_argument("--json", action="store_true", help="print only the JSON object")
     bench.add_argument("--tokens", type=int, default=64, help="tokens per measurement")
@@ -130,12 +148,30 @@ def _run(args: argparse.Namespace) -> int:
     return live.run_live(settings, args.prompt, args.record)
 
 
+def _render(args: argparse.Namespace) -> int:
+    from visualizer.render.offline import render_video
+    from visualizer.trace import frames_from_trace, read_trace
+
+    if args.fps > 240:
+        raise UserError(f"render: --fps: expected at most 240, got {args.fps}")
+    trace = read_trace(args.trace)
+    frames = frames_from_trace(trace)
+    saved = render_video(
+        frames, load_settings(args.preset), args.out, args.size, args.fps, args.token_rate,
+        trace.meta.get("model", ""), trace.meta.get("prompt", ""),
+    )  # fmt: skip
+    print(f"neuroweb: saved {saved}", file=sys.stderr)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
     try:
         args = build_parser().parse_args(argv)
         if args.command == "run":
             return _run(args)
+        if args.command == "render":
+            return _render(args)
         if args.command == "trace":
             from visualizer.tracer import trace_command
 

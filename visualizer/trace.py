@@ -69,6 +69,23 @@ def frames_to_arrays(frames: Sequence[Frame]) -> dict[str, np.ndarray]:
     }
 
 
+def frames_from_trace(trace: Trace) -> list[Frame]:
+    """The frames again, as the stream delivered them (row t's view: context_start .. t)."""
+    a = trace.arrays
+    frames = []
+    for t in range(len(trace)):
+        start = int(a["context_start"][t])
+        frames.append(Frame(
+            index=t, token_id=int(a["token_ids"][t]), text=str(a["token_text"][t]),
+            is_prompt=bool(a["is_prompt"][t]), context_start=start,
+            hidden=a["hidden"][t].copy(), mlp=a["mlp"][t].copy(),
+            attn=np.ascontiguousarray(a["attn"][t, :, :, start : t + 1]),
+            topk_ids=a["topk_ids"][t].copy(), topk_probs=a["topk_probs"][t].copy(),
+            topk_text=tuple(str(s) for s in a["topk_text"][t]), entropy=float(a["entropy"][t]),
+        ))  # fmt: skip
+    return frames
+
+
 def write_trace(path: Path, frames: Sequence[Frame], meta: dict) -> None:
     """Write atomically: a crash or Ctrl-C leaves either the old file or the complete new one."""
     arrays = frames_to_arrays(frames)
