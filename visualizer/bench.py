@@ -23,6 +23,8 @@ Figures (tok/s are decode rates after the prompt, greedy, the embedded SmolLM2):
   capture_ratio_while_rendering   its ratio to bare_tok_s
   bare_tok_s_spare_threads        bare decode with all cores but one (what the model process
                                   gets while a window renders)
+  offline_render_fps_720p30 / _1080p60   `neuroweb render` of a SmolLM2 trace (no model
+                       running): video frames written per second of wall time, encode included
 """
 
 import json
@@ -32,6 +34,7 @@ import sys
 import tempfile
 import threading
 import time
+from pathlib import Path
 
 import psutil
 
@@ -154,6 +157,21 @@ def render_fps(size: tuple[int, int], quiet: bool) -> dict:
     }
 
 
+def offline_fps(lm, size: tuple[int, int], fps: int) -> float:
+    """Frames per wall-clock second of an offline render of a 48-token trace, encode included."""
+    from visualizer.model.generate import generate_frames
+    from visualizer.render.offline import render_video, schedule, video_frames
+
+    gen = GenerationSettings(max_tokens=48, temperature=0.0)
+    frames = list(generate_frames(lm, PROMPT, gen, CaptureSettings()))
+    with tempfile.TemporaryDirectory() as folder:
+        start = time.perf_counter()
+        render_video(frames, load_settings("default"), Path(folder) / "bench.mp4", size, fps,
+                     8.0, lm.name, PROMPT)  # fmt: skip
+        elapsed = time.perf_counter() - start
+    return video_frames(schedule(frames, 8.0), fps) / elapsed
+
+
 def _rate(arrivals: list[float]) -> float:
     return (len(arrivals) - 1) / (arrivals[-1] - arrivals[0])
 
@@ -267,6 +285,9 @@ def bench_command(tokens: int = 64, skip_cold: bool = False, quiet: bool = False
     torch.set_num_threads(default_threads)
 
     bare_runs.append(bare_tok_s(lm, tokens))
+    _say(quiet, "offline renders of a trace")
+    out["offline_render_fps_720p30"] = offline_fps(lm, (1280, 720), 30)
+    out["offline_render_fps_1080p60"] = offline_fps(lm, (1920, 1080), 60)
     out["bare_tok_s"] = max(bare_runs)
     out["bare_tok_s_runs"] = [round(r, 2) for r in bare_runs]
     out["capture_ratio"] = out["capture_tok_s"] / out["bare_tok_s"]
