@@ -149,6 +149,13 @@ class SceneState:
             for col, w in zip(cols, ws, strict=True)
         }
 
+    def attention_received(self) -> dict[int, float]:
+        """Run position → the displayed arc weights pointing at it, summed over layers."""
+        received: dict[int, float] = {}
+        for (_, pos), weight in self.arcs.items():
+            received[pos] = received.get(pos, 0.0) + weight
+        return received
+
     def advance(self, dt: float) -> None:
         """Ease every displayed value toward its target over `dt` seconds."""
         keep = math.exp(-dt / self.look.ease_s)

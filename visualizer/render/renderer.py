@@ -16,7 +16,7 @@ from visualizer.render.layers.arcs import Arcs
 from visualizer.render.layers.background import Background
 from visualizer.render.layers.bloom import Bloom
 from visualizer.render.layers.links import Links
-from visualizer.render.layers.nodes import Nodes
+from visualizer.render.layers.nodes import Nodes, path_dots
 from visualizer.render.layers.panels import Overlay, Panels
 from visualizer.render.layers.text import Painter
 from visualizer.render.shaders import ShaderLibrary
@@ -61,8 +61,11 @@ class Renderer:
         if scene.rows:
             self.ctx.enable(moderngl.BLEND)
             self.ctx.blend_func = moderngl.ONE, moderngl.ONE  # light adds up
+            dots = path_dots(scene, self.look.history)  # the token path, for nodes and links
+            self.links.update(scene, dots)
+            self.arcs.update(scene)
+            self.nodes.update(scene, dots)
             for layer in self._web:
-                layer.update(scene)
                 layer.draw(view)
         self.bloom.finish(fbo, self.look.glow, *self.panels.band(size, scene))
         self.panels.draw(scene, overlay, size, time, matrix)

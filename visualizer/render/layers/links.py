@@ -9,7 +9,6 @@ from visualizer.config import LookSettings, rgb
 from visualizer.features import SceneState
 from visualizer.render import layout
 from visualizer.render.layers import Instances, View
-from visualizer.render.layers.nodes import path_dots
 from visualizer.render.shaders import ShaderLibrary
 
 PATH_LEVEL = 0.55
@@ -30,7 +29,8 @@ class Links:
         self._data = np.zeros((0, 8), np.float32)
         self._path = np.zeros((0, 8), np.float32)
 
-    def update(self, scene: SceneState) -> None:
+    def update(self, scene: SceneState, dots: np.ndarray) -> None:
+        """`dots`: path_dots(scene, look.history) [n, 5] pos, level, hue, drawn by Nodes."""
         if scene.level.shape != self._shape:
             self._shape = rows, nodes = scene.level.shape
             pairs = layout.link_pairs(rows, nodes, self.look.link_fanout)
@@ -41,7 +41,6 @@ class Links:
         a, b = self._pairs[:, 0], self._pairs[:, 1]
         value = np.sqrt(level[a] * level[b])
         self._data = np.column_stack([self._ab, value, 0.5 * (hue[a] + hue[b])])
-        dots = path_dots(scene, self.look.history)  # [n, 5] pos, level, hue
         if len(dots) > 1:
             fade = np.minimum(dots[:-1, 3], dots[1:, 3])[:, None]
             self._path = np.hstack([dots[:-1, :3], dots[1:, :3], PATH_LEVEL * fade**0.3,

@@ -27,11 +27,8 @@ def path_dots(scene: SceneState, history: int) -> np.ndarray:
         return np.zeros((0, 5), np.float32)
     index = np.array([t.index for t in tokens], np.float32)
     slots = scene.head - index  # 0 = the newest, fractional while scrolling
-    received = np.zeros(len(tokens), np.float32)
-    first = tokens[0].index
-    for (_, pos), w in scene.arcs.items():
-        if 0 <= pos - first < len(tokens):
-            received[pos - first] += w
+    got = scene.attention_received()
+    received = np.array([got.get(t.index, 0.0) for t in tokens], np.float32)
     level = 0.22 + 0.6 * np.sqrt(np.minimum(received / max(scene.rows - 1, 1) * 3, 1))
     level[-1] = 1.0
     fade = np.clip(history - slots, 0, 1)  # the oldest slide off the end of the path
@@ -54,14 +51,15 @@ class Nodes:
         self._tower_data = np.zeros((0, 5), np.float32)
         self._dot_data = np.zeros((0, 5), np.float32)
 
-    def update(self, scene: SceneState) -> None:
+    def update(self, scene: SceneState, dots: np.ndarray) -> None:
+        """`dots`: path_dots(scene, look.history), shared with the links."""
         if scene.level.shape != self._shape:
             self._shape = scene.level.shape
             self._positions = layout.node_positions(*self._shape).reshape(-1, 3)
         self._tower_data = np.column_stack(
             [self._positions, scene.level.reshape(-1), scene.hue.reshape(-1)]
         )
-        self._dot_data = path_dots(scene, self.look.history)
+        self._dot_data = dots
 
     def draw(self, view: View) -> None:
         p, look = self.program, self.look

@@ -111,10 +111,7 @@ class Panels:
         size = round(0.028 * h)
         history = self.look.history
         tokens = {t.index: t for t in list(scene.tokens)[-(history + 1) :]}
-        received: dict[int, float] = {}
-        for (_, pos), weight in scene.arcs.items():
-            if pos in tokens:
-                received[pos] = received.get(pos, 0.0) + weight
+        received = {i: w for i, w in scene.attention_received().items() if i in tokens}
         attended = sorted(received, key=received.get, reverse=True)
         chosen = [scene.newest] + [i for i in attended if i != scene.newest][:LABELLED_TOKENS]
         placed: list[tuple[float, float, float]] = []  # x, y, half width of labels drawn
