@@ -31,7 +31,7 @@ def leave_a_core(settings: Settings) -> Settings:
 
 def _finish(app: App) -> None:
     """A model that never loaded because of bad input ends the run with its one-line error."""
-    if app.user_failure and app.model_name == "":
+    if app.refused:
         raise UserError(app.user_failure)
     if app.failure:
         raise RuntimeError(app.failure)

@@ -90,7 +90,7 @@ class App:
                 self.frame()
                 count += 1
         finally:
-            if self.recording is not None and self.user_failure and not self.model_name:
+            if self.recording is not None and self.refused:
                 self.recording.abort()
                 self.recording = None
             self.stop_recording()
@@ -126,6 +126,11 @@ class App:
         """Nothing being generated or waiting to be shown: typed text goes to the prompt box."""
         generating = self.status.state == "generating" or self.status.request < self.request
         return not generating and not self.pending and self.status.state != "starting"
+
+    @property
+    def refused(self) -> bool:
+        """The model never loaded because of bad input (a missing model, a non-model folder)."""
+        return bool(self.user_failure) and not self.model_name
 
     def generate(self, prompt: str) -> None:
         self.request = self.stream.generate(prompt, self.gen)
