@@ -8,13 +8,13 @@ last token. Nothing here waits on a clock: frame k is drawn for time k/fps.
 
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
-from visualizer.clock import FixedStepClock
 from visualizer.config import Settings
 from visualizer.features import SceneState
 from visualizer.frame import Frame
-from visualizer.record.ffmpeg import FrameGrabber, Recorder
+from visualizer.record.session import RecordingSession
 from visualizer.render.camera import Camera
 from visualizer.render.context import HeadlessTarget
 from visualizer.render.layers.panels import Overlay
@@ -61,55 +61,50 @@ def render_video(
     model: str,
     prompt: str,
 ) -> Path:
-    """Draw the frames to `out` (H.264 mp4); returns the finished file."""
+    """Draw the frames to `out` (H.264 mp4); returns the finished file. Ctrl-C keeps what was
+    drawn as a shorter, playable video; any other failure leaves nothing."""
     times = schedule(frames, token_rate)
     total = video_frames(times, fps)
-    recorder = Recorder(out, size, fps, settings.record.crf, settings.record.speed)
+    record = replace(settings.record, fps=fps)
     target = HeadlessTarget(size)
-    renderer = Renderer(target.ctx, settings.look)
-    grabber = FrameGrabber(target.ctx, size)
-    scene, camera, clock = SceneState(settings.look), Camera(settings.look.drift_deg_s), \
-        FixedStepClock(fps)  # fmt: skip
-    layers = frames[0].attn.shape[0] if frames else 0
-    recorder.start()
-    shown, started = 0, time.perf_counter()
+    renderer = None
     try:
-        for k in range(total):
-            now = k / fps
-            while shown < len(frames) and times[shown] <= now:
-                scene.ingest(frames[shown])
-                shown += 1
-            state = "generating" if shown < len(frames) else "finished"
-            overlay = Overlay(state, "", 1.0, model, layers, prompt, None, False, None, (), (),
-                              ())  # fmt: skip
-            renderer.draw(target.fbo, size, scene, overlay, camera, now)
-            grabbed = grabber.grab(target.fbo)
-            if grabbed is not None and not recorder.write(grabbed):
-                break
-            dt = clock.tick()
-            scene.advance(dt)
-            camera.advance(dt)
-            if k % 10 == 9 or k == total - 1:
-                _progress(k + 1, total, started)
-    except KeyboardInterrupt:  # keep what was rendered: a shorter, playable video
-        _finish(grabber, recorder)
-        raise
-    except BaseException:
-        recorder.abort()
-        raise
-    else:
-        _finish(grabber, recorder)
+        session = RecordingSession(target.ctx, out, size, record, realtime=False, now=0.0)
+        renderer = Renderer(target.ctx, settings.look)
+        try:
+            _draw(frames, times, total, fps, target, renderer, session, settings, model, prompt)
+        except KeyboardInterrupt:
+            session.close()
+            raise
+        except BaseException:
+            session.abort()
+            raise
+        saved = session.close()
     finally:
-        grabber.release()
-        renderer.release()
+        if renderer is not None:
+            renderer.release()
         target.close()
-    if recorder.failed:
-        raise RuntimeError(recorder.failed)
-    return out
+    if saved is None:
+        raise RuntimeError(session.failed)
+    return saved
 
 
-def _finish(grabber: FrameGrabber, recorder: Recorder) -> None:
-    for grabbed in grabber.flush():
-        if not recorder.write(grabbed):
-            break
-    recorder.close()
+def _draw(frames, times, total, fps, target, renderer, session, settings, model, prompt) -> None:
+    """Frame k shows time k/fps: the frames due by then, eased for exactly 1/fps per step."""
+    scene, camera = SceneState(settings.look), Camera(settings.look.drift_deg_s)
+    layers = frames[0].attn.shape[0] if frames else 0
+    shown, started = 0, time.perf_counter()
+    for k in range(total):
+        now = k / fps
+        while shown < len(frames) and times[shown] <= now:
+            scene.ingest(frames[shown])
+            shown += 1
+        state = "generating" if shown < len(frames) else "finished"
+        overlay = Overlay(state, "", 1.0, model, layers, prompt, None, False, None, (), (), ())
+        renderer.draw(target.fbo, target.size, scene, overlay, camera, now)
+        if session.capture(target.fbo, now):
+            return  # the encoder failed; close() reports it
+        scene.advance(1 / fps)
+        camera.advance(1 / fps)
+        if k % 10 == 9 or k == total - 1:
+            _progress(k + 1, total, started)
