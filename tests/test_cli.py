@@ -2,8 +2,10 @@
 
 import json
 import os
+import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,6 +18,23 @@ from visualizer.trace import FORMAT_VERSION, read_trace
 def neuroweb(*args: str, timeout: float = 300, cwd=None, env=None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "visualizer", *args], capture_output=True,
                           text=True, timeout=timeout, cwd=cwd, env=env)  # fmt: skip
+
+
+def interrupt_while_recording(partial: Path, *args: str, cwd=None) -> tuple[int, str]:
+    """Run neuroweb, press Ctrl-C once ffmpeg has written into `partial` (the recording's hidden
+    file); its exit status and stderr."""
+    run = subprocess.Popen([sys.executable, "-m", "visualizer", *args], cwd=cwd,
+                           stderr=subprocess.PIPE, text=True)  # fmt: skip
+    for _ in range(600):  # until ffmpeg has written something (bounded: 600 × 0.1 s)
+        if partial.exists() and partial.stat().st_size > 0:
+            break
+        try:
+            run.wait(0.1)
+        except subprocess.TimeoutExpired:
+            continue
+    run.send_signal(signal.SIGINT)
+    _, stderr = run.communicate(timeout=60)
+    return run.returncode, stderr
 
 
 def _assert_user_error(result, needle: str) -> None:

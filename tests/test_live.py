@@ -7,7 +7,7 @@ import imageio_ffmpeg
 import pygame
 import pytest
 
-from tests.test_cli import _assert_user_error, neuroweb
+from tests.test_cli import _assert_user_error, interrupt_while_recording, neuroweb
 
 
 def _no_display() -> dict:
@@ -70,27 +70,13 @@ def test_bad_run_arguments(tmp_path, tiny_llama_dir, args, needle):
 
 def test_ctrl_c_finalises_the_recording(tmp_path, tiny_llama_dir):
     """Interrupted mid-run, the video is still complete and playable."""
-    import signal
-    import subprocess
-    import sys
-
     out = tmp_path / "cut.mp4"
-    run = subprocess.Popen(
-        [sys.executable, "-m", "visualizer", "run", "--headless", "--frames", "100000",
-         "--size", "160x90", "--record", str(out), "--model", str(tiny_llama_dir)],
-        cwd=tmp_path, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
     partial = tmp_path / ".cut.mp4.partial.mp4"
-    for _ in range(600):  # until ffmpeg has written something (bounded: 600 × 0.1 s)
-        if partial.exists() and partial.stat().st_size > 0:
-            break
-        try:
-            run.wait(0.1)
-        except subprocess.TimeoutExpired:
-            continue
-    run.send_signal(signal.SIGINT)
-    _, stderr = run.communicate(timeout=60)
-    assert run.returncode == 130, stderr
+    status, stderr = interrupt_while_recording(
+        partial, "run", "--headless", "--frames", "100000", "--size", "160x90",
+        "--record", str(out), "--model", str(tiny_llama_dir), cwd=tmp_path,
+    )  # fmt: skip
+    assert status == 130, stderr
     assert f"saved {out}" in stderr
     frames, _, size = _video(out)
     assert frames > 0 and size == (160, 90)

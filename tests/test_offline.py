@@ -6,7 +6,7 @@ import imageio_ffmpeg
 import numpy as np
 import pytest
 
-from tests.test_cli import _assert_user_error, neuroweb
+from tests.test_cli import _assert_user_error, interrupt_while_recording, neuroweb
 from visualizer.config import CaptureSettings, GenerationSettings
 from visualizer.model.generate import generate_frames
 from visualizer.render.offline import schedule, video_frames
@@ -91,26 +91,13 @@ def test_bad_trace_or_output_leaves_nothing(trace_file, tmp_path):
 
 
 def test_ctrl_c_keeps_what_was_rendered(trace_file, tmp_path):
-    import signal
-    import sys
-
     out = tmp_path / "cut.mp4"
-    run = subprocess.Popen(
-        [sys.executable, "-m", "visualizer", "render", "--trace", str(trace_file[0]),
-         "--out", str(out), "--size", "160x90", "--fps", "60", "--token-rate", "0.05"],
-        stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
     partial = tmp_path / ".cut.mp4.partial.mp4"
-    for _ in range(600):  # until ffmpeg has written something (bounded: 600 × 0.1 s)
-        if partial.exists() and partial.stat().st_size > 0:
-            break
-        try:
-            run.wait(0.1)
-        except subprocess.TimeoutExpired:
-            continue
-    run.send_signal(signal.SIGINT)
-    _, stderr = run.communicate(timeout=60)
-    assert run.returncode == 130, stderr
+    status, stderr = interrupt_while_recording(
+        partial, "render", "--trace", str(trace_file[0]), "--out", str(out), "--size", "160x90",
+        "--fps", "60", "--token-rate", "0.05",
+    )  # fmt: skip
+    assert status == 130, stderr
     count, _ = imageio_ffmpeg.count_frames_and_secs(str(out))
     assert 0 < count < video_frames(schedule(trace_file[1], 0.05), 60)
     assert not partial.exists()

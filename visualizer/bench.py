@@ -138,11 +138,10 @@ def render_fps(size: tuple[int, int], quiet: bool) -> dict:
         end = time.perf_counter() + RENDER_S
         while time.perf_counter() < end:
             start = time.perf_counter()
-            seen = len(app.arrivals), app.arrivals[-1] if app.arrivals else 0.0
+            last = app.arrivals[-1] if app.arrivals else 0.0
             app.frame()
             times.append(time.perf_counter() - start)
-            if app.arrivals and app.arrivals[-1] != seen[1]:
-                arrivals.extend(t for t in app.arrivals if t > seen[1])
+            arrivals.extend(t for t in app.arrivals if t > last)
         scale, detail = app.governor.scale, app.governor.detail
         app.release()
     target.close()
