@@ -71,7 +71,7 @@ def test_bad_run_arguments(tmp_path, tiny_llama_dir, args, needle):
 def test_ctrl_c_finalises_the_recording(tmp_path, tiny_llama_dir):
     """Interrupted mid-run, the video is still complete and playable."""
     out = tmp_path / "cut.mp4"
-    partial = tmp_path / ".cut.mp4.partial.mp4"
+    partial = tmp_path / ".cut.mp4.partial.mkv"
     status, stderr = interrupt_while_recording(
         partial, "run", "--headless", "--frames", "100000", "--size", "160x90",
         "--record", str(out), "--model", str(tiny_llama_dir), cwd=tmp_path,

@@ -1,15 +1,18 @@
 """`neuroweb render` from a trace: exact frame counts, identical frames across runs, presets."""
 
+import json
 import subprocess
+from pathlib import Path
 
 import imageio_ffmpeg
 import numpy as np
 import pytest
 
 from tests.test_cli import _assert_user_error, interrupt_while_recording, neuroweb
-from visualizer.config import CaptureSettings, GenerationSettings
+from visualizer.config import CaptureSettings, GenerationSettings, SoundSettings
 from visualizer.model.generate import generate_frames
 from visualizer.render.offline import schedule, video_frames
+from visualizer.sound.synth import RATE, Synth
 from visualizer.trace import frames_from_trace, read_trace, write_trace
 
 FPS = 10
@@ -24,11 +27,22 @@ def trace_file(tmp_path_factory, tiny_llama):
     return path, frames
 
 
-def _framemd5(path) -> list[str]:
+def _framemd5(path, stream: str = "v") -> list[str]:
+    """Per decoded frame of the video ("v") or sound ("a"), its md5."""
     out = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-i", str(path),
-                          "-f", "framemd5", "-"], capture_output=True, text=True, check=True)
+                          "-map", f"0:{stream}", "-f", "framemd5", "-"],
+                         capture_output=True, text=True, check=True)  # fmt: skip
     return [line.split(",")[-1].strip() for line in out.stdout.splitlines()
             if line and not line.startswith("#")]  # fmt: skip
+
+
+def _sound(path) -> np.ndarray:
+    """The decoded soundtrack, [samples, 2] floats at RATE; empty if there is none."""
+    out = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-i", str(path),
+                          "-map", "0:a?", "-f", "f32le", "-ac", "2", "-ar", str(RATE), "-"],
+                         capture_output=True)  # fmt: skip
+    assert out.returncode == 0 or b"does not contain any stream" in out.stderr, out.stderr
+    return np.frombuffer(out.stdout, np.float32).reshape(-1, 2)
 
 
 def _render(trace, out, *extra):
@@ -58,6 +72,43 @@ def test_a_render_is_exact_and_repeatable(trace_file, tmp_path):
     hashes = _framemd5(first)
     assert len(hashes) == expected and hashes == _framemd5(second)
     assert len(set(hashes)) > expected // 2  # it moves
+    sound = _framemd5(first, "a")
+    assert sound and sound == _framemd5(second, "a")
+
+
+def test_the_soundtrack_is_as_long_as_the_video_and_in_sync(trace_file, tmp_path):
+    """The mp4's AAC track, decoded, lines up sample for sample with the synthesiser's own output
+    for the same schedule: ffmpeg's AAC priming delay is compensated, nothing is shifted."""
+    path, frames = trace_file
+    out = tmp_path / "v.mp4"
+    assert _render(path, out, "--token-rate", "4").returncode == 0
+    count, seconds = imageio_ffmpeg.count_frames_and_secs(str(out))
+    decoded = _sound(out)
+    assert len(decoded) / RATE == pytest.approx(seconds, abs=0.01)
+
+    times, synth, parts = schedule(frames, 4.0), Synth(SoundSettings()), []
+    for k in range(count):  # as the renderer cues them: at the first video frame due after
+        for j in (
+            j for j, t in enumerate(times) if (k - 1) / FPS < t <= k / FPS or (k == 0 and t <= 0)
+        ):
+            parts.append(synth.render_until(round(k / FPS * RATE)))
+            synth.cue(frames[j])
+    parts.append(synth.render_until(count * RATE // FPS))
+    expected = np.concatenate(parts)
+    assert np.abs(expected).max() > 0.05  # not silence
+    window = slice(RATE // 2, len(expected) - RATE // 2)
+    lags = range(-480, 481)  # ±10 ms
+    match = [float(np.dot(expected[window, 0], np.roll(decoded[: len(expected), 0], -lag)[window]))
+             for lag in lags]  # fmt: skip
+    assert lags[int(np.argmax(match))] == 0
+    error = decoded[window] - expected[window]
+    assert np.sqrt(np.mean(error**2)) < 0.3 * np.sqrt(np.mean(expected[window] ** 2))
+
+
+def test_no_audio_leaves_the_sound_out(trace_file, tmp_path):
+    out = tmp_path / "silent.mp4"
+    assert _render(trace_file[0], out, "--no-audio").returncode == 0
+    assert len(_sound(out)) == 0 and len(_framemd5(out)) > 0
 
 
 def test_two_presets_give_two_videos(trace_file, tmp_path):
@@ -85,14 +136,27 @@ def test_bad_render_arguments(trace_file, tmp_path, args, needle):
 
 
 def test_bad_trace_or_output_leaves_nothing(trace_file, tmp_path):
-    _assert_user_error(_render(tmp_path / "none.npz", tmp_path / "x.mp4"), "no such trace")
-    _assert_user_error(_render(trace_file[0], tmp_path / "no" / "x.mp4"), "does not exist")
-    assert list(tmp_path.iterdir()) == []
+    out = tmp_path / "out"
+    out.mkdir()
+    _assert_user_error(_render(tmp_path / "none.npz", out / "x.mp4"), "no such trace")
+    _assert_user_error(_render(trace_file[0], out / "no" / "x.mp4"), "does not exist")
+    truncated = tmp_path / "truncated.npz"
+    truncated.write_bytes(trace_file[0].read_bytes()[:5000])
+    _assert_user_error(_render(truncated, out / "x.mp4"), f"{truncated}: not a readable trace")
+    future = tmp_path / "future.npz"
+    with np.load(trace_file[0]) as data:
+        arrays = {name: data[name] for name in data.files}
+    arrays["meta"] = np.array(json.dumps({**json.loads(str(arrays["meta"])), "format_version": 99}))
+    np.savez(future, **arrays)
+    _assert_user_error(_render(future, out / "x.mp4"), "trace format version 99")
+    _assert_user_error(_render(trace_file[0], Path("/proc/x.mp4")), "/proc/x.mp4: cannot write")
+    _assert_user_error(_render(trace_file[0], truncated / "x.mp4"), "is not a folder")
+    assert list(out.iterdir()) == []
 
 
 def test_ctrl_c_keeps_what_was_rendered(trace_file, tmp_path):
     out = tmp_path / "cut.mp4"
-    partial = tmp_path / ".cut.mp4.partial.mp4"
+    partial = tmp_path / ".cut.mp4.partial.mkv"
     status, stderr = interrupt_while_recording(
         partial, "render", "--trace", str(trace_file[0]), "--out", str(out), "--size", "160x90",
         "--fps", "60", "--token-rate", "0.05",

@@ -101,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--fps", type=_positive, default=60, help="video frames per second")
     render.add_argument("--token-rate", type=_rate, default=8.0, help="tokens per video second")
     render.add_argument("--preset", default="default", help="preset name in configs/ or a .toml")
+    render.add_argument("--no-audio", action="store_true", help="no soundtrack")
 
     bench = sub.add_parser("bench", help="measure speed and memory, print JSON")
     bench.add_argument("--json", action="store_true", help="print only the JSON object")
@@ -158,7 +159,7 @@ def _render(args: argparse.Namespace) -> int:
     frames = frames_from_trace(trace)
     saved = render_video(
         frames, load_settings(args.preset), args.out, args.size, args.fps, args.token_rate,
-        trace.meta.get("model", ""), trace.meta.get("prompt", ""),
+        trace.meta.get("model", ""), trace.meta.get("prompt", ""), sound=not args.no_audio,
     )  # fmt: skip
     print(f"neuroweb: saved {saved}", file=sys.stderr)
     return 0

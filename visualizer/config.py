@@ -108,6 +108,19 @@ class RecordSettings:
 
 
 @dataclass(frozen=True)
+class SoundSettings:
+    """The soundtrack synthesised from the frames (README: "The sound"); levels are 0..1."""
+
+    enabled: bool = True  # the live window's speakers and the soundtrack of recordings
+    volume: float = 0.8  # master level before the soft limiter
+    drone: float = 1.0  # one voice per band of layers: loudness = what they write, timbre = MLP
+    plucks: float = 1.0  # a note per generated token, chosen by its id
+    breath: float = 1.0  # noise that follows the entropy
+    bells: float = 1.0  # an FM bell when the model did not take its first choice
+    echo: float = 0.35  # ping-pong echo: feedback and wet level
+
+
+@dataclass(frozen=True)
 class Settings:
     model: ModelSettings = field(default_factory=ModelSettings)
     generation: GenerationSettings = field(default_factory=GenerationSettings)
@@ -115,11 +128,13 @@ class Settings:
     look: LookSettings = field(default_factory=LookSettings)
     window: WindowSettings = field(default_factory=WindowSettings)
     record: RecordSettings = field(default_factory=RecordSettings)
+    sound: SoundSettings = field(default_factory=SoundSettings)
 
     def validate(self, where: str) -> "Settings":
         """Check ranges; `where` names the source for the error message."""
-        g, c, m, lk, w, r = (
-            self.generation, self.capture, self.model, self.look, self.window, self.record
+        g, c, m, lk, w, r, s = (
+            self.generation, self.capture, self.model, self.look, self.window, self.record,
+            self.sound,
         )
         checks = [
             (g.max_tokens >= 1, "generation.max_tokens", "an integer ≥ 1"),
@@ -152,6 +167,9 @@ class Settings:
             (0 <= r.crf <= 51, "record.crf", "an integer in 0..51"),
             (r.speed in X264_SPEEDS, "record.speed", " | ".join(X264_SPEEDS)),
             (r.demo_frames >= 1, "record.demo_frames", "an integer ≥ 1"),
+            *((0 <= getattr(s, k) <= 1, f"sound.{k}", "a number in [0, 1]")
+              for k in ("volume", "drone", "plucks", "breath", "bells")),
+            (0 <= s.echo <= 0.9, "sound.echo", "a number in [0, 0.9]"),
         ]
         for ok, key, expected in checks:
             if not ok:

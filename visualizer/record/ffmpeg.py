@@ -1,8 +1,12 @@
 """Frames → ffmpeg: read the framebuffer back without stalling, encode on a writer thread.
 
 The render thread only grabs and queues frames; a writer thread feeds ffmpeg's stdin, so a slow
-encoder applies backpressure through the bounded queue instead of losing frames. ffmpeg writes to
-a hidden partial file beside the target, renamed into place only when it finishes cleanly.
+encoder applies backpressure through the bounded queue instead of losing frames.
+
+Nothing half-made ever sits at the target path. ffmpeg writes Matroska to a hidden partial file
+beside it (`.NAME.partial.mkv`), and the soundtrack goes to `.NAME.partial.wav`; both formats
+stay playable when cut short, so a crash (even a kill) leaves a watchable video and its sound.
+A clean finish remuxes them (video copied, sound encoded to AAC) into the mp4 at the target.
 """
 
 import os
@@ -10,12 +14,14 @@ import queue
 import subprocess
 import tempfile
 import threading
+import wave
 from collections import deque
 from pathlib import Path
 from typing import IO
 
 import imageio_ffmpeg
 import moderngl
+import numpy as np
 
 from visualizer.errors import UserError
 
@@ -61,22 +67,30 @@ class FrameGrabber:
 
 
 class Recorder:
-    """Encodes bottom-up RGBA frames to an H.264 (yuv420p) mp4 through the ffmpeg binary.
+    """Encodes bottom-up RGBA frames to an H.264 (yuv420p) mp4 through the ffmpeg binary, with
+    an AAC soundtrack when `audio_rate` is given (stereo float samples through `write_audio`).
 
     yuv420p needs an even width and height: an odd size loses its rightmost column and/or bottom
     row. On failure `failed` holds one line naming the file, `write` returns False, and `close`
-    removes the partial file and leaves any existing file at `path` untouched.
+    removes the partial files and leaves any existing file at `path` untouched.
     """
 
     def __init__(self, path: Path, size: tuple[int, int], fps: int, crf: int = 20,
-                 speed: str = "veryfast", queue_frames: int = 8) -> None:  # fmt: skip
+                 speed: str = "veryfast", queue_frames: int = 8,
+                 audio_rate: int | None = None) -> None:  # fmt: skip
         path = Path(path)
+        if path.parent.exists() and not path.parent.is_dir():
+            raise UserError(f"{path}: {path.parent} is not a folder")
         if not path.parent.is_dir():
             raise UserError(f"{path}: folder {path.parent} does not exist")
-        if not os.access(path.parent, os.W_OK | os.X_OK):
-            raise UserError(f"{path}: folder {path.parent} is not writable")
         if path.is_dir():
             raise UserError(f"{path}: is a folder, expected a video file name")
+        probe = path.with_name(f".{path.name}.partial.mkv")
+        try:  # permissions, a read-only disk, a system folder: find out before the first frame
+            probe.open("wb").close()
+            probe.unlink()
+        except OSError as error:
+            raise UserError(f"{path}: cannot write there ({error.strerror})") from None
         self.path = path
         self.size = size
         self.fps = fps
@@ -84,7 +98,12 @@ class Recorder:
         self.speed = speed
         self.failed: str | None = None
         self.frames_written = 0
-        self._partial = path.with_name(f".{path.name}.partial.mp4")
+        self._partial = path.with_name(f".{path.name}.partial.mkv")
+        self._finished = path.with_name(f".{path.name}.partial.mp4")  # the remux, before rename
+        self.audio_rate = audio_rate
+        self._audio_partial = path.with_name(f".{path.name}.partial.wav")
+        self._audio: wave.Wave_write | None = None
+        self.audio_written = 0  # samples per channel
         self._frame_bytes = size[0] * size[1] * 4
         self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=queue_frames)
         self._process: subprocess.Popen | None = None
@@ -100,8 +119,8 @@ class Recorder:
                    "-f", "rawvideo", "-pix_fmt", "rgba", "-s", f"{w}x{h}", "-r", str(self.fps),
                    "-i", "-", "-vf", "vflip" + crop,
                    "-c:v", "libx264", "-preset", self.speed, "-crf", str(self.crf),
-                   "-pix_fmt", "yuv420p", "-movflags", "+faststart", "-f", "mp4",
-                   str(self._partial)]  # fmt: skip
+                   "-pix_fmt", "yuv420p", "-f", "matroska", "-cluster_time_limit", "1000",
+                   "-flush_packets", "1", str(self._partial)]  # fmt: skip
         # A file, not a pipe: ffmpeg can never block on a full stderr, and nothing is lost.
         self._stderr = tempfile.TemporaryFile()
         self._process = subprocess.Popen(
@@ -109,6 +128,20 @@ class Recorder:
         )
         self._thread = threading.Thread(target=self._feed, name="recorder", daemon=True)
         self._thread.start()
+        if self.audio_rate is not None:
+            self._audio = wave.open(str(self._audio_partial), "wb")
+            self._audio.setnchannels(2)
+            self._audio.setsampwidth(2)
+            self._audio.setframerate(self.audio_rate)
+
+    def write_audio(self, samples: np.ndarray) -> None:
+        """Append stereo samples ([n, 2] floats in -1..1) to the soundtrack. The WAV header is
+        brought up to date on every write, so a cut-short file still plays."""
+        if self._audio is None:
+            raise RuntimeError("Recorder.write_audio() without audio_rate, or before start()")
+        pcm = np.clip(np.round(samples * 32767), -32768, 32767).astype("<i2")
+        self._audio.writeframes(pcm.tobytes())
+        self.audio_written += len(samples)
 
     def write(self, frame: bytes) -> bool:
         """Queue one frame, waiting while the queue is full; False once the recording failed."""
@@ -146,13 +179,42 @@ class Recorder:
                 self._fail("no frames were written")
         self._stderr.close()
         self._process = None
+        if self._audio is not None:
+            self._audio.close()
+        if self.failed is None:
+            self._remux()
+        partials = (self._partial, self._audio_partial, self._finished)
         if self.failed is not None:
-            if self._partial.exists():
-                self._partial.unlink()
-                self.failed += f"; removed the unfinished {self._partial.name}"
+            removed = [p.name for p in partials if p.exists()]
+            for name in removed:
+                (self.path.parent / name).unlink()
+            if removed:
+                self.failed += f"; removed the unfinished {', '.join(removed)}"
             return None
-        os.replace(self._partial, self.path)
+        os.replace(self._finished, self.path)
+        for partial in partials[:2]:
+            partial.unlink(missing_ok=True)
         return self.path
+
+    def _remux(self) -> None:
+        """Matroska (+ WAV) → mp4 with the index up front (+faststart); the soundtrack becomes
+        AAC. The video is copied, not encoded again, so this takes a moment, not a re-render."""
+        inputs, mapping = ["-i", str(self._partial)], ["-map", "0:v:0", "-c:v", "copy"]
+        if self._audio is not None:
+            inputs += ["-i", str(self._audio_partial)]
+            mapping += ["-map", "1:a:0", "-c:a", "aac", "-b:a", "192k"]
+        command = [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y",
+                   *inputs, *mapping, "-movflags", "+faststart", "-f", "mp4",
+                   str(self._finished)]  # fmt: skip
+        try:
+            done = subprocess.run(command, capture_output=True, timeout=FINISH_TIMEOUT_S * 5)
+        except subprocess.TimeoutExpired:
+            self.failed = f"recording {self.path} failed: ffmpeg could not finish the mp4 in time"
+            return
+        if done.returncode != 0:
+            said = next((x.strip() for x in done.stderr.decode(errors="replace").splitlines()
+                         if x.strip()), "")  # fmt: skip
+            self.failed = f"recording {self.path} failed: ffmpeg could not write the mp4: {said}"
 
     def __enter__(self) -> "Recorder":
         self.start()

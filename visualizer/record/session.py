@@ -7,6 +7,10 @@ the video in real time by writing each grabbed frame until the video has caught 
 wall clock (a 60 Hz window recorded at 30 fps writes every other frame; a slow 20 fps frame
 rate is written 1–2 times). Nothing is dropped because the encoder is slow: the encoder's
 bounded queue blocks instead.
+
+The soundtrack is synthesised on the video's own clock: `hear` renders the synth up to the
+moment a frame enters the scene, then cues it, so a token sounds exactly when the first video
+frame that shows it is due. At the end the sound is made as long as the video.
 """
 
 import math
@@ -16,7 +20,9 @@ from pathlib import Path
 import moderngl
 
 from visualizer.config import RecordSettings
+from visualizer.frame import Frame
 from visualizer.record.ffmpeg import FrameGrabber, Recorder
+from visualizer.sound.synth import Synth
 
 
 class RecordingSession:
@@ -28,10 +34,16 @@ class RecordingSession:
         settings: RecordSettings,
         realtime: bool,
         now: float,
+        synth: Synth | None = None,
     ) -> None:
+        """`synth`: the soundtrack's synthesiser, already in its starting state (None: silent)."""
         self.path, self.size, self.realtime = path, size, realtime
         self.fps = settings.fps
-        self._recorder = Recorder(path, size, settings.fps, settings.crf, settings.speed)
+        self._synth = synth
+        rate = synth.rate if synth is not None else None
+        self._recorder = Recorder(
+            path, size, settings.fps, settings.crf, settings.speed, audio_rate=rate
+        )
         self._grabber = FrameGrabber(ctx, size)
         self._recorder.start()
         self._start = now
@@ -51,6 +63,16 @@ class RecordingSession:
         if frame is not None:
             self._write(frame, self._times.popleft())
         return self._recorder.failed
+
+    def hear(self, frame: Frame, now: float) -> None:
+        """`frame` enters the scene at `now`: the soundtrack plays it from that moment."""
+        if self._synth is not None:
+            self._sound_until(round((now - self._start) * self._synth.rate))
+            self._synth.cue(frame)
+
+    def _sound_until(self, sample: int) -> None:
+        if self._recorder.failed is None:
+            self._recorder.write_audio(self._synth.render_until(sample))
 
     def _write(self, frame: bytes, drawn: float) -> None:
         if self.realtime:  # every video frame up to the moment `drawn`
@@ -74,5 +96,7 @@ class RecordingSession:
                 self._write(frame, self._times.popleft())
                 if self._recorder.failed:
                     break
+        if self._synth is not None:  # the sound lasts exactly as long as the video
+            self._sound_until(self._queued * self._synth.rate // self.fps)
         self._grabber.release()
         return self._recorder.close()

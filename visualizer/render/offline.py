@@ -19,6 +19,7 @@ from visualizer.render.camera import Camera
 from visualizer.render.context import HeadlessTarget
 from visualizer.render.layers.panels import Overlay
 from visualizer.render.renderer import Renderer
+from visualizer.sound.synth import Synth
 
 LEAD_S = 0.5
 TAIL_S = 1.5
@@ -60,16 +61,19 @@ def render_video(
     token_rate: float,
     model: str,
     prompt: str,
+    sound: bool = True,
 ) -> Path:
-    """Draw the frames to `out` (H.264 mp4); returns the finished file. Ctrl-C keeps what was
-    drawn as a shorter, playable video; any other failure leaves nothing."""
+    """Draw the frames to `out` (H.264 mp4, with the AAC soundtrack when `sound` and the preset
+    allow); returns the finished file. Ctrl-C keeps what was drawn as a shorter, playable video;
+    any other failure leaves nothing."""
     times = schedule(frames, token_rate)
     total = video_frames(times, fps)
     record = replace(settings.record, fps=fps)
+    synth = Synth(settings.sound) if sound and settings.sound.enabled else None
     target = HeadlessTarget(size)
     renderer = None
     try:
-        session = RecordingSession(target.ctx, out, size, record, realtime=False, now=0.0)
+        session = RecordingSession(target.ctx, out, size, record, False, 0.0, synth)
         renderer = Renderer(target.ctx, settings.look)
         try:
             _draw(frames, times, total, fps, target, renderer, session, settings, model, prompt)
@@ -98,6 +102,7 @@ def _draw(frames, times, total, fps, target, renderer, session, settings, model,
         now = k / fps
         while shown < len(frames) and times[shown] <= now:
             scene.ingest(frames[shown])
+            session.hear(frames[shown], now)
             shown += 1
         state = "generating" if shown < len(frames) else "finished"
         overlay = Overlay(state, "", 1.0, model, layers, prompt, None, False, None, (), (), ())

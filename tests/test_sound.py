@@ -1,0 +1,111 @@
+"""The synthesiser: deterministic, and each part follows what it claims to follow."""
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from visualizer.config import CaptureSettings, GenerationSettings, SoundSettings
+from visualizer.model.generate import generate_frames
+from visualizer.sound.synth import CHORDS, D2, PENTATONIC, RATE, Synth
+
+DEFAULT = SoundSettings()
+
+
+@pytest.fixture(scope="module")
+def frames(tiny_llama):
+    gen = GenerationSettings(max_tokens=8, temperature=0.0)
+    return list(generate_frames(tiny_llama, "A lighthouse at night", gen, CaptureSettings()))
+
+
+def _play(frames, gap_s: float = 0.1, settings: SoundSettings = DEFAULT) -> np.ndarray:
+    synth, parts = Synth(settings), []
+    for frame in frames:
+        synth.cue(frame)
+        parts.append(synth.render(round(gap_s * RATE)))
+    return np.concatenate(parts)
+
+
+def _band_energy(x: np.ndarray, low: float, high: float) -> float:
+    spectrum = np.abs(np.fft.rfft(x[:, 0] * np.hanning(len(x)))) ** 2
+    hz = np.fft.rfftfreq(len(x), 1 / RATE)
+    return float(spectrum[(hz >= low) & (hz < high)].sum())
+
+
+def test_the_same_frames_give_the_same_samples(frames):
+    a, b = _play(frames), _play(frames)
+    assert np.array_equal(a, b)
+    assert a.dtype == np.float32 and np.isfinite(a).all()
+    assert 0.01 < np.abs(a).max() <= 1.0
+
+
+def test_a_fork_continues_exactly_like_the_original(frames):
+    synth = Synth(SoundSettings())
+    for frame in frames[:5]:
+        synth.cue(frame)
+        synth.render(3000)
+    twin = synth.fork()
+    assert twin.position == 0
+    for frame in frames[5:]:
+        for s in (synth, twin):
+            s.cue(frame)
+        assert np.array_equal(synth.render(2000), twin.render(2000))
+
+
+def test_a_token_plucks_the_note_its_id_picks_when_it_is_cued(frames):
+    prompt = [f for f in frames if f.is_prompt]
+    token = next(f for f in frames if not f.is_prompt)
+    synth = Synth(replace(SoundSettings(), echo=0.0, breath=0.0))
+    for frame in prompt:
+        synth.cue(frame)
+    before = synth.render(RATE // 2)
+    synth.cue(token)
+    after = synth.render(RATE // 5)
+    degree = token.token_id % 10
+    note = 4 * D2 * 2 ** ((PENTATONIC[degree % 5] + 12 * (degree // 5)) / 12)
+    spectrum = np.abs(np.fft.rfft(after[:, 0] * np.hanning(len(after))))
+    hz = np.fft.rfftfreq(len(after), 1 / RATE)
+    above_drone = hz > 280
+    assert hz[above_drone][np.argmax(spectrum[above_drone])] == pytest.approx(note, rel=0.02)
+    onset = RATE // 50  # the first 20 ms after the cue already carry the strike
+    assert _band_energy(after[:onset], 280, 4000) > 10 * _band_energy(before[-onset:], 280, 4000)
+
+
+def test_higher_entropy_breathes_louder_and_brighter(frames):
+    calm = [replace(f, entropy=0.1) for f in frames]
+    unsure = [replace(f, entropy=4.0) for f in frames]
+    quiet = replace(SoundSettings(), drone=0.0, plucks=0.0, bells=0.0, echo=0.0)
+    a, b = _play(calm, settings=quiet), _play(unsure, settings=quiet)
+    assert _band_energy(b, 3000, 9000) > 4 * _band_energy(a, 3000, 9000)
+
+
+def test_a_token_the_model_did_not_rank_first_rings_a_bell(frames):
+    prompt = [f for f in frames if f.is_prompt]
+    token = next(f for f in frames if not f.is_prompt)
+    expected = replace(prompt[-1], topk_ids=np.array([token.token_id, 7, 8]),
+                       topk_probs=np.array([0.9, 0.05, 0.05], np.float32))  # fmt: skip
+    surprising = replace(prompt[-1], topk_ids=np.array([7, token.token_id, 8]),
+                         topk_probs=np.array([0.6, 0.3, 0.1], np.float32))  # fmt: skip
+    plain = replace(SoundSettings(), drone=0.0, breath=0.0, echo=0.0)
+    taken = _play([*prompt[:-1], expected, token], gap_s=1.0, settings=plain)[-RATE:]
+    flipped = _play([*prompt[:-1], surprising, token], gap_s=1.0, settings=plain)[-RATE:]
+    late = slice(RATE // 2, RATE)  # the pluck has died away; a bell rings for seconds
+    assert _band_energy(flipped[late], 200, 12000) > 10 * _band_energy(taken[late], 200, 12000)
+
+
+def test_a_band_of_layers_that_writes_more_sings_louder(frames):
+    prompt = [f for f in frames if f.is_prompt]
+    last = prompt[-1]
+    louder = last.hidden.copy()
+    louder[-1] = louder[-2] + 8 * (louder[-1] - louder[-2])  # the top block writes 8× as much
+    loud_top = replace(last, hidden=louder)
+    only_drone = replace(SoundSettings(), plucks=0.0, breath=0.0, bells=0.0, echo=0.0)
+    normal = _play([*prompt, last], gap_s=0.5, settings=only_drone)[-RATE // 4 :]
+    boosted = _play([*prompt, loud_top], gap_s=0.5, settings=only_drone)[-RATE // 4 :]
+    top_voice = D2 * 2 ** (CHORDS[0][-1] / 12)  # the top block sings the chord's highest note
+    low_voice = D2 * 2 ** (CHORDS[0][0] / 12)  # the bottom block, unchanged
+    gain = {}
+    for name, hz in (("top", top_voice), ("low", low_voice)):
+        band = (hz * 0.97, hz * 1.03)
+        gain[name] = _band_energy(boosted, *band) / _band_energy(normal, *band)
+    assert gain["top"] > 2 and gain["top"] > 2 * gain["low"]

@@ -1,0 +1,1 @@
+"""The soundtrack synthesised from the frames, and its way to the speakers."""
