@@ -20,19 +20,24 @@ def neuroweb(*args: str, timeout: float = 300, cwd=None, env=None) -> subprocess
                           text=True, timeout=timeout, cwd=cwd, env=env)  # fmt: skip
 
 
-def interrupt_while_recording(partial: Path, *args: str, cwd=None) -> tuple[int, str]:
-    """Run neuroweb, press Ctrl-C once ffmpeg has written into `partial` (the recording's hidden
-    file); its exit status and stderr."""
+def interrupt_while_recording(partial: Path, *args: str, cwd=None, sig=signal.SIGINT,
+                              min_bytes: int = 1) -> tuple[int, str]:  # fmt: skip
+    """Run neuroweb, send `sig` once ffmpeg has written `min_bytes` into `partial` (the
+    recording's hidden file); its exit status and stderr. SIGKILL goes to the whole process
+    group, ffmpeg included, as in a power cut."""
     run = subprocess.Popen([sys.executable, "-m", "visualizer", *args], cwd=cwd,
-                           stderr=subprocess.PIPE, text=True)  # fmt: skip
+                           stderr=subprocess.PIPE, text=True, start_new_session=True)  # fmt: skip
     for _ in range(600):  # until ffmpeg has written something (bounded: 600 × 0.1 s)
-        if partial.exists() and partial.stat().st_size > 0:
+        if partial.exists() and partial.stat().st_size >= min_bytes:
             break
         try:
             run.wait(0.1)
         except subprocess.TimeoutExpired:
             continue
-    run.send_signal(signal.SIGINT)
+    if sig == signal.SIGKILL:
+        os.killpg(run.pid, sig)
+    else:
+        run.send_signal(sig)
     _, stderr = run.communicate(timeout=60)
     return run.returncode, stderr
 

@@ -1,7 +1,9 @@
 """`neuroweb render` from a trace: exact frame counts, identical frames across runs, presets."""
 
 import json
+import signal
 import subprocess
+import wave
 from pathlib import Path
 
 import imageio_ffmpeg
@@ -165,3 +167,18 @@ def test_ctrl_c_keeps_what_was_rendered(trace_file, tmp_path):
     count, _ = imageio_ffmpeg.count_frames_and_secs(str(out))
     assert 0 < count < video_frames(schedule(trace_file[1], 0.05), 60)
     assert not partial.exists()
+
+
+def test_a_crash_leaves_a_playable_video_and_sound(trace_file, tmp_path):
+    """Killed outright mid-render (ffmpeg too), the hidden partial files still play."""
+    out = tmp_path / "crash.mp4"
+    partial = tmp_path / ".crash.mp4.partial.mkv"
+    status, _ = interrupt_while_recording(
+        partial, "render", "--trace", str(trace_file[0]), "--out", str(out), "--size", "160x90",
+        "--fps", "60", "--token-rate", "0.05", sig=signal.SIGKILL, min_bytes=30_000,
+    )  # fmt: skip
+    assert status == -signal.SIGKILL and not out.exists()
+    count, seconds = imageio_ffmpeg.count_frames_and_secs(str(partial))
+    assert count > 30
+    with wave.open(str(tmp_path / ".crash.mp4.partial.wav")) as sound:
+        assert sound.getframerate() == RATE and sound.getnframes() / RATE >= seconds - 0.1

@@ -58,6 +58,8 @@ class RecordingSession:
         """Grab this frame; returns a message when the recording has to stop."""
         if fbo.size != self.size:
             return "the window changed size"
+        if self._synth is not None:  # written as it goes, so a crash keeps the sound too
+            self._sound_until(round((now - self._start) * self._synth.rate))
         self._times.append(now)
         frame = self._grabber.grab(fbo)
         if frame is not None:
