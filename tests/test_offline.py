@@ -13,7 +13,7 @@ import pytest
 from tests.test_cli import _assert_user_error, interrupt_while_recording, neuroweb
 from visualizer.config import CaptureSettings, GenerationSettings, SoundSettings
 from visualizer.model.generate import generate_frames
-from visualizer.render.offline import schedule, video_frames
+from visualizer.render.offline import LEAD_S, TAIL_S, schedule, video_frames
 from visualizer.sound.synth import RATE, Synth
 from visualizer.trace import frames_from_trace, read_trace, write_trace
 
@@ -182,3 +182,24 @@ def test_a_crash_leaves_a_playable_video_and_sound(trace_file, tmp_path):
     assert count > 30
     with wave.open(str(tmp_path / ".crash.mp4.partial.wav")) as sound:
         assert sound.getframerate() == RATE and sound.getnframes() / RATE >= seconds - 0.1
+
+
+def test_a_prompt_renders_the_same_video_twice(tiny_llama_dir, tmp_path):
+    """`render --prompt` runs the model itself; sampling is seeded, so frames repeat exactly."""
+    videos = [tmp_path / "a.mp4", tmp_path / "b.mp4"]
+    for out in videos:
+        result = neuroweb("render", "--prompt", "Hello", "--model", str(tiny_llama_dir),
+                          "--tokens", "5", "--temperature", "0.8", "--seed", "3", "--out",
+                          str(out), "--size", "160x90", "--fps", str(FPS))  # fmt: skip
+        assert result.returncode == 0, result.stderr
+    generated = 5
+    count, _ = imageio_ffmpeg.count_frames_and_secs(str(videos[0]))
+    assert count == round((LEAD_S + (generated - 1) / 8.0 + TAIL_S) * FPS)
+    assert _framemd5(videos[0]) == _framemd5(videos[1])
+    assert _framemd5(videos[0], "a") == _framemd5(videos[1], "a")
+
+
+def test_a_bad_output_is_refused_before_the_model_loads(tmp_path):
+    result = neuroweb("render", "--prompt", "Hi", "--model", str(tmp_path / "no-model"),
+                      "--out", str(tmp_path / "missing" / "x.mp4"))  # fmt: skip
+    _assert_user_error(result, "x.mp4: folder")

@@ -94,14 +94,17 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_flags(trace)
     _add_sampling_flags(trace)
 
-    render = sub.add_parser("render", help="render a saved trace to a video, offline")
-    render.add_argument("--trace", required=True, type=Path, help="an .npz from neuroweb trace")
+    render = sub.add_parser("render", help="render a prompt or a saved trace to a video, offline")
+    source = render.add_mutually_exclusive_group(required=True)
+    source.add_argument("--prompt", help="run the model on this and render its answer")
+    source.add_argument("--trace", type=Path, help="an .npz from neuroweb trace (no model)")
     render.add_argument("--out", required=True, type=Path, help="the .mp4 to write")
     render.add_argument("--size", type=_size, default=(1920, 1080), help="WIDTHxHEIGHT")
     render.add_argument("--fps", type=_positive, default=60, help="video frames per second")
     render.add_argument("--token-rate", type=_rate, default=8.0, help="tokens per video second")
-    render.add_argument("--preset", default="default", help="preset name in configs/ or a .toml")
     render.add_argument("--no-audio", action="store_true", help="no soundtrack")
+    _add_model_flags(render)
+    _add_sampling_flags(render)
 
     bench = sub.add_parser("bench", help="measure speed and memory, print JSON")
     bench.add_argument("--json", action="store_true", help="print only the JSON object")
@@ -150,16 +153,23 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _render(args: argparse.Namespace) -> int:
+    from visualizer.record.ffmpeg import check_video_path
     from visualizer.render.offline import render_video
     from visualizer.trace import frames_from_trace, read_trace
+    from visualizer.tracer import run_model
 
     if args.fps > 240:
         raise UserError(f"render: --fps: expected at most 240, got {args.fps}")
-    trace = read_trace(args.trace)
-    frames = frames_from_trace(trace)
+    settings = settings_from(args)
+    check_video_path(args.out)  # before minutes of model work
+    if args.trace is not None:
+        trace = read_trace(args.trace)
+        frames, meta = frames_from_trace(trace), trace.meta
+    else:
+        frames, meta = run_model(settings, args.prompt)
     saved = render_video(
-        frames, load_settings(args.preset), args.out, args.size, args.fps, args.token_rate,
-        trace.meta.get("model", ""), trace.meta.get("prompt", ""), sound=not args.no_audio,
+        frames, settings, args.out, args.size, args.fps, args.token_rate,
+        meta.get("model", ""), meta.get("prompt", ""), sound=not args.no_audio,
     )  # fmt: skip
     print(f"neuroweb: saved {saved}", file=sys.stderr)
     return 0

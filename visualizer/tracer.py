@@ -1,4 +1,5 @@
-"""`neuroweb trace`: run the model once, in this process, and write every position to an .npz."""
+"""`neuroweb trace`: run the model once, in this process, and write every position to an .npz.
+`run_model` is also how `neuroweb render --prompt` gets its frames."""
 
 import sys
 from pathlib import Path
@@ -6,6 +7,7 @@ from pathlib import Path
 from visualizer import __version__
 from visualizer.config import Settings
 from visualizer.errors import UserError
+from visualizer.frame import Frame
 from visualizer.terminal import show_progress
 from visualizer.trace import write_trace
 
@@ -13,6 +15,20 @@ from visualizer.trace import write_trace
 def trace_command(settings: Settings, prompt: str, out: Path) -> int:
     if out.is_dir() or not out.parent.is_dir():
         raise UserError(f"--out {out}: not a writable file path (does its folder exist?)")
+    frames, meta = run_model(settings, prompt)
+    try:
+        write_trace(out, frames, meta)
+    except OSError as exc:
+        raise UserError(f"--out {out}: cannot write: {exc.strerror}") from None
+    print(
+        f"wrote {out} ({len(frames)} positions, {meta['n_prompt']} from the prompt)",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def run_model(settings: Settings, prompt: str) -> tuple[list[Frame], dict]:
+    """Load the model, answer `prompt`, and return every frame with the run's description."""
     import torch
 
     from visualizer.model.generate import generate_frames
@@ -49,12 +65,4 @@ def trace_command(settings: Settings, prompt: str, out: Path) -> int:
         "text": "".join(f.text for f in frames),
         "neuroweb_version": __version__,
     }
-    try:
-        write_trace(out, frames, meta)
-    except OSError as exc:
-        raise UserError(f"--out {out}: cannot write: {exc.strerror}") from None
-    print(
-        f"wrote {out} ({len(frames)} positions, {meta['n_prompt']} from the prompt)",
-        file=sys.stderr,
-    )
-    return 0
+    return frames, meta
