@@ -10,13 +10,17 @@
 in vec2 v_uv;
 out vec4 f_colour;
 uniform sampler2D u_image;
-uniform float u_gain;         // 2 after composite.glsl halved the image, else 1
+uniform sampler2D u_glow;
+uniform bool u_add_glow;      // at render scale 1 there is no composite pass: add the glow here
+uniform float u_gain;         // 2 when composite.glsl halved the image
 uniform float u_exposure;
 uniform float u_band_top;     // 0..1 from the bottom: where the text band begins
 uniform float u_band_shade;   // how much the band darkens the scene
 
 void main() {
-    vec3 c = texture(u_image, v_uv).rgb * u_gain;
+    vec3 c = texture(u_image, v_uv).rgb;
+    if (u_add_glow) c += texture(u_glow, v_uv).rgb;
+    c *= u_gain;
     c = vec3(1.0) - exp(-c * u_exposure);
     float band = smoothstep(u_band_top, u_band_top - 0.04, v_uv.y);
     f_colour = vec4(c * (1.0 - u_band_shade * band), 1.0);

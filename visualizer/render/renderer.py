@@ -2,6 +2,7 @@
 
 import math
 import os
+from functools import partial
 from pathlib import Path
 
 import moderngl
@@ -57,7 +58,6 @@ class Renderer:
         inner = (max(16, round(size[0] * scale)), max(16, round(size[1] * scale)))
         self.bloom.begin(inner)
         self.ctx.disable(moderngl.BLEND | moderngl.DEPTH_TEST)
-        self.background.draw(view)
         if scene.rows:
             self.ctx.enable(moderngl.BLEND)
             self.ctx.blend_func = moderngl.ONE, moderngl.ONE  # light adds up
@@ -67,7 +67,8 @@ class Renderer:
             self.nodes.update(scene, dots)
             for layer in self._web:
                 layer.draw(view)
-        self.bloom.finish(fbo, self.look.glow, *self.panels.band(size, scene))
+        backdrop = partial(self.background.draw, view)
+        self.bloom.finish(fbo, self.look.glow, backdrop, *self.panels.band(size, scene))
         self.panels.draw(scene, overlay, size, time, matrix)
 
     def release(self) -> None:

@@ -1,4 +1,6 @@
-"""The animated backdrop (shaders/background.glsl), drawn first and opaque."""
+"""The animated backdrop (shaders/background.glsl). It is a smooth field, so the bloom draws it
+at a quarter of the render scale into its glow layer (a full-size pass of it cost llvmpipe as
+much as all the 3D layers together)."""
 
 import moderngl
 
@@ -14,6 +16,7 @@ class Background:
         self.look = look
 
     def draw(self, view: View) -> None:
+        """Into the bound framebuffer, filling it."""
         p, look = self.program, self.look
         p.set("u_time", view.time)
         p.set("u_aspect", view.aspect)

@@ -1,10 +1,13 @@
 """The scene's offscreen target and the bloom post-pass.
 
-The 3D scene renders into an RGBA8 texture at the governor's render scale (llvmpipe is fill-rate
-bound, and blends half floats 1.5× slower than bytes); bright parts are downsampled to a quarter
-of that and blurred; the composite pass adds the glow and tone-maps, still at the render scale;
-only the final upscale touches every pixel of the target, with one texture read each.
+The 3D scene's light renders into an RGBA8 texture at the governor's render scale (llvmpipe is
+fill-rate bound, and blends half floats 1.5× slower than bytes); bright parts are downsampled to
+a quarter of that and blurred, and the backdrop is added to them at that quarter size (the glow
+layer); the composite pass adds the glow layer to the light, still at the render scale; only the
+final upscale (and tone map) touches every pixel of the target, with one texture read each.
 """
+
+from collections.abc import Callable
 
 import moderngl
 
@@ -40,52 +43,79 @@ class Bloom:
         self.size = size
 
     def begin(self, size: tuple[int, int]) -> moderngl.Framebuffer:
-        """The scene's framebuffer at `size` (the render scale), bound; layers draw into it."""
+        """The scene's framebuffer at `size` (the render scale), cleared and bound; the layers
+        add their light into it."""
         if size != self.size:
             self._allocate(size)
         scene = self._fbos[0]
         scene.use()
+        scene.clear(0.0, 0.0, 0.0, 1.0)
         return scene
 
     def finish(
-        self, target: moderngl.Framebuffer, glow: float, band_top: float, band_shade: float
+        self,
+        target: moderngl.Framebuffer,
+        glow: float,
+        backdrop: Callable[[], None],
+        band_top: float,
+        band_shade: float,
     ) -> None:
-        """Bloom the scene (unless `glow` is 0) and draw it onto `target` (its full size),
-        darkening the bottom `band_top` (a fraction of the height) by `band_shade`."""
+        """Bloom the scene (`glow` × its highlights), lay it over what `backdrop` draws (into
+        the bound framebuffer) and draw the result onto `target` (its full size), darkening the
+        bottom `band_top` (a fraction of the height) by `band_shade`."""
         self.ctx.disable(moderngl.BLEND)
-        image, gain = (self._bloom(glow), 2.0) if glow > 0 else (self._textures[0], 1.0)
+        self._glow_layer(glow, backdrop)
+        scene, glow_layer, _, final = self._textures
+        direct = self.size == target.size  # composing first would only add a full-size pass
+        if not direct:
+            self._compose()
         target.use()
-        image.use(0)
+        (scene if direct else final).use(0)
+        glow_layer.use(1)
         self._upscale.set("u_image", 0)
-        self._upscale.set("u_gain", gain)
+        self._upscale.set("u_glow", 1)
+        self._upscale.set("u_add_glow", direct)
+        self._upscale.set("u_gain", 1.0 if direct else 2.0)
         self._upscale.set("u_exposure", EXPOSURE)
         self._upscale.set("u_band_top", band_top)
         self._upscale.set("u_band_shade", band_shade)
         self._vaos["upscale"].render(moderngl.TRIANGLES, vertices=3)
 
-    def _bloom(self, glow: float) -> moderngl.Texture:
-        """The scene plus its blurred highlights, at the render scale, halved (see composite)."""
-        scene, a, b, final = self._textures
-        self._fbos[1].use()
-        scene.use(0)
-        self._bright.set("u_scene", 0)
-        self._bright.set("u_texel", (1 / scene.width, 1 / scene.height))
-        self._bright.set("u_threshold", THRESHOLD)
-        self._vaos["bright"].render(moderngl.TRIANGLES, vertices=3)
-        for source, dest, step in ((a, 2, (1 / a.width, 0.0)), (b, 1, (0.0, 1 / a.height))):
-            self._fbos[dest].use()
-            source.use(0)
-            self._blur.set("u_source", 0)
-            self._blur.set("u_step", step)
-            self._vaos["blur"].render(moderngl.TRIANGLES, vertices=3)
+    def _glow_layer(self, glow: float, backdrop: Callable[[], None]) -> None:
+        """glow × the scene's blurred highlights + the backdrop, at a quarter of the render
+        scale, into texture 1."""
+        scene, a, b, _ = self._textures
+        if glow > 0:
+            self._fbos[1].use()
+            scene.use(0)
+            self._bright.set("u_scene", 0)
+            self._bright.set("u_texel", (1 / scene.width, 1 / scene.height))
+            self._bright.set("u_threshold", THRESHOLD)
+            self._vaos["bright"].render(moderngl.TRIANGLES, vertices=3)
+            passes = ((a, 2, (1 / a.width, 0.0), 1.0), (b, 1, (0.0, 1 / a.height), glow))
+            for source, dest, step, gain in passes:
+                self._fbos[dest].use()
+                source.use(0)
+                self._blur.set("u_source", 0)
+                self._blur.set("u_step", step)
+                self._blur.set("u_gain", gain)
+                self._vaos["blur"].render(moderngl.TRIANGLES, vertices=3)
+            self.ctx.enable(moderngl.BLEND)
+            self.ctx.blend_func = moderngl.ONE, moderngl.ONE
+        else:
+            self._fbos[1].use()
+        backdrop()
+        self.ctx.disable(moderngl.BLEND)
+
+    def _compose(self) -> None:
+        """The light + the glow layer at the render scale, halved (see composite.glsl)."""
+        scene, a, _, _ = self._textures
         self._fbos[3].use()
         scene.use(0)
         a.use(1)
         self._composite.set("u_scene", 0)
-        self._composite.set("u_bloom", 1)
-        self._composite.set("u_glow", glow)
+        self._composite.set("u_glow", 1)
         self._vaos["composite"].render(moderngl.TRIANGLES, vertices=3)
-        return final
 
     def _free(self) -> None:
         for thing in (*self._fbos, *self._textures):
