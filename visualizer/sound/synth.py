@@ -69,10 +69,9 @@ class _Notes:
         wave = np.empty_like(t)
         bells = bell[:, 0] > 0
         p, q = phase[bells], t[bells]  # inharmonic FM: modulator at √2 × carrier, index dying
-        wave[bells] = np.sin(p + 1.5 * np.exp(-q / 0.35) * np.sin(np.sqrt(2) * p))
+        wave[bells] = _sin(p + 1.5 * np.exp(-q / 0.35) * _sin(np.sqrt(2) * p))
         p, q = phase[~bells], t[~bells]  # a soft mallet: the fundamental, an octave fading fast
-        sine = np.sin(p)
-        wave[~bells] = sine * (1 + 0.7 * np.exp(-q / 0.08) * np.cos(p))
+        wave[~bells] = _sin(p) * (1 + 0.7 * np.exp(-q / 0.08) * _sin(p + np.pi / 2))
         wave *= env
         angle = (pan + 1) * np.pi / 4  # [notes, 1]
         out = np.stack([(wave * np.cos(angle)).sum(0), (wave * np.sin(angle)).sum(0)], axis=1)
@@ -183,7 +182,8 @@ class Synth:
         phase = self._phase[:, :, None] + np.cumsum(step, axis=2)
         self._phase = np.mod(phase[:, :, -1], 2 * math.pi)
         b = bright[:, None, :]
-        wave = np.sin(phase) + 0.5 * b * np.sin(2 * phase) + 0.3 * b**2 * np.sin(3 * phase)
+        sine, cosine = _sin(phase), _sin(phase + np.pi / 2)  # overtones from these: cheaper
+        wave = sine * (1 + b * cosine + 0.3 * b**2 * (3 - 4 * sine**2))
         loud = (0.1 + 1.4 * level**2) * (IDLE_FLOOR + (1 - IDLE_FLOOR) * activity)[None, :]
         loud *= VOICE_WEIGHT[:, None] * GAIN["drone"] * s.drone
         mix = np.einsum("vcn,vn->nc", wave, loud)
@@ -210,6 +210,13 @@ class Synth:
 
     def _chord_freqs(self) -> np.ndarray:
         return D2 * 2 ** (np.array(CHORDS[self._chord]) / 12)
+
+
+def _sin(x: np.ndarray) -> np.ndarray:
+    """sin, in float32 after reducing the angle in float64: the same to well below hearing,
+    and many times faster than numpy's float64 sin."""
+    turns = np.floor(x * (1 / (2 * np.pi)))  # np.remainder is ten times slower than this
+    return np.sin((x - 2 * np.pi * turns).astype(np.float32))
 
 
 def _layer_bands(frame: Frame) -> tuple[np.ndarray, np.ndarray]:
