@@ -3,12 +3,13 @@ recording started and broken mid-run, temperature for the next answer."""
 
 import pytest
 
-from visualizer.clock import FixedStepClock
+from visualizer.clock import FixedStepClock, RealClock
 from visualizer.config import load_settings
 from visualizer.model.stream import ModelStream
 from visualizer.render.app import App
 from visualizer.render.context import HeadlessTarget
 from visualizer.render.controls import Command
+from visualizer.sound.synth import RATE
 
 MAX_FRAMES = 3000  # a bound, not a timing
 
@@ -90,8 +91,11 @@ def test_temperature_keys_apply_to_the_next_answer(app):
 
 
 def test_a_live_recording_keeps_real_time_whatever_the_frame_rate(tmp_path):
-    """A 20 fps window recorded at 30 fps: frames are repeated so 0.95 s stays 0.95 s."""
+    """A 20 fps window recorded at 30 fps: frames are repeated so that the video keeps time."""
+    import math
+
     import imageio_ffmpeg
+    import numpy as np
 
     from visualizer.config import RecordSettings
     from visualizer.record.session import RecordingSession
@@ -107,5 +111,92 @@ def test_a_live_recording_keeps_real_time_whatever_the_frame_rate(tmp_path):
         assert session.close() == path
     finally:
         target.close()
-    frames, seconds = imageio_ffmpeg.count_frames_and_secs(str(path))
-    assert frames == 29  # video frames at 0, 1/30, ... ≤ 0.95 s
+    reader = imageio_ffmpeg.read_frames(str(path))
+    next(reader)
+    shown = [round(np.frombuffer(f, np.uint8)[0::3].mean() / 255 * 20) for f in reader]
+    # video frame k (at k/30 s) shows the latest frame drawn by then; the last, drawn at 0.95 s,
+    # first shows at 29/30 s
+    assert shown == [math.floor(k / 30 / 0.05 + 1e-9) for k in range(30)]
+
+
+def test_the_speakers_play_the_answer_and_m_mutes_them(tiny_llama_dir, tmp_path, monkeypatch):
+    """Real pygame.mixer output, through SDL's disk driver (it plays into a file, in real time)."""
+    import numpy as np
+
+    from visualizer.sound.speakers import CHUNK, DEVICE_BUFFER, Speakers
+
+    played = tmp_path / "speakers.raw"
+    monkeypatch.setenv("SDL_AUDIODRIVER", "disk")
+    monkeypatch.setenv("SDL_DISKAUDIOFILE", str(played))
+    settings = load_settings("default", {"model": {"name": str(tiny_llama_dir), "threads": 1}})
+    speakers, why = Speakers.open(settings.sound)
+    assert speakers is not None, why
+    target = HeadlessTarget((160, 90))
+    try:
+        with ModelStream(settings) as stream:
+            app = App(settings, target, stream, RealClock(), adaptive=False, prompt="Hello",
+                      speakers=speakers)  # fmt: skip
+            run_until(app, lambda: app.scene.tokens_seen >= 3)
+            heard_from = played.stat().st_size  # the device played silence while loading
+            run_until(app, lambda: played.stat().st_size > heard_from + 4 * RATE // 2)
+            heard = np.frombuffer(played.read_bytes()[heard_from:], "<i2")
+            assert np.abs(heard).max() > 300  # the answer was heard
+            app.execute(Command("mute"))
+            assert speakers.muted and app.notices[-1][1] == "sound muted"
+            muted_at = played.stat().st_size
+            run_until(app, lambda: played.stat().st_size > muted_at + 4 * RATE // 2)
+            after = np.frombuffer(played.read_bytes()[muted_at + 4 * DEVICE_BUFFER * 2 :], "<i2")
+            assert len(after) > 2 * CHUNK and not after.any()  # silence from the next buffer
+            app.execute(Command("mute"))
+            assert not speakers.muted
+            app.release()
+    finally:
+        speakers.close()
+        target.close()
+
+
+def test_a_live_recording_carries_the_sound_in_sync(tiny_llama, tmp_path):
+    """A token revealed at a drawn frame sounds in the video exactly when the first video frame
+    that shows it begins (measured through ffmpeg's AAC encode and decode)."""
+    import subprocess
+
+    import imageio_ffmpeg
+    import numpy as np
+
+    from visualizer.config import CaptureSettings, GenerationSettings, RecordSettings, SoundSettings
+    from visualizer.model.generate import generate_frames
+    from visualizer.record.session import RecordingSession
+    from visualizer.sound.synth import Synth
+
+    gen = GenerationSettings(max_tokens=2, temperature=0.0)
+    token = next(f for f in generate_frames(tiny_llama, "Hi", gen, CaptureSettings())
+                 if not f.is_prompt)  # fmt: skip
+    target = HeadlessTarget((64, 36))
+    path = tmp_path / "live.mp4"
+    shown_at = 10.0 + 13 * 0.047  # the token appears with drawn frame 13 (20 fps, uneven)
+    try:
+        synth = Synth(SoundSettings())
+        session = RecordingSession(target.ctx, path, (64, 36), RecordSettings(fps=30),
+                                   realtime=True, now=10.0, synth=synth)  # fmt: skip
+        for i in range(30):
+            now = 10.0 + i * 0.047
+            if i == 13:
+                session.hear(token, now)
+            target.fbo.clear(*(1.0, 1.0, 1.0) if i >= 13 else (0.0, 0.0, 0.0), 1.0)
+            assert session.capture(target.fbo, now) is None
+        assert session.close() == path
+    finally:
+        target.close()
+    reader = imageio_ffmpeg.read_frames(str(path))
+    next(reader)
+    brightness = [np.frombuffer(f, np.uint8).mean() for f in reader]
+    first_white = next(k for k, b in enumerate(brightness) if b > 128) / 30
+    out = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-i", str(path),
+                          "-f", "f32le", "-ac", "1", "-ar", str(RATE), "-"],
+                         capture_output=True, check=True)  # fmt: skip
+    sound = np.frombuffer(out.stdout, np.float32)
+    onset = np.flatnonzero(np.abs(sound) > 0.005)[0] / RATE
+    assert len(sound) / RATE == pytest.approx(len(brightness) / 30, abs=0.03)
+    assert shown_at - 10.0 <= first_white < shown_at - 10.0 + 1 / 30  # drawn, then shown
+    print(f"first video frame showing the token {first_white:.4f} s, its sound {onset:.4f} s")
+    assert abs(onset - first_white) < 0.003

@@ -8,6 +8,8 @@ import pygame
 import pytest
 
 from tests.test_cli import _assert_user_error, interrupt_while_recording, neuroweb
+from tests.test_offline import _sound
+from visualizer.sound.synth import RATE
 
 
 def _no_display() -> dict:
@@ -33,6 +35,8 @@ def test_headless_recording_of_the_real_model(tmp_path):
     frames, seconds, size = _video(out)
     assert frames == 45 and size == (480, 270)
     assert seconds == pytest.approx(45 / 30, abs=0.05)  # record.fps = 30 in the default preset
+    sound = _sound(out)
+    assert len(sound) / RATE == pytest.approx(45 / 30, abs=0.03) and abs(sound).max() > 0.01
     assert pygame.image.load(shot).get_size() == (480, 270)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["demo.mp4", "last.png"]
 

@@ -16,6 +16,7 @@ from visualizer.model.stream import ModelStream
 from visualizer.render.app import App
 from visualizer.render.context import HeadlessTarget, WindowTarget, WindowUnavailable
 from visualizer.render.renderer import save_png
+from visualizer.sound.speakers import Speakers
 
 DEMO_VIDEO = Path("neuroweb-demo.mp4")
 DEMO_IMAGE = Path("neuroweb-demo.png")
@@ -45,16 +46,21 @@ def _report(saved: Path | None) -> None:
 def run_window(settings: Settings, prompt: str | None, record: Path | None) -> int:
     w = settings.window
     target = WindowTarget((w.width, w.height), w.fullscreen, w.vsync, "neuroweb")
+    speakers, silent_because = Speakers.open(settings.sound)
     try:
         with ModelStream(leave_a_core(settings)) as stream:
-            app = App(settings, target, stream, RealClock(), adaptive=True, prompt=prompt,
-                      record_to=record)  # fmt: skip
+            app = App(
+                settings, target, stream, RealClock(), adaptive=True, prompt=prompt,
+                record_to=record, speakers=speakers, silent_because=silent_because,
+            )  # fmt: skip
             try:
                 app.run()
             finally:
                 app.release()
                 _report(app.last_recording)
     finally:
+        if speakers is not None:
+            speakers.close()
         target.close()
     _finish(app)
     return 0

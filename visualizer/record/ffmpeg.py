@@ -24,6 +24,7 @@ import moderngl
 import numpy as np
 
 from visualizer.errors import UserError
+from visualizer.sound.synth import pcm16
 
 FINISH_TIMEOUT_S = 60.0  # ffmpeg encodes what is queued and writes the index within this
 EXIT_TIMEOUT_S = 5.0  # a failed ffmpeg is exiting; past this it is hung and gets killed
@@ -127,8 +128,7 @@ class Recorder:
         brought up to date on every write, so a cut-short file still plays."""
         if self._audio is None:
             raise RuntimeError("Recorder.write_audio() without audio_rate, or before start()")
-        pcm = np.clip(np.round(samples * 32767), -32768, 32767).astype("<i2")
-        self._audio.writeframes(pcm.tobytes())
+        self._audio.writeframes(pcm16(samples))
         self.audio_written += len(samples)
 
     def write(self, frame: bytes) -> bool:

@@ -3,14 +3,15 @@ grabber's ring) and handed to the encoder as many times as the video's clock nee
 
 Fixed-step renders (headless) draw exactly one frame per video frame, so each is written once.
 A live window draws at the display's rate, which rarely equals the video's: the session keeps
-the video in real time by writing each grabbed frame until the video has caught up with the
-wall clock (a 60 Hz window recorded at 30 fps writes every other frame; a slow 20 fps frame
-rate is written 1–2 times). Nothing is dropped because the encoder is slow: the encoder's
-bounded queue blocks instead.
+the video in real time by showing, in each video frame, the latest frame drawn by its moment (a
+60 Hz window recorded at 30 fps writes every other frame; a slow 20 fps frame rate is written
+1–2 times). So a frame is written once the next one arrives, when it is known how long it stayed
+on screen. Nothing is dropped because the encoder is slow: the encoder's bounded queue blocks
+instead.
 
-The soundtrack is synthesised on the video's own clock: `hear` renders the synth up to the
-moment a frame enters the scene, then cues it, so a token sounds exactly when the first video
-frame that shows it is due. At the end the sound is made as long as the video.
+The soundtrack is synthesised on the video's own clock: `hear` renders the synth up to the first
+video frame that shows a new token, then cues it, so the token sounds with that very frame. At
+the end the sound is made exactly as long as the video.
 """
 
 import math
@@ -49,6 +50,7 @@ class RecordingSession:
         self._start = now
         self._times: deque[float] = deque()  # when each frame still in the grabber's ring was drawn
         self._queued = 0  # video frames handed to the encoder (its own count lags behind)
+        self._held: tuple[bytes, float] | None = None  # realtime: the last frame, and its time
 
     @property
     def failed(self) -> str | None:
@@ -67,21 +69,31 @@ class RecordingSession:
         return self._recorder.failed
 
     def hear(self, frame: Frame, now: float) -> None:
-        """`frame` enters the scene at `now`: the soundtrack plays it from that moment."""
+        """`frame` enters the scene at `now`: the soundtrack plays it from the first video frame
+        drawn after that."""
         if self._synth is not None:
-            self._sound_until(round((now - self._start) * self._synth.rate))
+            self._sound_until(self._slot(now) * self._synth.rate // self.fps)
             self._synth.cue(frame)
+
+    def _slot(self, at: float) -> int:
+        """The first video frame at or after the moment `at` (the epsilon absorbs float error)."""
+        return math.ceil((at - self._start) * self.fps - 1e-6)
 
     def _sound_until(self, sample: int) -> None:
         if self._recorder.failed is None:
             self._recorder.write_audio(self._synth.render_until(sample))
 
     def _write(self, frame: bytes, drawn: float) -> None:
-        if self.realtime:  # every video frame up to the moment `drawn`
-            due = math.floor((drawn - self._start) * self.fps) + 1
-        else:
-            due = self._queued + 1
-        for _ in range(due - self._queued):
+        if not self.realtime:
+            self._fill(frame, self._queued + 1)
+            return
+        if self._held is not None:  # on screen from its own moment until this frame's
+            self._fill(self._held[0], self._slot(drawn))
+        self._held = (frame, drawn)
+
+    def _fill(self, frame: bytes, until: int) -> None:
+        """Write `frame` as video frames up to (not including) number `until`."""
+        for _ in range(until - self._queued):
             if not self._recorder.write(frame):
                 return
             self._queued += 1
@@ -96,8 +108,10 @@ class RecordingSession:
         if self._recorder.failed is None:
             for frame in self._grabber.flush():
                 self._write(frame, self._times.popleft())
-                if self._recorder.failed:
-                    break
+            if self._held is not None:  # the last frame, up to its own moment (at least once)
+                frame, drawn = self._held
+                last = math.floor((drawn - self._start) * self.fps + 1e-6)
+                self._fill(frame, max(self._queued, last) + 1)
         if self._synth is not None:  # the sound lasts exactly as long as the video
             self._sound_until(self._queued * self._synth.rate // self.fps)
         self._grabber.release()

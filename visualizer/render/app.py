@@ -24,6 +24,8 @@ from visualizer.render.controls import Command, Controls
 from visualizer.render.governor import Governor
 from visualizer.render.layers.panels import Overlay
 from visualizer.render.renderer import Renderer, save_png
+from visualizer.sound.speakers import Speakers
+from visualizer.sound.synth import Synth
 
 NOTICE_S = 5.0
 SHADER_POLL_S = 0.5
@@ -45,8 +47,12 @@ class App:
         adaptive: bool,
         prompt: str | None = None,
         record_to: Path | None = None,
+        speakers: Speakers | None = None,
+        silent_because: str = "",
     ) -> None:
+        """`speakers`: the live sound, if any; `silent_because`: why not, shown on screen."""
         self.settings, self.target, self.stream, self.clock = settings, target, stream, clock
+        self.speakers, self.silent_because = speakers, silent_because
         self.gen = settings.generation
         self.scene = SceneState(settings.look)
         self.camera = Camera(settings.look.drift_deg_s)
@@ -73,6 +79,8 @@ class App:
         self.last_recording: Path | None = None
         self.model_name = ""
         self._next_shader_poll = 0.0
+        if silent_because:
+            self.notify(silent_because)
         if prompt is not None:
             self.generate(prompt)
         if record_to is not None:  # asked for on the command line: a bad path is an error
@@ -103,6 +111,8 @@ class App:
                 self.execute(command)
         self.receive()
         self.reveal()
+        if self.speakers is not None:
+            self.speakers.pump()
         self.scene.advance(dt)
         self.camera.advance(dt)
         self.poll_shaders()
@@ -160,7 +170,15 @@ class App:
         if self.paused:
             return
         while self.pending:
-            self.scene.ingest(self.pending.popleft())
+            self.show(self.pending.popleft())
+
+    def show(self, frame: Frame) -> None:
+        """`frame` enters the scene: it is seen, heard, and recorded from this moment."""
+        self.scene.ingest(frame)
+        if self.speakers is not None:
+            self.speakers.cue(frame)
+        if self.recording is not None:
+            self.recording.hear(frame, self.clock.now)
 
     def tokens_per_second(self) -> float:
         now = time.perf_counter()
@@ -181,7 +199,7 @@ class App:
             if not self.paused:
                 self.paused = True
             elif self.pending:
-                self.scene.ingest(self.pending.popleft())
+                self.show(self.pending.popleft())
         elif name == "temperature":
             value = round(min(2.0, max(0.0, self.gen.temperature + command.value)), 2)
             self.gen = replace(self.gen, temperature=value)
@@ -191,6 +209,11 @@ class App:
             self.target.toggle_fullscreen()
         elif name == "hud":
             self.hud = not self.hud
+        elif name == "mute":
+            if self.speakers is None:
+                self.notify(self.silent_because or "no sound")
+            else:
+                self.notify("sound muted" if self.speakers.toggle_mute() else "sound on")
         elif name == "screenshot":
             self.screenshot(Path(f"neuroweb-{timestamp()}.png").resolve())
         elif name == "record":
@@ -218,9 +241,15 @@ class App:
             self.notify(f"screenshot failed: {exc}")
 
     def _start_recording(self, path: Path) -> RecordingSession:
+        """The soundtrack continues the speakers' synth, or starts one of its own."""
+        synth = None
+        if self.speakers is not None:
+            synth = self.speakers.synth.fork()
+        elif self.settings.sound.enabled:
+            synth = Synth(self.settings.sound)
         session = RecordingSession(
             self.target.ctx, path, self.target.size, self.settings.record,
-            realtime=isinstance(self.clock, RealClock), now=self.clock.now,
+            realtime=isinstance(self.clock, RealClock), now=self.clock.now, synth=synth,
         )  # fmt: skip
         self.notify(f"recording {path}")
         return session

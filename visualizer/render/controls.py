@@ -6,7 +6,8 @@ letters are commands and Enter (or Tab) opens the box to type the next prompt. C
 the command at any time. Esc always quits.
 
   Enter  send the prompt      Space / Ctrl+Space  pause, resume    →  one token while paused
-  ↑ / ↓  temperature ± 0.1    F  fullscreen   H  HUD   S  screenshot   R  record   Esc  quit
+  ↑ / ↓  temperature ± 0.1    F  fullscreen   H  HUD   S  screenshot   R  record   M  mute
+  Esc  quit
   mouse drag  orbit           wheel  zoom
 """
 
@@ -15,16 +16,16 @@ from dataclasses import dataclass
 import pygame
 
 LETTER_COMMANDS = {" ": "pause", "f": "fullscreen", "h": "hud", "s": "screenshot",
-                   "r": "record"}  # fmt: skip
+                   "r": "record", "m": "mute"}  # fmt: skip
 CTRL_KEYS = {pygame.K_SPACE: "pause", pygame.K_f: "fullscreen", pygame.K_h: "hud",
-             pygame.K_s: "screenshot", pygame.K_r: "record"}  # fmt: skip
+             pygame.K_s: "screenshot", pygame.K_r: "record", pygame.K_m: "mute"}  # fmt: skip
 MAX_PROMPT_CHARS = 4000
 
 
 @dataclass(frozen=True)
 class Command:
     name: str  # quit | pause | step | temperature | fullscreen | hud | screenshot | record |
-    #            generate | orbit | zoom
+    #            mute | generate | orbit | zoom
     value: object = None
 
 

@@ -184,7 +184,7 @@ class Synth:
         b = bright[:, None, :]
         sine, cosine = _sin(phase), _sin(phase + np.pi / 2)  # overtones from these: cheaper
         wave = sine * (1 + b * cosine + 0.3 * b**2 * (3 - 4 * sine**2))
-        loud = (0.1 + 1.4 * level**2) * (IDLE_FLOOR + (1 - IDLE_FLOOR) * activity)[None, :]
+        loud = level * (0.2 + 1.3 * level) * (IDLE_FLOOR + (1 - IDLE_FLOOR) * activity)[None, :]
         loud *= VOICE_WEIGHT[:, None] * GAIN["drone"] * s.drone
         mix = np.einsum("vcn,vn->nc", wave, loud)
 
@@ -210,6 +210,11 @@ class Synth:
 
     def _chord_freqs(self) -> np.ndarray:
         return D2 * 2 ** (np.array(CHORDS[self._chord]) / 12)
+
+
+def pcm16(samples: np.ndarray) -> bytes:
+    """Float samples in -1..1 → little-endian 16-bit PCM, as WAV files and the mixer take it."""
+    return np.clip(np.round(samples * 32767), -32768, 32767).astype("<i2").tobytes()
 
 
 def _sin(x: np.ndarray) -> np.ndarray:
