@@ -11,6 +11,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pygame
 import pytest
 
@@ -20,6 +21,7 @@ from visualizer.model.stream import ModelStream
 from visualizer.render.app import App
 from visualizer.render.context import WindowTarget
 from visualizer.render.controls import Command, Controls
+from visualizer.sound.speakers import Speakers
 
 MAX_FRAMES = 3000  # a bound, not a timing: the loop ends long before on a working machine
 
@@ -54,22 +56,36 @@ def _key(key: int, text: str = "", mod: int = 0) -> list[pygame.event.Event]:
 
 
 def _window_session(model: str, folder: str) -> None:
-    """In its own process: open the window, stream, screenshot with Ctrl+S, quit with Esc."""
+    """In its own process: open the window, stream and play, screenshot with Ctrl+S, mute with
+    Ctrl+M, quit with Esc. The sound goes through SDL's disk driver into speakers.raw."""
     os.chdir(folder)
+    os.environ["SDL_AUDIODRIVER"] = "disk"
+    os.environ["SDL_DISKAUDIOFILE"] = str(Path(folder) / "speakers.raw")
     settings = load_settings("default", {"model": {"name": model},
                                          "window": {"width": 640, "height": 360}})  # fmt: skip
     target = WindowTarget((640, 360), False, False, "neuroweb test")
+    speakers, why = Speakers.open(settings.sound)
+    assert speakers is not None, why
     try:
         with ModelStream(settings) as stream:
-            app = App(settings, target, stream, RealClock(), adaptive=True, prompt="Hello")
+            app = App(settings, target, stream, RealClock(), adaptive=True, prompt="Hello",
+                      speakers=speakers)  # fmt: skip
             frames = 0
             while app.scene.tokens_seen < 5 and frames < MAX_FRAMES:
                 app.frame()
                 frames += 1
             assert app.scene.tokens_seen >= 5, app.status
+            played = Path(folder) / "speakers.raw"
+            heard_from = played.stat().st_size
+            while played.stat().st_size < heard_from + 48000 and frames < MAX_FRAMES:
+                app.frame()  # until the device has played another quarter second
+                frames += 1
             for event in _key(pygame.K_s, mod=pygame.KMOD_CTRL):  # no TEXTINPUT while Ctrl is held
                 pygame.event.post(event)
             app.frame()
+            pygame.event.post(_key(pygame.K_m, mod=pygame.KMOD_CTRL)[0])
+            app.frame()
+            assert speakers.muted
             yaw, distance = app.camera.yaw, app.camera.distance
             for event in (
                 *_key(pygame.K_h, mod=pygame.KMOD_CTRL),  # HUD
@@ -94,6 +110,7 @@ def _window_session(model: str, folder: str) -> None:
             app.release()
         assert not stream.alive
     finally:
+        speakers.close()
         target.close()
 
 
@@ -108,6 +125,8 @@ def test_window_streams_a_real_model_takes_a_screenshot_and_quits(xvfb, tiny_lla
     assert len(shots) == 1
     image = pygame.image.load(shots[0])
     assert image.get_size() == (640, 360)
+    played = np.frombuffer((tmp_path / "speakers.raw").read_bytes(), "<i2")
+    assert np.abs(played).max() > 300
 
 
 def test_typing_goes_to_the_prompt_box_only_while_idle():
@@ -117,6 +136,8 @@ def test_typing_goes_to_the_prompt_box_only_while_idle():
     enter = _key(pygame.K_RETURN)[0]
     assert c.handle(enter, idle=True) == [Command("generate", "h")] and c.box is None
     assert c.handle(text, idle=False) == [Command("hud")]  # generating: letters are commands
+    m = pygame.event.Event(pygame.TEXTINPUT, text="m")
+    assert c.handle(m, idle=False) == [Command("mute")]
     assert c.handle(_key(pygame.K_h, mod=pygame.KMOD_CTRL)[0], idle=True) == [Command("hud")]
     assert c.handle(enter, idle=False) == [] and c.box == ""  # Enter opens the box
     assert c.handle(text, idle=False) == [] and c.box == "h"
