@@ -109,3 +109,15 @@ def test_a_band_of_layers_that_writes_more_sings_louder(frames):
         band = (hz * 0.97, hz * 1.03)
         gain[name] = _band_energy(boosted, *band) / _band_energy(normal, *band)
     assert gain["top"] > 2 and gain["top"] > 2 * gain["low"]
+
+
+def test_it_falls_silent_when_the_model_stops(frames):
+    """A speaker can talk over an idle demo: a minute after the last token, nothing is heard."""
+    synth = Synth(DEFAULT)
+    for frame in frames:
+        synth.cue(frame)
+        synth.render(RATE // 10)
+    during = np.sqrt(np.mean(synth.render(RATE) ** 2))
+    synth.render(58 * RATE)
+    after = np.sqrt(np.mean(synth.render(RATE) ** 2))
+    assert during > 0.01 and after < during / 1000

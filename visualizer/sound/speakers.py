@@ -26,8 +26,10 @@ class Speakers:
     def __init__(self, settings: SoundSettings) -> None:
         """Opens the sound device; raises pygame.error when there is none."""
         with _quiet_stderr():  # ALSA prints a page of C-level errors when there is no card
-            pygame.mixer.init(frequency=RATE, size=-16, channels=2, buffer=DEVICE_BUFFER,
-                              allowedchanges=0)  # fmt: skip  (SDL converts for the device)
+            # allowedchanges=0: exactly this format; SDL converts for the device if it must
+            pygame.mixer.init(
+                frequency=RATE, size=-16, channels=2, buffer=DEVICE_BUFFER, allowedchanges=0
+            )
         self.synth = Synth(settings, rate=RATE)
         self.muted = False
         self._channel = pygame.mixer.Channel(0)

@@ -40,8 +40,9 @@ PENTATONIC = (0, 3, 5, 7, 10)  # D F G A C
 SENTENCE_END = (".", "!", "?", "\n")
 GLIDE_S = 0.35  # the drone's pitch glide to a new chord
 EASE_S = 0.15  # the drone's loudness and timbre ease toward each token's values
-IDLE_S = 2.5  # after the last token the drone relaxes to IDLE_FLOOR of its loudness
+IDLE_S = 2.5  # after the last token the drone relaxes to IDLE_FLOOR of its loudness…
 IDLE_FLOOR = 0.25
+SILENCE_S = 10.0  # …and then, with this time constant, to silence (a speaker talks over it)
 ECHO_S = 0.33
 NOISE_SAMPLES = 1 << 17  # the breath loops through this much pre-filtered noise (2.7 s)
 GAIN = {"drone": 0.11, "pluck": 0.16, "breath": 0.025, "bell": 0.07}
@@ -95,7 +96,8 @@ class Synth:
         self._level_target = np.zeros(VOICES)
         self._bright = np.zeros(VOICES)  # 0..1 overtone share, eased
         self._bright_target = np.zeros(VOICES)
-        self._activity = 0.0  # 1 at each token, relaxing toward 0
+        self._activity = 0.0  # 1 at each token, relaxing toward 0 over IDLE_S
+        self._presence = 0.0  # 1 at each token, relaxing toward 0 over SILENCE_S
         self._breath = 0.0
         self._breath_target = 0.0
         self._hiss = 0.0  # 0 = dark breath, 1 = bright
@@ -123,7 +125,7 @@ class Synth:
         self._bright_target = self._mlp_norm(mlp[None, :])[0].astype(np.float64)
         entropy = min(max(frame.entropy / 4.0, 0.0), 1.0)
         self._breath_target, self._hiss_target = 0.15 + 0.85 * entropy, entropy
-        self._activity = 1.0
+        self._activity = self._presence = 1.0
         if not frame.is_prompt:
             self._strike(frame)
             if any(mark in frame.text for mark in SENTENCE_END):
@@ -172,7 +174,9 @@ class Synth:
         bright = self._bright_target[:, None] + (self._bright - self._bright_target)[:, None] * ease
         self._level, self._bright = level[:, -1], bright[:, -1]
         activity = self._activity * np.exp(-t / IDLE_S)
-        self._activity = activity[-1]
+        presence = self._presence * np.exp(-t / SILENCE_S)
+        self._activity, self._presence = activity[-1], presence[-1]
+        awake = IDLE_FLOOR * presence + (1 - IDLE_FLOOR) * activity
 
         target = self._chord_freqs()[:, None]
         freq = target * (self._freq[:, None] / target) ** np.exp(-t / GLIDE_S)[None, :]
@@ -184,17 +188,18 @@ class Synth:
         b = bright[:, None, :]
         sine, cosine = _sin(phase), _sin(phase + np.pi / 2)  # overtones from these: cheaper
         wave = sine * (1 + b * cosine + 0.3 * b**2 * (3 - 4 * sine**2))
-        loud = level * (0.2 + 1.3 * level) * (IDLE_FLOOR + (1 - IDLE_FLOOR) * activity)[None, :]
+        loud = level * (0.2 + 1.3 * level) * awake[None, :]
         loud *= VOICE_WEIGHT[:, None] * GAIN["drone"] * s.drone
         mix = np.einsum("vcn,vn->nc", wave, loud)
 
         breath = self._breath_target + (self._breath - self._breath_target) * ease[0]
         hiss = self._hiss_target + (self._hiss - self._hiss_target) * ease[0]
-        self._breath, self._hiss = breath[-1], hiss[-1]
+        self._breath, self._hiss = breath[-1], hiss[-1]  # (before `breath` is scaled below)
         at = (self._noise_at + np.arange(n)) % len(self._dark)
         self._noise_at = (self._noise_at + n) % len(self._dark)
         noise = (1 - hiss)[:, None] * self._dark[at] + hiss[:, None] * self._bright_noise[at]
-        mix += noise * (breath * (0.3 + 0.7 * activity) * GAIN["breath"] * s.breath)[:, None]
+        breath *= (0.3 * presence + 0.7 * activity) * GAIN["breath"] * s.breath
+        mix += noise * breath[:, None]
 
         mix += self._notes.render(n, rate)
         return np.tanh(self._echoed(mix) * s.volume * 1.5) / 1.5
