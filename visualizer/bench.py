@@ -24,7 +24,10 @@ Figures (tok/s are decode rates after the prompt, greedy, the embedded SmolLM2):
   bare_tok_s_spare_threads        bare decode with all cores but one (what the model process
                                   gets while a window renders)
   offline_render_fps_720p30 / _1080p60   `neuroweb render` of a SmolLM2 trace (no model
-                       running): video frames written per second of wall time, encode included
+                       running): video frames written per second of wall time, encode and the
+                       soundtrack included
+  synth_cpu_share      CPU seconds the synthesiser needs per second of sound (the live window
+                       pays this on its render thread)
 """
 
 import json
@@ -156,19 +159,39 @@ def render_fps(size: tuple[int, int], quiet: bool) -> dict:
     }
 
 
-def offline_fps(lm, size: tuple[int, int], fps: int) -> float:
-    """Frames per wall-clock second of an offline render of a 48-token trace, encode included."""
+def trace_frames(lm) -> list:
+    """A 48-token greedy SmolLM2 run, as `neuroweb trace` would save it."""
     from visualizer.model.generate import generate_frames
-    from visualizer.render.offline import render_video, schedule, video_frames
 
     gen = GenerationSettings(max_tokens=48, temperature=0.0)
-    frames = list(generate_frames(lm, PROMPT, gen, CaptureSettings()))
+    return list(generate_frames(lm, PROMPT, gen, CaptureSettings()))
+
+
+def offline_fps(frames: list, name: str, size: tuple[int, int], fps: int) -> float:
+    """Frames per wall-clock second of an offline render, encode and soundtrack included."""
+    from visualizer.render.offline import render_video, schedule, video_frames
+
     with tempfile.TemporaryDirectory() as folder:
         start = time.perf_counter()
         render_video(frames, load_settings("default"), Path(folder) / "bench.mp4", size, fps,
-                     8.0, lm.name, PROMPT)  # fmt: skip
+                     8.0, name, PROMPT)  # fmt: skip
         elapsed = time.perf_counter() - start
     return video_frames(schedule(frames, 8.0), fps) / elapsed
+
+
+def synth_cpu_share(frames: list) -> float:
+    """CPU seconds the soundtrack's synthesiser takes per second of sound (8 tokens/s)."""
+    from visualizer.render.offline import TAIL_S, schedule
+    from visualizer.sound.synth import RATE, Synth
+
+    times = schedule(frames, 8.0)
+    synth = Synth(load_settings("default").sound)
+    start = time.process_time()
+    for frame, at in zip(frames, times, strict=True):
+        synth.render_until(round(at * RATE))
+        synth.cue(frame)
+    synth.render_until(round((times[-1] + TAIL_S) * RATE))
+    return (time.process_time() - start) / (synth.position / RATE)
 
 
 def _rate(arrivals: list[float]) -> float:
@@ -284,9 +307,11 @@ def bench_command(tokens: int = 64, skip_cold: bool = False, quiet: bool = False
     torch.set_num_threads(default_threads)
 
     bare_runs.append(bare_tok_s(lm, tokens))
-    _say(quiet, "offline renders of a trace")
-    out["offline_render_fps_720p30"] = offline_fps(lm, (1280, 720), 30)
-    out["offline_render_fps_1080p60"] = offline_fps(lm, (1920, 1080), 60)
+    _say(quiet, "offline renders of a trace, and the soundtrack's synthesiser")
+    frames = trace_frames(lm)
+    out["offline_render_fps_720p30"] = offline_fps(frames, lm.name, (1280, 720), 30)
+    out["offline_render_fps_1080p60"] = offline_fps(frames, lm.name, (1920, 1080), 60)
+    out["synth_cpu_share"] = synth_cpu_share(frames)
     out["bare_tok_s"] = max(bare_runs)
     out["bare_tok_s_runs"] = [round(r, 2) for r in bare_runs]
     out["capture_ratio"] = out["capture_tok_s"] / out["bare_tok_s"]
