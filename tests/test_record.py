@@ -115,6 +115,21 @@ def test_ffmpeg_dying_fails_the_recording_and_keeps_the_old_file(tmp_path):
     assert list(tmp_path.iterdir()) == [path]
 
 
+def test_a_failed_remux_keeps_the_recording_playable(tmp_path):
+    """If the final mp4 cannot be written, nothing recorded is thrown away."""
+    path = tmp_path / "clip.mp4"
+    recorder = Recorder(path, (64, 36), FPS, audio_rate=48000)
+    recorder.start()
+    for _ in range(10):
+        assert recorder.write(bytes(64 * 36 * 4))
+    recorder.write_audio(np.zeros((4800, 2), np.float32))
+    (tmp_path / ".clip.mp4.partial.mp4").mkdir()  # where the remux writes: it cannot
+    assert recorder.close() is None
+    assert "kept, playable, as .clip.mp4.partial.mkv and .clip.mp4.partial.wav" in recorder.failed
+    frames, _ = imageio_ffmpeg.count_frames_and_secs(str(tmp_path / ".clip.mp4.partial.mkv"))
+    assert frames == 10 and not path.exists()
+
+
 def test_ffmpeg_error_is_reported_with_its_own_words(tmp_path):
     path = tmp_path / "clip.mp4"
     with Recorder(path, (64, 36), FPS, speed="no-such-preset") as recorder:

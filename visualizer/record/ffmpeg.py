@@ -169,8 +169,12 @@ class Recorder:
         self._process = None
         if self._audio is not None:
             self._audio.close()
-        if self.failed is None:
-            self._remux()
+        if self.failed is None and not self._remux():  # the recording is fine: keep it
+            if self._finished.is_file():
+                self._finished.unlink()
+            kept = [p.name for p in (self._partial, self._audio_partial) if p.exists()]
+            self.failed += f"; the recording is kept, playable, as {' and '.join(kept)}"
+            return None
         partials = (self._partial, self._audio_partial, self._finished)
         if self.failed is not None:
             removed = [p.name for p in partials if p.exists()]
@@ -184,9 +188,10 @@ class Recorder:
             partial.unlink(missing_ok=True)
         return self.path
 
-    def _remux(self) -> None:
+    def _remux(self) -> bool:
         """Matroska (+ WAV) → mp4 with the index up front (+faststart); the soundtrack becomes
-        AAC. The video is copied, not encoded again, so this takes a moment, not a re-render."""
+        AAC. The video is copied, not encoded again, so this takes a moment, not a re-render.
+        False (and `failed` says why) if it could not be done."""
         inputs, mapping = ["-i", str(self._partial)], ["-map", "0:v:0", "-c:v", "copy"]
         if self._audio is not None:
             inputs += ["-i", str(self._audio_partial)]
@@ -198,11 +203,13 @@ class Recorder:
             done = subprocess.run(command, capture_output=True, timeout=FINISH_TIMEOUT_S * 5)
         except subprocess.TimeoutExpired:
             self.failed = f"recording {self.path} failed: ffmpeg could not finish the mp4 in time"
-            return
+            return False
         if done.returncode != 0:
             said = next((x.strip() for x in done.stderr.decode(errors="replace").splitlines()
                          if x.strip()), "")  # fmt: skip
             self.failed = f"recording {self.path} failed: ffmpeg could not write the mp4: {said}"
+            return False
+        return True
 
     def __enter__(self) -> "Recorder":
         self.start()
