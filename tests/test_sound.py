@@ -79,18 +79,24 @@ def test_higher_entropy_breathes_louder_and_brighter(frames):
     assert _band_energy(b, 3000, 9000) > 4 * _band_energy(a, 3000, 9000)
 
 
-def test_a_token_the_model_did_not_rank_first_rings_a_bell(frames):
+def test_a_token_far_below_the_model_s_favourite_rings_a_bell(frames):
     prompt = [f for f in frames if f.is_prompt]
     token = next(f for f in frames if not f.is_prompt)
-    expected = replace(prompt[-1], topk_ids=np.array([token.token_id, 7, 8]),
-                       topk_probs=np.array([0.9, 0.05, 0.05], np.float32))  # fmt: skip
-    surprising = replace(prompt[-1], topk_ids=np.array([7, token.token_id, 8]),
-                         topk_probs=np.array([0.6, 0.3, 0.1], np.float32))  # fmt: skip
-    plain = replace(SoundSettings(), drone=0.0, breath=0.0, echo=0.0)
-    taken = _play([*prompt[:-1], expected, token], gap_s=1.0, settings=plain)[-RATE:]
-    flipped = _play([*prompt[:-1], surprising, token], gap_s=1.0, settings=plain)[-RATE:]
-    late = slice(RATE // 2, RATE)  # the pluck has died away; a bell rings for seconds
-    assert _band_energy(flipped[late], 200, 12000) > 10 * _band_energy(taken[late], 200, 12000)
+
+    def ringing(ranked: list[int], probs: list[float]) -> float:
+        """Sound energy 0.5–1 s after `token`, when the frame before ranked these candidates:
+        the pluck has died away by then, a bell rings for seconds."""
+        before = replace(prompt[-1], topk_ids=np.array(ranked),
+                         topk_probs=np.array(probs, np.float32))  # fmt: skip
+        plain = replace(SoundSettings(), drone=0.0, breath=0.0, echo=0.0)
+        heard = _play([*prompt[:-1], before, token], gap_s=1.0, settings=plain)[-RATE:]
+        return _band_energy(heard[RATE // 2 :], 200, 12000)
+
+    t = token.token_id
+    taken = ringing([t, 7, 8], [0.9, 0.05, 0.05])  # the favourite
+    near_tie = ringing([7, t, 8], [0.5, 0.45, 0.05])  # a flip, but no surprise
+    surprise = ringing([7, t, 8], [0.7, 0.2, 0.1])  # under half the favourite's probability
+    assert surprise > 4 * taken and surprise > 4 * near_tie
 
 
 def test_a_band_of_layers_that_writes_more_sings_louder(frames):

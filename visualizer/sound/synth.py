@@ -12,7 +12,8 @@ The parts (the README's "The sound" says why):
 - Pluck: each generated token plucks a note of D minor pentatonic picked by its token id, so a
   word always has the same note; it rings louder the surer the model was of it.
 - Breath: noise whose level and brightness follow the next-token entropy.
-- Bell: when the token taken was not the model's first choice (a top-1 flip), an FM bell.
+- Bell: when the token taken was not the model's first choice (a top-1 flip) and had less than
+  half its probability (a real surprise, not a near tie), an FM bell.
 - Space: a stereo ping-pong echo, then a soft limiter.
 """
 
@@ -45,6 +46,7 @@ IDLE_FLOOR = 0.25
 SILENCE_S = 10.0  # …and then, with this time constant, to silence (a speaker talks over it)
 ECHO_S = 0.33
 NOISE_SAMPLES = 1 << 17  # the breath loops through this much pre-filtered noise (2.7 s)
+BELL_SURPRISE = 0.5  # a bell when the token had under half the favourite's probability
 GAIN = {"drone": 0.11, "pluck": 0.16, "breath": 0.025, "bell": 0.07}
 
 
@@ -137,17 +139,17 @@ class Synth:
         semis = PENTATONIC[degree % 5] + 12 * (degree // 5)
         freq = 4 * D2 * 2 ** (semis / 12)
         pan = degree / 9 * 1.4 - 0.7
-        sure, first = 0.05, True
+        sure, surprise = 0.05, 0.0  # surprise: how far below the favourite the token was
         if self._last_topk is not None:
             ids, probs = self._last_topk
             hits = np.flatnonzero(ids == frame.token_id)
-            sure = float(probs[hits[0]]) if hits.size else 0.02
-            first = bool(hits.size) and hits[0] == 0
+            sure = float(probs[hits[0]]) if hits.size else 0.0
+            surprise = 1.0 - sure / max(float(probs[0]), 1e-9)
         pluck = GAIN["pluck"] * self.settings.plucks * (0.3 + 0.7 * sure)
         self._notes.strike(freq, pluck, pan, 0.4, bell=False)
-        if not first:  # the sampler took another road than the model's favourite
-            bell = GAIN["bell"] * self.settings.bells
-            self._notes.strike(2 * freq, bell, -pan, 1.2, bell=True)
+        if surprise > BELL_SURPRISE:  # the sampler took another road than the model's favourite
+            bell = GAIN["bell"] * self.settings.bells * surprise
+            self._notes.strike(2 * freq, bell, -pan, 0.9, bell=True)
 
     # --- samples --------------------------------------------------------------------------
 
