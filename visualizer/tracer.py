@@ -27,6 +27,15 @@ def trace_command(settings: Settings, prompt: str, out: Path) -> int:
     return 0
 
 
+def _generating(done: int, limit: int) -> None:
+    """An updating line on a terminal; every 16th token in a log."""
+    line = f"generating {done}/{limit} tokens"
+    if sys.stderr.isatty():
+        print(f"\r\033[K{line}", end="", file=sys.stderr, flush=True)
+    elif done % 16 == 0:
+        print(line, file=sys.stderr, flush=True)
+
+
 def run_model(settings: Settings, prompt: str) -> tuple[list[Frame], dict]:
     """Load the model, answer `prompt`, and return every frame with the run's description."""
     import torch
@@ -46,7 +55,14 @@ def run_model(settings: Settings, prompt: str) -> tuple[list[Frame], dict]:
         print(f"neuroweb: {text}", file=sys.stderr)
 
     gen = settings.generation
-    frames = list(generate_frames(lm, prompt, gen, settings.capture, notice=notice))
+    frames, generated = [], 0
+    for frame in generate_frames(lm, prompt, gen, settings.capture, notice=notice):
+        frames.append(frame)
+        if not frame.is_prompt:
+            generated += 1
+            _generating(generated, gen.max_tokens)
+    if sys.stderr.isatty():
+        print(file=sys.stderr)  # end the updating line
     meta = {
         "model": lm.name,
         "prompt": prompt,
