@@ -200,3 +200,22 @@ def test_a_live_recording_carries_the_sound_in_sync(tiny_llama, tmp_path):
     assert shown_at - 10.0 <= first_white < shown_at - 10.0 + 1 / 30  # drawn, then shown
     print(f"first video frame showing the token {first_white:.4f} s, its sound {onset:.4f} s")
     assert abs(onset - first_white) < 0.003
+
+
+def test_keys_1_and_2_crossfade_between_the_web_and_the_architecture(app):
+    import numpy as np
+
+    from visualizer.render.renderer import read_rgb
+
+    app.execute(Command("generate", "Hello"))
+    run_until(app, lambda: app.scene.tokens_seen >= 3)
+    assert app.architecture is not None and app.architecture.blocks == 3  # from the stream
+    web = read_rgb(app.target.fbo, app.target.size)
+    app.execute(Command("scene", 1))
+    app.frame()
+    assert 0 < app.scene_mix < 1  # crossfading
+    run_until(app, lambda: app.scene_mix == 1.0)
+    architecture = read_rgb(app.target.fbo, app.target.size)
+    assert np.abs(architecture.astype(int) - web.astype(int)).mean() > 10
+    app.execute(Command("scene", 0))
+    run_until(app, lambda: app.scene_mix == 0.0)

@@ -62,7 +62,9 @@ def _window_session(model: str, folder: str) -> None:
     os.environ["SDL_AUDIODRIVER"] = "disk"
     os.environ["SDL_DISKAUDIOFILE"] = str(Path(folder) / "speakers.raw")
     settings = load_settings("default", {"model": {"name": model},
-                                         "window": {"width": 640, "height": 360}})  # fmt: skip
+                                         "window": {"width": 640, "height": 360},
+                                         "record": {"poster_width": 800,
+                                                    "poster_height": 450}})  # fmt: skip
     target = WindowTarget((640, 360), False, False, "neuroweb test")
     speakers, why = Speakers.open(settings.sound)
     assert speakers is not None, why
@@ -124,7 +126,7 @@ def test_window_streams_a_real_model_takes_a_screenshot_and_quits(xvfb, tiny_lla
     shots = list(Path(tmp_path).glob("neuroweb-*.png"))
     assert len(shots) == 1
     image = pygame.image.load(shots[0])
-    assert image.get_size() == (640, 360)
+    assert image.get_size() == (800, 450)  # the S key's poster, drawn again at its own size
     played = np.frombuffer((tmp_path / "speakers.raw").read_bytes(), "<i2")
     assert np.abs(played).max() > 300
 
@@ -138,6 +140,9 @@ def test_typing_goes_to_the_prompt_box_only_while_idle():
     assert c.handle(text, idle=False) == [Command("hud")]  # generating: letters are commands
     m = pygame.event.Event(pygame.TEXTINPUT, text="m")
     assert c.handle(m, idle=False) == [Command("mute")]
+    two = pygame.event.Event(pygame.TEXTINPUT, text="2")
+    assert c.handle(two, idle=False) == [Command("scene", 1)]
+    assert c.handle(_key(pygame.K_1, mod=pygame.KMOD_CTRL)[0], idle=True) == [Command("scene", 0)]
     assert c.handle(_key(pygame.K_h, mod=pygame.KMOD_CTRL)[0], idle=True) == [Command("hud")]
     assert c.handle(enter, idle=False) == [] and c.box == ""  # Enter opens the box
     assert c.handle(text, idle=False) == [] and c.box == "h"

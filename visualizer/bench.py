@@ -169,12 +169,12 @@ def trace_frames(lm) -> list:
 
 def offline_fps(frames: list, name: str, size: tuple[int, int], fps: int) -> float:
     """Frames per wall-clock second of an offline render, encode and soundtrack included."""
-    from visualizer.render.offline import render_video, schedule, video_frames
+    from visualizer.render.offline import Run, render_video, schedule, video_frames
 
+    run = Run(frames, name, PROMPT, None)
     with tempfile.TemporaryDirectory() as folder:
         start = time.perf_counter()
-        render_video(frames, load_settings("default"), Path(folder) / "bench.mp4", size, fps,
-                     8.0, name, PROMPT)  # fmt: skip
+        render_video(run, load_settings("default"), Path(folder) / "bench.mp4", size, fps, 8.0)
         elapsed = time.perf_counter() - start
     return video_frames(schedule(frames, 8.0), fps) / elapsed
 

@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from visualizer.config import Settings, load_settings
+from visualizer.config import SCENES, Settings, load_settings
 from visualizer.errors import UserError
 
 
@@ -49,6 +49,11 @@ def _size(text: str) -> tuple[int, int]:
     return size
 
 
+def _add_scene_flag(p: argparse.ArgumentParser, default: str | None = None) -> None:
+    p.add_argument("--scene", choices=SCENES, default=default,
+                   help="web (the neural web) or architecture (default: the preset's)")  # fmt: skip
+
+
 def _add_model_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", help="a model folder, .gguf file, or local HF cache name")
     p.add_argument(
@@ -85,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--screenshot", type=Path, help="headless: save the last frame as a PNG")
     run.add_argument("--terminal", action="store_true",
                      help="no graphics: stream answers as text (prompts from stdin)")
+    _add_scene_flag(run)
     _add_model_flags(run)
     _add_sampling_flags(run)
 
@@ -103,8 +109,19 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--fps", type=_positive, default=60, help="video frames per second")
     render.add_argument("--token-rate", type=_rate, default=8.0, help="tokens per video second")
     render.add_argument("--no-audio", action="store_true", help="no soundtrack")
+    _add_scene_flag(render)
     _add_model_flags(render)
     _add_sampling_flags(render)
+
+    snap = sub.add_parser("snapshot", help="a poster of one answer: the architecture, live, as PNG")
+    source = snap.add_mutually_exclusive_group(required=True)
+    source.add_argument("--prompt", help="run the model on this and draw its last token")
+    source.add_argument("--trace", type=Path, help="an .npz from neuroweb trace (no model)")
+    snap.add_argument("--out", required=True, type=Path, help="the .png to write")
+    snap.add_argument("--size", type=_size, help="WIDTHxHEIGHT (default: the preset's poster)")
+    _add_scene_flag(snap, default="architecture")
+    _add_model_flags(snap)
+    _add_sampling_flags(snap)
 
     bench = sub.add_parser("bench", help="measure speed and memory, print JSON")
     bench.add_argument("--json", action="store_true", help="print only the JSON object")
@@ -127,6 +144,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
             "raw": args.raw,
         },
     }
+    flags["look"] = {"scene": getattr(args, "scene", None)}
     overrides = {
         section: {k: v for k, v in values.items() if v is not None}
         for section, values in flags.items()
@@ -152,25 +170,55 @@ def _run(args: argparse.Namespace) -> int:
     return live.run_live(settings, args.prompt, args.record)
 
 
+def _answer(args: argparse.Namespace, settings: Settings):
+    """The run to draw: a saved trace (--trace), or the model answering --prompt now."""
+    from visualizer.render.offline import Run
+    from visualizer.trace import frames_from_trace, read_trace
+    from visualizer.tracer import run_model
+
+    if args.trace is None:
+        return Run.from_meta(*run_model(settings, args.prompt))
+    trace = read_trace(args.trace)
+    run = Run.from_meta(frames_from_trace(trace), trace.meta)
+    if run.architecture is None and settings.look.scene == "architecture":
+        raise UserError(f"{args.trace}: the trace does not record the model's config, which "
+                        "the architecture scene is drawn from")  # fmt: skip
+    return run
+
+
 def _render(args: argparse.Namespace) -> int:
     from visualizer.record.ffmpeg import check_video_path
     from visualizer.render.offline import render_video
-    from visualizer.trace import frames_from_trace, read_trace
-    from visualizer.tracer import run_model
 
     if args.fps > 240:
         raise UserError(f"render: --fps: expected at most 240, got {args.fps}")
     settings = settings_from(args)
     check_video_path(args.out)  # before minutes of model work
-    if args.trace is not None:
-        trace = read_trace(args.trace)
-        frames, meta = frames_from_trace(trace), trace.meta
-    else:
-        frames, meta = run_model(settings, args.prompt)
-    saved = render_video(
-        frames, settings, args.out, args.size, args.fps, args.token_rate,
-        meta.get("model", ""), meta.get("prompt", ""), sound=not args.no_audio,
-    )  # fmt: skip
+    run = _answer(args, settings)
+    saved = render_video(run, settings, args.out, args.size, args.fps, args.token_rate,
+                         sound=not args.no_audio)  # fmt: skip
+    print(f"neuroweb: saved {saved}", file=sys.stderr)
+    return 0
+
+
+def _snapshot(args: argparse.Namespace) -> int:
+    from visualizer.render.offline import snapshot
+
+    settings = settings_from(args)
+    out = args.out
+    if out.suffix.lower() != ".png":
+        raise UserError(f"snapshot: --out {out}: expected a .png file name")
+    if not out.parent.is_dir():
+        raise UserError(f"snapshot: --out {out}: folder {out.parent} does not exist")
+    if not os.access(out.parent, os.W_OK):
+        raise UserError(f"snapshot: --out {out}: folder {out.parent} is not writable")
+    run = _answer(args, settings)
+    r = settings.record
+    size = args.size or (r.poster_width, r.poster_height)
+    try:
+        saved = snapshot(run, settings, out, size)
+    except OSError as exc:
+        raise UserError(f"snapshot: --out {out}: cannot write: {exc.strerror}") from None
     print(f"neuroweb: saved {saved}", file=sys.stderr)
     return 0
 
@@ -183,6 +231,8 @@ def main(argv: list[str] | None = None) -> int:
             return _run(args)
         if args.command == "render":
             return _render(args)
+        if args.command == "snapshot":
+            return _snapshot(args)
         if args.command == "trace":
             from visualizer.tracer import trace_command
 

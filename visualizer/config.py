@@ -19,6 +19,7 @@ PRESET_DIR = data_dir("configs")
 
 
 COLOURS = ("background", "cold", "warm", "hot", "text", "accent")
+SCENES = ("web", "architecture")  # number keys 1, 2 in the window
 X264_SPEEDS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow",
                "slower", "veryslow")  # fmt: skip
 
@@ -83,6 +84,7 @@ class LookSettings:
     pulse_s: float = 0.35  # how long a new token's pulse takes to fade
     drift_deg_s: float = 4.0  # the camera's slow orbit when nobody drags it
     text_size: float = 0.05  # answer text height as a fraction of the window height
+    scene: str = "web"  # the scene shown first: "web" (the neural web) | "architecture"
 
 
 @dataclass(frozen=True)
@@ -105,6 +107,8 @@ class RecordSettings:
     speed: str = "veryfast"  # x264 preset: ultrafast … veryslow
     demo_frames: int = 360  # length of the clip rendered when no display is available
     demo_prompt: str = "In three sentences, what does a lighthouse keeper do at night?"
+    poster_width: int = 3840  # the S key's and `neuroweb snapshot`'s image
+    poster_height: int = 2160
 
 
 @dataclass(frozen=True)
@@ -157,6 +161,7 @@ class Settings:
             (0 < lk.ease_s <= 5, "look.ease_s", "a number in (0, 5]"),
             (0 < lk.pulse_s <= 5, "look.pulse_s", "a number in (0, 5]"),
             (0.01 <= lk.text_size <= 0.2, "look.text_size", "a number in [0.01, 0.2]"),
+            (lk.scene in SCENES, "look.scene", " | ".join(f'"{s}"' for s in SCENES)),
             (16 <= w.width <= 16384, "window.width", "an integer in 16..16384"),
             (16 <= w.height <= 16384, "window.height", "an integer in 16..16384"),
             (1 <= w.target_fps <= 240, "window.target_fps", "an integer in 1..240"),
@@ -167,6 +172,8 @@ class Settings:
             (0 <= r.crf <= 51, "record.crf", "an integer in 0..51"),
             (r.speed in X264_SPEEDS, "record.speed", " | ".join(X264_SPEEDS)),
             (r.demo_frames >= 1, "record.demo_frames", "an integer ≥ 1"),
+            (16 <= r.poster_width <= 16384, "record.poster_width", "an integer in 16..16384"),
+            (16 <= r.poster_height <= 16384, "record.poster_height", "an integer in 16..16384"),
             *((0 <= getattr(s, k) <= 1, f"sound.{k}", "a number in [0, 1]")
               for k in ("volume", "drone", "plucks", "breath", "bells")),
             (0 <= s.echo <= 0.9, "sound.echo", "a number in [0, 0.9]"),

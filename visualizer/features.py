@@ -19,10 +19,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from visualizer.anatomy import Anatomy
 from visualizer.config import LookSettings
 from visualizer.frame import Frame
+from visualizer.running_norm import RunningNorm
 
-STATS_RATE = 0.08  # weight of the newest token in the running per-layer statistics
 MAX_TOKENS_KEPT = 2048  # the answer text keeps at most this many tokens (kiosk runs for days)
 
 
@@ -34,40 +35,6 @@ def group_rms(x: np.ndarray, groups: int) -> np.ndarray:
     counts = np.diff(np.append(starts, width))
     sums = np.add.reduceat(np.square(x, dtype=np.float64), starts, axis=-1)
     return np.sqrt(sums / counts).astype(np.float32)
-
-
-class RunningNorm:
-    """Running statistics of log values, per layer and per node; maps values to 0..1.
-
-    The layer part says how loud a node is among its layer (a few groups of the residual
-    stream carry persistent "massive activations"); the node part says how this token differs
-    from the node's own recent past, which is what makes the web flicker with meaning. The
-    result is a fixed blend of the two, 0.5 being typical.
-    """
-
-    LAYER_SHARE = 0.4
-
-    def __init__(self) -> None:
-        self.mean: np.ndarray | None = None  # [rows, 1] layer means
-        self.var: np.ndarray | None = None
-        self.node_mean: np.ndarray | None = None  # [rows, groups]
-        self.node_var: np.ndarray | None = None
-
-    def __call__(self, values: np.ndarray) -> np.ndarray:
-        logs = np.log(values + 1e-6)  # [rows, groups]
-        mean, var = logs.mean(axis=1, keepdims=True), logs.var(axis=1, keepdims=True) + 1e-4
-        if self.node_mean is None or self.node_mean.shape != logs.shape:
-            self.mean, self.var = mean, var
-            self.node_mean, self.node_var = logs.copy(), np.broadcast_to(var, logs.shape).copy()
-        else:
-            self.mean += STATS_RATE * (mean - self.mean)
-            self.var += STATS_RATE * (var - self.var)
-            self.node_mean += STATS_RATE * (logs - self.node_mean)
-            self.node_var += STATS_RATE * ((logs - self.node_mean) ** 2 - self.node_var)
-        layer = np.tanh(0.6 * (logs - self.mean) / np.sqrt(self.var))
-        node = np.tanh(0.8 * (logs - self.node_mean) / np.sqrt(self.node_var + 1e-4))
-        blend = self.LAYER_SHARE * layer + (1 - self.LAYER_SHARE) * node
-        return (0.5 + 0.5 * blend).astype(np.float32)
 
 
 @dataclass(frozen=True)
@@ -82,6 +49,7 @@ class SceneState:
 
     def __init__(self, look: LookSettings) -> None:
         self.look = look
+        self.anatomy = Anatomy()  # what the architecture scene shows
         self._hidden_norm, self._mlp_norm = RunningNorm(), RunningNorm()
         self.rows = 0  # layers shown: embedding + blocks (0 until the first frame)
         self.level = np.zeros((0, 0), np.float32)  # [rows, N] displayed brightness 0..1
@@ -102,6 +70,7 @@ class SceneState:
 
     def ingest(self, frame: Frame) -> None:
         """Make `frame` the newest token (cheap enough for a prompt's burst of frames)."""
+        self.anatomy.ingest(frame)
         if frame.index == 0 or frame.index <= self.newest:  # a new answer begins
             self.tokens.clear()
             self.arcs, self._arc_targets = {}, {}
@@ -159,6 +128,7 @@ class SceneState:
     def advance(self, dt: float) -> None:
         """Ease every displayed value toward its target over `dt` seconds."""
         keep = math.exp(-dt / self.look.ease_s)
+        self.anatomy.advance(dt)
         self.level = self._level_target + (self.level - self._level_target) * keep
         self.hue = self._hue_target + (self.hue - self._hue_target) * keep
         self.probs = self.target_probs + (self.probs - self.target_probs) * keep

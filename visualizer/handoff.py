@@ -9,6 +9,7 @@ import threading
 from collections import deque
 from dataclasses import dataclass
 
+from visualizer.architecture import Architecture
 from visualizer.frame import Frame
 
 
@@ -21,6 +22,7 @@ class Status:
     progress: float = 0.0  # load progress, 0..1
     request: int = 0  # which generate() call the state belongs to (0 = none yet)
     model: str = ""  # the loaded model's name, once it is loaded
+    architecture: Architecture | None = None  # what it is made of, once it is loaded
 
 
 @dataclass(frozen=True)

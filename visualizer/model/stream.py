@@ -13,8 +13,10 @@ import multiprocessing as mp
 import os
 import threading
 import traceback
+from dataclasses import replace
 from multiprocessing.connection import Connection
 
+from visualizer.architecture import describe
 from visualizer.config import GenerationSettings, Settings
 from visualizer.errors import UserError
 from visualizer.handoff import Failure, Handoff, Status
@@ -37,7 +39,9 @@ def _serve(settings: Settings, commands: Connection, out: Connection, cancel) ->
             trust_pickle=settings.model.trust_pickle,
             progress=lambda f, stage: out.send(("status", Status("loading", stage, f))),
         )
-        out.send(("status", Status("ready", lm.name, 1.0, 0, lm.name)))
+        arch = describe(lm.model.config.to_dict())
+        ready = Status("ready", lm.name, 1.0, 0, lm.name, arch)
+        out.send(("status", ready))
         while True:
             try:
                 command = commands.recv()
@@ -47,10 +51,11 @@ def _serve(settings: Settings, commands: Connection, out: Connection, cancel) ->
                 return
             _, request, prompt, gen = command
             cancel.clear()
-            out.send(("status", Status("generating", lm.name, 1.0, request, lm.name)))
+            generating = replace(ready, state="generating", request=request)
+            out.send(("status", generating))
 
-            def note(text: str, request: int = request) -> None:
-                out.send(("status", Status("generating", text, 1.0, request, lm.name)))
+            def note(text: str, generating: Status = generating) -> None:
+                out.send(("status", replace(generating, message=text)))
 
             try:
                 for frame in generate_frames(lm, prompt, gen, settings.capture, cancel, note):
@@ -58,7 +63,7 @@ def _serve(settings: Settings, commands: Connection, out: Connection, cancel) ->
             except UserError as exc:  # a bad prompt: report it, stay ready for the next one
                 out.send(("failure", Failure(str(exc), True)))
             state = "stopped" if cancel.is_set() else "finished"
-            out.send(("status", Status(state, lm.name, 1.0, request, lm.name)))
+            out.send(("status", replace(generating, state=state)))
     except UserError as exc:
         out.send(("failure", Failure(str(exc), True)))
     except (BrokenPipeError, EOFError, KeyboardInterrupt):

@@ -10,8 +10,11 @@ from collections import deque
 from dataclasses import replace
 from pathlib import Path
 
+import moderngl
+
+from visualizer.architecture import Architecture
 from visualizer.clock import FixedStepClock, RealClock
-from visualizer.config import Settings
+from visualizer.config import SCENES, Settings
 from visualizer.errors import UserError
 from visualizer.features import SceneState
 from visualizer.frame import Frame
@@ -23,11 +26,12 @@ from visualizer.render.context import is_software
 from visualizer.render.controls import Command, Controls
 from visualizer.render.governor import Governor
 from visualizer.render.layers.panels import Overlay
-from visualizer.render.renderer import Renderer, save_png
+from visualizer.render.renderer import Renderer, render_poster
 from visualizer.sound.speakers import Speakers
 from visualizer.sound.synth import Synth
 
 NOTICE_S = 5.0
+CROSSFADE_S = 0.6  # switching scenes
 SHADER_POLL_S = 0.5
 HEADLESS_LOADING_WAIT_S = 0.25
 PENDING_LIMIT = 4096  # frames held back while paused
@@ -78,6 +82,9 @@ class App:
         self.recording: RecordingSession | None = None
         self.last_recording: Path | None = None
         self.model_name = ""
+        self.architecture: Architecture | None = None  # the loaded model's, from its stream
+        self.scene_target = float(SCENES.index(settings.look.scene))  # 0 web, 1 architecture
+        self.scene_mix = self.scene_target  # shown: eases toward the target
         self._next_shader_poll = 0.0
         if silent_because:
             self.notify(silent_because)
@@ -115,6 +122,8 @@ class App:
             self.speakers.pump()
         self.scene.advance(dt)
         self.camera.advance(dt)
+        step = dt / CROSSFADE_S
+        self.scene_mix = min(max(self.scene_target, self.scene_mix - step), self.scene_mix + step)
         self.poll_shaders()
         self.renderer.draw(
             self.target.fbo, self.target.size, self.scene, self.overlay(), self.camera,
@@ -153,6 +162,7 @@ class App:
         now = time.perf_counter()
         self.status = batch.status
         self.model_name = batch.status.model or self.model_name
+        self.architecture = batch.status.architecture or self.architecture
         self.dropped += batch.dropped
         self.pending.extend(batch.frames)
         self.arrivals.extend(now for f in batch.frames if not f.is_prompt)
@@ -209,6 +219,9 @@ class App:
             self.target.toggle_fullscreen()
         elif name == "hud":
             self.hud = not self.hud
+        elif name == "scene":
+            self.scene_target = float(command.value)
+            self.notify(f"scene: {SCENES[command.value]}")
         elif name == "mute":
             if self.speakers is None:
                 self.notify(self.silent_because or "no sound")
@@ -234,11 +247,17 @@ class App:
         self.notices.append((self.clock.now + NOTICE_S, text))
 
     def screenshot(self, path: Path) -> None:
+        """The S key: the scene on screen as a poster, at record.poster_* pixels and full
+        render scale, without the prompt box, HUD or messages."""
+        r = self.settings.record
+        clean = replace(self.overlay(), typing=None, paused=False, recording=None, hud=(),
+                        notices=(), errors=())  # fmt: skip
         try:
-            save_png(self.target.fbo, self.target.size, path)
+            render_poster(self.renderer, (r.poster_width, r.poster_height), self.scene, clean,
+                          self.camera, self.clock.now, path)  # fmt: skip
             self.notify(f"saved {path}")
-        except (OSError, ValueError) as exc:
-            self.notify(f"screenshot failed: {exc}")
+        except (OSError, ValueError, moderngl.Error) as exc:
+            self.notify(f"poster failed: {exc}")
 
     def _start_recording(self, path: Path) -> RecordingSession:
         """The soundtrack continues the speakers' synth, or starts one of its own."""
@@ -295,6 +314,9 @@ class App:
             hud=self.hud_lines() if self.hud else (),
             notices=tuple(text for _, text in self.notices[-3:]),
             errors=errors,
+            architecture=self.architecture,
+            scene_mix=self.scene_mix,
+            interactive=self.target.interactive,
         )
 
     def hud_lines(self) -> tuple[str, ...]:

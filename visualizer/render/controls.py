@@ -6,8 +6,8 @@ letters are commands and Enter (or Tab) opens the box to type the next prompt. C
 the command at any time. Esc always quits.
 
   Enter  send the prompt      Space / Ctrl+Space  pause, resume    →  one token while paused
-  ↑ / ↓  temperature ± 0.1    F  fullscreen   H  HUD   S  screenshot   R  record   M  mute
-  Esc  quit
+  ↑ / ↓  temperature ± 0.1    F  fullscreen   H  HUD   S  poster (PNG)   R  record   M  mute
+  1 / 2  the neural web / the architecture (crossfading)      Esc  quit
   mouse drag  orbit           wheel  zoom
 """
 
@@ -16,16 +16,18 @@ from dataclasses import dataclass
 import pygame
 
 LETTER_COMMANDS = {" ": "pause", "f": "fullscreen", "h": "hud", "s": "screenshot",
-                   "r": "record", "m": "mute"}  # fmt: skip
+                   "r": "record", "m": "mute", "1": "scene", "2": "scene"}  # fmt: skip
 CTRL_KEYS = {pygame.K_SPACE: "pause", pygame.K_f: "fullscreen", pygame.K_h: "hud",
-             pygame.K_s: "screenshot", pygame.K_r: "record", pygame.K_m: "mute"}  # fmt: skip
+             pygame.K_s: "screenshot", pygame.K_r: "record", pygame.K_m: "mute",
+             pygame.K_1: "scene", pygame.K_2: "scene"}  # fmt: skip
+SCENE_KEYS = {"1": 0, "2": 1, pygame.K_1: 0, pygame.K_2: 1}  # a scene's index in config.SCENES
 MAX_PROMPT_CHARS = 4000
 
 
 @dataclass(frozen=True)
 class Command:
     name: str  # quit | pause | step | temperature | fullscreen | hud | screenshot | record |
-    #            mute | generate | orbit | zoom
+    #            mute | scene | generate | orbit | zoom
     value: object = None
 
 
@@ -48,6 +50,8 @@ class Controls:
                 self.box = ((self.box or "") + event.text)[:MAX_PROMPT_CHARS]
                 return []
             name = LETTER_COMMANDS.get(event.text.lower())
+            if name == "scene":
+                return [Command(name, SCENE_KEYS[event.text])]
             return [Command(name)] if name else []
         if event.type == pygame.MOUSEBUTTONDOWN and event.button == 1:
             self._dragging = True
@@ -64,7 +68,7 @@ class Controls:
         if key == pygame.K_ESCAPE:
             return [Command("quit")]
         if event.mod & pygame.KMOD_CTRL and key in CTRL_KEYS:
-            return [Command(CTRL_KEYS[key])]
+            return [Command(CTRL_KEYS[key], SCENE_KEYS.get(key))]
         if key == pygame.K_RIGHT:
             return [Command("step")]
         if key in (pygame.K_UP, pygame.K_DOWN):

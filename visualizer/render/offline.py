@@ -1,5 +1,6 @@
-"""`neuroweb render`: a video at a fixed time step and a fixed token schedule, so it is smooth
-and the same on every run however slow the machine.
+"""`neuroweb render` and `neuroweb snapshot`: a finished run drawn offline, as a video at a fixed
+time step and a fixed token schedule (smooth and the same on every run however slow the
+machine), or as one still image, the poster.
 
 The schedule: the prompt's frames arrive at once at 0 s (as in the live window), then one
 generated token every 1/token_rate s of video from LEAD_S on; the video ends TAIL_S after the
@@ -8,21 +9,46 @@ last token. Nothing here waits on a clock: frame k is drawn for time k/fps.
 
 import sys
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from visualizer.config import Settings
+from visualizer.architecture import Architecture, describe
+from visualizer.config import SCENES, Settings
 from visualizer.features import SceneState
 from visualizer.frame import Frame
 from visualizer.record.session import RecordingSession
 from visualizer.render.camera import Camera
 from visualizer.render.context import HeadlessTarget
 from visualizer.render.layers.panels import Overlay
-from visualizer.render.renderer import Renderer
+from visualizer.render.renderer import Renderer, save_png
 from visualizer.sound.synth import Synth
 
 LEAD_S = 0.5
 TAIL_S = 1.5
+SETTLE_S = 2.0  # a poster lets every eased value reach its target first
+
+
+@dataclass(frozen=True)
+class Run:
+    """A finished answer to draw: its frames, and what produced them."""
+
+    frames: list[Frame]
+    model: str
+    prompt: str
+    architecture: Architecture | None  # None for a trace without the model's config
+
+    @classmethod
+    def from_meta(cls, frames: list[Frame], meta: dict) -> "Run":
+        """From a trace's (or `run_model`'s) description of the run."""
+        config = meta.get("model_config")
+        arch = describe(config) if config else None
+        return cls(frames, meta.get("model", ""), meta.get("prompt", ""), arch)
+
+    def overlay(self, state: str, settings: Settings) -> Overlay:
+        layers = self.frames[0].attn.shape[0] if self.frames else 0
+        return Overlay(state, "", 1.0, self.model, layers, self.prompt, None, False, None, (),
+                       (), (), self.architecture, float(SCENES.index(settings.look.scene)),
+                       interactive=False)  # fmt: skip
 
 
 def schedule(frames: list[Frame], token_rate: float) -> list[float]:
@@ -53,20 +79,18 @@ def _progress(done: int, total: int, started: float) -> None:
 
 
 def render_video(
-    frames: list[Frame],
+    run: Run,
     settings: Settings,
     out: Path,
     size: tuple[int, int],
     fps: int,
     token_rate: float,
-    model: str,
-    prompt: str,
     sound: bool = True,
 ) -> Path:
     """Draw the frames to `out` (H.264 mp4, with the AAC soundtrack when `sound` and the preset
     allow); returns the finished file. Ctrl-C keeps what was drawn as a shorter, playable video;
     any other failure leaves nothing."""
-    times = schedule(frames, token_rate)
+    times = schedule(run.frames, token_rate)
     total = video_frames(times, fps)
     record = replace(settings.record, fps=fps)
     synth = Synth(settings.sound) if sound and settings.sound.enabled else None
@@ -76,7 +100,7 @@ def render_video(
         session = RecordingSession(target.ctx, out, size, record, False, 0.0, synth)
         renderer = Renderer(target.ctx, settings.look)
         try:
-            _draw(frames, times, total, fps, target, renderer, session, settings, model, prompt)
+            _draw(run, times, total, fps, target, renderer, session, settings)
         except KeyboardInterrupt:
             session.close()
             raise
@@ -93,10 +117,10 @@ def render_video(
     return saved
 
 
-def _draw(frames, times, total, fps, target, renderer, session, settings, model, prompt) -> None:
+def _draw(run, times, total, fps, target, renderer, session, settings) -> None:
     """Frame k shows time k/fps: the frames due by then, eased for exactly 1/fps per step."""
     scene, camera = SceneState(settings.look), Camera(settings.look.drift_deg_s)
-    layers = frames[0].attn.shape[0] if frames else 0
+    frames = run.frames
     shown, started = 0, time.perf_counter()
     for k in range(total):
         now = k / fps
@@ -104,8 +128,7 @@ def _draw(frames, times, total, fps, target, renderer, session, settings, model,
             scene.ingest(frames[shown])
             session.hear(frames[shown], now)
             shown += 1
-        state = "generating" if shown < len(frames) else "finished"
-        overlay = Overlay(state, "", 1.0, model, layers, prompt, None, False, None, (), (), ())
+        overlay = run.overlay("generating" if shown < len(frames) else "finished", settings)
         renderer.draw(target.fbo, target.size, scene, overlay, camera, now)
         if session.capture(target.fbo, now):
             return  # the encoder failed; close() reports it
@@ -113,3 +136,23 @@ def _draw(frames, times, total, fps, target, renderer, session, settings, model,
         camera.advance(1 / fps)
         if k % 10 == 9 or k == total - 1:
             _progress(k + 1, total, started)
+
+
+def snapshot(run: Run, settings: Settings, out: Path, size: tuple[int, int]) -> Path:
+    """The run's last moment as a PNG at `size`, in the preset's scene (`look.scene`)."""
+    scene, camera = SceneState(settings.look), Camera(settings.look.drift_deg_s)
+    for frame in run.frames:
+        scene.ingest(frame)
+    scene.advance(SETTLE_S)
+    target = HeadlessTarget(size)
+    try:
+        renderer = Renderer(target.ctx, settings.look)
+        try:
+            renderer.draw(target.fbo, size, scene, run.overlay("finished", settings), camera,
+                          SETTLE_S)  # fmt: skip
+            save_png(target.fbo, size, out)
+        finally:
+            renderer.release()
+    finally:
+        target.close()
+    return out

@@ -1,4 +1,5 @@
-"""One frame of the neural web: the 3D scene at the render scale, bloom, then the 2D panels."""
+"""One frame: the neural web (the 3D scene at the render scale, bloom, its 2D panels) and/or the
+architecture scene, then what every scene shows on top (prompt box, HUD, messages)."""
 
 import math
 import os
@@ -9,10 +10,12 @@ import moderngl
 import numpy as np
 import pygame
 
-from visualizer.config import LookSettings
+from visualizer.config import LookSettings, rgb
 from visualizer.features import SceneState
 from visualizer.render.camera import Camera
+from visualizer.render.diagram import Diagram, layout
 from visualizer.render.layers import View, mvp_bytes
+from visualizer.render.layers.architecture import ArchitectureView
 from visualizer.render.layers.arcs import Arcs
 from visualizer.render.layers.background import Background
 from visualizer.render.layers.bloom import Bloom
@@ -34,7 +37,9 @@ class Renderer:
         self.bloom = Bloom(self.shaders)
         self.painter = Painter(self.shaders)
         self.panels = Panels(self.painter, look)
-        self._web = (self.links, self.arcs, self.nodes)
+        self._web_layers = (self.links, self.arcs, self.nodes)
+        self.architecture = ArchitectureView(self.shaders, self.painter, look)
+        self._diagram: Diagram | None = None
 
     def draw(
         self,
@@ -47,7 +52,23 @@ class Renderer:
         scale: float = 1.0,
         detail: float = 1.0,
     ) -> None:
-        """Draw everything into `fbo` (of `size` pixels); the 3D part at `scale` × size."""
+        """Draw everything into `fbo` (of `size` pixels): the neural web (its 3D part at
+        `scale` × size), the architecture scene, or both while they crossfade."""
+        mix, arch = overlay.scene_mix, overlay.architecture
+        if arch is None:
+            mix = 0.0
+        if mix < 1.0:
+            self._web(fbo, size, scene, overlay, camera, time, scale, detail)
+        else:
+            fbo.use()
+            fbo.clear(*rgb(self.look.background), 1.0)
+        if mix > 0.0:
+            if self._diagram is None or (self._diagram.arch, self._diagram.size) != (arch, size):
+                self._diagram = layout(arch, size)
+            self.architecture.draw(self._diagram, scene, overlay, time, mix)
+        self.panels.draw_chrome(scene, overlay, size, time)
+
+    def _web(self, fbo, size, scene, overlay, camera, time, scale, detail) -> None:
         aspect = size[0] / size[1]
         matrix = camera.matrix(aspect)
         focal = 1 / math.tan(math.radians(40) / 2)
@@ -65,16 +86,28 @@ class Renderer:
             self.links.update(scene, dots)
             self.arcs.update(scene)
             self.nodes.update(scene, dots)
-            for layer in self._web:
+            for layer in self._web_layers:
                 layer.draw(view)
         backdrop = partial(self.background.draw, view)
         self.bloom.finish(fbo, self.look.glow, backdrop, *self.panels.band(size, scene))
         self.panels.draw(scene, overlay, size, time, matrix)
 
     def release(self) -> None:
-        for part in (*self._web, self.background, self.bloom, self.painter):
+        for part in (*self._web_layers, self.background, self.bloom, self.architecture,
+                     self.painter):
             part.release()
         self.shaders.release()
+
+
+def render_poster(renderer: Renderer, size: tuple[int, int], scene: SceneState, overlay: Overlay,
+                  camera: Camera, time: float, path: Path) -> None:  # fmt: skip
+    """Draw the scene once more, offscreen at `size` and full render scale, into a PNG."""
+    fbo = renderer.ctx.simple_framebuffer(size)
+    try:
+        renderer.draw(fbo, size, scene, overlay, camera, time)
+        save_png(fbo, size, path)
+    finally:
+        fbo.release()
 
 
 def read_rgb(fbo: moderngl.Framebuffer, size: tuple[int, int]) -> np.ndarray:

@@ -23,8 +23,8 @@ import math
 import numpy as np
 
 from visualizer.config import SoundSettings
-from visualizer.features import RunningNorm
 from visualizer.frame import Frame
+from visualizer.running_norm import RunningNorm
 
 RATE = 48000
 BLOCK = 1024  # samples per step: pitch glides and easing are exact within one; notes are vectorised

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import pygame
 
+from visualizer.architecture import Architecture
 from visualizer.config import LookSettings, rgb
 from visualizer.features import SceneState, Token
 from visualizer.render import layout
@@ -40,6 +41,9 @@ class Overlay:
     hud: tuple[str, ...]  # empty when the HUD is off
     notices: tuple[str, ...]  # short-lived messages (screenshot saved, recording stopped …)
     errors: tuple[str, ...]  # shader compile errors, model failures
+    architecture: Architecture | None = None  # the loaded model's, for the architecture scene
+    scene_mix: float = 0.0  # 0: the neural web, 1: the architecture; between: crossfading
+    interactive: bool = True  # someone can type here (not a video or poster): show the hint
 
 
 def _visible(text: str) -> str:
@@ -89,16 +93,24 @@ class Panels:
     def draw(
         self, scene: SceneState, o: Overlay, size: tuple[int, int], time: float, matrix: np.ndarray
     ) -> None:
-        """Everything 2D; `matrix` (the camera's) places the labels of tokens on the path."""
+        """The neural web's 2D part; `matrix` (the camera's) places the labels of tokens on the
+        path."""
         w, h = size
         self.painter.begin(size)
         self._title(o, w, h)
         self._token_labels(scene, matrix, w, h)
-        if o.state in ("starting", "loading") and scene.rows == 0:
-            self._loading(o, w, h, time)
         if scene.rows:
             self._answer(scene, o, w, h)
             self._candidates(scene, w, h)
+
+    def draw_chrome(
+        self, scene: SceneState, o: Overlay, size: tuple[int, int], time: float
+    ) -> None:
+        """What every scene shows on top: loading, the prompt box, HUD, errors and notices."""
+        w, h = size
+        self.painter.begin(size)
+        if o.state in ("starting", "loading") and scene.rows == 0:
+            self._loading(o, w, h, time)
         self._prompt_box(o, w, h, time)
         if o.hud:
             self._lines(o.hud, 0.025 * w, 0.1 * h, round(0.022 * h), self.text, box=True)
@@ -263,6 +275,6 @@ class Panels:
             ask = self.painter.text("Ask:", 0.04 * w, top + size * 0.45, size, self.accent)[0]
             self.painter.text(f"{text}{cursor}", 0.04 * w + ask + size * 0.5, top + size * 0.45,
                               size, self.text)  # fmt: skip
-        elif o.state in ("ready", "finished", "stopped"):
+        elif o.interactive and o.state in ("ready", "finished", "stopped"):
             hint = "type a prompt and press Enter"
             self.painter.text(hint, 0.5 * w, 0.95 * h, size, self.dim, anchor="center")

@@ -1,0 +1,254 @@
+"""The architecture scene: the diagram of render/diagram.py, drawn with the model's live state.
+
+Boxes, meters and words go through the Painter (shaders/ui.glsl); every attention head's
+heatmap is one instance of shaders/heatmap.glsl, reading a single atlas of the Anatomy's head
+maps, uploaded once per token.
+"""
+
+import moderngl
+import numpy as np
+
+from visualizer.anatomy import COLUMNS, ROWS
+from visualizer.config import LookSettings, rgb
+from visualizer.features import SceneState
+from visualizer.render.diagram import Box, Diagram
+from visualizer.render.layers import Instances
+from visualizer.render.layers.panels import Overlay, _candidate_label, _visible
+from visualizer.render.layers.text import Fonts, Painter
+from visualizer.render.shaders import ShaderLibrary
+
+LEGEND = (
+    "Each tile is one transformer block, from the bottom up; the residual stream, the spine, "
+    "runs up each column and on at the foot of the next.",
+    f"Squares: one attention heatmap per head, grouped by the key/value head they share. Rows: "
+    f"the last {ROWS} tokens, newest at the bottom; columns: the last {COLUMNS} positions; "
+    "bright: attended.",
+    "Blue bar: the residual stream's size after the block. Pink bar and the MLP's glow: how "
+    "active its MLP is. A lit frame: the block wrote much for this token.",
+)
+
+
+def wrap(text: str, fonts: Fonts, size: int, width: float) -> list[str]:
+    """Words into lines no wider than `width` pixels (a long word gets a line of its own)."""
+    lines: list[str] = []
+    for word in text.split(" "):
+        if lines and fonts.width(f"{lines[-1]} {word}", size) <= width:
+            lines[-1] = f"{lines[-1]} {word}"
+        else:
+            lines.append(word)
+    return lines
+
+
+class ArchitectureView:
+    def __init__(self, shaders: ShaderLibrary, painter: Painter, look: LookSettings) -> None:
+        self.ctx, self.painter, self.look = shaders.ctx, painter, look
+        self.program = shaders.get("heatmap")
+        self._heads = Instances(shaders, "heatmap", [], "4f 2f/i", "in_rect", "in_tile")
+        self._atlas: moderngl.Texture | None = None
+        self._maps_of = -1  # the newest frame whose head maps are in the atlas
+        c = {name: rgb(getattr(look, name)) for name in
+             ("background", "cold", "warm", "hot", "text", "accent")}  # fmt: skip
+        self.colours = c
+        self.ink = (*c["text"], 1.0)
+        self.dim = (*c["text"], 0.6)
+        self.accent = (*c["accent"], 1.0)
+
+    def draw(self, d: Diagram, scene: SceneState, o: Overlay, time: float, alpha: float) -> None:
+        """Onto the bound framebuffer; `alpha` < 1 while the scenes crossfade."""
+        p, a = self.painter, scene.anatomy
+        p.begin(d.size)
+        p.rect(0, 0, *d.size, (*self.colours["background"], alpha))
+        if scene.rows == 0 or len(a.residual) != d.arch.blocks:
+            self._title(d, o, alpha)
+            return
+        focus = a.focus
+        self._title(d, o, alpha)
+        self._input(d, scene, alpha)
+        self._stack(d, scene, focus, alpha)
+        self._output(d, scene, alpha)
+        self._anatomy(d, scene, focus, alpha)
+        self._heatmaps(d, scene, focus, alpha)
+
+    # --- parts --------------------------------------------------------------------------
+
+    def _fade(self, colour: tuple, alpha: float) -> tuple:
+        return (*colour[:3], colour[3] * alpha)
+
+    def _label(self, box: Box, text: str, size: int, alpha: float, colour=None,
+               anchor: str = "center") -> None:  # fmt: skip
+        """`text` wrapped to the box, centred in it (or from its left edge)."""
+        lines = wrap(text, self.painter.fonts, size, box.w - 0.6 * size)
+        step = size * 1.25
+        y = box.y + (box.h - step * len(lines)) / 2
+        x = box.x + box.w / 2 if anchor == "center" else box.x + 0.4 * size
+        for line in lines:
+            self.painter.text(line, x, y, size, self._fade(colour or self.ink, alpha),
+                              anchor=anchor)  # fmt: skip
+            y += step
+
+    def _panel(self, box: Box, alpha: float, glow: float = 0.0) -> None:
+        """A box: a faint fill and a hairline frame, brighter with `glow` (0..1)."""
+        p, cold, warm = self.painter, self.colours["cold"], self.colours["warm"]
+        fill = tuple(c * (0.18 + 0.5 * glow) for c in cold)
+        p.rect(box.x, box.y, box.w, box.h, (*fill, 0.85 * alpha))
+        edge = (*tuple(cw * glow + cc * (1 - glow) for cw, cc in zip(warm, cold, strict=True)),
+                (0.5 + 0.5 * glow) * alpha)  # fmt: skip
+        t = max(1.0, box.h / 60)
+        for x, y, w, h in ((box.x, box.y, box.w, t), (box.x, box.y + box.h - t, box.w, t),
+                           (box.x, box.y, t, box.h), (box.x + box.w - t, box.y, t, box.h)):
+            p.rect(x, y, w, h, edge)  # fmt: skip
+
+    def _title(self, d: Diagram, o: Overlay, alpha: float) -> None:
+        u, arch = d.unit, d.arch
+        name = o.model or "the model"
+        self.painter.text(f"Inside {name}", 2 * u, 1.8 * u, round(3.2 * u),
+                          self._fade(self.ink, alpha), bold=True)  # fmt: skip
+        facts = (f"{arch.family} · {arch.blocks} blocks · width {arch.width} · "
+                 f"{arch.heads} heads · {arch.norm} · {arch.positions} · {arch.mlp}")  # fmt: skip
+        self.painter.text(facts, 2 * u, 5.6 * u, round(1.9 * u), self._fade(self.dim, alpha))
+
+    def _input(self, d: Diagram, scene: SceneState, alpha: float) -> None:
+        u, size = d.unit, round(1.7 * d.unit)
+        tokens, embedding, positions = d.region("tokens"), d.region("embedding"), d.region(
+            "positions")  # fmt: skip
+        self._panel(tokens, alpha)
+        recent = [t for t in list(scene.tokens)[-6:]]
+        y = tokens.y + tokens.h - 2.2 * u
+        for n, token in enumerate(reversed(recent)):
+            colour = self.accent if n == 0 else self.dim
+            self.painter.text(_candidate_label(token.text), tokens.x + 0.8 * u, y, size,
+                              self._fade(colour, alpha), bold=n == 0)  # fmt: skip
+            y -= 2.1 * u
+        self._label(Box("", tokens.x, tokens.y - 3.5 * u, tokens.w, 3 * u), "tokens in  ↑",
+                    size, alpha, self.dim)  # fmt: skip
+        self._panel(embedding, alpha, 0.3)
+        self._label(embedding, embedding.label, size, alpha)
+        self._panel(positions, alpha, 0.15)
+        self._label(positions, positions.label, size, alpha)
+        self._legend(d.region("legend"), round(1.45 * u), alpha)
+
+    def _legend(self, box: Box, size: int, alpha: float) -> None:
+        p, y = self.painter, box.y
+        p.text("How to read it", box.x, y, round(size * 1.15), self._fade(self.accent, alpha),
+               bold=True)  # fmt: skip
+        y += size * 2.0
+        for paragraph in LEGEND:
+            for line in wrap(paragraph, p.fonts, size, box.w):
+                if y + size * 1.3 > box.y + box.h:
+                    return
+                p.text(line, box.x, y, size, self._fade(self.dim, alpha))
+                y += size * 1.3
+            y += size * 0.6
+
+    def _stack(self, d: Diagram, scene: SceneState, focus: int, alpha: float) -> None:
+        a, u, p = scene.anatomy, d.unit, self.painter
+        warm, cold, accent = self.colours["warm"], self.colours["cold"], self.colours["accent"]
+        blocks = d.of("block")
+        for left in sorted({b.x for b in blocks}):  # the spine: the residual stream, up a column
+            tiles = [b for b in blocks if b.x == left]
+            top, bottom = min(t.y for t in tiles), max(t.y + t.h for t in tiles)
+            p.rect(left + 1.1 * u, top, 0.35 * u, bottom - top, (*accent, 0.35 * alpha))
+        size = round(1.5 * u)
+        for tile in blocks:
+            b = tile.block
+            self._panel(tile, alpha, 0.9 if b == focus else 0.25 * float(a.write[b]))
+            p.text(tile.label, tile.x + 0.5 * u, tile.y + 0.3 * u, size,
+                   self._fade(self.accent if b == focus else self.ink, alpha), bold=b == focus)
+        for box in d.boxes:
+            if box.kind in ("norm", "add", "attention"):
+                self._chip(box, size, alpha, 0.0)
+            elif box.kind == "mlp":
+                self._chip(box, size, alpha, float(a.mlp[box.block]))
+            elif box.kind == "meter":
+                value = a.residual if box.label == "residual" else a.mlp
+                colour = cold if box.label == "residual" else warm
+                p.rect(box.x, box.y, box.w, box.h, (*colour, 0.15 * alpha))
+                p.rect(box.x, box.y, box.w * float(value[box.block]), box.h, (*colour, 0.9 * alpha))
+
+    def _chip(self, box: Box, size: int, alpha: float, heat: float) -> None:
+        warm, cold = self.colours["warm"], self.colours["cold"]
+        colour = tuple(w * heat + c * (1 - heat) for w, c in zip(warm, cold, strict=True))
+        self.painter.rect(box.x, box.y, box.w, box.h, (*colour, (0.25 + 0.6 * heat) * alpha))
+        self.painter.text(box.label, box.x + box.w / 2, box.y + (box.h - size * 1.2) / 2, size,
+                          self._fade(self.ink, alpha), anchor="center")  # fmt: skip
+
+    def _output(self, d: Diagram, scene: SceneState, alpha: float) -> None:
+        u, size = d.unit, round(1.7 * d.unit)
+        for kind in ("final_norm", "unembedding"):
+            box = d.region(kind)
+            self._panel(box, alpha, 0.3)
+            self._label(box, box.label, size, alpha)
+        softmax = d.region("softmax")
+        self.painter.text(softmax.label, softmax.x, softmax.y, size, self._fade(self.dim, alpha))
+        n = min(len(scene.candidates), 8)
+        if n == 0:
+            return
+        step = (softmax.h - 3 * u) / n
+        for i in range(n):
+            y = softmax.y + 3 * u + i * step
+            prob = float(scene.probs[i])
+            colour = self.accent if i == 0 else self.ink
+            self.painter.text(_candidate_label(scene.candidates[i]), softmax.x, y, size,
+                              self._fade(colour, alpha))  # fmt: skip
+            bar_x, bar_w = softmax.x + 0.3 * softmax.w, 0.55 * softmax.w
+            self.painter.rect(bar_x, y + 0.2 * step, bar_w, 0.5 * step, (*colour[:3], 0.12 * alpha))
+            self.painter.rect(bar_x, y + 0.2 * step, bar_w * prob, 0.5 * step,
+                              (*colour[:3], 0.85 * alpha))  # fmt: skip
+            self.painter.text(f"{prob:.0%}", softmax.x + softmax.w, y, size,
+                              self._fade(colour, alpha), anchor="right")  # fmt: skip
+
+    def _anatomy(self, d: Diagram, scene: SceneState, focus: int, alpha: float) -> None:
+        u, a = d.unit, scene.anatomy
+        region = d.region("anatomy")
+        token = _visible(scene.tokens[-1].text) if scene.tokens else ""
+        title = f"block {focus} up close: it wrote the most for “{token.strip()}”"
+        self.painter.text(title, region.x, region.y, round(2.0 * u), self._fade(self.accent, alpha),
+                          bold=True)  # fmt: skip
+        size = round(1.6 * u)
+        for box in d.boxes:
+            if box.kind in ("detail_norm", "detail_add", "detail_attention"):
+                self._chip(box, size, alpha, 0.0)
+            elif box.kind == "detail_mlp":
+                self._chip(box, size, alpha, float(a.mlp[focus]))
+            elif box.kind == "note":
+                self._label(box, box.label, round(1.55 * u), alpha, anchor="left")
+        heads = d.of("detail_head")
+        if heads and d.arch.grouped:
+            for group in range(d.arch.kv_heads):
+                members = [h for h in heads if h.group == group]
+                left, right = members[0].x, members[-1].x + members[-1].w
+                self.painter.rect(left, members[0].y - 0.8 * u, right - left, 0.3 * u,
+                                  (*self.colours["accent"], 0.6 * alpha))  # fmt: skip
+                self.painter.text(f"K/V head {group}", (left + right) / 2, members[0].y - 3 * u,
+                                  round(1.4 * u), self._fade(self.dim, alpha), anchor="center")
+
+    def _heatmaps(self, d: Diagram, scene: SceneState, focus: int, alpha: float) -> None:
+        a = scene.anatomy
+        layers, heads = a.maps.shape[:2]
+        if layers == 0:
+            return
+        if self._atlas is None or self._atlas.size != (heads * COLUMNS, layers * ROWS):
+            if self._atlas is not None:
+                self._atlas.release()
+            self._atlas = self.ctx.texture((heads * COLUMNS, layers * ROWS), 1, dtype="f4")
+            self._maps_of = -1
+        if self._maps_of != a.newest:
+            atlas = a.maps.transpose(0, 2, 1, 3).reshape(layers * ROWS, heads * COLUMNS)
+            self._atlas.write(np.ascontiguousarray(atlas, np.float32).tobytes())
+            self._maps_of = a.newest
+        rows = [(b.x, b.y, b.w, b.h, b.head, b.block if b.kind == "head" else focus)
+                for b in d.boxes if b.kind in ("head", "detail_head")]  # fmt: skip
+        p, c = self.program, self.colours
+        self._atlas.use(0)
+        p.set("u_atlas", 0)
+        p.set("u_cells", (COLUMNS, ROWS))
+        p.set("u_screen", d.size)
+        for name in ("background", "cold", "warm", "hot"):
+            p.set(f"u_{name}", c[name])
+        p.set("u_alpha", alpha)
+        self._heads.draw(np.array(rows, np.float32), moderngl.TRIANGLE_STRIP, 4)
+
+    def release(self) -> None:
+        self._heads.release()
+        if self._atlas is not None:
+            self._atlas.release()
