@@ -85,3 +85,16 @@ def test_ctrl_c_finalises_the_recording(tmp_path, tiny_llama_dir):
     frames, _, size = _video(out)
     assert frames > 0 and size == (160, 90)
     assert not partial.exists()
+
+
+def test_run_can_start_in_the_architecture_scene(tmp_path, tiny_llama_dir):
+    shots = {}
+    for scene in ("web", "architecture"):
+        shots[scene] = tmp_path / f"{scene}.png"
+        result = neuroweb("run", "--headless", "--frames", "40", "--size", "320x180",
+                          "--scene", scene, "--screenshot", str(shots[scene]), "--prompt", "Hi",
+                          "--model", str(tiny_llama_dir), "--tokens", "4",
+                          cwd=tmp_path)  # fmt: skip
+        assert result.returncode == 0, result.stderr
+    web, architecture = (pygame.surfarray.array3d(pygame.image.load(p)) for p in shots.values())
+    assert abs(web.astype(int) - architecture.astype(int)).mean() > 10

@@ -142,18 +142,15 @@ class ArchitectureView:
 
     def _stack(self, d: Diagram, scene: SceneState, focus: int, alpha: float) -> None:
         a, u, p = scene.anatomy, d.unit, self.painter
-        warm, cold, accent = self.colours["warm"], self.colours["cold"], self.colours["accent"]
+        warm, cold = self.colours["warm"], self.colours["cold"]
         blocks = d.of("block")
-        for left in sorted({b.x for b in blocks}):  # the spine: the residual stream, up a column
-            tiles = [b for b in blocks if b.x == left]
-            top, bottom = min(t.y for t in tiles), max(t.y + t.h for t in tiles)
-            p.rect(left + 1.1 * u, top, 0.35 * u, bottom - top, (*accent, 0.35 * alpha))
         size = round(1.5 * u)
         for tile in blocks:
             b = tile.block
             self._panel(tile, alpha, 0.9 if b == focus else 0.25 * float(a.write[b]))
             p.text(tile.label, tile.x + 0.5 * u, tile.y + 0.3 * u, size,
                    self._fade(self.accent if b == focus else self.ink, alpha), bold=b == focus)
+        self._spine(blocks, u, alpha)
         for box in d.boxes:
             if box.kind in ("norm", "add", "attention"):
                 self._chip(box, size, alpha, 0.0)
@@ -164,6 +161,24 @@ class ArchitectureView:
                 colour = cold if box.label == "residual" else warm
                 p.rect(box.x, box.y, box.w, box.h, (*colour, 0.15 * alpha))
                 p.rect(box.x, box.y, box.w * float(value[box.block]), box.h, (*colour, 0.9 * alpha))
+
+    def _spine(self, blocks: list[Box], u: float, alpha: float) -> None:
+        """The residual stream: up each column beside its tiles, and from the top of a column
+        over, down the gap and in at the foot of the next one."""
+        colour = (*self.colours["accent"], 0.55 * alpha)
+        width = 0.3 * u
+        columns = [[b for b in blocks if b.x == left] for left in sorted({b.x for b in blocks})]
+        ends = []
+        for tiles in columns:
+            x = tiles[0].x + 2.3 * u  # between the block's number and its parts
+            top, bottom = min(t.y for t in tiles) - 0.6 * u, max(t.y + t.h for t in tiles) + 0.6 * u
+            self.painter.rect(x, top, width, bottom - top, colour)
+            ends.append((x, top, bottom, tiles[0].x + tiles[0].w))
+        for (x, top, _, right), (next_x, _, next_bottom, _) in zip(ends, ends[1:], strict=False):
+            gap = right + 0.6 * u
+            self.painter.rect(x, top, gap - x + width, width, colour)  # over the top
+            self.painter.rect(gap, top, width, next_bottom - top, colour)  # down the gap
+            self.painter.rect(gap, next_bottom - width, next_x - gap + width, width, colour)
 
     def _chip(self, box: Box, size: int, alpha: float, heat: float) -> None:
         warm, cold = self.colours["warm"], self.colours["cold"]
