@@ -71,6 +71,9 @@ def test_a_render_is_exact_and_repeatable(trace_file, tmp_path):
     expected = video_frames(schedule(frames, 4.0), FPS)
     count, seconds = imageio_ffmpeg.count_frames_and_secs(str(first))
     assert count == expected and seconds == pytest.approx(expected / FPS, abs=0.05)
+    reader = imageio_ffmpeg.read_frames(str(first))
+    assert next(reader)["size"] == (160, 90)  # the requested size
+    reader.close()
     hashes = _framemd5(first)
     assert len(hashes) == expected and hashes == _framemd5(second)
     assert len(set(hashes)) > expected // 2  # it moves
