@@ -72,7 +72,7 @@ def test_every_shader_compiles(target):
 
 def test_lighting_one_layer_lights_that_layers_region(target):
     look = load_settings("default").look
-    renderer = Renderer(target.ctx, look)
+    renderer = Renderer(target.ctx, look, limit_flashes=False)
     scene, base = steady_scene(look)
     before = render(target, renderer, scene)
     lit = base.copy()
@@ -94,7 +94,7 @@ def test_the_same_frames_render_the_same_image(target):
     look = load_settings("default").look
     images = []
     for _ in range(2):
-        renderer = Renderer(target.ctx, look)
+        renderer = Renderer(target.ctx, look, limit_flashes=False)
         scene, _ = steady_scene(look)
         images.append(render(target, renderer, scene))
         renderer.release()

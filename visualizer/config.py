@@ -125,6 +125,11 @@ class SoundSettings:
 
 
 @dataclass(frozen=True)
+class SafetySettings:
+    flash_limit: bool = True  # hold flashes to WCAG 2.3.1's three a second in all output
+
+
+@dataclass(frozen=True)
 class Settings:
     model: ModelSettings = field(default_factory=ModelSettings)
     generation: GenerationSettings = field(default_factory=GenerationSettings)
@@ -133,6 +138,7 @@ class Settings:
     window: WindowSettings = field(default_factory=WindowSettings)
     record: RecordSettings = field(default_factory=RecordSettings)
     sound: SoundSettings = field(default_factory=SoundSettings)
+    safety: SafetySettings = field(default_factory=SafetySettings)
 
     def validate(self, where: str) -> "Settings":
         """Check ranges; `where` names the source for the error message."""

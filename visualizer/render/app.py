@@ -65,7 +65,7 @@ class App:
         self.frame_cap = w.software_fps if software else 0  # frames per second; 0 = none
         fps = min(w.target_fps, self.frame_cap) if self.frame_cap else w.target_fps
         self.governor = Governor(fps, w.min_scale, w.max_scale, adaptive)
-        self.renderer = Renderer(target.ctx, settings.look)
+        self.renderer = Renderer(target.ctx, settings.look, settings.safety.flash_limit)
         self.controls = Controls()
         self.status = Status("starting")
         self.pending: deque[Frame] = deque(maxlen=PENDING_LIMIT)

@@ -98,7 +98,7 @@ def render_video(
     renderer = None
     try:
         session = RecordingSession(target.ctx, out, size, record, False, 0.0, synth)
-        renderer = Renderer(target.ctx, settings.look)
+        renderer = Renderer(target.ctx, settings.look, settings.safety.flash_limit)
         try:
             _draw(run, times, total, fps, target, renderer, session, settings)
         except KeyboardInterrupt:
@@ -146,7 +146,7 @@ def snapshot(run: Run, settings: Settings, out: Path, size: tuple[int, int]) -> 
     scene.advance(SETTLE_S)
     target = HeadlessTarget(size)
     try:
-        renderer = Renderer(target.ctx, settings.look)
+        renderer = Renderer(target.ctx, settings.look, limit_flashes=False)  # a still image
         try:
             renderer.draw(target.fbo, size, scene, run.overlay("finished", settings), camera,
                           SETTLE_S)  # fmt: skip

@@ -24,10 +24,12 @@ from visualizer.render.layers.nodes import Nodes, path_dots
 from visualizer.render.layers.panels import Overlay, Panels
 from visualizer.render.layers.text import Painter
 from visualizer.render.shaders import ShaderLibrary
+from visualizer.safety.limiter import FlashLimiter
 
 
 class Renderer:
-    def __init__(self, ctx: moderngl.Context, look: LookSettings) -> None:
+    def __init__(self, ctx: moderngl.Context, look: LookSettings, limit_flashes: bool) -> None:
+        """`limit_flashes`: hold what is drawn to three flashes a second (safety/limiter.py)."""
         self.ctx, self.look = ctx, look
         self.shaders = ShaderLibrary(ctx)
         self.background = Background(self.shaders, look)
@@ -40,6 +42,7 @@ class Renderer:
         self._web_layers = (self.links, self.arcs, self.nodes)
         self.architecture = ArchitectureView(self.shaders, self.painter, look)
         self._diagram: Diagram | None = None
+        self.limiter = FlashLimiter(self.shaders) if limit_flashes else None
 
     def draw(
         self,
@@ -51,22 +54,28 @@ class Renderer:
         time: float,
         scale: float = 1.0,
         detail: float = 1.0,
+        limited: bool = True,
     ) -> None:
         """Draw everything into `fbo` (of `size` pixels): the neural web (its 3D part at
-        `scale` × size), the architecture scene, or both while they crossfade."""
+        `scale` × size), the architecture scene, or both while they crossfade; through the
+        flash limiter when there is one, unless `limited` is False (a still image)."""
         mix, arch = overlay.scene_mix, overlay.architecture
         if arch is None:
             mix = 0.0
+        limiter = self.limiter if limited else None
+        out = limiter.frame(size) if limiter is not None else fbo
         if mix < 1.0:
-            self._web(fbo, size, scene, overlay, camera, time, scale, detail)
+            self._web(out, size, scene, overlay, camera, time, scale, detail)
         else:
-            fbo.use()
-            fbo.clear(*rgb(self.look.background), 1.0)
+            out.use()
+            out.clear(*rgb(self.look.background), 1.0)
         if mix > 0.0:
             if self._diagram is None or (self._diagram.arch, self._diagram.size) != (arch, size):
                 self._diagram = layout(arch, size)
             self.architecture.draw(self._diagram, scene, overlay, time, mix)
         self.panels.draw_chrome(scene, overlay, size, time)
+        if limiter is not None:
+            limiter.finish(fbo, time)
 
     def _web(self, fbo, size, scene, overlay, camera, time, scale, detail) -> None:
         aspect = size[0] / size[1]
@@ -96,6 +105,8 @@ class Renderer:
         for part in (*self._web_layers, self.background, self.bloom, self.architecture,
                      self.painter):
             part.release()
+        if self.limiter is not None:
+            self.limiter.release()
         self.shaders.release()
 
 
@@ -104,7 +115,7 @@ def render_poster(renderer: Renderer, size: tuple[int, int], scene: SceneState, 
     """Draw the scene once more, offscreen at `size` and full render scale, into a PNG."""
     fbo = renderer.ctx.simple_framebuffer(size)
     try:
-        renderer.draw(fbo, size, scene, overlay, camera, time)
+        renderer.draw(fbo, size, scene, overlay, camera, time, limited=False)
         save_png(fbo, size, path)
     finally:
         fbo.release()

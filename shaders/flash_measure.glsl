@@ -1,0 +1,29 @@
+#version 330
+// Flash limiter, step 1: the frame's relative luminance, averaged over each cell of a coarse
+// grid (one fragment per cell, 8 × 8 taps across it), for the CPU to judge.
+#ifdef VERTEX_SHADER
+#include "lib/fullscreen.glsl"
+#endif
+
+#ifdef FRAGMENT_SHADER
+in vec2 v_uv;
+out vec4 f_colour;
+uniform sampler2D u_frame;
+uniform vec2 u_cells;  // the grid's size
+
+vec3 to_linear(vec3 c) {
+    return mix(c / 12.92, pow((c + 0.055) / 1.055, vec3(2.4)), step(0.04045, c));
+}
+
+void main() {
+    vec2 cell = floor(v_uv * u_cells);
+    float sum = 0.0;
+    for (int i = 0; i < 8; i++) {
+        for (int j = 0; j < 8; j++) {
+            vec2 uv = (cell + (vec2(i, j) + 0.5) / 8.0) / u_cells;
+            sum += dot(to_linear(texture(u_frame, uv).rgb), vec3(0.2126, 0.7152, 0.0722));
+        }
+    }
+    f_colour = vec4(sum / 64.0, 0.0, 0.0, 1.0);
+}
+#endif

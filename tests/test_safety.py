@@ -1,0 +1,110 @@
+"""Flash safety: the analyser finds what WCAG 2.3.1 forbids and passes what it allows."""
+
+import numpy as np
+import pytest
+
+from visualizer.record.ffmpeg import Recorder
+from visualizer.safety.flashes import FlashAnalyser, analyse_video
+
+FPS = 30
+W, H = 320, 180
+
+
+def _sequence(colour_at, seconds: float = 2.0) -> list[np.ndarray]:
+    """Frames whose pixels come from `colour_at(frame index)`: an [h, w, 3] uint8 image."""
+    return [colour_at(k) for k in range(round(seconds * FPS))]
+
+
+def _fill(rgb) -> np.ndarray:
+    return np.broadcast_to(np.array(rgb, np.uint8), (H, W, 3)).copy()
+
+
+def _report(frames):
+    analyser = FlashAnalyser(FPS)
+    for frame in frames:
+        analyser.add(frame)
+    return analyser.report()
+
+
+def test_a_full_screen_flicker_at_5_hz_fails_and_at_2_hz_passes():
+    fast = _report(_sequence(lambda k: _fill((255,) * 3 if k // 3 % 2 else (0,) * 3)))
+    assert fast.general_per_s >= 4 and not fast.compliant
+    slow = _report(_sequence(lambda k: _fill((255,) * 3 if k // 8 % 2 else (0,) * 3)))
+    assert slow.general_per_s <= 2 and slow.compliant
+
+
+def test_small_or_faint_flicker_is_below_the_threshold():
+    def small(k):
+        frame = _fill((0, 0, 0))
+        if k // 2 % 2:
+            frame[80:100, 150:180] = 255  # about 1 % of the screen
+        return frame
+
+    assert _report(_sequence(small)).compliant
+    faint = _report(_sequence(lambda k: _fill((60,) * 3 if k // 2 % 2 else (40,) * 3)))
+    assert faint.general_per_s == 0
+    bright = _report(_sequence(lambda k: _fill((255,) * 3 if k // 2 % 2 else (235,) * 3)))
+    assert bright.general_per_s == 0  # both states above 0.8 relative luminance
+
+
+def test_a_saturated_red_flicker_is_a_red_flash():
+    red = _report(_sequence(lambda k: _fill((255, 0, 0) if k // 3 % 2 else (90, 0, 0))))
+    assert red.red_per_s >= 4 and not red.compliant
+    blue = _report(_sequence(lambda k: _fill((0, 0, 255) if k // 3 % 2 else (0, 0, 90))))
+    assert blue.red_per_s == 0
+
+
+def test_a_video_file_is_analysed_like_its_frames(tmp_path):
+    frames = _sequence(lambda k: _fill((255,) * 3 if k // 3 % 2 else (0,) * 3))
+    path = tmp_path / "flicker.mp4"
+    with Recorder(path, (W, H), FPS) as recorder:
+        for frame in frames:  # the recorder takes bottom-up RGBA, as read from GL
+            rgba = np.dstack([frame, np.full((H, W), 255, np.uint8)])[::-1]
+            recorder.write(np.ascontiguousarray(rgba).tobytes())
+    from_file = analyse_video(path)
+    assert from_file.frames == len(frames)
+    assert from_file.general_per_s == _report(frames).general_per_s
+
+
+def _through_limiter(frames, ctx_target):
+    """Each frame drawn into the limiter, what it shows read back."""
+    from visualizer.render.renderer import read_rgb
+    from visualizer.render.shaders import ShaderLibrary
+    from visualizer.safety.limiter import FlashLimiter
+
+    limiter = FlashLimiter(ShaderLibrary(ctx_target.ctx))
+    shown, amounts = [], []
+    try:
+        for k, frame in enumerate(frames):
+            limiter.frame((W, H)).clear(*(frame[0, 0] / 255.0), 1.0)
+            amounts.append(limiter.finish(ctx_target.fbo, k / FPS))
+            shown.append(read_rgb(ctx_target.fbo, (W, H)))
+    finally:
+        limiter.release()
+    return shown, amounts
+
+
+@pytest.fixture(scope="module")
+def gl_target():
+    from visualizer.render.context import HeadlessTarget
+
+    target = HeadlessTarget((W, H))
+    yield target
+    target.close()
+
+
+def test_the_limiter_keeps_a_10_hz_strobe_within_three_flashes(gl_target):
+    strobe = _sequence(lambda k: _fill((255,) * 3 if k // 2 % 2 else (0,) * 3), seconds=3)
+    assert _report(strobe).general_per_s >= 7  # what would have been shown
+    shown, amounts = _through_limiter(strobe, gl_target)
+    report = _report(shown)
+    assert report.compliant and report.general_per_s >= 2, report  # limited, not frozen
+    assert min(amounts) < 1.0
+
+
+def test_the_limiter_lets_slow_changes_through_untouched(gl_target):
+    slow = _sequence(lambda k: _fill((255,) * 3 if k // 10 % 2 else (20,) * 3), seconds=3)
+    shown, amounts = _through_limiter(slow, gl_target)
+    assert amounts == [1.0] * len(slow)
+    for seen, drawn in zip(shown, slow, strict=True):
+        assert np.abs(seen.astype(int) - drawn.astype(int)).max() <= 1

@@ -1,0 +1,1 @@
+"""Photosensitive safety: measuring flashes, and limiting them in what neuroweb shows."""
