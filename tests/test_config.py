@@ -1,11 +1,16 @@
 import pytest
 
-from visualizer.config import ConfigError, Settings, load_settings
+from visualizer.config import PRESET_DIR, ConfigError, Settings, load_settings
 
 
 def test_defaults_and_shipped_presets_load():
     assert load_settings() == Settings()
     assert load_settings("default").generation.max_tokens >= 1
+    for path in PRESET_DIR.glob("*.toml"):
+        load_settings(path.stem)  # every shipped preset is valid
+    assert load_settings("architecture").look.scene == "architecture"
+    minimal = load_settings("minimal")
+    assert minimal.look.text_size > Settings().look.text_size  # large text for a talk
 
 
 def test_overrides_win_over_the_preset():
@@ -26,6 +31,9 @@ def test_overrides_win_over_the_preset():
     ("[window]\nmin_scale = 0.9\nmax_scale = 0.5\n", "window.min_scale must be"),
     ('[record]\nspeed = "warp"\n', "record.speed must be"),
     ("[record]\nfps = 0\n", "record.fps must be"),
+    ('[sound]\nvolume = 2.0\n', "sound.volume must be"),
+    ('[look]\nscene = "tower"\n', "look.scene must be"),
+    ("[safety]\nflash_limit = 1\n", "safety.flash_limit must be bool"),
 ])  # fmt: skip
 def test_bad_presets_name_the_file_and_key(tmp_path, text, needle):
     path = tmp_path / "bad.toml"
@@ -38,3 +46,13 @@ def test_bad_presets_name_the_file_and_key(tmp_path, text, needle):
 def test_missing_preset_lists_the_available_ones():
     with pytest.raises(ConfigError, match="no such preset.*default"):
         load_settings("nope")
+
+
+def test_a_bad_key_is_named_with_its_line(tmp_path):
+    path = tmp_path / "bad.toml"
+    path.write_text('# a comment\n[look]\nglow = 0.5\n\n[window]\nwidth = 1280\ntarget_fps = 0\n')
+    with pytest.raises(ConfigError, match=rf"^{path}:7: window.target_fps must be"):
+        load_settings(str(path))
+    path.write_text("[look]\nglo = 0.5\n")
+    with pytest.raises(ConfigError, match=rf"^{path}:2: unknown key 'look.glo'"):
+        load_settings(str(path))

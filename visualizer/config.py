@@ -35,7 +35,11 @@ def rgb(text: str) -> tuple[float, float, float]:
 
 
 class ConfigError(UserError):
-    """A preset or flag value is unknown or of the wrong type."""
+    """A preset or flag value is unknown or of the wrong type; `key` names it ("look.glow")."""
+
+    def __init__(self, message: str, key: str | None = None) -> None:
+        super().__init__(message)
+        self.key = key
 
 
 @dataclass(frozen=True)
@@ -186,7 +190,7 @@ class Settings:
         ]
         for ok, key, expected in checks:
             if not ok:
-                raise ConfigError(f"{where}: {key} must be {expected}")
+                raise ConfigError(f"{where}: {key} must be {expected}", key)
         return self
 
 
@@ -196,7 +200,7 @@ def _check_type(value: Any, hint: Any, where: str, key: str) -> Any:
     if isinstance(hint, type) and type(value) is hint:
         return value
     name = hint.__name__ if isinstance(hint, type) else str(hint)
-    raise ConfigError(f"{where}: {key} must be {name}, got {value!r}")
+    raise ConfigError(f"{where}: {key} must be {name}, got {value!r}", key)
 
 
 def _merge(obj: Any, data: dict, where: str, prefix: str = "") -> Any:
@@ -207,17 +211,33 @@ def _merge(obj: Any, data: dict, where: str, prefix: str = "") -> Any:
         full = f"{prefix}{key}"
         if key not in hints:
             known = ", ".join(sorted(hints))
-            raise ConfigError(f"{where}: unknown key '{full}' (known here: {known})")
+            raise ConfigError(f"{where}: unknown key '{full}' (known here: {known})", full)
         hint = hints[key]
         if dataclasses.is_dataclass(hint):
             if not isinstance(value, dict):
-                raise ConfigError(f"{where}: '{full}' must be a table [{full}]")
+                raise ConfigError(f"{where}: '{full}' must be a table [{full}]", full)
             changes[key] = _merge(getattr(obj, key), value, where, f"{full}.")
         elif isinstance(hint, types.UnionType):
             raise AssertionError(f"settings field {full} must have one type")
         else:
             changes[key] = _check_type(value, hint, where, full)
     return dataclasses.replace(obj, **changes)
+
+
+def _line_of(text: str, key: str) -> int | None:
+    """The line (from 1) where dotted `key` ("look.glow") is set in TOML `text`, or its table
+    starts ("look"); None if it cannot be found (an inline table, say)."""
+    *tables, leaf = key.split(".")
+    table, found = "", None
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        if stripped.startswith("[") and stripped.endswith("]"):
+            table = stripped.strip("[] ")
+            if table == key:
+                found = found or number
+        elif table == ".".join(tables) and stripped.split("=")[0].strip() == leaf:
+            return number
+    return found
 
 
 def preset_path(name_or_path: str) -> Path:
@@ -234,7 +254,8 @@ def load_settings(preset: str | None = None, overrides: dict | None = None) -> S
     if preset is not None:
         path = preset_path(preset)
         try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
+            text = path.read_text(encoding="utf-8")
+            data = tomllib.loads(text)
         except FileNotFoundError:
             available = ", ".join(sorted(p.stem for p in PRESET_DIR.glob("*.toml")))
             raise ConfigError(f"{path}: no such preset (available: {available})") from None
@@ -242,7 +263,13 @@ def load_settings(preset: str | None = None, overrides: dict | None = None) -> S
             raise ConfigError(f"{path}: cannot read: {exc}") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-        settings = _merge(settings, data, str(path)).validate(str(path))
+        try:
+            settings = _merge(settings, data, str(path)).validate(str(path))
+        except ConfigError as exc:
+            line = _line_of(text, exc.key) if exc.key else None
+            if line is None:
+                raise
+            raise ConfigError(str(exc).replace(f"{path}:", f"{path}:{line}:", 1), exc.key) from None
     if overrides:
         settings = _merge(settings, overrides, "command line").validate("command line")
     return settings
