@@ -219,3 +219,39 @@ def test_keys_1_and_2_crossfade_between_the_web_and_the_architecture(app):
     assert np.abs(architecture.astype(int) - web.astype(int)).mean() > 10
     app.execute(Command("scene", 0))
     run_until(app, lambda: app.scene_mix == 0.0)
+
+
+def test_an_edited_preset_is_applied_while_running(tiny_llama_dir, tmp_path):
+    """Like shaders, the preset reloads when its file changes; a bad edit is named with its
+    line and changes nothing."""
+    import os
+
+    from visualizer.config import PresetWatch
+
+    preset = tmp_path / "live.toml"
+    preset.write_text('[look]\nglow = 0.9\n[sound]\nvolume = 0.8\n')
+    watch = PresetWatch(str(preset), {"model": {"name": str(tiny_llama_dir), "threads": 1}})
+    settings = load_settings(str(preset), watch.overrides)
+    target = HeadlessTarget((160, 90))
+    try:
+        with ModelStream(settings) as stream:
+            app = App(settings, target, stream, FixedStepClock(30), adaptive=False, watch=watch)
+            app.frame()
+            renderer = app.renderer
+
+            def edit(text: str) -> None:
+                preset.write_text(text)
+                stamp = preset.stat().st_mtime + 1
+                os.utime(preset, (stamp, stamp))
+                app._next_poll = 0.0  # as if half a second had passed
+                app.frame()
+
+            edit('[look]\nglow = 0.2\nscene = "architecture"\n[sound]\nvolume = 0.3\n')
+            assert app.settings.look.glow == 0.2 and app.renderer is not renderer
+            assert app.scene_target == 1.0 and app.notices[-1][1] == "reloaded live.toml"
+            edit("[look]\nglow = -3\n")
+            assert app.settings.look.glow == 0.2  # unchanged
+            assert app.notices[-1][1].startswith(f"{preset}:2: look.glow must be")
+            app.release()
+    finally:
+        target.close()

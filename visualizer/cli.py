@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from visualizer.config import SCENES, Settings, load_settings
+from visualizer.config import SCENES, PresetWatch, Settings, load_settings
 from visualizer.errors import UserError
 
 
@@ -131,7 +131,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
-    """Preset, then the flags that were given (None = not given)."""
+    """Preset, then the flags that were given."""
+    return load_settings(args.preset, overrides_from(args))
+
+
+def overrides_from(args: argparse.Namespace) -> dict:
+    """The flags that were given (None = not given), as preset sections."""
     flags = {
         "model": {"name": args.model, "trust_pickle": args.trust_pickle, "threads": args.threads},
         "generation": {
@@ -145,11 +150,10 @@ def settings_from(args: argparse.Namespace) -> Settings:
         },
     }
     flags["look"] = {"scene": getattr(args, "scene", None)}
-    overrides = {
+    return {
         section: {k: v for k, v in values.items() if v is not None}
         for section, values in flags.items()
     }
-    return load_settings(args.preset, overrides)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -167,7 +171,8 @@ def _run(args: argparse.Namespace) -> int:
     for flag in ("frames", "size", "screenshot"):
         if getattr(args, flag) is not None:
             raise UserError(f"run: --{flag} needs --headless")
-    return live.run_live(settings, args.prompt, args.record)
+    watch = PresetWatch(args.preset, overrides_from(args))
+    return live.run_live(settings, args.prompt, args.record, watch)
 
 
 def _answer(args: argparse.Namespace, settings: Settings):

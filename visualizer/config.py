@@ -273,3 +273,27 @@ def load_settings(preset: str | None = None, overrides: dict | None = None) -> S
     if overrides:
         settings = _merge(settings, overrides, "command line").validate("command line")
     return settings
+
+
+class PresetWatch:
+    """A preset to load again whenever its file changes: in the live window, presets are as
+    live as shaders. `changed()` gives the new settings (flags still win over the file), None
+    while the file is as it was, and raises ConfigError for a bad edit (reported once)."""
+
+    def __init__(self, name: str, overrides: dict | None = None) -> None:
+        self.name, self.overrides = name, overrides or {}
+        self.path = preset_path(name)
+        self._stamp = self._mtime()
+
+    def _mtime(self) -> float:
+        try:
+            return self.path.stat().st_mtime
+        except OSError:
+            return 0.0
+
+    def changed(self) -> Settings | None:
+        stamp = self._mtime()
+        if stamp == self._stamp:
+            return None
+        self._stamp = stamp
+        return load_settings(self.name, self.overrides)

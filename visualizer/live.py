@@ -10,7 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from visualizer.clock import FixedStepClock, RealClock
-from visualizer.config import Settings
+from visualizer.config import PresetWatch, Settings
 from visualizer.errors import UserError
 from visualizer.model.stream import ModelStream
 from visualizer.render.app import App
@@ -43,7 +43,9 @@ def _report(saved: Path | None) -> None:
         print(f"neuroweb: saved {saved}", file=sys.stderr)
 
 
-def run_window(settings: Settings, prompt: str | None, record: Path | None) -> int:
+def run_window(
+    settings: Settings, prompt: str | None, record: Path | None, watch: PresetWatch | None = None
+) -> int:
     w = settings.window
     target = WindowTarget((w.width, w.height), w.fullscreen, w.vsync, "neuroweb")
     speakers, silent_because = Speakers.open(settings.sound)
@@ -51,7 +53,7 @@ def run_window(settings: Settings, prompt: str | None, record: Path | None) -> i
         with ModelStream(leave_a_core(settings)) as stream:
             app = App(
                 settings, target, stream, RealClock(), adaptive=True, prompt=prompt,
-                record_to=record, speakers=speakers, silent_because=silent_because,
+                record_to=record, speakers=speakers, silent_because=silent_because, watch=watch,
             )  # fmt: skip
             try:
                 app.run()
@@ -99,10 +101,13 @@ def run_headless(
     return 0
 
 
-def run_live(settings: Settings, prompt: str | None, record: Path | None) -> int:
-    """The window; without a display, a short headless clip of the demo and a PNG."""
+def run_live(
+    settings: Settings, prompt: str | None, record: Path | None, watch: PresetWatch | None = None
+) -> int:
+    """The window (reloading the preset when `watch` sees it change); without a display, a
+    short headless clip of the demo and a PNG."""
     try:
-        return run_window(settings, prompt, record)
+        return run_window(settings, prompt, record, watch)
     except WindowUnavailable as exc:
         print(f"{exc}: rendering a headless demo clip instead", file=sys.stderr)
     w = settings.window

@@ -14,7 +14,7 @@ import moderngl
 
 from visualizer.architecture import Architecture
 from visualizer.clock import FixedStepClock, RealClock
-from visualizer.config import SCENES, Settings
+from visualizer.config import SCENES, PresetWatch, Settings
 from visualizer.errors import UserError
 from visualizer.features import SceneState
 from visualizer.frame import Frame
@@ -32,7 +32,7 @@ from visualizer.sound.synth import Synth
 
 NOTICE_S = 5.0
 CROSSFADE_S = 0.6  # switching scenes
-SHADER_POLL_S = 0.5
+POLL_S = 0.5  # shader and preset files are checked this often
 HEADLESS_LOADING_WAIT_S = 0.25
 PENDING_LIMIT = 4096  # frames held back while paused
 
@@ -53,10 +53,12 @@ class App:
         record_to: Path | None = None,
         speakers: Speakers | None = None,
         silent_because: str = "",
+        watch: PresetWatch | None = None,
     ) -> None:
-        """`speakers`: the live sound, if any; `silent_because`: why not, shown on screen."""
+        """`speakers`: the live sound, if any; `silent_because`: why not, shown on screen;
+        `watch`: the preset to reload when its file changes."""
         self.settings, self.target, self.stream, self.clock = settings, target, stream, clock
-        self.speakers, self.silent_because = speakers, silent_because
+        self.speakers, self.silent_because, self.watch = speakers, silent_because, watch
         self.gen = settings.generation
         self.scene = SceneState(settings.look)
         self.camera = Camera(settings.look.drift_deg_s)
@@ -85,7 +87,7 @@ class App:
         self.architecture: Architecture | None = None  # the loaded model's, from its stream
         self.scene_target = float(SCENES.index(settings.look.scene))  # 0 web, 1 architecture
         self.scene_mix = self.scene_target  # shown: eases toward the target
-        self._next_shader_poll = 0.0
+        self._next_poll = 0.0
         if silent_because:
             self.notify(silent_because)
         if prompt is not None:
@@ -124,7 +126,7 @@ class App:
         self.camera.advance(dt)
         step = dt / CROSSFADE_S
         self.scene_mix = min(max(self.scene_target, self.scene_mix - step), self.scene_mix + step)
-        self.poll_shaders()
+        self.poll_files()
         self.renderer.draw(
             self.target.fbo, self.target.size, self.scene, self.overlay(), self.camera,
             self.clock.now, self.governor.scale, self.governor.detail,
@@ -331,12 +333,39 @@ class App:
             f"temperature {self.gen.temperature:.1f}",
         )
 
-    def poll_shaders(self) -> None:
+    def poll_files(self) -> None:
+        """Shaders and the preset, twice a second: artists tune them while it runs."""
         now = time.perf_counter()
-        if now >= self._next_shader_poll:
-            self._next_shader_poll = now + SHADER_POLL_S
-            for name in self.renderer.shaders.reload_changed():
-                self.notify(f"reloaded shaders/{name}.glsl")
+        if now < self._next_poll:
+            return
+        self._next_poll = now + POLL_S
+        for name in self.renderer.shaders.reload_changed():
+            self.notify(f"reloaded shaders/{name}.glsl")
+        if self.watch is not None:
+            try:
+                settings = self.watch.changed()
+            except UserError as exc:  # a bad edit: say where, keep what runs
+                self.notify(str(exc))
+                return
+            if settings is not None:
+                self.apply(settings)
+                self.notify(f"reloaded {self.watch.path.name}")
+
+    def apply(self, settings: Settings) -> None:
+        """New settings while running: the look (a new renderer), sound levels, the scene, the
+        flash limit, and generation from the next prompt. Window size needs a restart."""
+        old = self.settings
+        self.settings = settings
+        self.gen = settings.generation
+        self.scene.look = settings.look
+        if (settings.look, settings.safety) != (old.look, old.safety):
+            renderer = Renderer(self.target.ctx, settings.look, settings.safety.flash_limit)
+            self.renderer.release()
+            self.renderer = renderer
+        if settings.look.scene != old.look.scene:
+            self.scene_target = float(SCENES.index(settings.look.scene))
+        if self.speakers is not None:
+            self.speakers.synth.settings = settings.sound
 
     def release(self) -> None:
         self.stop_recording()
