@@ -123,6 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_flags(snap)
     _add_sampling_flags(snap)
 
+    kiosk = sub.add_parser("kiosk", help="an installation: fullscreen, unattended, self-healing")
+    kiosk.add_argument("--config", default="kiosk", help="preset name in configs/ or a .toml")
+
     bench = sub.add_parser("bench", help="measure speed and memory, print JSON")
     bench.add_argument("--json", action="store_true", help="print only the JSON object")
     bench.add_argument("--tokens", type=int, default=64, help="tokens per measurement")
@@ -238,6 +241,10 @@ def main(argv: list[str] | None = None) -> int:
             return _render(args)
         if args.command == "snapshot":
             return _snapshot(args)
+        if args.command == "kiosk":
+            from visualizer.kiosk import run_kiosk
+
+            return run_kiosk(load_settings(args.config))
         if args.command == "trace":
             from visualizer.tracer import trace_command
 

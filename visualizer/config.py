@@ -24,6 +24,14 @@ X264_SPEEDS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium",
                "slower", "veryslow")  # fmt: skip
 
 
+def parse_keys(text: str) -> tuple[frozenset[str], str] | None:
+    """"ctrl+shift+q" → ({"ctrl", "shift"}, "q"); None if it is not modifiers and one key."""
+    *mods, key = [part.strip().lower() for part in text.split("+")]
+    if not key or not set(mods) <= {"ctrl", "shift", "alt"} or len(key) != 1:
+        return None
+    return frozenset(mods), key
+
+
 def is_colour(text: str) -> bool:
     digits = "0123456789abcdefABCDEF"
     return len(text) == 7 and text[0] == "#" and all(c in digits for c in text[1:])
@@ -129,6 +137,31 @@ class SoundSettings:
 
 
 @dataclass(frozen=True)
+class KioskSettings:
+    """`neuroweb kiosk`: an installation that runs unattended for days."""
+
+    prompts: tuple[str, ...] = (
+        "What does the sea remember?",
+        "Describe a lighthouse to someone who has never seen one.",
+        "Write a short poem about thinking.",
+        "Explain how a language model chooses its next word.",
+        "Tell a two-sentence story about a clockmaker.",
+    )
+    shuffle: bool = True  # a fresh order every round (seeded by generation.seed)
+    tokens: int = 96  # per answer
+    pause_s: float = 8.0  # a finished answer stays this long before the next prompt
+    scenes: tuple[str, ...] = ("web", "architecture")  # shown in turn, crossfading
+    scene_s: float = 60.0  # how long each scene stays
+    presets: tuple[str, ...] = ()  # looks to rotate with the scenes; empty: keep this one
+    exit_keys: str = "ctrl+shift+q"  # the only way out besides a signal
+    display: int = 0  # which screen, when there are several
+    stall_s: float = 30.0  # an answer with no new token this long: restart the model
+    log_file: str = "neuroweb-kiosk.log"
+    log_bytes: int = 1_000_000  # per file; three old files are kept
+    frozen_s: float = 20.0  # a render loop stuck this long ends the process (restart it)
+
+
+@dataclass(frozen=True)
 class SafetySettings:
     flash_limit: bool = True  # hold flashes to WCAG 2.3.1's three a second in all output
 
@@ -143,12 +176,13 @@ class Settings:
     record: RecordSettings = field(default_factory=RecordSettings)
     sound: SoundSettings = field(default_factory=SoundSettings)
     safety: SafetySettings = field(default_factory=SafetySettings)
+    kiosk: KioskSettings = field(default_factory=KioskSettings)
 
     def validate(self, where: str) -> "Settings":
         """Check ranges; `where` names the source for the error message."""
-        g, c, m, lk, w, r, s = (
+        g, c, m, lk, w, r, s, k = (
             self.generation, self.capture, self.model, self.look, self.window, self.record,
-            self.sound,
+            self.sound, self.kiosk,
         )
         checks = [
             (g.max_tokens >= 1, "generation.max_tokens", "an integer ≥ 1"),
@@ -187,6 +221,19 @@ class Settings:
             *((0 <= getattr(s, k) <= 1, f"sound.{k}", "a number in [0, 1]")
               for k in ("volume", "drone", "plucks", "breath", "bells")),
             (0 <= s.echo <= 0.9, "sound.echo", "a number in [0, 0.9]"),
+            (len(k.prompts) > 0 and all(p.strip() for p in k.prompts), "kiosk.prompts",
+             "a list of prompts, none empty"),
+            (k.tokens >= 1, "kiosk.tokens", "an integer ≥ 1"),
+            (k.pause_s >= 0, "kiosk.pause_s", "a number ≥ 0"),
+            (len(k.scenes) > 0 and all(x in SCENES for x in k.scenes), "kiosk.scenes",
+             "a list of " + " | ".join(SCENES)),
+            (k.scene_s > 0, "kiosk.scene_s", "a number > 0"),
+            (parse_keys(k.exit_keys) is not None, "kiosk.exit_keys",
+             'modifiers and a key, like "ctrl+shift+q"'),
+            (k.display >= 0, "kiosk.display", "an integer ≥ 0"),
+            (k.stall_s > 0, "kiosk.stall_s", "a number > 0"),
+            (k.log_bytes >= 10_000, "kiosk.log_bytes", "an integer ≥ 10000"),
+            (k.frozen_s >= 5, "kiosk.frozen_s", "a number ≥ 5"),
         ]
         for ok, key, expected in checks:
             if not ok:
@@ -199,7 +246,9 @@ def _check_type(value: Any, hint: Any, where: str, key: str) -> Any:
         return float(value)
     if isinstance(hint, type) and type(value) is hint:
         return value
-    name = hint.__name__ if isinstance(hint, type) else str(hint)
+    if hint == tuple[str, ...] and isinstance(value, list) and all(type(v) is str for v in value):
+        return tuple(value)
+    name = hint.__name__ if isinstance(hint, type) else "a list of strings"
     raise ConfigError(f"{where}: {key} must be {name}, got {value!r}", key)
 
 

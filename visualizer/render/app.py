@@ -54,9 +54,11 @@ class App:
         speakers: Speakers | None = None,
         silent_because: str = "",
         watch: PresetWatch | None = None,
+        controls: Controls | None = None,
     ) -> None:
         """`speakers`: the live sound, if any; `silent_because`: why not, shown on screen;
-        `watch`: the preset to reload when its file changes."""
+        `watch`: the preset to reload when its file changes; `controls`: locked ones for a
+        kiosk."""
         self.settings, self.target, self.stream, self.clock = settings, target, stream, clock
         self.speakers, self.silent_because, self.watch = speakers, silent_because, watch
         self.gen = settings.generation
@@ -68,7 +70,7 @@ class App:
         fps = min(w.target_fps, self.frame_cap) if self.frame_cap else w.target_fps
         self.governor = Governor(fps, w.min_scale, w.max_scale, adaptive)
         self.renderer = Renderer(target.ctx, settings.look, settings.safety.flash_limit)
-        self.controls = Controls()
+        self.controls = controls or Controls()
         self.status = Status("starting")
         self.pending: deque[Frame] = deque(maxlen=PENDING_LIMIT)
         self.arrivals: deque[float] = deque(maxlen=256)  # when generated tokens arrived
@@ -152,6 +154,17 @@ class App:
     def refused(self) -> bool:
         """The model never loaded because of bad input (a missing model, a non-model folder)."""
         return bool(self.user_failure) and not self.model_name
+
+    def replace_stream(self, stream: ModelStream) -> None:
+        """A fresh model process (the old one died or stalled): the screen starts over with
+        the loading scene while it loads."""
+        self.stream = stream
+        self.pending.clear()
+        self.scene = SceneState(self.settings.look)
+        self.status = Status("starting")
+        self.model_name = ""
+        self.request = 0
+        self.failure = self.user_failure = None
 
     def generate(self, prompt: str) -> None:
         self.request = self.stream.generate(prompt, self.gen)
@@ -318,7 +331,7 @@ class App:
             errors=errors,
             architecture=self.architecture,
             scene_mix=self.scene_mix,
-            interactive=self.target.interactive,
+            interactive=self.target.interactive and not self.controls.locked,
         )
 
     def hud_lines(self) -> tuple[str, ...]:

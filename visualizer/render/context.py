@@ -52,7 +52,9 @@ class WindowTarget:
 
     interactive = True
 
-    def __init__(self, size: tuple[int, int], fullscreen: bool, vsync: bool, title: str) -> None:
+    def __init__(self, size: tuple[int, int], fullscreen: bool, vsync: bool, title: str,
+                 display: int = 0) -> None:  # fmt: skip
+        """`display`: which screen, when there are several (a kiosk's)."""
         if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
             raise WindowUnavailable("no display (neither DISPLAY nor WAYLAND_DISPLAY is set)")
         import pygame
@@ -72,12 +74,13 @@ class WindowTarget:
         )
         flags = pygame.OPENGL | pygame.DOUBLEBUF | pygame.RESIZABLE
         if fullscreen:
-            flags |= pygame.FULLSCREEN
+            flags |= pygame.FULLSCREEN | pygame.NOFRAME
             size = (0, 0)  # the display's own resolution
+        display = min(display, max(pygame.display.get_num_displays() - 1, 0))
         try:
             with warnings.catch_warnings():  # "vsync not available" (e.g. Xvfb): frames still flow
                 warnings.simplefilter("ignore")
-                pygame.display.set_mode(size, flags, vsync=int(vsync))
+                pygame.display.set_mode(size, flags, vsync=int(vsync), display=display)
             self.ctx = moderngl.create_context(require=GL_VERSION)
         except Exception as exc:  # pygame.error, or the GL driver's own (no GLX, no GL 3.3)
             pygame.display.quit()

@@ -32,17 +32,28 @@ class Command:
 
 
 class Controls:
-    def __init__(self) -> None:
+    def __init__(self, exit_keys: tuple[frozenset[str], str] | None = None) -> None:
+        """`exit_keys` (modifiers, key) locks the controls for a kiosk: nothing works but that
+        combination, which quits (and a window close or signal, which quit anyway)."""
         self.box: str | None = None  # the prompt being typed; None = the box is closed
+        self.exit_keys = exit_keys
         self._dragging = False
+
+    @property
+    def locked(self) -> bool:
+        return self.exit_keys is not None
 
     def typing(self, idle: bool) -> str | None:
         """The prompt box as shown: open while idle, or once opened with Enter/Tab."""
+        if self.locked:
+            return None
         return self.box if self.box is not None else ("" if idle else None)
 
     def handle(self, event: pygame.event.Event, idle: bool) -> list[Command]:
         if event.type in (pygame.QUIT, pygame.WINDOWCLOSE):
             return [Command("quit")]
+        if self.locked:
+            return [Command("quit")] if self._is_exit(event) else []
         if event.type == pygame.KEYDOWN:
             return self._key(event, idle)
         if event.type == pygame.TEXTINPUT:
@@ -62,6 +73,14 @@ class Controls:
         elif event.type == pygame.MOUSEWHEEL:
             return [Command("zoom", event.precise_y if hasattr(event, "precise_y") else event.y)]
         return []
+
+    def _is_exit(self, event: pygame.event.Event) -> bool:
+        if event.type != pygame.KEYDOWN:
+            return False
+        mods, key = self.exit_keys
+        held = {name for name, flag in (("ctrl", pygame.KMOD_CTRL), ("shift", pygame.KMOD_SHIFT),
+                                        ("alt", pygame.KMOD_ALT)) if event.mod & flag}  # fmt: skip
+        return held == mods and event.key == ord(key)  # pygame: K_a == ord("a")
 
     def _key(self, event: pygame.event.Event, idle: bool) -> list[Command]:
         key = event.key

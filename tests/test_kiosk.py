@@ -1,0 +1,108 @@
+"""Kiosk mode: the playlist, locked controls, and a model process that heals itself."""
+
+import os
+import signal
+
+import pygame
+import pytest
+
+from tests.test_cli import _assert_user_error, neuroweb
+from visualizer.clock import FixedStepClock
+from visualizer.config import KioskSettings, load_settings, parse_keys
+from visualizer.kiosk import Kiosk, Playlist, kiosk_log
+from visualizer.model.stream import ModelStream
+from visualizer.render.app import App
+from visualizer.render.context import HeadlessTarget
+from visualizer.render.controls import Command, Controls
+
+MAX_FRAMES = 3000  # a bound, not a timing
+
+
+def test_the_playlist_plays_every_prompt_each_round_and_turns_the_looks():
+    settings = KioskSettings(prompts=("a", "b", "c", "d"), shuffle=True,
+                             scenes=("web", "architecture"), presets=("default", "minimal", "x"))
+    playlist = Playlist(settings, seed=1)
+    rounds = [[playlist.next_prompt() for _ in range(4)] for _ in range(3)]
+    assert all(sorted(r) == ["a", "b", "c", "d"] for r in rounds)
+    assert len({tuple(r) for r in rounds}) > 1  # a fresh order each round
+    again = Playlist(settings, seed=1)
+    assert [again.next_prompt() for _ in range(4)] == rounds[0]  # seeded: repeatable
+    looks = [playlist.next_look() for _ in range(4)]
+    assert looks == [("web", "default"), ("architecture", "minimal"), ("web", "x"),
+                     ("architecture", "default")]  # fmt: skip
+    ordered = Playlist(KioskSettings(prompts=("a", "b"), shuffle=False))
+    assert [ordered.next_prompt() for _ in range(4)] == ["a", "b", "a", "b"]
+
+
+def test_locked_controls_do_nothing_but_the_exit_combination():
+    c = Controls(parse_keys("ctrl+shift+q"))
+    typed = pygame.event.Event(pygame.TEXTINPUT, text="h")
+    q = dict(key=pygame.K_q, unicode="q")
+    assert c.handle(typed, idle=True) == [] and c.typing(idle=True) is None
+    assert c.handle(pygame.event.Event(pygame.KEYDOWN, mod=0, **q), idle=True) == []
+    ctrl_q = pygame.event.Event(pygame.KEYDOWN, mod=pygame.KMOD_LCTRL, **q)
+    assert c.handle(ctrl_q, idle=True) == []
+    escape = pygame.event.Event(pygame.KEYDOWN, key=pygame.K_ESCAPE, mod=0, unicode="")
+    assert c.handle(escape, idle=True) == []
+    both = pygame.event.Event(pygame.KEYDOWN, mod=pygame.KMOD_LCTRL | pygame.KMOD_LSHIFT, **q)
+    assert c.handle(both, idle=True) == [Command("quit")]
+    assert parse_keys("ctrl+alt+delete") is None and parse_keys("q") == (frozenset(), "q")
+
+
+@pytest.fixture
+def kiosk(tiny_llama_dir, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    settings = load_settings("kiosk", {
+        "model": {"name": str(tiny_llama_dir), "threads": 1},
+        "generation": {"max_tokens": 6},
+        "kiosk": {"pause_s": 0.0, "scene_s": 0.5, "log_file": str(tmp_path / "kiosk.log"),
+                  "prompts": ["one", "two", "three"]},
+    })  # fmt: skip
+    target = HeadlessTarget((160, 90))
+    stream = ModelStream(settings).start()
+    app = App(settings, target, stream, FixedStepClock(30), adaptive=False,
+              controls=Controls(parse_keys(settings.kiosk.exit_keys)))  # fmt: skip
+    kiosk = Kiosk(app, {"default": load_settings("default"), "minimal": load_settings("minimal")},
+                  kiosk_log(settings.kiosk))  # fmt: skip
+    yield kiosk
+    app.release()
+    app.stream.stop()
+    target.close()
+
+
+def _run_until(kiosk, done) -> None:
+    for _ in range(MAX_FRAMES):
+        if done():
+            return
+        kiosk.app.frame()
+        kiosk.tick()
+    raise AssertionError(f"not reached: {kiosk.app.status}")
+
+
+def test_the_kiosk_answers_prompt_after_prompt_and_heals_a_killed_model(kiosk, tmp_path):
+    _run_until(kiosk, lambda: kiosk.answers >= 2)
+    assert kiosk.app.scene.tokens_seen > 0
+    os.kill(kiosk.app.stream.pid, signal.SIGKILL)  # the model process dies mid-run
+    _run_until(kiosk, lambda: kiosk.restarts == 1)
+    answers = kiosk.answers
+    _run_until(kiosk, lambda: kiosk.answers >= answers + 2)  # and the show goes on
+    assert kiosk.app.running and kiosk.app.stream.alive
+    log = (tmp_path / "kiosk.log").read_text()
+    assert "restarting the model process: the model" in log
+    assert "prompt: " in log and "scene: " in log
+
+
+def test_a_stalled_answer_restarts_the_model(kiosk):
+    _run_until(kiosk, lambda: kiosk.app.status.state == "generating")
+    kiosk._last_token -= 10 * kiosk.settings.stall_s  # as if nothing had come for long
+    kiosk.tick()
+    assert kiosk.restarts == 1
+    _run_until(kiosk, lambda: kiosk.app.scene.tokens_seen > 0)
+
+
+def test_a_bad_kiosk_config_stops_it_at_the_start(tmp_path):
+    config = tmp_path / "k.toml"
+    config.write_text('[kiosk]\npresets = ["default", "nope"]\n')
+    _assert_user_error(neuroweb("kiosk", "--config", str(config)), "nope.toml: no such preset")
+    config.write_text('[kiosk]\nscenes = ["web", "tower"]\n')
+    _assert_user_error(neuroweb("kiosk", "--config", str(config)), f"{config}:2: kiosk.scenes")

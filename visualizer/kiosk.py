@@ -1,0 +1,211 @@
+"""`neuroweb kiosk`: an installation that runs unattended for days.
+
+The window is fullscreen on the chosen display, the cursor hidden, the controls locked (only
+`kiosk.exit_keys` or a signal ends it). A Playlist chooses the prompts, and the scenes and looks
+that take turns; the Kiosk drives the App from the outside, once per frame:
+
+- a finished answer stays `pause_s`, then the next prompt goes (each starts from an empty
+  context, so memory stays bounded);
+- every `scene_s` the next scene (and look, when `kiosk.presets` lists some) crossfades in;
+- the model process is replaced within a frame of failing (an exception, a crash) or of
+  stalling (`stall_s` without a token while answering); the window keeps drawing its loading
+  scene meanwhile;
+- a watchdog thread ends the process if the render loop itself stops (`frozen_s`), so the
+  supervisor that started it (systemd, a login script) can start it again;
+- everything is logged to a size-capped, rotating file.
+"""
+
+import logging
+import os
+import random
+import threading
+import time
+from dataclasses import dataclass, field
+from logging.handlers import RotatingFileHandler
+
+from visualizer.clock import RealClock
+from visualizer.config import SCENES, KioskSettings, Settings, load_settings, parse_keys
+from visualizer.errors import UserError
+from visualizer.model.stream import ModelStream
+from visualizer.render.app import App
+
+LOG_BACKUPS = 3
+
+
+@dataclass
+class Playlist:
+    """Prompts in order or shuffled (a new seeded order every round), and looks in turn."""
+
+    settings: KioskSettings
+    seed: int = 0
+    _order: list[str] = field(default_factory=list)
+    _round: int = 0
+    _look: int = -1
+
+    def next_prompt(self) -> str:
+        if not self._order:
+            self._order = list(self.settings.prompts)
+            if self.settings.shuffle:
+                random.Random(self.seed * 1_000_003 + self._round).shuffle(self._order)
+            self._round += 1
+        return self._order.pop(0)
+
+    def next_look(self) -> tuple[str, str | None]:
+        """The next scene, and the preset to wear with it (None: keep the current one)."""
+        self._look += 1
+        scenes, presets = self.settings.scenes, self.settings.presets
+        preset = presets[self._look % len(presets)] if presets else None
+        return scenes[self._look % len(scenes)], preset
+
+
+def kiosk_log(settings: KioskSettings) -> logging.Logger:
+    log = logging.getLogger("neuroweb.kiosk")
+    log.setLevel(logging.INFO)
+    if not log.handlers:
+        handler = RotatingFileHandler(settings.log_file, maxBytes=settings.log_bytes,
+                                      backupCount=LOG_BACKUPS, encoding="utf-8")  # fmt: skip
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        log.addHandler(handler)
+    return log
+
+
+class Kiosk:
+    def __init__(self, app: App, looks: dict[str, Settings], log: logging.Logger) -> None:
+        """`looks`: the rotating presets' settings, loaded (and so validated) at start."""
+        self.app, self.looks, self.log = app, looks, log
+        self.settings = app.settings.kiosk
+        self.playlist = Playlist(self.settings, app.settings.generation.seed)
+        self.restarts = 0
+        self.answers = 0
+        now = time.monotonic()
+        self._idle_since: float | None = now
+        self._last_token = now
+        self._tokens = 0
+        self._scene_since = now
+        self.rotate()
+
+    def tick(self) -> None:
+        """Once per frame, after `app.frame()`."""
+        app, now = self.app, time.monotonic()
+        if app.scene.tokens_seen != self._tokens:
+            self._tokens, self._last_token = app.scene.tokens_seen, now
+        dead = app.failure is not None or not app.stream.alive
+        quiet_s = now - self._last_token
+        stalled = app.status.state == "generating" and quiet_s > self.settings.stall_s
+        if dead or stalled:
+            self.restart(app.failure or ("the model stalled" if stalled else "the model died"))
+            return
+        if app.user_failure:  # a prompt the model refused: go on with the next
+            self.log.warning("prompt refused: %s", app.user_failure)
+            app.user_failure = None
+            self._idle_since = now
+        if app.idle and app.status.state in ("ready", "finished", "stopped"):
+            if self._idle_since is None:
+                self._idle_since = now
+            if now - self._idle_since >= self.settings.pause_s or app.status.state == "ready":
+                self.ask()
+        if now - self._scene_since >= self.settings.scene_s:
+            self.rotate()
+
+    def ask(self) -> None:
+        prompt = self.playlist.next_prompt()
+        self.log.info("prompt: %s", prompt)
+        self.app.generate(prompt)
+        self.answers += 1
+        self._idle_since = None
+        self._last_token = time.monotonic()
+
+    def rotate(self) -> None:
+        scene, preset = self.playlist.next_look()
+        if preset is not None and self.looks[preset] != self.app.settings:
+            self.app.apply(self.looks[preset])
+        self.app.scene_target = float(SCENES.index(scene))
+        self._scene_since = time.monotonic()
+        self.log.info("scene: %s%s", scene, f", look: {preset}" if preset else "")
+
+    def restart(self, why: str) -> None:
+        """A new model process in place of the old; the window draws on meanwhile."""
+        self.log.error("restarting the model process: %s", why)
+        self.app.stream.stop(timeout=1.0)
+        self.app.replace_stream(ModelStream(self.app.settings).start())
+        self.restarts += 1
+        self._idle_since = time.monotonic()
+        self._last_token = time.monotonic()
+
+
+class Watchdog:
+    """Ends the process when the render loop has not finished a frame for `limit_s`: a loop
+    stuck in a driver cannot be saved from inside; its supervisor starts a fresh one."""
+
+    def __init__(self, limit_s: float, log: logging.Logger) -> None:
+        self.limit_s, self.log = limit_s, log
+        self._beat = time.monotonic()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="neuroweb-watchdog", daemon=True)
+
+    def __enter__(self) -> "Watchdog":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def beat(self) -> None:
+        self._beat = time.monotonic()
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self.limit_s / 4):
+            stuck = time.monotonic() - self._beat
+            if stuck > self.limit_s:
+                self.log.critical("the render loop has been stuck for %.0f s: exiting", stuck)
+                logging.shutdown()
+                os._exit(3)
+
+
+def looks_of(settings: Settings) -> dict[str, Settings]:
+    """Every preset the kiosk rotates through, loaded now so a bad one stops it at the start."""
+    return {name: load_settings(name) for name in settings.kiosk.presets}
+
+
+def run_kiosk(settings: Settings) -> int:
+    import pygame
+
+    from visualizer.live import leave_a_core
+    from visualizer.render.context import WindowTarget, WindowUnavailable
+    from visualizer.render.controls import Controls
+    from visualizer.sound.speakers import Speakers
+
+    k, w = settings.kiosk, settings.window
+    looks = looks_of(settings)
+    log = kiosk_log(k)
+    log.info("kiosk starting: %d prompts, scenes %s, looks %s", len(k.prompts), k.scenes,
+             list(looks) or "-")  # fmt: skip
+    settings = leave_a_core(settings)
+    try:
+        target = WindowTarget((w.width, w.height), True, w.vsync, "neuroweb", display=k.display)
+    except WindowUnavailable as exc:
+        log.error("no window: %s", exc)
+        raise UserError(f"kiosk: {exc}") from None
+    pygame.mouse.set_visible(False)
+    speakers, silent_because = Speakers.open(settings.sound)
+    if silent_because:
+        log.warning(silent_because)
+    stream = ModelStream(settings).start()
+    app = App(settings, target, stream, RealClock(), adaptive=True, speakers=speakers,
+              controls=Controls(parse_keys(k.exit_keys)))  # fmt: skip
+    kiosk = Kiosk(app, looks, log)
+    try:
+        with Watchdog(k.frozen_s, log) as watchdog:
+            while app.running:
+                app.frame()
+                kiosk.tick()
+                watchdog.beat()
+    finally:
+        log.info("kiosk stopping after %d answers, %d restarts", kiosk.answers, kiosk.restarts)
+        app.release()
+        app.stream.stop()
+        if speakers is not None:
+            speakers.close()
+        target.close()
+    return 0
