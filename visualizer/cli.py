@@ -126,6 +126,12 @@ def build_parser() -> argparse.ArgumentParser:
     kiosk = sub.add_parser("kiosk", help="an installation: fullscreen, unattended, self-healing")
     kiosk.add_argument("--config", default="kiosk", help="preset name in configs/ or a .toml")
 
+    soak = sub.add_parser("soak", help="run the kiosk headless, time compressed; print JSON")
+    soak.add_argument("--minutes", type=_rate, required=True, help="how long to run")
+    soak.add_argument("--inject-faults", action="store_true",
+                      help="a model exception, a killed ffmpeg, a corrupted preset, in turn")
+    soak.add_argument("--model", default="", help="a model folder, .gguf or HF cache name")
+
     bench = sub.add_parser("bench", help="measure speed and memory, print JSON")
     bench.add_argument("--json", action="store_true", help="print only the JSON object")
     bench.add_argument("--tokens", type=int, default=64, help="tokens per measurement")
@@ -241,6 +247,10 @@ def main(argv: list[str] | None = None) -> int:
             return _render(args)
         if args.command == "snapshot":
             return _snapshot(args)
+        if args.command == "soak":
+            from visualizer.soak import soak_command
+
+            return soak_command(args.minutes, args.inject_faults, args.model)
         if args.command == "kiosk":
             from visualizer.kiosk import run_kiosk
 

@@ -20,7 +20,7 @@ import os
 import random
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from logging.handlers import RotatingFileHandler
 
 from visualizer.clock import RealClock
@@ -117,8 +117,12 @@ class Kiosk:
 
     def rotate(self) -> None:
         scene, preset = self.playlist.next_look()
-        if preset is not None and self.looks[preset] != self.app.settings:
-            self.app.apply(self.looks[preset])
+        if preset is not None:  # its look, sound and safety; the model and playlist stay
+            look = self.looks[preset]
+            settings = replace(self.app.settings, look=look.look, sound=look.sound,
+                               safety=look.safety)  # fmt: skip
+            if settings != self.app.settings:
+                self.app.apply(settings)
         self.app.scene_target = float(SCENES.index(scene))
         self._scene_since = time.monotonic()
         self.log.info("scene: %s%s", scene, f", look: {preset}" if preset else "")

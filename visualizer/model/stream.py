@@ -49,6 +49,8 @@ def _serve(settings: Settings, commands: Connection, out: Connection, cancel) ->
                 return
             if command[0] == "quit":
                 return
+            if command[0] == "fault":  # `neuroweb soak --inject-faults`: a bug, on purpose
+                raise RuntimeError("an injected fault")
             _, request, prompt, gen = command
             cancel.clear()
             generating = replace(ready, state="generating", request=request)
@@ -107,6 +109,10 @@ class ModelStream:
         self._requests += 1
         self._commands.send(("generate", self._requests, prompt, gen or self.settings.generation))
         return self._requests
+
+    def inject_fault(self) -> None:
+        """Make the model process fail as a bug would (for the soak test's self-healing)."""
+        self._commands.send(("fault",))
 
     def cancel(self) -> None:
         """Stop the answer in progress after the current forward pass; stay loaded."""

@@ -131,6 +131,12 @@ class Recorder:
         self._audio.writeframes(pcm16(samples))
         self.audio_written += len(samples)
 
+    @property
+    def pid(self) -> int:
+        if self._process is None:
+            raise RuntimeError("Recorder.pid before start()")
+        return self._process.pid
+
     def write(self, frame: bytes) -> bool:
         """Queue one frame, waiting while the queue is full; False once the recording failed."""
         if self._thread is None:

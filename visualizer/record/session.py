@@ -56,6 +56,11 @@ class RecordingSession:
     def failed(self) -> str | None:
         return self._recorder.failed
 
+    @property
+    def encoder_pid(self) -> int:
+        """The ffmpeg process encoding this recording."""
+        return self._recorder.pid
+
     def capture(self, fbo: moderngl.Framebuffer, now: float) -> str | None:
         """Grab this frame; returns a message when the recording has to stop."""
         if fbo.size != self.size:

@@ -187,8 +187,9 @@ class App:
                 self.notify(batch.failure.message)
             else:
                 self.failure = batch.failure.message
-            if not self.target.interactive:  # nobody to read it on screen: end the run
-                self.running = False
+            if not self.target.interactive and not self.controls.locked:
+                self.running = False  # nobody to read it on screen: end the run (a kiosk,
+                #                       locked, is healed by its supervisor instead)
 
     def reveal(self) -> None:
         """Move arrived frames into the scene: all of them, or none while paused."""

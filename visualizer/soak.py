@@ -1,0 +1,123 @@
+"""`neuroweb soak`: the kiosk, headless and with time compressed, run for a while with faults
+injected, then a JSON report. A tool for the technician and for CI, not a unit test.
+
+The playlist runs with short answers and no pauses, so an hour of soak covers far more
+prompts and scene changes than an hour on the wall. With --inject-faults it takes turns, every
+FAULT_EVERY_S seconds, at: an exception in the model process, a recording whose ffmpeg is
+killed, and a corrupted preset written while the kiosk watches it (then mended). A fault is
+survived when the kiosk is still drawing and answering afterwards.
+"""
+
+import json
+import os
+import shutil
+import signal
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+
+from visualizer.clock import FixedStepClock
+from visualizer.config import PresetWatch, Settings, load_settings, parse_keys, preset_path
+from visualizer.kiosk import Kiosk, kiosk_log, looks_of
+from visualizer.model.stream import ModelStream
+from visualizer.render.app import App
+from visualizer.render.context import HeadlessTarget
+from visualizer.render.controls import Controls
+
+FAULT_EVERY_S = 20.0
+WARM_UP_S = 30.0  # memory is measured from here on: caches and the allocator settle first
+SIZE = (320, 180)
+FAULTS = ("model", "ffmpeg", "preset")
+
+
+def soak_settings(model: str, log_file: Path) -> dict:
+    """What compresses time: short answers, no pauses, quick scene changes."""
+    return {
+        "model": {"name": model},
+        "generation": {"max_tokens": 16},
+        "kiosk": {"pause_s": 0.0, "scene_s": 4.0, "stall_s": 20.0, "log_file": str(log_file)},
+    }
+
+
+def soak(minutes: float, inject_faults: bool, model: str = "") -> dict:
+    folder = Path(tempfile.mkdtemp(prefix="neuroweb-soak-"))
+    try:
+        preset = folder / "kiosk.toml"
+        shutil.copy(preset_path("kiosk"), preset)
+        watch = PresetWatch(str(preset), soak_settings(model, folder / "kiosk.log"))
+        settings = load_settings(str(preset), watch.overrides)
+        return _run(settings, watch, minutes * 60, inject_faults, folder)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _run(settings: Settings, watch: PresetWatch, seconds: float, faults: bool, folder: Path):
+    me = psutil.Process()
+    target = HeadlessTarget(SIZE)
+    app = App(settings, target, ModelStream(settings).start(), FixedStepClock(30),
+              adaptive=False, watch=watch, controls=Controls(parse_keys(settings.kiosk.exit_keys)))
+    kiosk = Kiosk(app, looks_of(settings), kiosk_log(settings.kiosk))
+    start = time.monotonic()
+    report = {"frames": 0, "longest_frame_ms": 0.0, "answers": 0, "restarts": 0,
+              "faults_injected": 0, "faults_survived": 0, "crashes": 0}  # fmt: skip
+    rss_start = None
+    next_fault, turn, pending = start + FAULT_EVERY_S, 0, None
+    try:
+        while (now := time.monotonic()) - start < seconds:
+            began = time.perf_counter()
+            app.frame()
+            kiosk.tick()
+            report["longest_frame_ms"] = max(report["longest_frame_ms"],
+                                             1000 * (time.perf_counter() - began))  # fmt: skip
+            report["frames"] += 1
+            if rss_start is None and now - start >= WARM_UP_S:
+                rss_start = me.memory_info().rss
+            if pending is not None and kiosk.answers > pending[1] + 1 and app.running:
+                report["faults_survived"] += 1  # two more answers since: it healed
+                pending = None
+            if faults and now >= next_fault and pending is None:
+                _inject(FAULTS[turn % len(FAULTS)], app, watch, folder)
+                report["faults_injected"] += 1
+                pending, turn, next_fault = (turn, kiosk.answers), turn + 1, now + FAULT_EVERY_S
+    finally:
+        app.release()
+        app.stream.stop()
+        target.close()
+    rss_end = me.memory_info().rss
+    rss_start = rss_start or rss_end
+    report.update(answers=kiosk.answers, restarts=kiosk.restarts, seconds=round(seconds),
+                  rss_start_mb=round(rss_start / 2**20, 1), rss_end_mb=round(rss_end / 2**20, 1),
+                  rss_growth_pct=round(100 * (rss_end - rss_start) / rss_start, 2))  # fmt: skip
+    report["longest_frame_ms"] = round(report["longest_frame_ms"], 1)
+    return report
+
+
+def _inject(fault: str, app: App, watch: PresetWatch, folder: Path) -> None:
+    if fault == "model":
+        app.stream.inject_fault()
+    elif fault == "ffmpeg":
+        if app.recording is None:
+            app.start_recording(folder / "soak.mp4")
+        app.frame()  # a frame into it
+        if app.recording is not None:
+            os.kill(app.recording.encoder_pid, signal.SIGKILL)
+    else:
+        good = watch.path.read_text()
+        watch.path.write_text("[look\nglow = = 3\n")
+        _touch(watch.path)
+        app._next_poll = 0.0
+        app.frame()  # it sees the broken file, says so, keeps its settings
+        watch.path.write_text(good)
+        _touch(watch.path)
+
+
+def _touch(path: Path) -> None:
+    stamp = path.stat().st_mtime + 1
+    os.utime(path, (stamp, stamp))
+
+
+def soak_command(minutes: float, inject_faults: bool, model: str) -> int:
+    print(json.dumps(soak(minutes, inject_faults, model)))
+    return 0
