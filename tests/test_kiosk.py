@@ -1,5 +1,6 @@
 """Kiosk mode: the playlist, locked controls, and a model process that heals itself."""
 
+import json
 import os
 import signal
 
@@ -106,3 +107,15 @@ def test_a_bad_kiosk_config_stops_it_at_the_start(tmp_path):
     _assert_user_error(neuroweb("kiosk", "--config", str(config)), "nope.toml: no such preset")
     config.write_text('[kiosk]\nscenes = ["web", "tower"]\n')
     _assert_user_error(neuroweb("kiosk", "--config", str(config)), f"{config}:2: kiosk.scenes")
+
+
+def test_a_short_soak_survives_every_injected_fault(tiny_llama_dir):
+    """The CI-sized soak: half a minute, a fault every 6 s (model exception, killed ffmpeg,
+    corrupted preset, in turn); `neuroweb soak` with longer --minutes is the real thing."""
+    result = neuroweb("soak", "--minutes", "0.5", "--inject-faults", "--fault-every", "6",
+                      "--model", str(tiny_llama_dir), timeout=180)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["crashes"] == 0 and report["faults_injected"] >= 3
+    assert report["faults_survived"] >= report["faults_injected"] - 1  # the last may be fresh
+    assert report["restarts"] >= 1 and report["answers"] > 5 and report["frames"] > 100

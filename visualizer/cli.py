@@ -130,6 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     soak.add_argument("--minutes", type=_rate, required=True, help="how long to run")
     soak.add_argument("--inject-faults", action="store_true",
                       help="a model exception, a killed ffmpeg, a corrupted preset, in turn")
+    soak.add_argument("--fault-every", type=_rate, default=20.0, help="seconds between faults")
     soak.add_argument("--model", default="", help="a model folder, .gguf or HF cache name")
 
     bench = sub.add_parser("bench", help="measure speed and memory, print JSON")
@@ -250,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "soak":
             from visualizer.soak import soak_command
 
-            return soak_command(args.minutes, args.inject_faults, args.model)
+            return soak_command(args.minutes, args.inject_faults, args.model, args.fault_every)
         if args.command == "kiosk":
             from visualizer.kiosk import run_kiosk
 

@@ -3,7 +3,7 @@ injected, then a JSON report. A tool for the technician and for CI, not a unit t
 
 The playlist runs with short answers and no pauses, so an hour of soak covers far more
 prompts and scene changes than an hour on the wall. With --inject-faults it takes turns, every
-FAULT_EVERY_S seconds, at: an exception in the model process, a recording whose ffmpeg is
+`--fault-every` seconds, at: an exception in the model process, a recording whose ffmpeg is
 killed, and a corrupted preset written while the kiosk watches it (then mended). A fault is
 survived when the kiosk is still drawing and answering afterwards.
 """
@@ -41,19 +41,21 @@ def soak_settings(model: str, log_file: Path) -> dict:
     }
 
 
-def soak(minutes: float, inject_faults: bool, model: str = "") -> dict:
+def soak(minutes: float, inject_faults: bool, model: str = "", every_s: float = FAULT_EVERY_S,
+         warm_up_s: float = WARM_UP_S) -> dict:  # fmt: skip
     folder = Path(tempfile.mkdtemp(prefix="neuroweb-soak-"))
     try:
         preset = folder / "kiosk.toml"
         shutil.copy(preset_path("kiosk"), preset)
         watch = PresetWatch(str(preset), soak_settings(model, folder / "kiosk.log"))
         settings = load_settings(str(preset), watch.overrides)
-        return _run(settings, watch, minutes * 60, inject_faults, folder)
+        return _run(settings, watch, minutes * 60, inject_faults, folder, every_s, warm_up_s)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def _run(settings: Settings, watch: PresetWatch, seconds: float, faults: bool, folder: Path):
+def _run(settings: Settings, watch: PresetWatch, seconds: float, faults: bool, folder: Path,
+         every_s: float, warm_up_s: float) -> dict:  # fmt: skip
     me = psutil.Process()
     target = HeadlessTarget(SIZE)
     app = App(settings, target, ModelStream(settings).start(), FixedStepClock(30),
@@ -62,8 +64,8 @@ def _run(settings: Settings, watch: PresetWatch, seconds: float, faults: bool, f
     start = time.monotonic()
     report = {"frames": 0, "longest_frame_ms": 0.0, "answers": 0, "restarts": 0,
               "faults_injected": 0, "faults_survived": 0, "crashes": 0}  # fmt: skip
-    rss_start = None
-    next_fault, turn, pending = start + FAULT_EVERY_S, 0, None
+    rss_start, by_minute = None, []
+    next_fault, turn, pending = start + every_s, 0, None
     try:
         while (now := time.monotonic()) - start < seconds:
             began = time.perf_counter()
@@ -72,15 +74,17 @@ def _run(settings: Settings, watch: PresetWatch, seconds: float, faults: bool, f
             report["longest_frame_ms"] = max(report["longest_frame_ms"],
                                              1000 * (time.perf_counter() - began))  # fmt: skip
             report["frames"] += 1
-            if rss_start is None and now - start >= WARM_UP_S:
+            if rss_start is None and now - start >= warm_up_s:
                 rss_start = me.memory_info().rss
+            if now - start >= 60 * (len(by_minute) + 1):
+                by_minute.append(round(me.memory_info().rss / 2**20, 1))
             if pending is not None and kiosk.answers > pending[1] + 1 and app.running:
                 report["faults_survived"] += 1  # two more answers since: it healed
                 pending = None
             if faults and now >= next_fault and pending is None:
                 _inject(FAULTS[turn % len(FAULTS)], app, watch, folder)
                 report["faults_injected"] += 1
-                pending, turn, next_fault = (turn, kiosk.answers), turn + 1, now + FAULT_EVERY_S
+                pending, turn, next_fault = (turn, kiosk.answers), turn + 1, now + every_s
     finally:
         app.release()
         app.stream.stop()
@@ -89,7 +93,8 @@ def _run(settings: Settings, watch: PresetWatch, seconds: float, faults: bool, f
     rss_start = rss_start or rss_end
     report.update(answers=kiosk.answers, restarts=kiosk.restarts, seconds=round(seconds),
                   rss_start_mb=round(rss_start / 2**20, 1), rss_end_mb=round(rss_end / 2**20, 1),
-                  rss_growth_pct=round(100 * (rss_end - rss_start) / rss_start, 2))  # fmt: skip
+                  rss_growth_pct=round(100 * (rss_end - rss_start) / rss_start, 2),
+                  rss_mb_by_minute=by_minute)  # fmt: skip
     report["longest_frame_ms"] = round(report["longest_frame_ms"], 1)
     return report
 
@@ -118,6 +123,6 @@ def _touch(path: Path) -> None:
     os.utime(path, (stamp, stamp))
 
 
-def soak_command(minutes: float, inject_faults: bool, model: str) -> int:
-    print(json.dumps(soak(minutes, inject_faults, model)))
+def soak_command(minutes: float, inject_faults: bool, model: str, every_s: float) -> int:
+    print(json.dumps(soak(minutes, inject_faults, model, every_s, min(WARM_UP_S, minutes * 15))))
     return 0
