@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from visualizer.config import PRESET_DIR
 from visualizer.record.ffmpeg import Recorder
 from visualizer.safety.flashes import FlashAnalyser, analyse_video
 
@@ -108,3 +109,29 @@ def test_the_limiter_lets_slow_changes_through_untouched(gl_target):
     assert amounts == [1.0] * len(slow)
     for seen, drawn in zip(shown, slow, strict=True):
         assert np.abs(seen.astype(int) - drawn.astype(int)).max() <= 1
+
+
+def test_the_glitch_preset_stays_lively_but_within_three_flashes(tiny_llama, tmp_path):
+    """Rendered with the flash limiter the glitch mood still flashes, never more than three
+    times a second; with the limiter switched off the analyser catches it strobing."""
+    from tests.test_cli import neuroweb
+    from visualizer.config import CaptureSettings, GenerationSettings
+    from visualizer.model.generate import generate_frames
+    from visualizer.trace import write_trace
+
+    gen = GenerationSettings(max_tokens=32, temperature=1.0, seed=1)  # words, not "\n" × 32
+    frames = list(generate_frames(tiny_llama, "Tell me a story", gen, CaptureSettings()))
+    trace = tmp_path / "run.npz"
+    write_trace(trace, frames, {"model": "tiny", "prompt": "Tell me a story"})
+    reports = {}
+    for limit in ("true", "false"):
+        preset = tmp_path / f"glitch-{limit}.toml"
+        text = (PRESET_DIR / "glitch.toml").read_text()
+        preset.write_text(text.replace("flash_limit = true", f"flash_limit = {limit}"))
+        out = tmp_path / f"glitch-{limit}.mp4"
+        result = neuroweb("render", "--trace", str(trace), "--out", str(out), "--size",
+                          "320x180", "--fps", "30", "--preset", str(preset), "--no-audio")
+        assert result.returncode == 0, result.stderr
+        reports[limit] = analyse_video(out)
+    assert reports["false"].general_per_s > 3 and not reports["false"].compliant
+    assert reports["true"].compliant and reports["true"].general_per_s >= 2

@@ -97,6 +97,7 @@ class LookSettings:
     drift_deg_s: float = 4.0  # the camera's slow orbit when nobody drags it
     text_size: float = 0.05  # answer text height as a fraction of the window height
     scene: str = "web"  # the scene shown first: "web" (the neural web) | "architecture"
+    glitch: float = 0.0  # 0..1: jump cuts, stutters, word flashes, colour splits on tokens
 
 
 @dataclass(frozen=True)
@@ -205,6 +206,7 @@ class Settings:
             (0 < lk.ease_s <= 5, "look.ease_s", "a number in (0, 5]"),
             (0 < lk.pulse_s <= 5, "look.pulse_s", "a number in (0, 5]"),
             (0.01 <= lk.text_size <= 0.2, "look.text_size", "a number in [0.01, 0.2]"),
+            (0 <= lk.glitch <= 1, "look.glitch", "a number in [0, 1]"),
             (lk.scene in SCENES, "look.scene", " | ".join(f'"{s}"' for s in SCENES)),
             (16 <= w.width <= 16384, "window.width", "an integer in 16..16384"),
             (16 <= w.height <= 16384, "window.height", "an integer in 16..16384"),

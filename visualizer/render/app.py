@@ -24,6 +24,7 @@ from visualizer.record.session import RecordingSession
 from visualizer.render.camera import Camera
 from visualizer.render.context import is_software
 from visualizer.render.controls import Command, Controls
+from visualizer.render.glitch import Glitch
 from visualizer.render.governor import Governor
 from visualizer.render.layers.panels import Overlay
 from visualizer.render.renderer import Renderer, render_poster
@@ -64,6 +65,7 @@ class App:
         self.gen = settings.generation
         self.scene = SceneState(settings.look)
         self.camera = Camera(settings.look.drift_deg_s)
+        self.glitch = Glitch(settings.look.glitch)
         w = settings.window
         software = is_software(target.ctx) and isinstance(clock, RealClock)
         self.frame_cap = w.software_fps if software else 0  # frames per second; 0 = none
@@ -124,7 +126,7 @@ class App:
         self.reveal()
         if self.speakers is not None:
             self.speakers.pump()
-        self.scene.advance(dt)
+        self.scene.advance(self.glitch.step(self.scene, self.camera, dt))
         self.camera.advance(dt)
         step = dt / CROSSFADE_S
         self.scene_mix = min(max(self.scene_target, self.scene_mix - step), self.scene_mix + step)
@@ -333,6 +335,9 @@ class App:
             architecture=self.architecture,
             scene_mix=self.scene_mix,
             interactive=self.target.interactive and not self.controls.locked,
+            flash=self.glitch.flash,
+            flash_word=self.glitch.word,
+            split=self.glitch.split,
         )
 
     def hud_lines(self) -> tuple[str, ...]:
@@ -372,6 +377,7 @@ class App:
         self.settings = settings
         self.gen = settings.generation
         self.scene.look = settings.look
+        self.glitch.amount = settings.look.glitch
         if (settings.look, settings.safety) != (old.look, old.safety):
             renderer = Renderer(self.target.ctx, settings.look, settings.safety.flash_limit)
             self.renderer.release()

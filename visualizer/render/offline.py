@@ -19,6 +19,7 @@ from visualizer.frame import Frame
 from visualizer.record.session import RecordingSession
 from visualizer.render.camera import Camera
 from visualizer.render.context import HeadlessTarget
+from visualizer.render.glitch import Glitch
 from visualizer.render.layers.panels import Overlay
 from visualizer.render.renderer import Renderer, save_png
 from visualizer.sound.synth import Synth
@@ -120,6 +121,7 @@ def render_video(
 def _draw(run, times, total, fps, target, renderer, session, settings) -> None:
     """Frame k shows time k/fps: the frames due by then, eased for exactly 1/fps per step."""
     scene, camera = SceneState(settings.look), Camera(settings.look.drift_deg_s)
+    glitch = Glitch(settings.look.glitch)
     frames = run.frames
     shown, started = 0, time.perf_counter()
     for k in range(total):
@@ -128,11 +130,14 @@ def _draw(run, times, total, fps, target, renderer, session, settings) -> None:
             scene.ingest(frames[shown])
             session.hear(frames[shown], now)
             shown += 1
-        overlay = run.overlay("generating" if shown < len(frames) else "finished", settings)
+        step = glitch.step(scene, camera, 1 / fps)
+        overlay = replace(run.overlay("generating" if shown < len(frames) else "finished",
+                                      settings), flash=glitch.flash, flash_word=glitch.word,
+                          split=glitch.split)  # fmt: skip
         renderer.draw(target.fbo, target.size, scene, overlay, camera, now)
         if session.capture(target.fbo, now):
             return  # the encoder failed; close() reports it
-        scene.advance(1 / fps)
+        scene.advance(step)
         camera.advance(1 / fps)
         if k % 10 == 9 or k == total - 1:
             _progress(k + 1, total, started)

@@ -98,7 +98,8 @@ class Renderer:
             for layer in self._web_layers:
                 layer.draw(view)
         backdrop = partial(self.background.draw, view)
-        self.bloom.finish(fbo, self.look.glow, backdrop, *self.panels.band(size, scene))
+        self.bloom.finish(fbo, self.look.glow, backdrop, *self.panels.band(size, scene),
+                          overlay.split)  # fmt: skip
         self.panels.draw(scene, overlay, size, time, matrix)
 
     def release(self) -> None:

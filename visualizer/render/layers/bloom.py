@@ -59,10 +59,12 @@ class Bloom:
         backdrop: Callable[[], None],
         band_top: float,
         band_shade: float,
+        split: float = 0.0,
     ) -> None:
         """Bloom the scene (`glow` × its highlights), lay it over what `backdrop` draws (into
         the bound framebuffer) and draw the result onto `target` (its full size), darkening the
-        bottom `band_top` (a fraction of the height) by `band_shade`."""
+        bottom `band_top` (a fraction of the height) by `band_shade`, and splitting red from
+        blue by `split` (a share of the width)."""
         self.ctx.disable(moderngl.BLEND)
         self._glow_layer(glow, backdrop)
         scene, glow_layer, _, final = self._textures
@@ -76,6 +78,7 @@ class Bloom:
         self._upscale.set("u_glow", 1)
         self._upscale.set("u_add_glow", direct)
         self._upscale.set("u_gain", 1.0 if direct else 2.0)
+        self._upscale.set("u_split", split)
         self._upscale.set("u_exposure", EXPOSURE)
         self._upscale.set("u_band_top", band_top)
         self._upscale.set("u_band_shade", band_shade)

@@ -44,6 +44,9 @@ class Overlay:
     architecture: Architecture | None = None  # the loaded model's, for the architecture scene
     scene_mix: float = 0.0  # 0: the neural web, 1: the architecture; between: crossfading
     interactive: bool = True  # someone can type here (not a video or poster): show the hint
+    flash: float = 0.0  # the glitch's word flash: 1 as it starts, fading
+    flash_word: str = ""
+    split: float = 0.0  # the glitch's colour split, a share of the width
 
 
 def _visible(text: str) -> str:
@@ -106,9 +109,14 @@ class Panels:
     def draw_chrome(
         self, scene: SceneState, o: Overlay, size: tuple[int, int], time: float
     ) -> None:
-        """What every scene shows on top: loading, the prompt box, HUD, errors and notices."""
+        """What every scene shows on top: a word flash, loading, the prompt box, HUD, errors
+        and notices."""
         w, h = size
         self.painter.begin(size)
+        if o.flash > 0 and o.flash_word:
+            self.painter.rect(0, 0, w, h, (*self.text[:3], o.flash))
+            self.painter.text(_visible(o.flash_word), w / 2, 0.36 * h, round(0.22 * h),
+                              (*self.ink[:3], o.flash), bold=True, anchor="center")  # fmt: skip
         if o.state in ("starting", "loading") and scene.rows == 0:
             self._loading(o, w, h, time)
         self._prompt_box(o, w, h, time)
