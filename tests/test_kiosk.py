@@ -119,3 +119,32 @@ def test_a_short_soak_survives_every_injected_fault(tiny_llama_dir):
     assert report["crashes"] == 0 and report["faults_injected"] >= 3
     assert report["faults_survived"] >= report["faults_injected"] - 1  # the last may be fresh
     assert report["restarts"] >= 1 and report["answers"] > 5 and report["frames"] > 100
+
+
+def test_a_lost_sound_device_is_let_go_and_found_again(kiosk, tmp_path, monkeypatch):
+    """Real mixer output through SDL's disk driver; the device then fails as an unplugged
+    one would (pump raises pygame.error): the show goes on silent, and the kiosk opens the
+    device again."""
+    import visualizer.kiosk
+    from visualizer.sound.speakers import Speakers
+
+    monkeypatch.setenv("SDL_AUDIODRIVER", "disk")
+    monkeypatch.setenv("SDL_DISKAUDIOFILE", str(tmp_path / "speakers.raw"))
+    app = kiosk.app
+    app.speakers, _ = Speakers.open(app.settings.sound)
+    assert app.speakers is not None
+    app.frame()
+
+    def unplugged() -> None:
+        raise pygame.error("Audio device has been removed")
+
+    monkeypatch.setattr(app.speakers, "pump", unplugged)
+    app.frame()
+    assert app.speakers is None and "the sound stopped" in app.notices[-1][1]
+    assert app.running
+    monkeypatch.setattr(visualizer.kiosk, "SOUND_RETRY_S", 0.0)
+    kiosk.tick()
+    assert app.speakers is not None
+    app.frame()
+    app.speakers.close()
+    app.speakers = None

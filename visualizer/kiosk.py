@@ -30,6 +30,7 @@ from visualizer.model.stream import ModelStream
 from visualizer.render.app import App
 
 LOG_BACKUPS = 3
+SOUND_RETRY_S = 30.0  # a lost sound device is looked for again this often
 
 
 @dataclass
@@ -82,6 +83,7 @@ class Kiosk:
         self._last_token = now
         self._tokens = 0
         self._scene_since = now
+        self._sound_tried = now
         self.rotate()
 
     def tick(self) -> None:
@@ -106,6 +108,20 @@ class Kiosk:
                 self.ask()
         if now - self._scene_since >= self.settings.scene_s:
             self.rotate()
+        if app.speakers is None and app.settings.sound.enabled:
+            self.reopen_sound(now)
+
+    def reopen_sound(self, now: float) -> None:
+        """The sound device failed or was never there: look for it again now and then."""
+        if now - self._sound_tried < SOUND_RETRY_S:
+            return
+        self._sound_tried = now
+        from visualizer.sound.speakers import Speakers
+
+        speakers, _ = Speakers.open(self.app.settings.sound)
+        if speakers is not None:
+            self.app.speakers = speakers
+            self.log.info("sound is back")
 
     def ask(self) -> None:
         prompt = self.playlist.next_prompt()
@@ -209,7 +225,7 @@ def run_kiosk(settings: Settings) -> int:
         log.info("kiosk stopping after %d answers, %d restarts", kiosk.answers, kiosk.restarts)
         app.release()
         app.stream.stop()
-        if speakers is not None:
-            speakers.close()
+        if app.speakers is not None:  # the one it has now (a lost device is reopened)
+            app.speakers.close()
         target.close()
     return 0

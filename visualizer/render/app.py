@@ -11,6 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import moderngl
+import pygame
 
 from visualizer.architecture import Architecture
 from visualizer.clock import FixedStepClock, RealClock
@@ -124,8 +125,7 @@ class App:
                 self.execute(command)
         self.receive()
         self.reveal()
-        if self.speakers is not None:
-            self.speakers.pump()
+        self.play()
         self.scene.advance(self.glitch.step(self.scene, self.camera, dt))
         self.camera.advance(dt)
         step = dt / CROSSFADE_S
@@ -199,6 +199,19 @@ class App:
             return
         while self.pending:
             self.show(self.pending.popleft())
+
+    def play(self) -> None:
+        """Feed the speakers; a sound device that fails (unplugged, say) is let go, and the
+        demo goes on silent (a kiosk tries to open it again)."""
+        if self.speakers is None:
+            return
+        try:
+            self.speakers.pump()
+        except pygame.error as exc:
+            self.silent_because = f"the sound stopped: {exc}"
+            self.notify(self.silent_because)
+            self.speakers.close()
+            self.speakers = None
 
     def show(self, frame: Frame) -> None:
         """`frame` enters the scene: it is seen, heard, and recorded from this moment."""
