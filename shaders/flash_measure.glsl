@@ -1,6 +1,7 @@
 #version 330
-// Flash limiter, step 1: the frame's relative luminance, averaged over each cell of a coarse
-// grid (one fragment per cell, 8 × 8 taps across it), for the CPU to judge.
+// Flash limiter, step 1: the frame's relative luminance and red value (WCAG's saturated red:
+// (R - G - B) × 320 where R / (R + G + B) ≥ 0.8), averaged over each cell of a coarse grid
+// (one fragment per cell, 8 × 8 taps across it), for the CPU to judge.
 #ifdef VERTEX_SHADER
 #include "lib/fullscreen.glsl"
 #endif
@@ -17,13 +18,17 @@ vec3 to_linear(vec3 c) {
 
 void main() {
     vec2 cell = floor(v_uv * u_cells);
-    float sum = 0.0;
+    float luminance = 0.0;
+    float red = 0.0;
     for (int i = 0; i < 8; i++) {
         for (int j = 0; j < 8; j++) {
             vec2 uv = (cell + (vec2(i, j) + 0.5) / 8.0) / u_cells;
-            sum += dot(to_linear(texture(u_frame, uv).rgb), vec3(0.2126, 0.7152, 0.0722));
+            vec3 c = texture(u_frame, uv).rgb;
+            luminance += dot(to_linear(c), vec3(0.2126, 0.7152, 0.0722));
+            float saturated = step(0.8, c.r / max(c.r + c.g + c.b, 1e-6));
+            red += saturated * max(0.0, (c.r - c.g - c.b) * 320.0);
         }
     }
-    f_colour = vec4(sum / 64.0, 0.0, 0.0, 1.0);
+    f_colour = vec4(luminance / 64.0, red / 64.0, 0.0, 1.0);
 }
 #endif

@@ -55,9 +55,8 @@ def kiosk(tiny_llama_dir, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     settings = load_settings("kiosk", {
         "model": {"name": str(tiny_llama_dir), "threads": 1},
-        "generation": {"max_tokens": 6},
-        "kiosk": {"pause_s": 0.0, "scene_s": 0.5, "log_file": str(tmp_path / "kiosk.log"),
-                  "prompts": ["one", "two", "three"]},
+        "kiosk": {"tokens": 6, "pause_s": 0.0, "scene_s": 0.5,
+                  "log_file": str(tmp_path / "kiosk.log"), "prompts": ["one", "two", "three"]},
     })  # fmt: skip
     target = HeadlessTarget((160, 90))
     stream = ModelStream(settings).start()

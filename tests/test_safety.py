@@ -103,6 +103,13 @@ def test_the_limiter_keeps_a_10_hz_strobe_within_three_flashes(gl_target):
     assert min(amounts) < 1.0
 
 
+def test_the_limiter_holds_red_flashes_too(gl_target):
+    red = _sequence(lambda k: _fill((255, 0, 0) if k // 2 % 2 else (150, 0, 0)), seconds=3)
+    assert _report(red).red_per_s >= 7
+    shown, _ = _through_limiter(red, gl_target)
+    assert _report(shown).red_per_s <= 3
+
+
 def test_the_limiter_lets_slow_changes_through_untouched(gl_target):
     slow = _sequence(lambda k: _fill((255,) * 3 if k // 10 % 2 else (20,) * 3), seconds=3)
     shown, amounts = _through_limiter(slow, gl_target)

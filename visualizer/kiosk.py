@@ -126,6 +126,7 @@ class Kiosk:
     def ask(self) -> None:
         prompt = self.playlist.next_prompt()
         self.log.info("prompt: %s", prompt)
+        self.app.gen = replace(self.app.settings.generation, max_tokens=self.settings.tokens)
         self.app.generate(prompt)
         self.answers += 1
         self._idle_since = None

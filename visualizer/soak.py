@@ -36,8 +36,8 @@ def soak_settings(model: str, log_file: Path) -> dict:
     """What compresses time: short answers, no pauses, quick scene changes."""
     return {
         "model": {"name": model},
-        "generation": {"max_tokens": 16},
-        "kiosk": {"pause_s": 0.0, "scene_s": 4.0, "stall_s": 20.0, "log_file": str(log_file)},
+        "kiosk": {"tokens": 16, "pause_s": 0.0, "scene_s": 4.0, "stall_s": 20.0,
+                  "log_file": str(log_file)},
     }
 
 

@@ -5,8 +5,9 @@ the new frame's relative luminance per cell of a coarse grid (shaders/flash_meas
 decides how much of the change may be shown, and draws the shown frame onto the target
 (shaders/flash_limit.glsl: the last shown frame moved toward the new one, in linear light).
 
-Each cell remembers the luminance shown, its last extreme and the direction of its last
-transition (a change of STEP or more, the darker side below DARK), and when its transitions
+Each cell remembers, for its relative luminance and for its red value (WCAG's saturated red
+measure), what is shown, its last extreme and the direction of its last transition (a change of
+STEP or more with the darker side below DARK; RED_STEP for red), and when its transitions
 were. A cell that already made BUDGET transitions in the last second may not make another
 one: the frame is then moved toward the new one only as far as keeps every such cell within
 MARGIN of its extreme. Changes are held back, not dropped: they arrive as the budget frees,
@@ -22,9 +23,11 @@ import numpy as np
 from visualizer.render.shaders import ShaderLibrary
 
 CELLS = (8, 6)
-STEP = 0.1
+STEP = 0.1  # relative luminance
 MARGIN = 0.08
 DARK = 0.8
+RED_STEP = 20.0  # red value: (R - G - B) × 320 where R / (R + G + B) ≥ 0.8
+RED_MARGIN = 16.0
 BUDGET = 5  # transitions per cell per second: two and a half flashes, under the limit of three
 
 
@@ -35,7 +38,7 @@ class FlashLimiter:
         self._limit = shaders.get("flash_limit")
         self._vaos = {name: shaders.vertex_array(name, []) for name in
                       ("flash_measure", "flash_limit")}  # fmt: skip
-        self._cells_texture = self.ctx.texture(CELLS, 1, dtype="f4")
+        self._cells_texture = self.ctx.texture(CELLS, 2, dtype="f4")
         self._cells_fbo = self.ctx.framebuffer(color_attachments=[self._cells_texture])
         self.size = (0, 0)
         self._textures: list[moderngl.Texture] = []  # three, in turn: the new frame, the frame
@@ -45,11 +48,7 @@ class FlashLimiter:
         self._reset()
 
     def _reset(self) -> None:
-        cells = CELLS[0] * CELLS[1]
-        self._luma: np.ndarray | None = None  # [cells] luminance shown last
-        self._extreme = np.zeros(cells)
-        self._direction = np.zeros(cells, np.int8)
-        self._recent: deque[tuple[float, np.ndarray]] = deque()  # (time, transitions) last 1 s
+        self._tracks = (_Track(STEP, MARGIN, DARK), _Track(RED_STEP, RED_MARGIN, None))
 
     def frame(self, size: tuple[int, int]) -> moderngl.Framebuffer:
         """The framebuffer to draw this frame into, bound."""
@@ -71,11 +70,14 @@ class FlashLimiter:
     def finish(self, target: moderngl.Framebuffer, now: float) -> float:
         """Show the frame drawn since `frame()` on `target`, held back if it would flash too
         often; returns the share of the change shown (1 = all of it). A frame shown whole is
-        only copied: the mix pass runs just for the frames held back."""
+        only copied: the mix pass runs just for the frames held back, and what it shows is
+        measured again (the red value is not linear in the mix)."""
         self.ctx.disable(moderngl.BLEND)
-        amount = self._allowed(self._luminance(), now)
+        measured = self._measure_cells(self._new)  # [cells, 2]: luminance, red value
+        amount = min(track.allowed(measured[:, i], now) for i, track in enumerate(self._tracks))
         spare = 3 - self._new - self._shown
         if amount < 1.0:
+            self.held_back += 1
             self._fbos[spare].use()
             self._textures[self._new].use(0)
             self._textures[self._shown].use(1)
@@ -84,60 +86,77 @@ class FlashLimiter:
             self._limit.set("u_amount", amount)
             self._vaos["flash_limit"].render(moderngl.TRIANGLES, vertices=3)
             self._shown, self._new = spare, self._new  # the new frame's texture is reused
+            measured = self._measure_cells(self._shown)  # what the mix really shows
         else:
             self._shown, self._new = self._new, self._shown
+        for i, track in enumerate(self._tracks):
+            track.show(measured[:, i], now)
         self.ctx.copy_framebuffer(target, self._fbos[self._shown])
         target.use()
         return amount
 
-    def _luminance(self) -> np.ndarray:
-        """The new frame's mean relative luminance per cell."""
+    def _measure_cells(self, texture: int) -> np.ndarray:
+        """Texture `texture`'s mean relative luminance and red value per cell, [cells, 2]."""
         self._cells_fbo.use()
-        self._textures[self._new].use(0)
+        self._textures[texture].use(0)
         self._measure.set("u_frame", 0)
         self._measure.set("u_cells", CELLS)
         self._vaos["flash_measure"].render(moderngl.TRIANGLES, vertices=3)
-        return np.frombuffer(self._cells_texture.read(), np.float32).astype(np.float64)
-
-    def _allowed(self, new: np.ndarray, now: float) -> float:
-        """The share of the change from the shown frame to `new` that keeps every cell within
-        its budget of transitions; then remember what is shown."""
-        if self._luma is None:  # the first frame: nothing to flash against
-            self._luma, self._extreme = new.copy(), new.copy()
-            return 1.0
-        while self._recent and self._recent[0][0] <= now - 1.0:
-            self._recent.popleft()
-        spent = sum((moved for _, moved in self._recent), np.zeros(len(new), int))
-        amount = 1.0
-        for cell in np.flatnonzero((spent >= BUDGET) & self._would_turn(new)):
-            # the most the cell may move: to MARGIN short of a transition from its extreme
-            toward = np.sign(new[cell] - self._extreme[cell])
-            limit = self._extreme[cell] + toward * MARGIN
-            span = new[cell] - self._luma[cell]
-            if abs(span) > 1e-9:
-                amount = min(amount, max(0.0, (limit - self._luma[cell]) / span))
-        if amount < 1.0:
-            self.held_back += 1
-        shown = self._luma + amount * (new - self._luma)
-        change = shown - self._extreme
-        moved = self._would_turn(shown)
-        follow = (np.sign(change) == self._direction) & (self._direction != 0)  # further on
-        self._direction = np.where(moved, np.sign(change), self._direction).astype(np.int8)
-        self._extreme = np.where(moved | follow, shown, self._extreme)
-        self._luma = shown
-        self._recent.append((now, moved.astype(int)))
-        return amount
-
-    def _would_turn(self, value: np.ndarray) -> np.ndarray:
-        """Cells that showing `value` makes a transition: STEP or more from the last extreme,
-        against the last transition (either way after none), with the darker side below DARK."""
-        change = value - self._extreme
-        against = np.where(self._direction == 0, True, np.sign(change) != self._direction)
-        darker = np.minimum(value, self._extreme)
-        return (np.abs(change) >= STEP) & against & (darker < DARK)
+        values = np.frombuffer(self._cells_texture.read(), np.float32).astype(np.float64)
+        return values.reshape(-1, 2)
 
     def release(self) -> None:
         for thing in (*self._fbos, *self._textures, self._cells_fbo, self._cells_texture):
             thing.release()
         for vao in self._vaos.values():
             vao.release()
+
+
+class _Track:
+    """One measure (luminance or red value) per cell: what is shown, its last extreme, the
+    direction of its last transition, and the transitions of the last second."""
+
+    def __init__(self, step: float, margin: float, dark: float | None) -> None:
+        self.step, self.margin, self.dark = step, margin, dark
+        self.shown: np.ndarray | None = None
+        self.extreme = self.direction = None
+        self.recent: deque[tuple[float, np.ndarray]] = deque()
+
+    def allowed(self, new: np.ndarray, now: float) -> float:
+        """The share of the change from what is shown to `new` that keeps every cell within
+        its budget of transitions."""
+        if self.shown is None:  # the first frame: nothing to flash against
+            self.shown, self.extreme = new.copy(), new.copy()
+            self.direction = np.zeros(len(new), np.int8)
+            return 1.0
+        while self.recent and self.recent[0][0] <= now - 1.0:
+            self.recent.popleft()
+        spent = sum((moved for _, moved in self.recent), np.zeros(len(new), int))
+        amount = 1.0
+        for cell in np.flatnonzero((spent >= BUDGET) & self._turns(new)):
+            # the most the cell may move: to `margin` short of a transition from its extreme
+            limit = self.extreme[cell] + np.sign(new[cell] - self.extreme[cell]) * self.margin
+            span = new[cell] - self.shown[cell]
+            if abs(span) > 1e-9:
+                amount = min(amount, max(0.0, (limit - self.shown[cell]) / span))
+        return amount
+
+    def show(self, shown: np.ndarray, now: float) -> None:
+        """`shown` is on screen now: remember it, and any transition it made."""
+        change = shown - self.extreme
+        moved = self._turns(shown)
+        follow = (np.sign(change) == self.direction) & (self.direction != 0)  # further on
+        self.direction = np.where(moved, np.sign(change), self.direction).astype(np.int8)
+        self.extreme = np.where(moved | follow, shown, self.extreme)
+        self.shown = shown
+        self.recent.append((now, moved.astype(int)))
+
+    def _turns(self, value: np.ndarray) -> np.ndarray:
+        """Cells that showing `value` makes a transition: `step` or more from the last extreme,
+        against the last transition (either way after none), the darker side below `dark`."""
+        change = value - self.extreme
+        against = np.where(self.direction == 0, True, np.sign(change) != self.direction)
+        turns = (np.abs(change) >= self.step) & against
+        if self.dark is not None:
+            turns &= np.minimum(value, self.extreme) < self.dark
+        return turns
