@@ -1,7 +1,10 @@
-"""Shared fixtures: the real SmolLM2 (converted once into the user cache) and tiny random models
-of the same architectures, saved as real Hugging Face folders so they load like any --model."""
+"""Shared fixtures: the real SmolLM2 (converted once into the user cache), tiny random models
+of the same architectures saved as real Hugging Face folders so they load like any --model, and
+a private Xvfb display for the tests of real windows."""
 
+import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -64,3 +67,25 @@ def tiny_llama(tiny_llama_dir):
 @pytest.fixture(scope="session")
 def tiny_gpt2(tiny_gpt2_dir):
     return load_model(str(tiny_gpt2_dir))
+
+
+@pytest.fixture
+def xvfb(monkeypatch):
+    """A private X server for this test; DISPLAY points at it."""
+    if shutil.which("Xvfb") is None:
+        pytest.fail("Xvfb is not installed (.ci/run installs it)")
+    read, write = os.pipe()
+    server = subprocess.Popen(
+        ["Xvfb", "-displayfd", str(write), "-screen", "0", "1280x720x24", "-nolisten", "tcp"],
+        pass_fds=(write,), stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    os.close(write)
+    with os.fdopen(read) as f:
+        display = f.readline().strip()
+    monkeypatch.setenv("DISPLAY", f":{display}")
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    try:
+        yield
+    finally:
+        server.terminate()
+        server.wait(10)

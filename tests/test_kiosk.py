@@ -147,3 +147,29 @@ def test_a_lost_sound_device_is_let_go_and_found_again(kiosk, tmp_path, monkeypa
     app.frame()
     app.speakers.close()
     app.speakers = None
+
+
+def test_the_kiosk_window_runs_fullscreen_until_a_signal(xvfb, tiny_llama_dir, tmp_path):
+    """The real thing under Xvfb: fullscreen, answering the playlist, ended by SIGTERM with a
+    clean stop in its log."""
+    import subprocess
+    import sys
+    import time
+
+    config = tmp_path / "kiosk.toml"
+    config.write_text(f'[model]\nname = "{tiny_llama_dir}"\n[kiosk]\ntokens = 6\npause_s = 0.5\n'
+                      'scene_s = 2.0\nprompts = ["Hello", "Goodbye"]\n'
+                      f'log_file = "{tmp_path / "kiosk.log"}"\n')  # fmt: skip
+    run = subprocess.Popen([sys.executable, "-m", "visualizer", "kiosk", "--config", str(config)],
+                           stderr=subprocess.PIPE, text=True, cwd=tmp_path)  # fmt: skip
+    log = tmp_path / "kiosk.log"
+    for _ in range(600):  # until it has asked twice (bounded: 600 × 0.1 s)
+        if log.exists() and log.read_text().count("prompt: ") >= 2:
+            break
+        time.sleep(0.1)
+    run.send_signal(signal.SIGTERM)
+    _, stderr = run.communicate(timeout=30)
+    assert run.returncode == 0, stderr
+    text = log.read_text()
+    assert text.count("prompt: ") >= 2 and "scene: architecture" in text
+    assert "kiosk stopping after" in text and "Traceback" not in stderr

@@ -7,13 +7,10 @@ process). neuroweb itself never mixes the two: a run is either a window or headl
 
 import multiprocessing
 import os
-import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
 import pygame
-import pytest
 
 from visualizer.clock import RealClock
 from visualizer.config import load_settings
@@ -24,28 +21,6 @@ from visualizer.render.controls import Command, Controls
 from visualizer.sound.speakers import Speakers
 
 MAX_FRAMES = 3000  # a bound, not a timing: the loop ends long before on a working machine
-
-
-@pytest.fixture
-def xvfb(monkeypatch):
-    """A private X server for this test; DISPLAY points at it."""
-    if shutil.which("Xvfb") is None:
-        pytest.fail("Xvfb is not installed (.ci/run installs it)")
-    read, write = os.pipe()
-    server = subprocess.Popen(
-        ["Xvfb", "-displayfd", str(write), "-screen", "0", "1280x720x24", "-nolisten", "tcp"],
-        pass_fds=(write,), stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    os.close(write)
-    with os.fdopen(read) as f:
-        display = f.readline().strip()
-    monkeypatch.setenv("DISPLAY", f":{display}")
-    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
-    try:
-        yield
-    finally:
-        server.terminate()
-        server.wait(10)
 
 
 def _key(key: int, text: str = "", mod: int = 0) -> list[pygame.event.Event]:
