@@ -27,7 +27,7 @@ from visualizer.render.context import HeadlessTarget
 from visualizer.render.controls import Controls
 
 FAULT_EVERY_S = 20.0
-WARM_UP_S = 30.0  # memory is measured from here on: caches and the allocator settle first
+WARM_UP_S = 120.0  # memory is measured from here on: caches and the allocator settle first
 SIZE = (320, 180)
 FAULTS = ("model", "ffmpeg", "preset")
 
