@@ -6,7 +6,7 @@ on the handoff, so an offline clip does not fill up with loading frames.
 """
 
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import replace
 from pathlib import Path
 
@@ -34,6 +34,7 @@ from visualizer.sound.synth import Synth
 
 NOTICE_S = 5.0
 CROSSFADE_S = 0.6  # switching scenes
+RENDERERS_KEPT = 4  # looks whose renderers stay built
 POLL_S = 0.5  # shader and preset files are checked this often
 HEADLESS_LOADING_WAIT_S = 0.25
 PENDING_LIMIT = 4096  # frames held back while paused
@@ -73,6 +74,9 @@ class App:
         fps = min(w.target_fps, self.frame_cap) if self.frame_cap else w.target_fps
         self.governor = Governor(fps, w.min_scale, w.max_scale, adaptive)
         self.renderer = Renderer(target.ctx, settings.look, settings.safety.flash_limit)
+        # renderers of recent looks, kept: a kiosk turning between a few presets reuses them
+        # (building one costs a shader compile, and some memory that is not given back)
+        self._renderers = OrderedDict({(settings.look, settings.safety): self.renderer})
         self.controls = controls or Controls()
         self.status = Status("starting")
         self.pending: deque[Frame] = deque(maxlen=PENDING_LIMIT)
@@ -384,7 +388,7 @@ class App:
                 self.notify(f"reloaded {self.watch.path.name}")
 
     def apply(self, settings: Settings) -> None:
-        """New settings while running: the look (a new renderer), sound levels, the scene, the
+        """New settings while running: the look (its renderer), sound levels, the scene, the
         flash limit, and generation from the next prompt. Window size needs a restart."""
         old = self.settings
         self.settings = settings
@@ -392,14 +396,25 @@ class App:
         self.scene.look = settings.look
         self.glitch.amount = settings.look.glitch
         if (settings.look, settings.safety) != (old.look, old.safety):
-            renderer = Renderer(self.target.ctx, settings.look, settings.safety.flash_limit)
-            self.renderer.release()
-            self.renderer = renderer
+            self.renderer = self._renderer_for(settings)
         if settings.look.scene != old.look.scene:
             self.scene_target = float(SCENES.index(settings.look.scene))
         if self.speakers is not None:
             self.speakers.synth.settings = settings.sound
 
+    def _renderer_for(self, settings: Settings) -> Renderer:
+        """The renderer of this look: a kept one, or a new one (the oldest kept is let go)."""
+        key = (settings.look, settings.safety)
+        renderer = self._renderers.pop(key, None)
+        if renderer is None:
+            renderer = Renderer(self.target.ctx, settings.look, settings.safety.flash_limit)
+        self._renderers[key] = renderer
+        while len(self._renderers) > RENDERERS_KEPT:
+            self._renderers.popitem(last=False)[1].release()
+        return renderer
+
     def release(self) -> None:
         self.stop_recording()
-        self.renderer.release()
+        for renderer in self._renderers.values():
+            renderer.release()
+        self._renderers.clear()
