@@ -85,11 +85,11 @@ def _run(settings: Settings, watch: PresetWatch, seconds: float, faults: bool, f
                 _inject(FAULTS[turn % len(FAULTS)], app, watch, folder)
                 report["faults_injected"] += 1
                 pending, turn, next_fault = (turn, kiosk.answers), turn + 1, now + every_s
+        rss_end = me.memory_info().rss  # while it still runs: not after the clean-up below
     finally:
         app.release()
         app.stream.stop()
         target.close()
-    rss_end = me.memory_info().rss
     rss_start = rss_start or rss_end
     report.update(answers=kiosk.answers, restarts=kiosk.restarts, seconds=round(seconds),
                   rss_start_mb=round(rss_start / 2**20, 1), rss_end_mb=round(rss_end / 2**20, 1),
