@@ -6,19 +6,12 @@
 #endif
 
 #ifdef FRAGMENT_SHADER
+#include "lib/colour.glsl"
 in vec2 v_uv;
 out vec4 f_colour;
 uniform sampler2D u_frame;     // the new frame as drawn
 uniform sampler2D u_previous;  // the frame shown last
 uniform float u_amount;        // 1: the new frame as is; less: held back toward the last
-
-vec3 to_linear(vec3 c) {
-    return mix(c / 12.92, pow((c + 0.055) / 1.055, vec3(2.4)), step(0.04045, c));
-}
-
-vec3 to_srgb(vec3 c) {
-    return mix(c * 12.92, 1.055 * pow(c, vec3(1.0 / 2.4)) - 0.055, step(0.0031308, c));
-}
 
 void main() {
     vec3 now = to_linear(texture(u_frame, v_uv).rgb);

@@ -7,14 +7,11 @@
 #endif
 
 #ifdef FRAGMENT_SHADER
+#include "lib/colour.glsl"
 in vec2 v_uv;
 out vec4 f_colour;
 uniform sampler2D u_frame;
 uniform vec2 u_cells;  // the grid's size
-
-vec3 to_linear(vec3 c) {
-    return mix(c / 12.92, pow((c + 0.055) / 1.055, vec3(2.4)), step(0.04045, c));
-}
 
 void main() {
     vec2 cell = floor(v_uv * u_cells);
