@@ -49,6 +49,13 @@ def _size(text: str) -> tuple[int, int]:
     return size
 
 
+def _add_source(p: argparse.ArgumentParser, prompt_help: str) -> None:
+    """--prompt or --trace: what `render` and `snapshot` draw (see `_answer`)."""
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--prompt", help=prompt_help)
+    source.add_argument("--trace", type=Path, help="an .npz from neuroweb trace (no model)")
+
+
 def _add_scene_flag(p: argparse.ArgumentParser, default: str | None = None) -> None:
     p.add_argument("--scene", choices=SCENES, default=default,
                    help="web (the neural web) or architecture (default: the preset's)")  # fmt: skip
@@ -101,9 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_sampling_flags(trace)
 
     render = sub.add_parser("render", help="render a prompt or a saved trace to a video, offline")
-    source = render.add_mutually_exclusive_group(required=True)
-    source.add_argument("--prompt", help="run the model on this and render its answer")
-    source.add_argument("--trace", type=Path, help="an .npz from neuroweb trace (no model)")
+    _add_source(render, "run the model on this and render its answer")
     render.add_argument("--out", required=True, type=Path, help="the .mp4 to write")
     render.add_argument("--size", type=_size, default=(1920, 1080), help="WIDTHxHEIGHT")
     render.add_argument("--fps", type=_positive, default=60, help="video frames per second")
@@ -114,9 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_sampling_flags(render)
 
     snap = sub.add_parser("snapshot", help="a poster of one answer: the architecture, live, as PNG")
-    source = snap.add_mutually_exclusive_group(required=True)
-    source.add_argument("--prompt", help="run the model on this and draw its last token")
-    source.add_argument("--trace", type=Path, help="an .npz from neuroweb trace (no model)")
+    _add_source(snap, "run the model on this and draw its last token")
     snap.add_argument("--out", required=True, type=Path, help="the .png to write")
     snap.add_argument("--size", type=_size, help="WIDTHxHEIGHT (default: the preset's poster)")
     _add_scene_flag(snap, default="architecture")
