@@ -1,6 +1,8 @@
 """The render loop's behaviour with a real model stream and real GL (offscreen): pause and step,
 recording started and broken mid-run, temperature for the next answer."""
 
+import itertools
+
 import pytest
 
 from visualizer.clock import FixedStepClock, RealClock
@@ -255,3 +257,40 @@ def test_an_edited_preset_is_applied_while_running(tiny_llama_dir, tmp_path):
             app.release()
     finally:
         target.close()
+
+
+def test_a_new_look_fades_in_over_the_old_one(tiny_llama_dir):
+    """A soft cut: the frame after a look changes still shows the old look, the next ones
+    move toward the new one, and after LOOK_FADE_S only the new one is left."""
+    from dataclasses import replace
+
+    from visualizer.render.app import LOOK_FADE_S
+    from visualizer.render.renderer import read_rgb
+
+    settings = load_settings("default", {
+        "model": {"name": str(tiny_llama_dir), "threads": 1},
+        "safety": {"flash_limit": False},  # the fade itself, not the limiter holding it back
+    })  # fmt: skip
+    target = HeadlessTarget((160, 90))
+    fps = 30
+    try:
+        with ModelStream(settings) as stream:
+            app = App(settings, target, stream, FixedStepClock(fps), adaptive=False)
+
+            def brightness() -> float:
+                app.frame()
+                return float(read_rgb(target.fbo, target.size).mean())
+
+            dark = brightness()
+            app.apply(replace(settings, look=replace(settings.look, background="#b0b0b0")))
+            fading = [brightness() for _ in range(round(LOOK_FADE_S * fps) + 2)]
+            bright = brightness()
+            app.release()
+    finally:
+        target.close()
+    assert bright > dark + 60
+    assert abs(fading[0] - dark) < 0.1 * (bright - dark)  # the cut starts on the old look
+    middle = fading[len(fading) // 2]
+    assert dark + 0.3 * (bright - dark) < middle < dark + 0.7 * (bright - dark)
+    assert all(b >= a - 1 for a, b in itertools.pairwise(fading))  # steadily, never back
+    assert abs(fading[-1] - bright) < 2

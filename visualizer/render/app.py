@@ -34,6 +34,7 @@ from visualizer.sound.synth import Synth
 
 NOTICE_S = 5.0
 CROSSFADE_S = 0.6  # switching scenes
+LOOK_FADE_S = 2.0  # a soft cut between looks (a kiosk's rotation, a reloaded preset)
 RENDERERS_KEPT = 4  # looks whose renderers stay built
 POLL_S = 0.5  # shader and preset files are checked this often
 HEADLESS_LOADING_WAIT_S = 0.25
@@ -77,6 +78,8 @@ class App:
         # renderers of recent looks, kept: a kiosk turning between a few presets reuses them
         # (building one costs a shader compile, and some memory that is not given back)
         self._renderers = OrderedDict({(settings.look, settings.safety): self.renderer})
+        self._leaving: Renderer | None = None  # the look fading out, and how much is left
+        self._leaving_weight = 0.0
         self.controls = controls or Controls()
         self.status = Status("starting")
         self.pending: deque[Frame] = deque(maxlen=PENDING_LIMIT)
@@ -134,10 +137,13 @@ class App:
         self.camera.advance(dt)
         step = dt / CROSSFADE_S
         self.scene_mix = min(max(self.scene_target, self.scene_mix - step), self.scene_mix + step)
+        self._leaving_weight = max(0.0, self._leaving_weight - dt / LOOK_FADE_S)
         self.poll_files()
         self.renderer.draw(
             self.target.fbo, self.target.size, self.scene, self.overlay(), self.camera,
             self.clock.now, self.governor.scale, self.governor.detail,
+            fade_from=self._leaving if self._leaving_weight > 0 else None,
+            fade=self._leaving_weight,
         )  # fmt: skip
         if self.recording is not None:
             problem = self.recording.capture(self.target.fbo, self.clock.now)
@@ -396,6 +402,7 @@ class App:
         self.scene.look = settings.look
         self.glitch.amount = settings.look.glitch
         if (settings.look, settings.safety) != (old.look, old.safety):
+            self._leaving, self._leaving_weight = self.renderer, 1.0
             self.renderer = self._renderer_for(settings)
         if settings.look.scene != old.look.scene:
             self.scene_target = float(SCENES.index(settings.look.scene))
@@ -410,7 +417,10 @@ class App:
             renderer = Renderer(self.target.ctx, settings.look, settings.safety.flash_limit)
         self._renderers[key] = renderer
         while len(self._renderers) > RENDERERS_KEPT:
-            self._renderers.popitem(last=False)[1].release()
+            _, gone = self._renderers.popitem(last=False)
+            if gone is self._leaving:
+                self._leaving, self._leaving_weight = None, 0.0
+            gone.release()
         return renderer
 
     def release(self) -> None:

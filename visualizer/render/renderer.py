@@ -23,7 +23,7 @@ from visualizer.render.layers.links import Links
 from visualizer.render.layers.nodes import Nodes, path_dots
 from visualizer.render.layers.panels import Overlay, Panels
 from visualizer.render.layers.text import Painter
-from visualizer.render.shaders import ShaderLibrary
+from visualizer.render.shaders import LiveVertexArray, ShaderLibrary
 from visualizer.safety.limiter import FlashLimiter
 
 
@@ -43,6 +43,8 @@ class Renderer:
         self.architecture = ArchitectureView(self.shaders, self.painter, look)
         self._diagram: Diagram | None = None
         self.limiter = FlashLimiter(self.shaders) if limit_flashes else None
+        self._outgoing: moderngl.Framebuffer | None = None  # an outgoing look's frame, built
+        self._crossfade: LiveVertexArray | None = None     # at the first soft cut into this
 
     def draw(
         self,
@@ -55,10 +57,14 @@ class Renderer:
         scale: float = 1.0,
         detail: float = 1.0,
         limited: bool = True,
+        fade_from: "Renderer | None" = None,
+        fade: float = 0.0,
     ) -> None:
         """Draw everything into `fbo` (of `size` pixels): the neural web (its 3D part at
         `scale` × size), the architecture scene, or both while they crossfade; through the
-        flash limiter when there is one, unless `limited` is False (a still image)."""
+        flash limiter when there is one, unless `limited` is False (a still image).
+        `fade_from`: the look being left, drawn too and laid over this one with weight `fade`
+        (a soft cut), before the flash limiter, which so sees the image that is shown."""
         mix, arch = overlay.scene_mix, overlay.architecture
         if arch is None:
             mix = 0.0
@@ -74,8 +80,40 @@ class Renderer:
                 self._diagram = layout(arch, size)
             self.architecture.draw(self._diagram, scene, overlay, time, mix)
         self.panels.draw_chrome(scene, overlay, size, time)
+        if fade_from is not None and fade > 0.0:
+            outgoing = self._outgoing_frame(size)
+            fade_from.draw(outgoing, size, scene, overlay, camera, time, scale, detail, False)
+            self._lay_over(out, size, outgoing.color_attachments[0], fade)
         if limiter is not None:
             limiter.finish(fbo, time)
+
+    def _outgoing_frame(self, size: tuple[int, int]) -> moderngl.Framebuffer:
+        if self._outgoing is None or self._outgoing.size != size:
+            if self._outgoing is not None:
+                self._release_outgoing()
+            texture = self.ctx.texture(size, 4)
+            self._outgoing = self.ctx.framebuffer(color_attachments=[texture])
+            self._crossfade = self._crossfade or self.shaders.vertex_array("crossfade", [])
+        return self._outgoing
+
+    def _lay_over(self, out: moderngl.Framebuffer, size: tuple[int, int],
+                  image: moderngl.Texture, weight: float) -> None:  # fmt: skip
+        out.use()
+        self.ctx.viewport = (0, 0, *size)
+        self.ctx.disable(moderngl.DEPTH_TEST)
+        self.ctx.enable(moderngl.BLEND)
+        self.ctx.blend_func = moderngl.SRC_ALPHA, moderngl.ONE_MINUS_SRC_ALPHA
+        image.use(0)
+        program = self.shaders.get("crossfade")
+        program.set("u_image", 0)
+        program.set("u_weight", min(weight, 1.0))
+        self._crossfade.render(moderngl.TRIANGLES, vertices=3)
+
+    def _release_outgoing(self) -> None:
+        for attachment in self._outgoing.color_attachments:
+            attachment.release()
+        self._outgoing.release()
+        self._outgoing = None
 
     def _web(self, fbo, size, scene, overlay, camera, time, scale, detail) -> None:
         aspect = size[0] / size[1]
@@ -108,18 +146,24 @@ class Renderer:
             part.release()
         if self.limiter is not None:
             self.limiter.release()
+        if self._outgoing is not None:
+            self._release_outgoing()
+        if self._crossfade is not None:
+            self._crossfade.release()
         self.shaders.release()
 
 
 def render_poster(renderer: Renderer, size: tuple[int, int], scene: SceneState, overlay: Overlay,
                   camera: Camera, time: float, path: Path) -> None:  # fmt: skip
     """Draw the scene once more, offscreen at `size` and full render scale, into a PNG."""
-    fbo = renderer.ctx.simple_framebuffer(size)
+    colour = renderer.ctx.renderbuffer(size)
+    fbo = renderer.ctx.framebuffer(color_attachments=[colour])
     try:
         renderer.draw(fbo, size, scene, overlay, camera, time, limited=False)
         save_png(fbo, size, path)
     finally:
         fbo.release()
+        colour.release()
 
 
 def read_rgb(fbo: moderngl.Framebuffer, size: tuple[int, int]) -> np.ndarray:
