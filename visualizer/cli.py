@@ -10,6 +10,7 @@ from pathlib import Path
 
 from visualizer.config import SCENES, PresetWatch, Settings, load_settings
 from visualizer.errors import UserError
+from visualizer.paths import check_output_path
 
 
 class _Parser(argparse.ArgumentParser):
@@ -205,13 +206,12 @@ def _answer(args: argparse.Namespace, settings: Settings):
 
 
 def _render(args: argparse.Namespace) -> int:
-    from visualizer.record.ffmpeg import check_video_path
     from visualizer.render.offline import render_video
 
     if args.fps > 240:
         raise UserError(f"render: --fps: expected at most 240, got {args.fps}")
     settings = settings_from(args)
-    check_video_path(args.out)  # before minutes of model work
+    check_output_path(args.out)  # before minutes of model work
     run = _answer(args, settings)
     saved = render_video(run, settings, args.out, args.size, args.fps, args.token_rate,
                          sound=not args.no_audio)  # fmt: skip
@@ -226,10 +226,7 @@ def _snapshot(args: argparse.Namespace) -> int:
     out = args.out
     if out.suffix.lower() != ".png":
         raise UserError(f"snapshot: --out {out}: expected a .png file name")
-    if not out.parent.is_dir():
-        raise UserError(f"snapshot: --out {out}: folder {out.parent} does not exist")
-    if not os.access(out.parent, os.W_OK):
-        raise UserError(f"snapshot: --out {out}: folder {out.parent} is not writable")
+    check_output_path(out)  # before the model's work
     run = _answer(args, settings)
     r = settings.record
     size = args.size or (r.poster_width, r.poster_height)

@@ -1,7 +1,9 @@
 """Where the shipped data folders (configs/, shaders/) are: inside the installed wheel, or at the
-repository root for an editable install."""
+repository root for an editable install; and whether an output file can be written."""
 
 from pathlib import Path
+
+from visualizer.errors import UserError
 
 _PACKAGE = Path(__file__).resolve().parent
 
@@ -9,3 +11,21 @@ _PACKAGE = Path(__file__).resolve().parent
 def data_dir(name: str) -> Path:
     inside = _PACKAGE / name
     return inside if inside.is_dir() else _PACKAGE.parent / name
+
+
+def check_output_path(path: Path) -> Path:
+    """`path` if a file (a video, a poster) can be written there; otherwise UserError saying
+    why. Callers that have slow work to do first (loading a model) check before it."""
+    if path.parent.exists() and not path.parent.is_dir():
+        raise UserError(f"{path}: {path.parent} is not a folder")
+    if not path.parent.is_dir():
+        raise UserError(f"{path}: folder {path.parent} does not exist")
+    if path.is_dir():
+        raise UserError(f"{path}: is a folder, expected a file name")
+    probe = path.with_name(f".{path.name}.probe")
+    try:  # permissions, a read-only disk, a system folder: find out before the first frame
+        probe.open("wb").close()
+        probe.unlink()
+    except OSError as error:
+        raise UserError(f"{path}: cannot write there ({error.strerror})") from None
+    return path

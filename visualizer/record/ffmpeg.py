@@ -23,7 +23,7 @@ import imageio_ffmpeg
 import moderngl
 import numpy as np
 
-from visualizer.errors import UserError
+from visualizer.paths import check_output_path
 from visualizer.sound.synth import pcm16
 
 FINISH_TIMEOUT_S = 60.0  # ffmpeg encodes what is queued and writes the index within this
@@ -79,7 +79,7 @@ class Recorder:
     def __init__(self, path: Path, size: tuple[int, int], fps: int, crf: int = 20,
                  speed: str = "veryfast", queue_frames: int = 8,
                  audio_rate: int | None = None) -> None:  # fmt: skip
-        path = check_video_path(Path(path))
+        path = check_output_path(Path(path))
         self.path = path
         self.size = size
         self.fps = fps
@@ -274,24 +274,6 @@ class Recorder:
             self.failed = f"recording {self.path} failed: {reason} (ffmpeg {ended})" + (
                 f": {said}" if said else ""
             )
-
-
-def check_video_path(path: Path) -> Path:
-    """`path` if a video can be written there; otherwise UserError saying why. Callers that have
-    slow work to do first (loading a model) check before it."""
-    if path.parent.exists() and not path.parent.is_dir():
-        raise UserError(f"{path}: {path.parent} is not a folder")
-    if not path.parent.is_dir():
-        raise UserError(f"{path}: folder {path.parent} does not exist")
-    if path.is_dir():
-        raise UserError(f"{path}: is a folder, expected a video file name")
-    probe = path.with_name(f".{path.name}.partial.mkv")
-    try:  # permissions, a read-only disk, a system folder: find out before the first frame
-        probe.open("wb").close()
-        probe.unlink()
-    except OSError as error:
-        raise UserError(f"{path}: cannot write there ({error.strerror})") from None
-    return path
 
 
 def _first_line(fd: int) -> str:
