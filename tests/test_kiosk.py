@@ -92,6 +92,34 @@ def test_the_kiosk_answers_prompt_after_prompt_and_heals_a_killed_model(kiosk, t
     assert "prompt: " in log and "scene: " in log
 
 
+def test_the_last_answer_plays_while_the_model_restarts_and_at_the_next_start(kiosk, tmp_path):
+    """The attract loop: a finished answer is replayed (the prompt, then its tokens) while a
+    fresh model process loads, and is kept on disk for the next kiosk's start."""
+    _run_until(kiosk, lambda: kiosk.answers >= 2)  # the first answer has finished
+    kept = kiosk.attract.frames
+    assert kept and any(not f.is_prompt for f in kept)
+    kiosk.attract.wait_saved(timeout=10)
+    os.kill(kiosk.app.stream.pid, signal.SIGKILL)
+    _run_until(kiosk, lambda: kiosk.restarts == 1)
+    assert kiosk.app.scene.tokens_seen == 0  # a fresh scene for the fresh process
+    replayed, prompts = 0, set()
+    for _ in range(MAX_FRAMES):  # until the new process is ready: the old answer plays
+        kiosk.app.frame()
+        kiosk.tick()
+        if kiosk.app.status.state not in ("starting", "loading"):
+            break
+        replayed = max(replayed, kiosk.app.scene.tokens_seen)
+        prompts.add(kiosk.app.prompt_shown)
+    assert replayed > sum(f.is_prompt for f in kept)  # the prompt and some of the answer
+    assert prompts == {kiosk.attract.prompt}
+
+    from visualizer.attract import Attract
+
+    again = Attract(tmp_path / "neuroweb-attract.npz", kiosk.app.settings.model.name, kiosk.log)
+    assert [f.token_id for f in again.frames] == [f.token_id for f in kept]
+    assert not Attract(tmp_path / "neuroweb-attract.npz", "another-model", kiosk.log).frames
+
+
 def test_a_stalled_answer_restarts_the_model(kiosk):
     _run_until(kiosk, lambda: kiosk.app.status.state == "generating")
     kiosk._last_token -= 10 * kiosk.settings.stall_s  # as if nothing had come for long

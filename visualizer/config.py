@@ -158,6 +158,7 @@ class KioskSettings:
     display: int = 0  # which screen, when there are several
     stall_s: float = 30.0  # an answer with no new token this long: restart the model
     log_file: str = "neuroweb-kiosk.log"
+    attract_file: str = "neuroweb-attract.npz"  # an answer to replay while loading; "": none
     log_bytes: int = 1_000_000  # per file; three old files are kept
     frozen_s: float = 20.0  # a render loop stuck this long ends the process (restart it)
 

@@ -8,8 +8,8 @@ that take turns; the Kiosk drives the App from the outside, once per frame:
   context, so memory stays bounded);
 - every `scene_s` the next scene (and look, when `kiosk.presets` lists some) crossfades in;
 - the model process is replaced within a frame of failing (an exception, a crash) or of
-  stalling (`stall_s` without a token while answering); the window keeps drawing its loading
-  scene meanwhile;
+  stalling (`stall_s` without a token while answering); while it loads (and at the start), the
+  last finished answer plays again (attract.py);
 - a watchdog thread ends the process if the render loop itself stops (`frozen_s`), so the
   supervisor that started it (systemd, a login script) can start it again;
 - everything is logged to a size-capped, rotating file.
@@ -22,7 +22,9 @@ import threading
 import time
 from dataclasses import dataclass, field, replace
 from logging.handlers import RotatingFileHandler
+from pathlib import Path
 
+from visualizer.attract import Attract
 from visualizer.clock import RealClock
 from visualizer.config import SCENES, KioskSettings, Settings, load_settings, parse_keys
 from visualizer.errors import UserError
@@ -78,6 +80,9 @@ class Kiosk:
         self.playlist = Playlist(self.settings, app.settings.generation.seed)
         self.restarts = 0
         self.answers = 0
+        attract_file = Path(self.settings.attract_file) if self.settings.attract_file else None
+        self.attract = Attract(attract_file, app.settings.model.name, log)
+        app.on_show = self.attract.take
         now = time.monotonic()
         self._idle_since: float | None = now
         self._last_token = now
@@ -97,6 +102,8 @@ class Kiosk:
         if dead or stalled:
             self.restart(app.failure or ("the model stalled" if stalled else "the model died"))
             return
+        if app.status.state in ("starting", "loading") and self.attract.play(app.show, now):
+            app.prompt_shown = self.attract.prompt
         if app.user_failure:  # a prompt the model refused: go on with the next
             self.log.warning("prompt refused: %s", app.user_failure)
             app.user_failure = None
@@ -104,6 +111,8 @@ class Kiosk:
         if app.idle and app.status.state in ("ready", "finished", "stopped"):
             if self._idle_since is None:
                 self._idle_since = now
+                if app.status.state == "finished":
+                    self.attract.keep(app.prompt_shown)
             if now - self._idle_since >= self.settings.pause_s or app.status.state == "ready":
                 self.ask()
         if now - self._scene_since >= self.settings.scene_s:
@@ -127,6 +136,7 @@ class Kiosk:
         prompt = self.playlist.next_prompt()
         self.log.info("prompt: %s", prompt)
         self.app.gen = replace(self.app.settings.generation, max_tokens=self.settings.tokens)
+        self.attract.begin()
         self.app.generate(prompt)
         self.answers += 1
         self._idle_since = None
@@ -152,6 +162,9 @@ class Kiosk:
         self.restarts += 1
         self._idle_since = time.monotonic()
         self._last_token = time.monotonic()
+
+    def close(self) -> None:
+        self.attract.wait_saved(timeout=5.0)
 
 
 class Watchdog:
@@ -224,6 +237,7 @@ def run_kiosk(settings: Settings) -> int:
                 watchdog.beat()
     finally:
         log.info("kiosk stopping after %d answers, %d restarts", kiosk.answers, kiosk.restarts)
+        kiosk.close()
         app.release()
         app.stream.stop()
         if app.speakers is not None:  # the one it has now (a lost device is reopened)

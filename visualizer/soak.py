@@ -37,7 +37,7 @@ def soak_settings(model: str, log_file: Path) -> dict:
     return {
         "model": {"name": model},
         "kiosk": {"tokens": 16, "pause_s": 0.0, "scene_s": 4.0, "stall_s": 20.0,
-                  "log_file": str(log_file)},
+                  "log_file": str(log_file), "attract_file": str(log_file.with_suffix(".npz"))},
     }
 
 
@@ -87,6 +87,7 @@ def _run(settings: Settings, watch: PresetWatch, seconds: float, faults: bool, f
                 pending, turn, next_fault = (turn, kiosk.answers), turn + 1, now + every_s
         rss_end = me.memory_info().rss  # while it still runs: not after the clean-up below
     finally:
+        kiosk.close()
         app.release()
         app.stream.stop()
         target.close()

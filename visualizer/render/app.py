@@ -7,6 +7,7 @@ on the handoff, so an offline clip does not fill up with loading frames.
 
 import time
 from collections import OrderedDict, deque
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -99,6 +100,7 @@ class App:
         self.architecture: Architecture | None = None  # the loaded model's, from its stream
         self.scene_target = float(SCENES.index(settings.look.scene))  # 0 web, 1 architecture
         self.scene_mix = self.scene_target  # shown: eases toward the target
+        self.on_show: Callable[[Frame], None] | None = None  # told of every frame shown
         self._next_poll = 0.0
         if silent_because:
             self.notify(silent_because)
@@ -226,6 +228,8 @@ class App:
     def show(self, frame: Frame) -> None:
         """`frame` enters the scene: it is seen, heard, and recorded from this moment."""
         self.scene.ingest(frame)
+        if self.on_show is not None:
+            self.on_show(frame)
         if self.speakers is not None:
             self.speakers.cue(frame)
         if self.recording is not None:

@@ -1,0 +1,97 @@
+"""The kiosk's attract loop: while the model loads or restarts, the last finished answer plays
+again, token by token and with its sound, so a visitor never faces an empty screen.
+
+The answer is also kept as a trace file (kiosk.attract_file), written in the background at most
+once an hour, so that the next start of the kiosk (each morning, or after its supervisor
+restarted it) has something to play while the model loads.
+"""
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from visualizer.errors import UserError
+from visualizer.frame import Frame
+from visualizer.trace import frames_from_trace, read_trace, write_trace
+
+RATE = 8.0  # tokens a second in a replay
+REST_S = 3.0  # between two replays
+SAVE_EVERY_S = 3600.0  # the file is rewritten at most this often (kiosk disks are often SD cards)
+MAX_FRAMES = 1024  # an answer longer than this is not kept
+
+
+class Attract:
+    def __init__(self, path: Path | None, model: str, log: logging.Logger) -> None:
+        """`path`: the trace to start from and to keep the answer in (None: none); a trace of
+        another `model` is not played."""
+        self.path, self.model, self.log = path, model, log
+        self.frames: tuple[Frame, ...] = ()  # the answer replayed
+        self.prompt = ""
+        self._taking: list[Frame] = []  # the answer being shown now
+        self._playing = False
+        self._next, self._due = 0, 0.0
+        self._saved_at = -SAVE_EVERY_S
+        self._saver: threading.Thread | None = None
+        if path is not None and path.exists():
+            self._load(path)
+
+    def _load(self, path: Path) -> None:
+        try:
+            trace = read_trace(path)
+        except UserError as exc:  # damaged, or from another version: start without one
+            self.log.warning("attract loop: %s", exc)
+            return
+        if trace.meta.get("model") == self.model:
+            self.frames, self.prompt = tuple(frames_from_trace(trace)), trace.meta.get("prompt", "")
+
+    def take(self, frame: Frame) -> None:
+        """Every frame the window shows (App.on_show): the answer that may be kept."""
+        if not self._playing and len(self._taking) < MAX_FRAMES:
+            self._taking.append(frame)
+
+    def begin(self) -> None:
+        """A new prompt goes to the model."""
+        self._taking, self._playing = [], False
+
+    def keep(self, prompt: str) -> None:
+        """The answer on screen finished: it is the one to replay from now on."""
+        if not any(not f.is_prompt for f in self._taking):
+            return
+        self.frames, self.prompt, self._taking = tuple(self._taking), prompt, []
+        now = time.monotonic()
+        saving = self._saver is not None and self._saver.is_alive()
+        if self.path is not None and not saving and now - self._saved_at >= SAVE_EVERY_S:
+            self._saved_at = now
+            self._saver = threading.Thread(target=self._save, args=(self.frames, prompt),
+                                           name="neuroweb-attract", daemon=True)  # fmt: skip
+            self._saver.start()
+
+    def _save(self, frames: tuple[Frame, ...], prompt: str) -> None:
+        try:  # atomic: a power cut leaves the old file or the new one
+            write_trace(self.path, frames, {"model": self.model, "prompt": prompt})
+        except OSError as exc:
+            self.log.warning("attract loop: cannot keep the answer in %s: %s", self.path, exc)
+
+    def play(self, show: Callable[[Frame], None], now: float) -> bool:
+        """Show the frames that are due by `now` (the prompt at once, then RATE tokens a
+        second, then a rest, then again); False when there is nothing to play."""
+        if not self.frames:
+            return False
+        if not self._playing:
+            self._playing, self._next, self._due = True, 0, now
+        while now >= self._due:
+            frame = self.frames[self._next]
+            show(frame)
+            self._next += 1
+            if self._next == len(self.frames):
+                self._next, self._due = 0, now + REST_S
+            elif not frame.is_prompt:
+                self._due += 1 / RATE
+        return True
+
+    def wait_saved(self, timeout: float) -> None:
+        """Until the file being written is complete (for shutdown and tests)."""
+        if self._saver is not None:
+            self._saver.join(timeout)
