@@ -1,5 +1,6 @@
 """The model stream: a real model process, the receiver thread, the handoff, stop and errors."""
 
+import os
 import time
 
 import pytest
@@ -56,6 +57,21 @@ def test_stop_while_loading_is_within_a_second(tiny_llama_dir):
     stream = ModelStream(_settings(str(tiny_llama_dir))).start()
     _until(stream, lambda b, f: b.status.state == "loading")
     _stop_is_quick(stream)
+
+
+def test_an_abandoned_stream_ends_without_being_waited_for(tiny_llama_dir):
+    """What a kiosk does to a failed or stuck model: kill it and go on; the process dies, its
+    receiver thread ends, and the next stream started reaps it (no zombie is left)."""
+    stream = ModelStream(_settings(str(tiny_llama_dir), max_tokens=100_000)).start()
+    _until(stream, lambda b, f: b.status.state == "ready")
+    stream.generate("Go on and on")
+    _until(stream, lambda b, f: len(f) > 5)
+    pid = stream.pid
+    stream.abandon()
+    stream._receiver.join(timeout=10)
+    assert not stream._receiver.is_alive() and not stream.alive
+    with ModelStream(_settings(str(tiny_llama_dir))):  # starting a process reaps the dead
+        assert not os.path.exists(f"/proc/{pid}")  # gone: not even a zombie
 
 
 def test_cancel_keeps_the_model_ready(tiny_llama_dir):

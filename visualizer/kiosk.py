@@ -176,7 +176,7 @@ class Kiosk:
     def restart(self, why: str) -> None:
         """A new model process in place of the old; the window draws on meanwhile."""
         self.log.error("restarting the model process: %s", why)
-        self.app.stream.stop(timeout=1.0)
+        self.app.stream.abandon()
         self.app.replace_stream(ModelStream(self.app.settings).start())
         self.restarts += 1
         self._idle_since = time.monotonic()

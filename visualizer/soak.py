@@ -14,6 +14,7 @@ import shutil
 import signal
 import tempfile
 import time
+import traceback
 from pathlib import Path
 
 import psutil
@@ -66,14 +67,21 @@ def _run(settings: Settings, watch: PresetWatch, seconds: float, faults: bool, f
               "faults_injected": 0, "faults_survived": 0, "crashes": 0}  # fmt: skip
     rss_start, by_minute = None, []
     next_fault, turn, pending = start + every_s, 0, None
+    recovery = _Recovery()
     try:
         while (now := time.monotonic()) - start < seconds:
             began = time.perf_counter()
-            app.frame()
-            kiosk.tick()
+            try:
+                app.frame()
+                kiosk.tick()
+            except Exception as exc:  # noqa: BLE001 - what a kiosk must never do: counted
+                report["crashes"] += 1
+                report["crash"] = "".join(traceback.format_exception_only(exc)).strip()
+                break
             report["longest_frame_ms"] = max(report["longest_frame_ms"],
                                              1000 * (time.perf_counter() - began))  # fmt: skip
             report["frames"] += 1
+            recovery.watch(kiosk)
             if rss_start is None and now - start >= warm_up_s:
                 rss_start = me.memory_info().rss
             if now - start >= 60 * (len(by_minute) + 1):
@@ -82,7 +90,10 @@ def _run(settings: Settings, watch: PresetWatch, seconds: float, faults: bool, f
                 report["faults_survived"] += 1  # two more answers since: it healed
                 pending = None
             if faults and now >= next_fault and pending is None:
-                _inject(FAULTS[turn % len(FAULTS)], app, watch, folder)
+                fault = FAULTS[turn % len(FAULTS)]
+                _inject(fault, app, watch, folder)
+                if fault == "model":
+                    recovery.fault(kiosk.restarts)
                 report["faults_injected"] += 1
                 pending, turn, next_fault = (turn, kiosk.answers), turn + 1, now + every_s
         rss_end = me.memory_info().rss  # while it still runs: not after the clean-up below
@@ -95,9 +106,33 @@ def _run(settings: Settings, watch: PresetWatch, seconds: float, faults: bool, f
     report.update(answers=kiosk.answers, restarts=kiosk.restarts, seconds=round(seconds),
                   rss_start_mb=round(rss_start / 2**20, 1), rss_end_mb=round(rss_end / 2**20, 1),
                   rss_growth_pct=round(100 * (rss_end - rss_start) / rss_start, 2),
-                  rss_mb_by_minute=by_minute)  # fmt: skip
-    report["longest_frame_ms"] = round(report["longest_frame_ms"], 1)
+                  rss_mb_by_minute=by_minute, longest_restart_ms=recovery.restart_ms,
+                  longest_reload_s=recovery.reload_s)  # fmt: skip
+    for key in ("longest_frame_ms", "longest_restart_ms", "longest_reload_s"):
+        report[key] = round(report[key], 1)
     return report
+
+
+class _Recovery:
+    """Times each injected model fault: until a fresh model process is starting (the restart),
+    and until it answers again (the reload: the model loads meanwhile)."""
+
+    def __init__(self) -> None:
+        self.restart_ms = self.reload_s = 0.0
+        self._since: float | None = None
+        self._restarts: int | None = None  # before the fault; None once restarted
+
+    def fault(self, restarts: int) -> None:
+        self._since, self._restarts = time.monotonic(), restarts
+
+    def watch(self, kiosk: Kiosk) -> None:
+        if self._since is None:
+            return
+        elapsed = time.monotonic() - self._since
+        if self._restarts is not None and kiosk.restarts > self._restarts:
+            self.restart_ms, self._restarts = max(self.restart_ms, 1000 * elapsed), None
+        elif self._restarts is None and kiosk.app.status.state == "generating":
+            self.reload_s, self._since = max(self.reload_s, elapsed), None
 
 
 def _inject(fault: str, app: App, watch: PresetWatch, folder: Path) -> None:
@@ -125,5 +160,9 @@ def _touch(path: Path) -> None:
 
 
 def soak_command(minutes: float, inject_faults: bool, model: str, every_s: float) -> int:
-    print(json.dumps(soak(minutes, inject_faults, model, every_s, min(WARM_UP_S, minutes * 15))))
-    return 0
+    """Prints the report; exits 1 when the kiosk crashed or a fault was not survived (the last
+    one may still be healing when the time is up)."""
+    report = soak(minutes, inject_faults, model, every_s, min(WARM_UP_S, minutes * 15))
+    print(json.dumps(report))
+    healed = report["faults_survived"] >= report["faults_injected"] - 1
+    return 0 if report["crashes"] == 0 and healed else 1

@@ -135,6 +135,16 @@ class ModelStream:
             self._receiver.join(timeout * 0.1)
         self.handoff.set_status(Status("stopped"))
 
+    def abandon(self) -> None:
+        """End a failed or stuck model process at once, without waiting for it: a kiosk
+        replacing it keeps drawing. The receiver ends at the pipe's EOF by itself, and the
+        next process started reaps this one."""
+        self._stopping.set()
+        self._cancel.set()
+        self._commands.close()
+        self._process.kill()
+        self.handoff.set_status(Status("stopped"))
+
     def __enter__(self) -> "ModelStream":
         return self.start()
 
