@@ -146,7 +146,7 @@ def test_a_short_soak_survives_every_injected_fault(tiny_llama_dir):
     assert report["crashes"] == 0 and report["faults_injected"] >= 3
     assert report["faults_survived"] >= report["faults_injected"] - 1  # the last may be fresh
     assert report["restarts"] >= 1 and report["answers"] > 5 and report["frames"] > 100
-    assert report["longest_restart_ms"] > 0 and report["longest_reload_s"] > 0  # measured
+    assert report["longest_restart_frame_ms"] > 0 and report["longest_reload_s"] > 0  # measured
 
 
 def test_a_lost_sound_device_is_let_go_and_found_again(kiosk, tmp_path, monkeypatch):

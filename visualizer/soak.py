@@ -9,6 +9,7 @@ survived when the kiosk is still drawing and answering afterwards.
 """
 
 import json
+import math
 import os
 import shutil
 import signal
@@ -28,7 +29,7 @@ from visualizer.render.context import HeadlessTarget
 from visualizer.render.controls import Controls
 
 FAULT_EVERY_S = 20.0
-WARM_UP_S = 120.0  # memory is measured from here on: caches and the allocator settle first
+WARM_UP_S = 120.0  # memory is measured from the first whole minute after this
 SIZE = (320, 180)
 FAULTS = ("model", "ffmpeg", "preset")
 
@@ -57,7 +58,6 @@ def soak(minutes: float, inject_faults: bool, model: str = "", every_s: float = 
 
 def _run(settings: Settings, watch: PresetWatch, seconds: float, faults: bool, folder: Path,
          every_s: float, warm_up_s: float) -> dict:  # fmt: skip
-    me = psutil.Process()
     target = HeadlessTarget(SIZE)
     app = App(settings, target, ModelStream(settings).start(), FixedStepClock(30),
               adaptive=False, watch=watch, controls=Controls(parse_keys(settings.kiosk.exit_keys)))
@@ -65,7 +65,7 @@ def _run(settings: Settings, watch: PresetWatch, seconds: float, faults: bool, f
     start = time.monotonic()
     report = {"frames": 0, "longest_frame_ms": 0.0, "answers": 0, "restarts": 0,
               "faults_injected": 0, "faults_survived": 0, "crashes": 0}  # fmt: skip
-    rss_start, by_minute = None, []
+    memory = _Memory(start)
     next_fault, turn, pending = start + every_s, 0, None
     recovery = _Recovery()
     try:
@@ -78,61 +78,80 @@ def _run(settings: Settings, watch: PresetWatch, seconds: float, faults: bool, f
                 report["crashes"] += 1
                 report["crash"] = "".join(traceback.format_exception_only(exc)).strip()
                 break
-            report["longest_frame_ms"] = max(report["longest_frame_ms"],
-                                             1000 * (time.perf_counter() - began))  # fmt: skip
+            frame_ms = 1000 * (time.perf_counter() - began)
+            report["longest_frame_ms"] = max(report["longest_frame_ms"], frame_ms)
             report["frames"] += 1
-            recovery.watch(kiosk)
-            if rss_start is None and now - start >= warm_up_s:
-                rss_start = me.memory_info().rss
-            if now - start >= 60 * (len(by_minute) + 1):
-                by_minute.append(round(me.memory_info().rss / 2**20, 1))
+            recovery.watch(kiosk, frame_ms)
+            memory.sample(now)
             if pending is not None and kiosk.answers > pending[1] + 1 and app.running:
                 report["faults_survived"] += 1  # two more answers since: it healed
                 pending = None
             if faults and now >= next_fault and pending is None:
-                fault = FAULTS[turn % len(FAULTS)]
-                _inject(fault, app, watch, folder)
-                if fault == "model":
-                    recovery.fault(kiosk.restarts)
+                _inject(FAULTS[turn % len(FAULTS)], app, watch, folder)
                 report["faults_injected"] += 1
                 pending, turn, next_fault = (turn, kiosk.answers), turn + 1, now + every_s
-        rss_end = me.memory_info().rss  # while it still runs: not after the clean-up below
     finally:
         kiosk.close()
         app.release()
         app.stream.stop()
         target.close()
-    rss_start = rss_start or rss_end
     report.update(answers=kiosk.answers, restarts=kiosk.restarts, seconds=round(seconds),
-                  rss_start_mb=round(rss_start / 2**20, 1), rss_end_mb=round(rss_end / 2**20, 1),
-                  rss_growth_pct=round(100 * (rss_end - rss_start) / rss_start, 2),
-                  rss_mb_by_minute=by_minute, longest_restart_ms=recovery.restart_ms,
-                  longest_reload_s=recovery.reload_s)  # fmt: skip
-    for key in ("longest_frame_ms", "longest_restart_ms", "longest_reload_s"):
+                  longest_restart_frame_ms=recovery.restart_frame_ms,
+                  longest_reload_s=recovery.reload_s, **memory.report(warm_up_s))  # fmt: skip
+    for key in ("longest_frame_ms", "longest_restart_frame_ms", "longest_reload_s"):
         report[key] = round(report[key], 1)
     return report
 
 
+class _Memory:
+    """This process's RSS, sampled once a second (while the kiosk runs, not after its clean-up).
+    A minute's floor is what a leak raises; its peak also holds passing loads (a recording's
+    buffers, a restart), so the growth is taken from floor to floor: the first whole minute
+    after the warm-up against the last minute."""
+
+    def __init__(self, start: float) -> None:
+        self.start, self._next = start, start
+        self._process = psutil.Process()
+        self.floors: list[float] = []
+        self.peaks: list[float] = []
+
+    def sample(self, now: float) -> None:
+        if now < self._next:
+            return
+        self._next = now + 1.0
+        rss = self._process.memory_info().rss / 2**20
+        minute = int((now - self.start) // 60)
+        while len(self.floors) <= minute:
+            self.floors.append(rss)
+            self.peaks.append(rss)
+        self.floors[minute] = min(self.floors[minute], rss)
+        self.peaks[minute] = max(self.peaks[minute], rss)
+
+    def report(self, warm_up_s: float) -> dict:
+        first = min(math.ceil(warm_up_s / 60), len(self.floors) - 1)
+        begin, end = self.floors[first], self.floors[-1]
+        return {"rss_start_mb": round(begin, 1), "rss_end_mb": round(end, 1),
+                "rss_growth_pct": round(100 * (end - begin) / begin, 2),
+                "rss_floor_mb_by_minute": [round(m, 1) for m in self.floors],
+                "rss_peak_mb_by_minute": [round(m, 1) for m in self.peaks]}  # fmt: skip
+
+
 class _Recovery:
-    """Times each injected model fault: until a fresh model process is starting (the restart),
-    and until it answers again (the reload: the model loads meanwhile)."""
+    """Times each model restart: the frame it happened in (the window must not stall), and
+    from it until the fresh process answers (it loads meanwhile, the attract loop plays)."""
 
     def __init__(self) -> None:
-        self.restart_ms = self.reload_s = 0.0
+        self.restart_frame_ms = self.reload_s = 0.0
+        self._restarts = 0
         self._since: float | None = None
-        self._restarts: int | None = None  # before the fault; None once restarted
 
-    def fault(self, restarts: int) -> None:
-        self._since, self._restarts = time.monotonic(), restarts
-
-    def watch(self, kiosk: Kiosk) -> None:
-        if self._since is None:
-            return
-        elapsed = time.monotonic() - self._since
-        if self._restarts is not None and kiosk.restarts > self._restarts:
-            self.restart_ms, self._restarts = max(self.restart_ms, 1000 * elapsed), None
-        elif self._restarts is None and kiosk.app.status.state == "generating":
-            self.reload_s, self._since = max(self.reload_s, elapsed), None
+    def watch(self, kiosk: Kiosk, frame_ms: float) -> None:
+        now = time.monotonic()
+        if kiosk.restarts > self._restarts:
+            self._restarts, self._since = kiosk.restarts, now
+            self.restart_frame_ms = max(self.restart_frame_ms, frame_ms)
+        elif self._since is not None and kiosk.app.status.state == "generating":
+            self.reload_s, self._since = max(self.reload_s, now - self._since), None
 
 
 def _inject(fault: str, app: App, watch: PresetWatch, folder: Path) -> None:
