@@ -144,8 +144,7 @@ class App:
         self.renderer.draw(
             self.target.fbo, self.target.size, self.scene, self.overlay(), self.camera,
             self.clock.now, self.governor.scale, self.governor.detail,
-            fade_from=self._leaving if self._leaving_weight > 0 else None,
-            fade=self._leaving_weight,
+            fade_from=self._leaving, fade=self._leaving_weight,  # a weight of 0: no fade
         )  # fmt: skip
         if self.recording is not None:
             problem = self.recording.capture(self.target.fbo, self.clock.now)
