@@ -22,6 +22,7 @@ import os
 import random
 import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from logging.handlers import RotatingFileHandler
 from pathlib import Path
@@ -32,6 +33,7 @@ from visualizer.config import SCENES, KioskSettings, Settings, load_settings, pa
 from visualizer.errors import UserError
 from visualizer.model.stream import ModelStream
 from visualizer.render.app import App
+from visualizer.sound.speakers import Speakers
 
 LOG_BACKUPS = 3
 SOUND_RETRY_S = 30.0  # a lost sound device is looked for again this often
@@ -107,6 +109,10 @@ class Kiosk:
         self._tokens = 0
         self._scene_since = now
         self._sound_tried = now
+        # a device that is not there can take 100 ms to fail (SDL joins its ALSA hotplug
+        # thread), too long for a frame: the search runs on a thread of its own
+        self._sound_search = ThreadPoolExecutor(1, thread_name_prefix="neuroweb-sound")
+        self._sound_found: Future | None = None
         self.rotate()
 
     def tick(self) -> None:
@@ -139,14 +145,20 @@ class Kiosk:
             self.reopen_sound(now)
 
     def reopen_sound(self, now: float) -> None:
-        """The sound device failed or was never there: look for it again now and then."""
-        if now - self._sound_tried < SOUND_RETRY_S:
+        """The sound device failed or was never there: look for it again now and then (off
+        this thread), and take it up once found."""
+        if self._sound_found is None:
+            if now - self._sound_tried >= SOUND_RETRY_S:
+                self._sound_tried = now
+                settings = self.app.settings.sound
+                self._sound_found = self._sound_search.submit(Speakers.open, settings)
             return
-        self._sound_tried = now
-        from visualizer.sound.speakers import Speakers
-
-        speakers, _ = Speakers.open(self.app.settings.sound)
+        if not self._sound_found.done():
+            return
+        speakers, _ = self._sound_found.result()
+        self._sound_found = None
         if speakers is not None:
+            speakers.synth.settings = self.app.settings.sound  # the look may have changed since
             self.app.speakers = speakers
             self.log.info("sound is back")
 
@@ -184,6 +196,11 @@ class Kiosk:
 
     def close(self) -> None:
         self.attract.wait_saved(timeout=5.0)
+        self._sound_search.shutdown(wait=True)
+        if self._sound_found is not None:  # found as we stopped: not the app's to close
+            speakers, _ = self._sound_found.result()
+            if speakers is not None:
+                speakers.close()
 
 
 class Watchdog:
@@ -227,7 +244,6 @@ def run_kiosk(settings: Settings) -> int:
     from visualizer.live import leave_a_core
     from visualizer.render.context import WindowTarget, WindowUnavailable
     from visualizer.render.controls import Controls
-    from visualizer.sound.speakers import Speakers
 
     k, w = settings.kiosk, settings.window
     looks = looks_of(settings)

@@ -9,6 +9,9 @@ chunk or the sound drops out for a moment (at 20 fps and up it does).
 """
 
 import contextlib
+import ctypes
+import ctypes.util
+import functools
 import os
 import sys
 
@@ -39,6 +42,7 @@ class Speakers:
         """Speakers, or None and why not (sound off in the preset, or no sound device)."""
         if not settings.enabled:
             return None, "sound is off in the preset"
+        _keep_alsa_loaded()
         try:
             return cls(settings), ""
         except pygame.error as exc:
@@ -65,6 +69,22 @@ class Speakers:
     def close(self) -> None:
         self._channel.stop()
         pygame.mixer.quit()
+
+
+@functools.cache
+def _keep_alsa_loaded() -> ctypes.CDLL | None:
+    """Hold ALSA's library open for the life of the process.
+
+    SDL loads libasound for each open of the sound device and unloads it after a failed one;
+    each load parses ALSA's configuration anew and the old parse is never freed, about 100 kB
+    a try. A kiosk without a sound card looks for one every half minute, which made this the
+    soak's main memory growth. While we hold the library (the cache keeps its handle), ALSA
+    keeps one parse and reuses it."""
+    name = ctypes.util.find_library("asound")
+    try:
+        return ctypes.CDLL(name) if name is not None else None
+    except OSError:
+        return None
 
 
 @contextlib.contextmanager
