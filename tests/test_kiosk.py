@@ -16,11 +16,11 @@ from visualizer.clock import FixedStepClock
 from visualizer.config import KioskSettings, load_settings, parse_keys
 from visualizer.kiosk import Kiosk, Playlist, kiosk_log
 from visualizer.model.stream import ModelStream
-from visualizer.render.app import App
+from visualizer.render.app import HEADLESS_LOADING_WAIT_S, App
 from visualizer.render.context import HeadlessTarget
 from visualizer.render.controls import Command, Controls
 
-MAX_FRAMES = 3000  # a bound, not a timing
+MAX_FRAMES = 30_000  # a bound, not a timing (a kiosk draws on while the model loads)
 
 
 def test_the_playlist_plays_every_prompt_each_round_and_turns_the_looks():
@@ -81,6 +81,17 @@ def _run_until(kiosk, done) -> None:
         kiosk.app.frame()
         kiosk.tick()
     raise AssertionError(f"not reached: {kiosk.app.status}")
+
+
+def test_the_kiosk_draws_on_while_the_model_loads(kiosk):
+    """The render loop never waits on the model; a headless video run waits for its first
+    frames instead of drawing empty ones, but a kiosk, even headless (the soak), must not."""
+    start = time.perf_counter()
+    for _ in range(20):
+        kiosk.app.frame()
+        kiosk.tick()
+    assert kiosk.app.status.state in ("starting", "loading")
+    assert time.perf_counter() - start < 20 * HEADLESS_LOADING_WAIT_S / 2
 
 
 def test_the_kiosk_answers_prompt_after_prompt_and_heals_a_killed_model(kiosk, tmp_path):

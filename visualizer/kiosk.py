@@ -68,11 +68,13 @@ class Playlist:
 def kiosk_log(settings: KioskSettings) -> logging.Logger:
     log = logging.getLogger("neuroweb.kiosk")
     log.setLevel(logging.INFO)
-    if not log.handlers:
-        handler = RotatingFileHandler(settings.log_file, maxBytes=settings.log_bytes,
-                                      backupCount=LOG_BACKUPS, encoding="utf-8")  # fmt: skip
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-        log.addHandler(handler)
+    for old in list(log.handlers):  # an earlier kiosk in this process (a soak, a test)
+        log.removeHandler(old)
+        old.close()
+    handler = RotatingFileHandler(settings.log_file, maxBytes=settings.log_bytes,
+                                  backupCount=LOG_BACKUPS, encoding="utf-8")  # fmt: skip
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    log.addHandler(handler)
     return log
 
 

@@ -185,7 +185,10 @@ class App:
         self.failure = self.user_failure = None
 
     def receive(self) -> None:
-        waiting = not self.target.interactive and self.scene.rows == 0 and not self.pending
+        # a headless run (a video) waits for the model's first frames instead of spinning; a
+        # kiosk (locked) never waits: its attract loop plays meanwhile
+        headless = not self.target.interactive and not self.controls.locked
+        waiting = headless and self.scene.rows == 0 and not self.pending
         batch: Batch = self.stream.handoff.drain(HEADLESS_LOADING_WAIT_S if waiting else 0.0)
         now = time.perf_counter()
         self.status = batch.status
