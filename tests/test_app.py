@@ -53,6 +53,22 @@ def test_pause_holds_tokens_and_right_steps_one(app):
     assert not app.pending and app.scene.tokens_seen > seen + 1
 
 
+def test_a_new_prompt_appears_with_its_answer_not_over_the_last_one(app):
+    """The prompt line above the answer changes when the new answer begins on screen (its
+    prompt's frames arrive), never over the previous answer while the model reads it."""
+    app.execute(Command("generate", "Count to ten"))
+    run_until(app, lambda: app.status.state == "finished" and not app.pending)
+    assert app.prompt_shown == "Count to ten"
+    first = [t.text for t in app.scene.tokens]
+    app.execute(Command("generate", "Name three colours"))
+    for _ in range(MAX_FRAMES):
+        if [t.text for t in app.scene.tokens] != first:
+            break
+        assert app.prompt_shown == "Count to ten"  # the old answer is still on screen
+        app.frame()
+    assert app.prompt_shown == "Name three colours"
+
+
 def test_a_dead_ffmpeg_stops_the_recording_and_the_demo_goes_on(app, tmp_path):
     app.execute(Command("generate", "Hello"))
     app.execute(Command("record"))

@@ -68,10 +68,14 @@ class SceneState:
         self.pulse = 0.0
         self.tokens_seen = 0
 
+    def begins_answer(self, frame: Frame) -> bool:
+        """`frame` starts a new answer: the scene drops the one it shows."""
+        return frame.index == 0 or frame.index <= self.newest
+
     def ingest(self, frame: Frame) -> None:
         """Make `frame` the newest token (cheap enough for a prompt's burst of frames)."""
         self.anatomy.ingest(frame)
-        if frame.index == 0 or frame.index <= self.newest:  # a new answer begins
+        if self.begins_answer(frame):
             self.tokens.clear()
             self.arcs, self._arc_targets = {}, {}
             self.head = 0.0

@@ -89,7 +89,8 @@ class App:
         self.paused = False
         self.hud = False
         self.running = True
-        self.prompt_shown = ""
+        self.prompt_shown = ""  # above the answer on screen
+        self._prompt_asked: str | None = None  # shown once its answer begins, not before
         self.request = 0
         self.notices: list[tuple[float, str]] = []
         self.failure: str | None = None
@@ -177,11 +178,12 @@ class App:
         self.status = Status("starting")
         self.model_name = ""
         self.request = 0
+        self._prompt_asked = None
         self.failure = self.user_failure = None
 
     def generate(self, prompt: str) -> None:
         self.request = self.stream.generate(prompt, self.gen)
-        self.prompt_shown = prompt
+        self._prompt_asked = prompt
         self.failure = self.user_failure = None
 
     def receive(self) -> None:
@@ -229,6 +231,8 @@ class App:
 
     def show(self, frame: Frame) -> None:
         """`frame` enters the scene: it is seen, heard, and recorded from this moment."""
+        if self._prompt_asked is not None and self.scene.begins_answer(frame):
+            self.prompt_shown, self._prompt_asked = self._prompt_asked, None
         self.scene.ingest(frame)
         if self.on_show is not None:
             self.on_show(frame)
