@@ -169,6 +169,13 @@ class App:
         """The model never loaded because of bad input (a missing model, a non-model folder)."""
         return bool(self.user_failure) and not self.model_name
 
+    @property
+    def making_video(self) -> bool:
+        """A headless run nobody watches or drives: it waits for the model and ends with it.
+        A kiosk (locked controls), even headless as in the soak, does neither: it draws on
+        (its attract loop plays) and is healed instead."""
+        return not self.target.interactive and not self.controls.locked
+
     def replace_stream(self, stream: ModelStream) -> None:
         """A fresh model process (the old one died or stalled): the screen starts over with
         the loading scene while it loads."""
@@ -187,10 +194,8 @@ class App:
         self.failure = self.user_failure = None
 
     def receive(self) -> None:
-        # a headless run (a video) waits for the model's first frames instead of spinning; a
-        # kiosk (locked) never waits: its attract loop plays meanwhile
-        headless = not self.target.interactive and not self.controls.locked
-        waiting = headless and self.scene.rows == 0 and not self.pending
+        # a video waits for the model's first frames instead of spinning
+        waiting = self.making_video and self.scene.rows == 0 and not self.pending
         batch: Batch = self.stream.handoff.drain(HEADLESS_LOADING_WAIT_S if waiting else 0.0)
         now = time.perf_counter()
         self.status = batch.status
@@ -205,9 +210,8 @@ class App:
                 self.notify(batch.failure.message)
             else:
                 self.failure = batch.failure.message
-            if not self.target.interactive and not self.controls.locked:
-                self.running = False  # nobody to read it on screen: end the run (a kiosk,
-                #                       locked, is healed by its supervisor instead)
+            if self.making_video:
+                self.running = False  # nobody to read it on screen: end the run
 
     def reveal(self) -> None:
         """Move arrived frames into the scene: all of them, or none while paused."""
