@@ -107,6 +107,20 @@ def test_the_kiosk_answers_prompt_after_prompt_and_heals_a_killed_model(kiosk, t
     assert "prompt: " in log and "scene: " in log
 
 
+def test_a_stopping_kiosk_starts_no_new_model_process(kiosk):
+    """A signal to the process group (systemd stopping the service) ends the model process
+    too, in the frame the window is told to quit: the kiosk must not replace it."""
+    _run_until(kiosk, lambda: kiosk.answers >= 1)
+    kiosk.app.running = False  # what the quit event does
+    os.kill(kiosk.app.stream.pid, signal.SIGKILL)
+    for _ in range(MAX_FRAMES):  # until the stream sees it gone (bounded)
+        if not kiosk.app.stream.alive:
+            break
+        time.sleep(0.01)
+    kiosk.tick()
+    assert kiosk.restarts == 0
+
+
 def test_the_last_answer_plays_while_the_model_restarts_and_at_the_next_start(kiosk, tmp_path):
     """The attract loop: a finished answer is replayed (the prompt, then its tokens) while a
     fresh model process loads, and is kept on disk for the next kiosk's start."""

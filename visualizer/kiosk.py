@@ -120,6 +120,9 @@ class Kiosk:
     def tick(self) -> None:
         """Once per frame, after `app.frame()`."""
         app, now = self.app, time.monotonic()
+        # stopping (the exit keys, or a signal that also ended the model): nothing new starts
+        if not app.running:
+            return
         if app.scene.tokens_seen != self._tokens:
             self._tokens, self._last_token = app.scene.tokens_seen, now
         dead = app.failure is not None or not app.stream.alive
