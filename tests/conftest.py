@@ -59,6 +59,25 @@ def tiny_gpt2_dir(tmp_path_factory, smollm2_folder) -> Path:
     return _save_tiny(model, tmp_path_factory.mktemp("tiny-gpt2"), smollm2_folder)
 
 
+_families: dict[str, Path] = {}
+
+
+@pytest.fixture(scope="session")
+def family_dir(tmp_path_factory, smollm2_folder):
+    """family name → the folder of a tiny random model of it (tests/families.py), made once."""
+    from tests.families import config
+
+    def make(family: str) -> Path:
+        if family not in _families:
+            torch.manual_seed(0)
+            model = transformers.AutoModelForCausalLM.from_config(config(family))
+            folder = tmp_path_factory.mktemp(f"tiny-{family}")
+            _families[family] = _save_tiny(model, folder, smollm2_folder)
+        return _families[family]
+
+    return make
+
+
 @pytest.fixture(scope="session")
 def tiny_llama(tiny_llama_dir):
     return load_model(str(tiny_llama_dir))

@@ -179,13 +179,19 @@ def test_trace_of_the_real_model(tmp_path):
     with np.load(out, allow_pickle=False) as data:
         meta = json.loads(str(data["meta"]))
         t = len(data["token_ids"])
-        assert data["hidden"].shape == (t, 31, 576)
+        assert data["hidden"].shape == (t, 31, 576) and data["hidden"].dtype == np.float16
         assert data["mlp"].shape == (t, 30, 1536)
-        assert data["attn"].shape == (t, 30, 9, t)
+        assert data["mlp_write"].shape == (t, 30, 576) and data["experts"].shape == (t, 30, 0)
+        assert t < 64 and data["attn"].shape == (t, 30, 9, 64)  # the default window
+        assert data["attn_sink"].shape == (t, 30, 9)
         assert data["topk_ids"].shape == data["topk_probs"].shape == (t, 10)
         assert data["entropy"].shape == (t,)
-        np.testing.assert_allclose(data["attn"].sum(-1), 1.0, atol=1e-5)
-        assert np.all(np.triu(data["attn"][:, 0, 0, :], k=1) == 0)  # nothing after position t
+        attn = data["attn"].astype(np.float32)
+        np.testing.assert_allclose(attn.sum(-1), 1.0, atol=2e-3)  # float16
+        for row in range(t):  # right-aligned: position `row` is the last column, 0 the sink
+            assert not attn[row, :, :, : 64 - row - 1].any()
+            np.testing.assert_array_equal(data["attn_sink"][row], data["attn"][row, :, :, 63 - row])
+    assert meta["architecture"]["name"]["value"] == "SmolLM2-135M-Instruct"
     assert meta["format_version"] == FORMAT_VERSION
     assert meta["n_prompt"] == t - 6 and meta["prompt"] == "Name a color."
     assert meta["sampling"]["temperature"] == 0 and meta["model_config"]["num_hidden_layers"] == 30

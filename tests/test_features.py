@@ -1,18 +1,22 @@
 """Feature mapping: node grouping, per-layer normalisation, attention arcs, easing."""
 
-import numpy as np
+from dataclasses import replace
 
+import numpy as np
+import pytest
+
+from tests.synthetic import synthetic_frame
 from visualizer.config import LookSettings
-from visualizer.features import SceneState, group_rms
+from visualizer.features import SHARE_FLOOR, SceneState
 from visualizer.frame import Frame
+from visualizer.measures import group_rms
 
 L, D, H = 3, 10, 2
 
 
 def frame(index: int, hidden: np.ndarray, attn: np.ndarray, context_start: int = 0) -> Frame:
-    return Frame(index, index, "x", False, context_start, hidden.astype(np.float32),
-                 np.ones((L, 20), np.float32), attn.astype(np.float32), np.arange(10),
-                 np.full(10, 0.1, np.float32), ("a",) * 10, 1.0)  # fmt: skip
+    return synthetic_frame(index, hidden, np.ones((L, 20), np.float32), attn,
+                           context_start=context_start)
 
 
 def test_group_rms_splits_columns_into_contiguous_groups():
@@ -34,16 +38,24 @@ def test_layers_of_very_different_scale_are_both_readable():
     assert np.all(scene.level.max(axis=1) > 0.6) and np.all(scene.level.min(axis=1) < 0.4)
 
 
-def test_arcs_skip_the_attention_sink_and_point_at_run_positions():
-    scene = SceneState(LookSettings(arcs_per_layer=1))
+def test_arcs_show_the_sink_s_share_as_it_is_and_point_at_run_positions():
+    scene = SceneState(LookSettings(arcs_per_layer=2, history=3))
     attn = np.zeros((L, H, 5))
-    attn[:, :, 0] = 0.9  # the sink (first in view)
-    attn[:, :, 2] = 0.08  # the real target: view column 2 = run position 12
-    attn[:, :, 4] = 0.02  # the token itself
+    attn[:, :, 0] = 0.9  # the sink (first in view: run position 10)
+    attn[:, :, 2] = 0.08  # view column 2 = run position 12
+    attn[:, :, 4] = 0.02  # the token itself: never an arc
     scene.ingest(frame(14, np.ones((L + 1, D)), attn, context_start=10))
     scene.advance(10.0)
-    assert set(scene.arcs) == {(layer, 12) for layer in range(L)}
-    assert all(abs(w - 1.0) < 1e-3 for w in scene.arcs.values())  # renormalised without the sink
+    assert set(scene.arcs) == {(layer, p) for layer in range(L) for p in (10, 12)}
+    assert all(abs(scene.arcs[(layer, 10)] - 0.9) < 1e-3 for layer in range(L))  # not renormalised
+    assert all(abs(scene.arcs[(layer, 12)] - 0.08) < 1e-3 for layer in range(L))
+    assert scene.slot_of(12) == 2 and scene.slot_of(10) == 2  # the sink, older than the path
+    # a trace's window that no longer covers the sink still gives it, from attn_sink
+    windowed = synthetic_frame(14, np.ones((L + 1, D)), np.ones((L, 20)), attn[:, :, 2:],
+                               context_start=10)  # fmt: skip
+    windowed = replace(windowed, attn_sink=np.full((L, H), 0.9, np.float32))
+    scene.ingest(windowed)
+    assert {p for _, p in scene._arc_targets} == {10, 12}
 
 
 def test_values_ease_toward_the_newest_frame_and_a_new_answer_resets():
@@ -56,3 +68,32 @@ def test_values_ease_toward_the_newest_frame_and_a_new_answer_resets():
     assert abs(scene.head - 2) < 1e-6
     scene.ingest(frame(0, np.ones((L + 1, D)), np.ones((L, H, 1))))
     assert [t.index for t in scene.tokens] == [0]
+
+
+def test_node_colour_is_the_mlp_s_share_of_the_node_s_own_dimensions():
+    """Block 1's MLP writes only into dims 4..5 (node 2 of 5 over d = 10): that node turns warm
+    by exactly its share of the stream there; the other nodes of the ring, and every node of
+    the other rings, stay cold; the embedding's ring has no MLP."""
+    scene = SceneState(LookSettings(nodes_per_layer=5, hue="mlp"))
+    hidden = np.ones((L + 1, D))
+    write = np.zeros((L, D))
+    write[1, 4:6] = 0.1  # 10 % of a stream of ones
+    scene.ingest(synthetic_frame(3, hidden, np.ones((L, 20)), np.full((L, H, 4), 0.25),
+                                 mlp_write=write))  # fmt: skip
+    scene.advance(10.0)
+    expected = np.log(0.1 / SHARE_FLOOR) / np.log(1 / SHARE_FLOOR)  # 10 % on the 1 %…100 % scale
+    assert scene.hue[2, 2] == pytest.approx(expected, abs=1e-5)  # row 2 = block 1's output
+    hue = scene.hue.copy()
+    hue[2, 2] = 0
+    assert not hue.any()
+
+
+def test_printed_numbers_are_the_frame_s_not_eased_ones():
+    scene = SceneState(LookSettings(ease_s=1.0))
+    probs = np.array([0.5, 0.25, 0.125] + [0.01] * 7, np.float32)
+    scene.ingest(synthetic_frame(0, np.ones((L + 1, D)), np.ones((L, 20)), np.ones((L, H, 1)),
+                                 topk_probs=probs))  # fmt: skip
+    scene.advance(0.1)  # the bars are on their way
+    rows = scene.candidate_rows(3)
+    assert [printed for _, _, printed in rows] == ["50%", "25%", "12%"]
+    assert all(bar < p for (_, bar, _), p in zip(rows, probs, strict=False))

@@ -3,14 +3,14 @@ import time
 
 import numpy as np
 
+from tests.synthetic import synthetic_frame
 from visualizer.frame import Frame
 from visualizer.handoff import Failure, Handoff, Status
 
 
 def _frame(i: int) -> Frame:
     z = np.zeros((2, 3), np.float32)
-    return Frame(i, i, "x", False, 0, z, z, np.zeros((1, 1, i + 1), np.float32),
-                 np.zeros(10, np.int64), np.zeros(10, np.float32), ("",) * 10, 0.0)  # fmt: skip
+    return synthetic_frame(i, np.zeros((2, 3)), z, np.zeros((1, 1, i + 1)))
 
 
 def test_slow_consumer_gets_the_newest_frames_and_a_drop_count():

@@ -139,8 +139,14 @@ def test_the_last_answer_plays_while_the_model_restarts_and_at_the_next_start(ki
             break
         replayed = max(replayed, kiosk.app.scene.tokens_seen)
         prompts.add(kiosk.app.prompt_shown)
+        if kiosk.app.scene.tokens_seen:  # marked as a replay, never passed off as live
+            assert kiosk.app.overlay().replay
     assert replayed > sum(f.is_prompt for f in kept)  # the prompt and some of the answer
     assert prompts == {kiosk.attract.prompt}
+    asked = kiosk.answers
+    _run_until(kiosk, lambda: kiosk.answers > asked)  # the fresh model's first prompt
+    _run_until(kiosk, lambda: kiosk.app.status.state == "finished" and not kiosk.app.pending)
+    assert not kiosk.app.overlay().replay  # the model's own answer: live again
 
     from visualizer.attract import Attract
 

@@ -52,14 +52,64 @@ def _render(trace, out, *extra):
                     "--fps", str(FPS), *extra)  # fmt: skip
 
 
+def _f16(a: np.ndarray, b: np.ndarray) -> bool:
+    """Equal to float16's precision (a trace keeps float16)."""
+    return a.shape == b.shape and np.allclose(a, b, rtol=1e-3, atol=1e-4)
+
+
 def test_frames_survive_the_trace_round_trip(trace_file):
     path, frames = trace_file
     back = frames_from_trace(read_trace(path))
     assert len(back) == len(frames)
     for a, b in zip(frames, back, strict=True):
-        assert (a.index, a.text, a.is_prompt, a.topk_text) == (b.index, b.text, b.is_prompt,
-                                                                b.topk_text)  # fmt: skip
+        assert (a.index, a.text, a.is_prompt, a.topk_text, a.context_start) == (
+            b.index, b.text, b.is_prompt, b.topk_text, b.context_start)  # fmt: skip
+        assert np.array_equal(a.topk_ids, b.topk_ids) and np.array_equal(a.topk_probs, b.topk_probs)
+        for name in ("hidden", "mlp", "mlp_write", "experts", "attn", "attn_sink"):
+            assert _f16(getattr(a, name), getattr(b, name)), name
+        assert b.hidden.dtype == np.float16 and not b.hidden.flags.writeable
+
+
+def test_a_trace_keeps_the_newest_positions_of_attention_and_the_sink(tiny_llama, tmp_path):
+    """With a window of 4, row t keeps positions t-3..t (or fewer) and its attention to the
+    first position in view, wherever that is; the rest is gone, not renormalised."""
+    gen = GenerationSettings(max_tokens=6, temperature=0.0)
+    frames = list(generate_frames(tiny_llama, "Hello there, how are you?", gen, CaptureSettings()))
+    path = tmp_path / "w.npz"
+    write_trace(path, frames, {"model": "tiny"}, window=4)
+    trace = read_trace(path)
+    assert trace.meta["attention_window"] == 4 and trace.arrays["attn"].shape[-1] == 4
+    for a, b in zip(frames, frames_from_trace(trace), strict=True):
+        kept = min(4, a.index + 1)
+        assert b.attn.shape[-1] == kept and b.attn_first == a.index - kept + 1
+        assert _f16(b.attn, a.attn[:, :, -kept:]) and _f16(b.attn_sink, a.attn[:, :, 0])
+
+
+def test_a_version_2_trace_still_reads(trace_file, tmp_path):
+    """A trace written by the last version (float32, attention by absolute column) draws."""
+    _, frames = trace_file
+    t = len(frames)
+    attn = np.zeros((t, *frames[0].attn.shape[:2], t), np.float32)
+    for i, f in enumerate(frames):
+        attn[i, :, :, : i + 1] = f.attn
+    old = tmp_path / "v2.npz"
+    np.savez_compressed(
+        old, meta=np.array(json.dumps({"format_version": 2, "model": "tiny", "prompt": "hi"})),
+        token_ids=np.array([f.token_id for f in frames]), attn=attn,
+        token_text=np.array([f.text for f in frames]),
+        is_prompt=np.array([f.is_prompt for f in frames]),
+        context_start=np.zeros(t, np.int64), hidden=np.stack([f.hidden for f in frames]),
+        mlp=np.stack([f.mlp for f in frames]), topk_ids=np.stack([f.topk_ids for f in frames]),
+        topk_probs=np.stack([f.topk_probs for f in frames]),
+        topk_text=np.array([f.topk_text for f in frames]),
+        entropy=np.array([f.entropy for f in frames], np.float32),
+    )  # fmt: skip
+    back = frames_from_trace(read_trace(old))
+    for a, b in zip(frames, back, strict=True):
         assert np.array_equal(a.attn, b.attn) and np.array_equal(a.hidden, b.hidden)
+        assert np.array_equal(b.attn_sink, a.attn[:, :, 0]) and not b.mlp_write.any()
+    result = _render(old, tmp_path / "v2.mp4", "--token-rate", "8", "--no-audio")
+    assert result.returncode == 0, result.stderr
 
 
 def test_a_render_is_exact_and_repeatable(trace_file, tmp_path):

@@ -5,6 +5,7 @@ import shutil
 import numpy as np
 import pytest
 
+from tests.synthetic import synthetic_frame
 from visualizer.config import load_settings
 from visualizer.features import SceneState
 from visualizer.frame import Frame
@@ -29,11 +30,11 @@ def target():
 
 def make_frame(index: int, hidden: np.ndarray, text: str = " word") -> Frame:
     attn = np.full((L, H, index + 1), 1.0 / (index + 1), np.float32)
-    return Frame(
-        index, index, text, False, 0, hidden.astype(np.float32),
-        np.ones((L, D_FF), np.float32), attn, np.arange(10), np.linspace(0.5, 0.01, 10,
-        dtype=np.float32), tuple(f" c{i}" for i in range(10)), 1.0,
-    )  # fmt: skip
+    return synthetic_frame(
+        index, hidden, np.ones((L, D_FF), np.float32), attn, text=text,
+        topk_probs=np.linspace(0.5, 0.01, 10, dtype=np.float32),
+        topk_text=tuple(f" c{i}" for i in range(10)),
+    )
 
 
 def steady_scene(look) -> tuple[SceneState, np.ndarray]:

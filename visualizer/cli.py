@@ -105,6 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
     trace = sub.add_parser("trace", help="record every position of one run to an .npz")
     trace.add_argument("--prompt", required=True)
     trace.add_argument("--out", required=True, type=Path)
+    trace.add_argument("--attention-window", type=_positive,
+                       help="positions of attention kept per token, the newest (default 64)")
     _add_model_flags(trace)
     _add_sampling_flags(trace)
 
@@ -126,6 +128,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_scene_flag(snap, default="architecture")
     _add_model_flags(snap)
     _add_sampling_flags(snap)
+
+    inspect = sub.add_parser("inspect", help="print what the model is made of (no rendering)")
+    inspect.add_argument("--model", default="", help="a model folder, .gguf or HF cache name")
+    inspect.add_argument("--trust-pickle", action="store_true", help="allow .bin/.pt weights")
+    inspect.add_argument("--json", action="store_true", help="JSON, each fact with its source")
 
     kiosk = sub.add_parser("kiosk", help="an installation: fullscreen, unattended, self-healing")
     kiosk.add_argument("--config", default="kiosk", help="preset name in configs/ or a .toml")
@@ -164,6 +171,7 @@ def overrides_from(args: argparse.Namespace) -> dict:
         },
     }
     flags["look"] = {"scene": getattr(args, "scene", None)}
+    flags["capture"] = {"trace_window": getattr(args, "attention_window", None)}
     return {
         section: {k: v for k, v in values.items() if v is not None}
         for section, values in flags.items()
@@ -196,7 +204,8 @@ def _answer(args: argparse.Namespace, settings: Settings):
     from visualizer.tracer import run_model
 
     if args.trace is None:
-        return Run.from_meta(*run_model(settings, args.prompt))
+        builder, meta = run_model(settings, args.prompt)
+        return Run.from_meta(builder.frames, meta)
     trace = read_trace(args.trace)
     run = Run.from_meta(frames_from_trace(trace), trace.meta)
     if run.architecture is None and settings.look.scene == "architecture":
@@ -252,6 +261,10 @@ def main(argv: list[str] | None = None) -> int:
             from visualizer.soak import soak_command
 
             return soak_command(args.minutes, args.inject_faults, args.model, args.fault_every)
+        if args.command == "inspect":
+            from visualizer.report import inspect_command
+
+            return inspect_command(args.model, args.trust_pickle, args.json)
         if args.command == "kiosk":
             from visualizer.kiosk import run_kiosk
 

@@ -72,6 +72,7 @@ class GenerationSettings:
 class CaptureSettings:
     candidates: int = 10  # top-k next-token candidates recorded per frame
     prefill_chunk: int = 64  # prompt positions per forward pass (bounds attention memory)
+    trace_window: int = 64  # attention a trace keeps per token: its newest positions (and the sink)
 
 
 @dataclass(frozen=True)

@@ -1,13 +1,17 @@
 """Feature mapping: frames → the numbers the scene shows, eased smoothly between tokens.
 
-Nodes: each layer's vector (the residual stream `hidden`, or the MLP activation) is split into
-`look.nodes_per_layer` contiguous groups of dimensions; a node's value is the log of its group's
-RMS, normalised per layer against running statistics (an exponential moving mean and variance
-over recent tokens), so early and late layers are both readable although their scales differ
-by orders of magnitude. Row 0 is the embedding output; row l is block l's output and, for the
-hue, block l's MLP. Attention: per layer, the heads' mean attention of the newest token over
-the earlier ones (the first token in view, the attention sink, left out and the rest
-renormalised); the `look.arcs_per_layer` most attended become arcs.
+Nodes: each row's residual stream (row 0 the embedding output, row l block l's output) is split
+into `look.nodes_per_layer` contiguous groups of dimensions; node j of a row is group j.
+- Brightness ("hidden"): the log of the group's RMS, normalised against running statistics per
+  layer and per node (an exponential moving mean and variance over recent tokens), so early
+  and late layers are both readable although their scales differ by orders of magnitude: it
+  is relative to the node's and layer's recent past, not a size.
+- Colour ("mlp"): how much of the node's own dimensions block l's MLP wrote for this token, the
+  write's RMS over the group ÷ the stream's RMS there (measures.node_mlp_share), on a log scale
+  from 1 % (cold) to 100 % (warm); the embedding row has no MLP and stays cold.
+Attention: per layer, the heads' mean attention of the newest token over the earlier positions,
+the first in view (the "attention sink") included, as it is; the `look.arcs_per_layer` largest
+become arcs, their weight the share itself.
 
 Every displayed value eases toward its target with time constant `look.ease_s`, so motion is
 continuous at any frame rate; a new token starts a `pulse` that fades over `look.pulse_s`.
@@ -19,22 +23,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from visualizer import measures
 from visualizer.anatomy import Anatomy
 from visualizer.config import LookSettings
 from visualizer.frame import Frame
+from visualizer.measures import group_rms
 from visualizer.running_norm import RunningNorm
 
 MAX_TOKENS_KEPT = 2048  # the answer text keeps at most this many tokens (kiosk runs for days)
-
-
-def group_rms(x: np.ndarray, groups: int) -> np.ndarray:
-    """[rows, width] → [rows, groups]: RMS over contiguous, nearly equal groups of columns
-    (groups ≤ width)."""
-    width = x.shape[-1]
-    starts = (np.arange(groups) * width) // groups  # [groups]
-    counts = np.diff(np.append(starts, width))
-    sums = np.add.reduceat(np.square(x, dtype=np.float64), starts, axis=-1)
-    return np.sqrt(sums / counts).astype(np.float32)
+SHARE_FLOOR = 0.01  # node colour: an MLP write of 1 % of the node's dimensions is cold, 100 % warm
 
 
 @dataclass(frozen=True)
@@ -50,7 +47,7 @@ class SceneState:
     def __init__(self, look: LookSettings) -> None:
         self.look = look
         self.anatomy = Anatomy()  # what the architecture scene shows
-        self._hidden_norm, self._mlp_norm = RunningNorm(), RunningNorm()
+        self._hidden_norm = RunningNorm()
         self.rows = 0  # layers shown: embedding + blocks (0 until the first frame)
         self.level = np.zeros((0, 0), np.float32)  # [rows, N] displayed brightness 0..1
         self.hue = np.zeros((0, 0), np.float32)  # [rows, N] displayed cold→warm 0..1
@@ -67,6 +64,7 @@ class SceneState:
         self.entropy = 0.0
         self.pulse = 0.0
         self.tokens_seen = 0
+        self.sink = -1  # run position of the first token in view (the attention sink)
 
     def begins_answer(self, frame: Frame) -> bool:
         """`frame` starts a new answer: the scene drops the one it shows."""
@@ -82,10 +80,10 @@ class SceneState:
         self.tokens.append(Token(frame.index, frame.text, frame.is_prompt))
         self.newest = frame.index
         self.tokens_seen += 1
-        nodes = min(self.look.nodes_per_layer, frame.hidden.shape[1], frame.mlp.shape[1])
+        nodes = min(self.look.nodes_per_layer, frame.hidden.shape[1])
         hidden = self._hidden_norm(group_rms(frame.hidden, nodes))
-        mlp = self._mlp_norm(group_rms(frame.mlp, nodes))
-        mlp = np.vstack([np.full((1, mlp.shape[1]), 0.5, np.float32), mlp])  # embedding: no MLP
+        share = measures.log_fraction(measures.node_mlp_share(frame, nodes), SHARE_FLOOR, 1.0)
+        mlp = np.vstack([np.zeros((1, nodes), np.float32), share])  # the embedding: no MLP
         sources = {"hidden": hidden, "mlp": mlp}
         level = sources[self.look.brightness]
         if self.look.hue == "layer":
@@ -106,21 +104,36 @@ class SceneState:
         self.pulse = 1.0
 
     def _strongest_attention(self, frame: Frame) -> dict[tuple[int, int], float]:
-        """The heads' mean attention over the tokens between the first in view (the attention
-        sink, which takes most of it in most layers) and the newest (itself), renormalised to
-        what is left, so arcs show where the rest of the attention goes."""
-        per_layer = frame.attn.mean(axis=1)[:, 1:-1]  # [L, n-2]
-        k = min(self.look.arcs_per_layer, per_layer.shape[1])
+        """Per layer, the earlier positions with the largest shares of the heads' mean
+        attention, the sink included (it takes most of it in most layers), shares as they
+        are."""
+        positions, shares, self.sink = measures.attention_share(frame)
+        k = min(self.look.arcs_per_layer, shares.shape[1])
         if k == 0:
             return {}
-        per_layer = per_layer / np.maximum(per_layer.sum(axis=1, keepdims=True), 1e-6)
-        top = np.argpartition(-per_layer, k - 1, axis=1)[:, :k]  # [L, k]
-        weights = np.take_along_axis(per_layer, top, axis=1)
+        top = np.argpartition(-shares, k - 1, axis=1)[:, :k]  # [L, k]
+        weights = np.take_along_axis(shares, top, axis=1)
         return {
-            (layer, frame.context_start + 1 + int(col)): float(w)
+            (layer, int(positions[col])): float(w)
             for layer, (cols, ws) in enumerate(zip(top, weights, strict=True))
             for col, w in zip(cols, ws, strict=True)
         }
+
+    def candidate_rows(self, n: int) -> list[tuple[str, float, str]]:
+        """The top `n` next-token candidates as drawn: (text, the bar's eased length, the
+        printed probability, the newest frame's own)."""
+        count = min(n, len(self.candidates), len(self.target_probs))
+        return [(self.candidates[i], float(self.probs[i]), f"{float(self.target_probs[i]):.0%}")
+                for i in range(count)]  # fmt: skip
+
+    def slot_of(self, position: int) -> float:
+        """Where a run position lies on the token path (0 = the newest, fractional while it
+        scrolls). The first token in view, the sink, stays at the far end of the path once it
+        is older than the path is long, so its share is still drawn."""
+        slot = self.head - position
+        if position == self.sink:
+            return min(slot, self.look.history - 1)
+        return slot
 
     def attention_received(self) -> dict[int, float]:
         """Run position → the displayed arc weights pointing at it, summed over layers."""

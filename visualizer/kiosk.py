@@ -133,6 +133,7 @@ class Kiosk:
             return
         if app.status.state in ("starting", "loading") and self.attract.play(app.show, now):
             app.prompt_shown = self.attract.prompt
+            app.replaying = True
         if app.user_failure:  # a prompt the model refused: go on with the next
             self.log.warning("prompt refused: %s", app.user_failure)
             app.user_failure = None

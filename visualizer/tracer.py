@@ -7,21 +7,20 @@ from pathlib import Path
 from visualizer import __version__
 from visualizer.config import Settings
 from visualizer.errors import UserError
-from visualizer.frame import Frame
 from visualizer.terminal import show_progress
-from visualizer.trace import write_trace
+from visualizer.trace import TraceBuilder, write_trace
 
 
 def trace_command(settings: Settings, prompt: str, out: Path) -> int:
     if out.is_dir() or not out.parent.is_dir():
         raise UserError(f"--out {out}: not a writable file path (does its folder exist?)")
-    frames, meta = run_model(settings, prompt)
+    builder, meta = run_model(settings, prompt)
     try:
-        write_trace(out, frames, meta)
+        write_trace(out, builder, meta)
     except OSError as exc:
         raise UserError(f"--out {out}: cannot write: {exc.strerror}") from None
     print(
-        f"wrote {out} ({len(frames)} positions, {meta['n_prompt']} from the prompt)",
+        f"wrote {out} ({builder.rows} positions, {meta['n_prompt']} from the prompt)",
         file=sys.stderr,
     )
     return 0
@@ -36,8 +35,13 @@ def _generating(done: int, limit: int) -> None:
         print(line, file=sys.stderr, flush=True)
 
 
-def run_model(settings: Settings, prompt: str) -> tuple[list[Frame], dict]:
-    """Load the model, answer `prompt`, and return every frame with the run's description."""
+def run_model(settings: Settings, prompt: str) -> tuple[TraceBuilder, dict]:
+    """Load the model, answer `prompt`, and return every frame (`builder.frames`) with the run's
+    description.
+
+    The frames are kept as a trace keeps them (float16, the newest `capture.trace_window`
+    positions of attention), so a long run fits in memory and a render from a prompt draws
+    what a render of its trace would."""
     import torch
 
     from visualizer.model.generate import generate_frames
@@ -48,16 +52,17 @@ def run_model(settings: Settings, prompt: str) -> tuple[list[Frame], dict]:
     lm = load_model(
         settings.model.name, trust_pickle=settings.model.trust_pickle, progress=show_progress
     )
-    notes: list[str] = []
+    notes: list[str] = list(lm.architecture.notes)
 
     def notice(text: str) -> None:
         notes.append(text)
         print(f"neuroweb: {text}", file=sys.stderr)
 
     gen = settings.generation
-    frames, generated = [], 0
+    builder = TraceBuilder(settings.capture.trace_window, gen.max_tokens + min(gen.context, 4096))
+    generated = 0
     for frame in generate_frames(lm, prompt, gen, settings.capture, notice=notice):
-        frames.append(frame)
+        builder.add(frame)
         if not frame.is_prompt:
             generated += 1
             _generating(generated, gen.max_tokens)
@@ -66,7 +71,7 @@ def run_model(settings: Settings, prompt: str) -> tuple[list[Frame], dict]:
     meta = {
         "model": lm.name,
         "prompt": prompt,
-        "n_prompt": sum(f.is_prompt for f in frames),
+        "n_prompt": sum(f.is_prompt for f in builder.frames),
         "raw": gen.raw,
         "sampling": {
             "temperature": gen.temperature,
@@ -78,7 +83,8 @@ def run_model(settings: Settings, prompt: str) -> tuple[list[Frame], dict]:
         },
         "notes": notes,
         "model_config": lm.model.config.to_dict(),
-        "text": "".join(f.text for f in frames),
+        "architecture": lm.architecture.to_json(),
+        "text": "".join(f.text for f in builder.frames),
         "neuroweb_version": __version__,
     }
-    return frames, meta
+    return builder, meta

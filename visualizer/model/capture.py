@@ -3,14 +3,22 @@
 What is captured per forward pass (S = positions in the pass, kv = positions in the cache):
 - `hidden`: the residual stream, the input of block 0 (embedding output, with learned
   positions added for GPT-2) and each block's output;
-- `mlp`: the input of each MLP's down projection, i.e. the activation after the non-linearity;
+- `mlp`: the input of each dense MLP's output projection, i.e. the activation after the
+  non-linearity (zeros in MoE blocks: their experts' activations are not captured);
+- `mlp_write`: what each MLP branch adds to the residual stream (after a post-MLP norm);
+- `experts`: an MoE block's routing weight per expert (0 for experts not chosen);
 - `attn`: each head's softmax weights of the new positions over the cached keys.
+
+Where the hooks go (which module is the attention, the MLP's output projection, the end of the
+MLP branch, the experts) is found by `visualizer/model/inspect.py` and handed in as Parts.
 
 Attention: `output_attentions` would need transformers' eager attention for everything. Instead
 the model runs a registered attention function, "neuroweb", that computes the output with SDPA
-(the fast path) and hands the rotated query and the cached keys to a forward hook on each
-attention module; the weights of just the new rows are then computed for all blocks in one
-batch. Grouped-query attention is expanded so every query head gets its own row.
+(the fast path; with logit softcapping, which SDPA lacks, the eager way) and hands the rotated
+query and the cached keys to a forward hook on each attention module; the weights of just the
+new rows are then computed for all blocks in one batch. Grouped-query attention is expanded so
+every query head gets its own row; a sliding-window block's shorter cache is aligned with the
+others' positions.
 """
 
 from collections.abc import Iterator
@@ -21,10 +29,8 @@ import numpy as np
 import torch
 from torch import nn
 from transformers import AttentionInterface
-from transformers.integrations.sdpa_attention import sdpa_attention_forward
+from transformers.integrations.sdpa_attention import repeat_kv, sdpa_attention_forward
 from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
-
-from visualizer.errors import UserError
 
 ATTN_IMPLEMENTATION = "neuroweb"
 
@@ -35,6 +41,8 @@ class AttentionInputs:
     key: torch.Tensor  # [KV, kv, hd]
     mask: torch.Tensor | None  # bool [1, 1, S, kv] or None (plain causal)
     scale: float
+    softcap: float | None = None  # logits → tanh(logits / softcap) · softcap
+    sliding_window: int | None = None  # what the model handed its attention function
 
 
 def capture_attention(
@@ -52,46 +60,30 @@ def capture_attention(
     The weights are computed later for all blocks at once (Recorder.take): one batched matmul
     and softmax instead of a handful of small ops per block, which cost 8% of a decode step.
     """
-    out, _ = sdpa_attention_forward(
-        module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs
-    )
     scale = query.shape[-1] ** -0.5 if scaling is None else scaling
-    return out, AttentionInputs(query[0], key[0], attention_mask, scale)
+    softcap = kwargs.pop("softcap", None)
+    if softcap is None:
+        out, _ = sdpa_attention_forward(
+            module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs
+        )
+    else:  # SDPA has no softcapping: the eager way
+        groups = query.shape[1] // key.shape[1]
+        scores = torch.matmul(query, repeat_kv(key, groups).transpose(2, 3)) * scale
+        scores = torch.tanh(scores / softcap) * softcap
+        s, kv = scores.shape[-2:]
+        allowed = torch.ones(s, kv, dtype=torch.bool, device=scores.device).tril(kv - s)
+        if attention_mask is not None:  # None: plain causal, which SDPA would have done
+            allowed = allowed & attention_mask
+        scores = scores.masked_fill(~allowed, float("-inf"))
+        weights = torch.softmax(scores, dim=-1, dtype=torch.float32).to(query.dtype)
+        out = torch.matmul(weights, repeat_kv(value, groups)).transpose(1, 2).contiguous()
+    inputs = AttentionInputs(query[0], key[0], attention_mask, scale, softcap,
+                             kwargs.get("sliding_window"))  # fmt: skip
+    return out, inputs
 
 
 AttentionInterface.register(ATTN_IMPLEMENTATION, capture_attention)
 AttentionMaskInterface.register(ATTN_IMPLEMENTATION, sdpa_mask)
-
-
-@dataclass(frozen=True)
-class Parts:
-    """Where the pieces of one decoder-only transformer are, found by structure, not by name."""
-
-    blocks: nn.ModuleList
-    attentions: tuple[nn.Module, ...]
-    mlp_downs: tuple[nn.Module, ...]  # the projection back to d_model inside each MLP
-
-
-_DOWN_NAMES = ("down_proj", "c_proj", "fc2", "dense_4h_to_h", "fc_out", "w2")
-
-
-def find_parts(model: nn.Module) -> Parts:
-    n = model.config.num_hidden_layers
-    blocks = next(
-        (m for m in model.modules() if isinstance(m, nn.ModuleList) and len(m) == n), None
-    )
-    if blocks is None:
-        raise UserError(f"{type(model).__name__}: cannot find its {n} transformer blocks")
-    attentions, downs = [], []
-    for block in blocks:
-        attn = next((m for name, m in block.named_children() if "attn" in name), None)
-        mlp = next((m for name, m in block.named_children() if "mlp" in name), None)
-        down = mlp and next((getattr(mlp, d) for d in _DOWN_NAMES if hasattr(mlp, d)), None)
-        if attn is None or down is None:
-            raise UserError(f"{type(model).__name__}: unsupported block layout (no attn/mlp)")
-        attentions.append(attn)
-        downs.append(down)
-    return Parts(blocks, tuple(attentions), tuple(downs))
 
 
 @dataclass(frozen=True)
@@ -100,67 +92,122 @@ class Captured:
 
     hidden: np.ndarray  # [S, L+1, d]
     mlp: np.ndarray  # [S, L, d_ff]
-    attn: np.ndarray  # [S, L, H, kv]
+    mlp_write: np.ndarray  # [S, L, d]
+    experts: np.ndarray  # [S, L, E] (E = 0 without MoE)
+    attn: np.ndarray  # [S, L, H, positions]
 
 
 class Recorder:
     """Collects the tensors the hooks see during one forward pass; take() empties it."""
 
-    def __init__(self, n_layers: int) -> None:
-        self.n_layers = n_layers
-        self.hidden: list[torch.Tensor] = []  # L+1 × [S, d]
-        self.mlp: list[torch.Tensor] = []  # L × [S, d_ff]
-        self.attn: list[AttentionInputs] = []  # L × one block's query, keys and mask
+    def __init__(self, n_layers: int, mlp_width: int, n_experts: int) -> None:
+        self.n_layers, self.mlp_width, self.n_experts = n_layers, mlp_width, n_experts
+        self.clear()
 
     def clear(self) -> None:
-        self.hidden, self.mlp, self.attn = [], [], []
+        self.hidden: list[torch.Tensor] = []  # L+1 × [S, d]
+        self.mlp: dict[int, torch.Tensor] = {}  # block → [S, d_ff] (dense blocks)
+        self.mlp_write: dict[int, torch.Tensor] = {}  # block → [S, d]
+        self.routes: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}  # block → ids, weights
+        self.attn: dict[int, AttentionInputs] = {}  # block → its query, keys and mask
 
-    def take(self) -> Captured:
-        counts = (len(self.hidden), len(self.mlp), len(self.attn))
-        if counts != (self.n_layers + 1, self.n_layers, self.n_layers):
-            raise RuntimeError(f"capture saw {counts} tensors for {self.n_layers} blocks")
+    def take(self, positions: int) -> Captured:
+        """The pass's internals; `positions`: how many the model has in view, the pass's own
+        included (the attention's columns)."""
+        n = self.n_layers
+        if len(self.hidden) != n + 1 or len(self.attn) != n or len(self.mlp_write) != n:
+            counts = (len(self.hidden), len(self.attn), len(self.mlp_write))
+            raise RuntimeError(f"capture saw {counts} tensors for {n} blocks")
+        hidden = torch.stack([h.float().cpu() for h in self.hidden], dim=1)  # [S, L+1, d]
+        s = hidden.shape[0]
+        mlp = torch.zeros(s, n, self.mlp_width)
+        for block, act in self.mlp.items():
+            mlp[:, block, : act.shape[-1]] = act.float().cpu()
+        experts = torch.zeros(s, n, self.n_experts)
+        for block, (ids, weights) in self.routes.items():
+            experts[:, block].scatter_(1, ids.cpu().reshape(s, -1),
+                                       weights.float().cpu().reshape(s, -1))  # fmt: skip
         captured = Captured(
-            hidden=torch.stack(self.hidden, dim=1).float().numpy(),  # [S, L+1, d]
-            mlp=torch.stack(self.mlp, dim=1).float().numpy(),  # [S, L, d_ff]
-            attn=attention_weights(self.attn).permute(2, 0, 1, 3).numpy(),  # [S, L, H, kv]
-        )
+            hidden=hidden.numpy(),
+            mlp=mlp.numpy(),
+            mlp_write=torch.stack([self.mlp_write[b].float().cpu() for b in range(n)], 1).numpy(),
+            experts=experts.numpy(),
+            attn=attention_weights([self.attn[b] for b in range(n)], positions)
+            .permute(2, 0, 1, 3).cpu().numpy(),  # [S, L, H, positions]
+        )  # fmt: skip
         self.clear()
         return captured
 
 
-def attention_weights(inputs: list[AttentionInputs]) -> torch.Tensor:
-    """softmax(q·kᵀ·scale + mask) for all blocks at once: [L, H, S, kv], float32."""
-    query = torch.stack([i.query for i in inputs]).float()  # [L, H, S, hd]
-    key = torch.stack([i.key for i in inputs]).float()  # [L, KV, kv, hd]
-    key = key.repeat_interleave(query.shape[1] // key.shape[1], dim=1)  # [L, H, kv, hd]
-    scores = torch.matmul(query, key.transpose(2, 3)) * inputs[0].scale  # [L, H, S, kv]
-    s, kv = scores.shape[-2:]
-    allowed = torch.ones(s, kv, dtype=torch.bool).tril(kv - s)  # the new positions are last
-    if any(i.mask is not None for i in inputs):  # e.g. sliding-window blocks
-        masks = [allowed if i.mask is None else i.mask[0, 0] & allowed for i in inputs]
-        allowed = torch.stack(masks)[:, None]  # [L, 1, S, kv]
+def attention_weights(inputs: list[AttentionInputs], positions: int) -> torch.Tensor:
+    """softmax(q·kᵀ·scale (softcapped) + mask) for all blocks at once: [L, H, S, positions],
+    float32. A block whose cache holds fewer keys (a sliding window's) holds the newest ones:
+    its weights are aligned to the right, zeros before."""
+    device = inputs[0].query.device
+    query = torch.stack([i.query.to(device) for i in inputs]).float()  # [L, H, S, hd]
+    s = query.shape[2]
+    keys, masks = [], []
+    causal = torch.ones(s, positions, dtype=torch.bool, device=device).tril(positions - s)
+    for i in inputs:
+        key = i.key.to(device).float()
+        missing = positions - key.shape[1]
+        keys.append(nn.functional.pad(key, (0, 0, missing, 0)))  # [KV, positions, hd]
+        mask = causal.clone()
+        mask[:, :missing] = False
+        if i.mask is not None:
+            mask[:, missing:] &= i.mask[0, 0].to(device)
+        masks.append(mask)
+    key = torch.stack(keys)  # [L, KV, positions, hd]
+    key = key.repeat_interleave(query.shape[1] // key.shape[1], dim=1)  # [L, H, positions, hd]
+    scale = torch.tensor([i.scale for i in inputs], device=device)[:, None, None, None]
+    scores = torch.matmul(query, key.transpose(2, 3)) * scale  # [L, H, S, positions]
+    caps = [i.softcap for i in inputs]
+    if any(caps):
+        cap = torch.tensor([c or 0.0 for c in caps], device=device)[:, None, None, None]
+        capped = torch.tanh(scores / cap.clamp(min=1e-9)) * cap
+        scores = torch.where(cap > 0, capped, scores)
+    allowed = torch.stack(masks)[:, None]  # [L, 1, S, positions]
     return torch.softmax(scores.masked_fill(~allowed, float("-inf")), dim=-1)
 
 
 @contextmanager
-def capture(model: nn.Module) -> Iterator[Recorder]:
-    """Install the hooks and the capturing attention for the duration of the block."""
-    parts = find_parts(model)
-    rec = Recorder(len(parts.blocks))
+def capture(model: nn.Module, parts) -> Iterator[Recorder]:
+    """Install the hooks (at the modules `parts` names, from inspect_model) and the capturing
+    attention for the duration of the block."""
+    rec = Recorder(len(parts.blocks), parts.mlp_width, parts.n_experts)
     handles = [
         parts.blocks[0].register_forward_pre_hook(
             lambda mod, args, kwargs: rec.hidden.append(_first(args, kwargs)[0].detach()),
             with_kwargs=True,
         )
     ]
-    for block, attn, down in zip(parts.blocks, parts.attentions, parts.mlp_downs, strict=True):
-        handles.append(
-            block.register_forward_hook(lambda mod, args, out: rec.hidden.append(_t(out)[0]))
-        )
-        handles.append(attn.register_forward_hook(lambda mod, args, out: rec.attn.append(out[1])))
-        handles.append(
-            down.register_forward_pre_hook(lambda mod, args: rec.mlp.append(args[0][0].detach()))
-        )
+    for i, block in enumerate(parts.blocks):
+
+        def output(mod, args, out, i=i) -> None:
+            rec.hidden.append(_t(out)[0])
+
+        def attention(mod, args, out, i=i) -> None:
+            rec.attn[i] = out[1]
+
+        def activation(mod, args, i=i) -> None:
+            rec.mlp[i] = args[0][0].detach()
+
+        def write(mod, args, out, i=i) -> None:
+            rec.mlp_write[i] = _t(out)[0]
+
+        def routed(mod, args, kwargs, i=i) -> None:
+            ids, weights = _routing(args, kwargs)
+            rec.routes[i] = (ids.detach(), weights.detach())
+
+        handles += [
+            block.register_forward_hook(output),
+            parts.attentions[i].register_forward_hook(attention),
+            parts.mlp_writes[i].register_forward_hook(write),
+        ]
+        if parts.downs[i] is not None:
+            handles.append(parts.downs[i].register_forward_pre_hook(activation))
+        if parts.experts[i] is not None:
+            handles.append(parts.experts[i].register_forward_pre_hook(routed, with_kwargs=True))
     previous = model.config._attn_implementation
     model.set_attn_implementation(ATTN_IMPLEMENTATION)
     try:
@@ -169,6 +216,13 @@ def capture(model: nn.Module) -> Iterator[Recorder]:
         for handle in handles:
             handle.remove()
         model.set_attn_implementation(previous)
+
+
+def _routing(args: tuple, kwargs: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    """The experts' inputs in transformers 5: (hidden, top_k_index, top_k_weights)."""
+    ids = args[1] if len(args) > 1 else kwargs["top_k_index"]
+    weights = args[2] if len(args) > 2 else kwargs["top_k_weights"]
+    return ids, weights
 
 
 def _t(out: torch.Tensor | tuple) -> torch.Tensor:

@@ -83,7 +83,10 @@ def _frames(
             context_start=view_start,
             hidden=cap.hidden[s].copy(),
             mlp=cap.mlp[s].copy(),
+            mlp_write=cap.mlp_write[s].copy(),
+            experts=cap.experts[s].copy(),
             attn=np.ascontiguousarray(cap.attn[s, :, :, :n]),
+            attn_sink=cap.attn[s, :, :, 0].copy(),
             topk_ids=np.array(candidates, np.int64),
             topk_probs=top_probs[s].numpy().astype(np.float32),
             topk_text=tuple(detok.piece(c) for c in candidates),
@@ -110,14 +113,15 @@ def generate_frames(
         ids = ids[-kept:]
     detok, sampler, eos = Detokenizer(lm.tokenizer), Sampler(gen), eos_ids(lm)
     run: list[int] = []
-    with torch.no_grad(), capture(lm.model) as rec:
+    with torch.no_grad(), capture(lm.model, lm.parts) as rec:
         for i in range(0, len(ids), cap.prefill_chunk):
             if stop is not None and stop.is_set():
                 return
             chunk = ids[i : i + cap.prefill_chunk]
             past = len(view.ids)
             logits = view.forward(chunk)
-            yield from _frames(chunk, i, past, 0, rec.take(), logits, cap.candidates, detok, True)
+            captured = rec.take(len(view.ids))
+            yield from _frames(chunk, i, past, 0, captured, logits, cap.candidates, detok, True)
             run.extend(chunk)
         for _ in range(gen.max_tokens):
             if stop is not None and stop.is_set():
@@ -130,7 +134,7 @@ def generate_frames(
                     return
             past = len(view.ids)
             logits = view.forward([token])
-            captured = rec.take()
+            captured = rec.take(len(view.ids))
             yield from _frames(
                 [token], len(run), past, view.start, captured, logits, cap.candidates, detok, False
             )

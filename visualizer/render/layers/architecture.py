@@ -11,21 +11,24 @@ import numpy as np
 from visualizer.anatomy import COLUMNS, ROWS
 from visualizer.config import LookSettings, rgb
 from visualizer.features import SceneState
-from visualizer.render.diagram import Box, Diagram
+from visualizer.render.diagram import Box, Diagram, facts_line, up_close
 from visualizer.render.layers import Instances
 from visualizer.render.layers.panels import Overlay, _candidate_label, _visible
 from visualizer.render.layers.text import Fonts, Painter
 from visualizer.render.shaders import ShaderLibrary
 
-LEGEND = (
-    "Each tile is one transformer block, from the bottom up; the residual stream, the spine, "
-    "runs up each column and on at the foot of the next.",
-    f"Squares: one attention heatmap per head, grouped by the key/value head they share. Rows: "
-    f"the last {ROWS} tokens, newest at the bottom; columns: the last {COLUMNS} positions; "
-    "bright: attended.",
-    "Blue bar: the residual stream's size after the block. Pink bar and the MLP's glow: how "
-    "active its MLP is. A lit frame: the block wrote much for this token.",
-)
+
+def legend(norms: np.ndarray) -> tuple[str, ...]:
+    """How to read the scene, with this token's own numbers."""
+    low, high = (f"{norms.min():.3g}", f"{norms.max():.3g}") if len(norms) else ("?", "?")
+    return (
+        "Each tile is a block, from the bottom up; the residual stream, the spine, runs up "
+        "each column and on at the foot of the next.",
+        f"Squares: a heatmap per head, grouped by shared K/V head. Rows: the last {ROWS} "
+        f"tokens; columns: the last {COLUMNS} positions; brightness: √weight.",
+        f"Blue: ‖h‖ after the block, log scale {low}–{high}. Pink and the MLP's glow: its "
+        "write ÷ ‖h‖. Frame glow: the block's ‖Δh‖ ÷ ‖h‖.",
+    )
 
 
 def wrap(text: str, fonts: Fonts, size: int, width: float) -> list[str]:
@@ -100,12 +103,15 @@ class ArchitectureView:
 
     def _title(self, d: Diagram, o: Overlay, alpha: float) -> None:
         u, arch = d.unit, d.arch
-        name = o.model or "the model"
+        name = arch.name or o.model or "the model"
         self.painter.text(f"Inside {name}", 2 * u, 1.8 * u, round(3.2 * u),
                           self._fade(self.ink, alpha), bold=True)  # fmt: skip
-        facts = (f"{arch.family} · {arch.blocks} blocks · width {arch.width} · "
-                 f"{arch.heads} heads · {arch.norm} · {arch.positions} · {arch.mlp}")  # fmt: skip
-        self.painter.text(facts, 2 * u, 5.6 * u, round(1.9 * u), self._fade(self.dim, alpha))
+        self.painter.text(facts_line(arch), 2 * u, 5.6 * u, round(1.9 * u),
+                          self._fade(self.dim, alpha))  # fmt: skip
+        footer = d.region("footer")
+        if footer.label:
+            self._label(footer, f"Note: {footer.label}", round(1.35 * u), alpha, self.dim,
+                        anchor="left")  # fmt: skip
 
     def _input(self, d: Diagram, scene: SceneState, alpha: float) -> None:
         u, size = d.unit, round(1.7 * d.unit)
@@ -125,14 +131,25 @@ class ArchitectureView:
         self._label(embedding, embedding.label, size, alpha)
         self._panel(positions, alpha, 0.15)
         self._label(positions, positions.label, size, alpha)
-        self._legend(d.region("legend"), round(1.45 * u), alpha)
+        self._legend(d.region("legend"), round(1.45 * u), alpha, legend(scene.anatomy.norms))
 
-    def _legend(self, box: Box, size: int, alpha: float) -> None:
+    def _flow(self, box: Box, paragraphs: list[str], size: int, alpha: float) -> None:
+        """Paragraphs wrapped to the box, one after the other, as many as fit."""
+        y = box.y
+        for paragraph in paragraphs:
+            for line in wrap(paragraph, self.painter.fonts, size, box.w - 0.6 * size):
+                if y + size * 1.25 > box.y + box.h:
+                    return
+                self.painter.text(line, box.x + 0.4 * size, y, size, self._fade(self.ink, alpha))
+                y += size * 1.22
+            y += size * 0.45
+
+    def _legend(self, box: Box, size: int, alpha: float, paragraphs: tuple[str, ...]) -> None:
         p, y = self.painter, box.y
         p.text("How to read it", box.x, y, round(size * 1.15), self._fade(self.accent, alpha),
                bold=True)  # fmt: skip
         y += size * 2.0
-        for paragraph in LEGEND:
+        for paragraph in paragraphs:
             for line in wrap(paragraph, p.fonts, size, box.w):
                 if y + size * 1.3 > box.y + box.h:
                     return
@@ -147,15 +164,24 @@ class ArchitectureView:
         size = round(1.5 * u)
         for tile in blocks:
             b = tile.block
-            self._panel(tile, alpha, 0.9 if b == focus else 0.25 * float(a.write[b]))
+            self._panel(tile, alpha, 0.9 if b == focus else 0.25 * float(a.update[b]))
             p.text(tile.label, tile.x + 0.5 * u, tile.y + 0.3 * u, size,
                    self._fade(self.accent if b == focus else self.ink, alpha), bold=b == focus)
         self._spine(blocks, u, alpha)
         for box in d.boxes:
-            if box.kind in ("norm", "add", "attention"):
+            if box.kind in ("norm", "add", "attention", "unknown"):
                 self._chip(box, size, alpha, 0.0)
             elif box.kind == "mlp":
-                self._chip(box, size, alpha, float(a.mlp[box.block]))
+                self._chip(box, size, alpha, float(a.mlp[box.block]),
+                           top=bool(d.arch.block[box.block].mlp.experts))  # fmt: skip
+            elif box.kind == "expert":
+                self._expert(box, a, alpha)
+            elif box.kind == "badge":
+                sliding = d.arch.block[box.block].attention == "sliding"
+                colour = (*self.colours["cold" if sliding else "accent"], 0.35 * alpha)
+                p.rect(box.x, box.y, box.w, box.h, colour)
+                p.text(box.label, box.x + box.w / 2, box.y + 0.1 * u, round(1.3 * u),
+                       self._fade(self.ink, alpha), anchor="center")  # fmt: skip
             elif box.kind == "meter":
                 value = a.residual if box.label == "residual" else a.mlp
                 colour = cold if box.label == "residual" else warm
@@ -180,12 +206,22 @@ class ArchitectureView:
             self.painter.rect(gap, top, width, next_bottom - top, colour)  # down the gap
             self.painter.rect(gap, next_bottom - width, next_x - gap + width, width, colour)
 
-    def _chip(self, box: Box, size: int, alpha: float, heat: float) -> None:
+    def _chip(self, box: Box, size: int, alpha: float, heat: float, top: bool = False) -> None:
+        """A step of a block; `top`: its label at the top (experts' cells fill the rest)."""
         warm, cold = self.colours["warm"], self.colours["cold"]
         colour = tuple(w * heat + c * (1 - heat) for w, c in zip(warm, cold, strict=True))
         self.painter.rect(box.x, box.y, box.w, box.h, (*colour, (0.25 + 0.6 * heat) * alpha))
-        self.painter.text(box.label, box.x + box.w / 2, box.y + (box.h - size * 1.2) / 2, size,
-                          self._fade(self.ink, alpha), anchor="center")  # fmt: skip
+        size = min(size, round(box.h * (0.4 if top else 0.75)))
+        y = box.y + 0.05 * box.h if top else box.y + (box.h - size * 1.2) / 2
+        self.painter.text(box.label, box.x + box.w / 2, y, size, self._fade(self.ink, alpha),
+                          anchor="center")  # fmt: skip
+
+    def _expert(self, box: Box, a, alpha: float) -> None:
+        """An expert's cell: lit by its routing weight for the newest token."""
+        weight = float(a.experts[box.block, box.head]) if a.experts.size else 0.0
+        hot, cold = self.colours["hot"], self.colours["cold"]
+        colour = tuple(h * weight + c * (1 - weight) for h, c in zip(hot, cold, strict=True))
+        self.painter.rect(box.x, box.y, box.w, box.h, (*colour, (0.3 + 0.7 * weight) * alpha))
 
     def _output(self, d: Diagram, scene: SceneState, alpha: float) -> None:
         u, size = d.unit, round(1.7 * d.unit)
@@ -195,39 +231,51 @@ class ArchitectureView:
             self._label(box, box.label, size, alpha)
         softmax = d.region("softmax")
         self.painter.text(softmax.label, softmax.x, softmax.y, size, self._fade(self.dim, alpha))
-        n = min(len(scene.candidates), 8)
-        if n == 0:
+        rows = scene.candidate_rows(8)
+        if not rows:
             return
-        step = (softmax.h - 3 * u) / n
-        for i in range(n):
+        step = (softmax.h - 3 * u) / len(rows)
+        for i, (text, bar, printed) in enumerate(rows):  # the bar eases; its number is the frame's
             y = softmax.y + 3 * u + i * step
-            prob = float(scene.probs[i])
             colour = self.accent if i == 0 else self.ink
-            self.painter.text(_candidate_label(scene.candidates[i]), softmax.x, y, size,
-                              self._fade(colour, alpha))  # fmt: skip
+            self.painter.text(_candidate_label(text), softmax.x, y, size, self._fade(colour, alpha))
             bar_x, bar_w = softmax.x + 0.3 * softmax.w, 0.55 * softmax.w
             self.painter.rect(bar_x, y + 0.2 * step, bar_w, 0.5 * step, (*colour[:3], 0.12 * alpha))
-            self.painter.rect(bar_x, y + 0.2 * step, bar_w * prob, 0.5 * step,
+            self.painter.rect(bar_x, y + 0.2 * step, bar_w * bar, 0.5 * step,
                               (*colour[:3], 0.85 * alpha))  # fmt: skip
-            self.painter.text(f"{prob:.0%}", softmax.x + softmax.w, y, size,
-                              self._fade(colour, alpha), anchor="right")  # fmt: skip
+            self.painter.text(printed, softmax.x + softmax.w, y, size, self._fade(colour, alpha),
+                              anchor="right")  # fmt: skip
 
     def _anatomy(self, d: Diagram, scene: SceneState, focus: int, alpha: float) -> None:
         u, a = d.unit, scene.anatomy
         region = d.region("anatomy")
         token = _visible(scene.tokens[-1].text) if scene.tokens else ""
-        title = f"block {focus} up close: it wrote the most for “{token.strip()}”"
-        self.painter.text(title, region.x, region.y, round(2.0 * u), self._fade(self.accent, alpha),
+        title = (f"block {focus} up close: for “{token.strip()[:20]}” its update is "
+                 f"{a.surprise[focus]:.1f}× its recent mean")  # fmt: skip
+        size = round(2.0 * u)
+        while size > u and self.painter.fonts.width(title, size, bold=True) > region.w:
+            size -= 1
+        self.painter.text(title, region.x, region.y, size, self._fade(self.accent, alpha),
                           bold=True)  # fmt: skip
+        numbers = (f"‖Δh‖ ÷ ‖h‖ = {a.updates[focus]:.3g}; ‖h‖ after it = "
+                   f"{a.norms[focus + 1]:.4g}; its MLP wrote {a.shares[focus]:.1%} of that")
+        self.painter.text(numbers, region.x, region.y + 3.2 * u, round(1.5 * u),
+                          self._fade(self.dim, alpha))  # fmt: skip
         size = round(1.6 * u)
+        lines = up_close(d.arch, focus)
         for box in d.boxes:
-            if box.kind in ("detail_norm", "detail_add", "detail_attention"):
+            if box.block != focus and box.kind.startswith("detail_"):
+                continue
+            if box.kind in ("detail_norm", "detail_add", "detail_attention", "detail_unknown"):
                 self._chip(box, size, alpha, 0.0)
             elif box.kind == "detail_mlp":
-                self._chip(box, size, alpha, float(a.mlp[focus]))
-            elif box.kind == "note":
-                self._label(box, box.label, round(1.55 * u), alpha, anchor="left")
-        heads = d.of("detail_head")
+                self._chip(box, size, alpha, float(a.mlp[focus]),
+                           top=bool(d.arch.block[focus].mlp.experts))  # fmt: skip
+            elif box.kind == "detail_expert":
+                self._expert(box, a, alpha)
+            elif box.kind == "notes":
+                self._flow(box, [line for line, _ in lines], round(1.45 * u), alpha)
+        heads = [h for h in d.of("detail_head") if h.block == focus]
         if heads and d.arch.grouped:
             for group in range(d.arch.kv_heads):
                 members = [h for h in heads if h.group == group]
@@ -251,8 +299,8 @@ class ArchitectureView:
             atlas = a.maps.transpose(0, 2, 1, 3).reshape(layers * ROWS, heads * COLUMNS)
             self._atlas.write(np.ascontiguousarray(atlas, np.float32).tobytes())
             self._maps_of = a.newest
-        rows = [(b.x, b.y, b.w, b.h, b.head, b.block if b.kind == "head" else focus)
-                for b in d.boxes if b.kind in ("head", "detail_head")]  # fmt: skip
+        rows = [(b.x, b.y, b.w, b.h, b.head, b.block) for b in d.boxes
+                if b.kind == "head" or (b.kind == "detail_head" and b.block == focus)]  # fmt: skip
         p, c = self.program, self.colours
         self._atlas.use(0)
         p.set("u_atlas", 0)

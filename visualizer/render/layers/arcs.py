@@ -1,5 +1,6 @@
 """Attention arcs (shaders/arcs.glsl): for each layer, from the tower at that layer's height to
-the earlier tokens its heads attend to most, weighted by their mean attention."""
+the earlier tokens its heads attend to most, weighted by their mean attention share as it is;
+the first token in view (the sink) included, at the far end of the path once it is older."""
 
 import moderngl
 import numpy as np
@@ -32,7 +33,7 @@ class Arcs:
             return
         keys = np.array(list(scene.arcs.keys()), np.float32)  # [n, 2] layer, run position
         weights = np.array(list(scene.arcs.values()), np.float32)
-        slots = scene.head - keys[:, 1]
+        slots = np.array([scene.slot_of(int(p)) for p in keys[:, 1]], np.float32)
         keep = slots < history
         keys, weights, slots = keys[keep], weights[keep], slots[keep]
         end = layout.path_positions(slots, history)

@@ -23,6 +23,7 @@ BAND_SHADE = 0.55  # how much the scene darkens behind the answer
 CANDIDATES_SHOWN = 8
 SPECIAL = re.compile(r"^\s*<\|[^|]*\|>\s*$")  # chat-template markers such as <|im_end|>
 RED = (1.0, 0.35, 0.35, 1.0)
+REPLAY = "↻ a replay of an earlier answer, while the model loads"
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,7 @@ class Overlay:
     flash: float = 0.0  # the glitch's word flash: 1 as it starts, fading
     flash_word: str = ""
     split: float = 0.0  # the glitch's colour split, a share of the width
+    replay: bool = False  # the answer on screen is an earlier one played again (kiosk attract)
 
 
 def _visible(text: str) -> str:
@@ -119,6 +121,9 @@ class Panels:
                               (*self.ink[:3], o.flash), bold=True, anchor="center")  # fmt: skip
         if o.state in ("starting", "loading") and scene.rows == 0:
             self._loading(o, w, h, time)
+        if o.replay:
+            self._lines((REPLAY,), 0.5 * w, 0.085 * h, round(0.03 * h), self.accent,
+                        anchor="center", box=True)  # fmt: skip
         self._prompt_box(o, w, h, time)
         if o.hud:
             self._lines(o.hud, 0.025 * w, 0.1 * h, round(0.022 * h), self.text, box=True)
@@ -130,7 +135,12 @@ class Panels:
         """The words on the token path: the newest, and the ones its attention goes to most."""
         size = round(0.028 * h)
         history = self.look.history
-        tokens = {t.index: t for t in list(scene.tokens)[-(history + 1) :]}
+        recent = list(scene.tokens)[-(history + 1) :]
+        tokens = {t.index: t for t in recent}
+        sink = next((t for t in scene.tokens if t.index == scene.sink), None)
+        if sink is not None and sink.index not in tokens:  # drawn at the far end of the path
+            tokens[sink.index] = Token(sink.index, f"first token: {sink.text.strip()}",
+                                       sink.is_prompt)  # fmt: skip
         received = {i: w for i, w in scene.attention_received().items() if i in tokens}
         attended = sorted(received, key=received.get, reverse=True)
         chosen = [scene.newest] + [i for i in attended if i != scene.newest][:LABELLED_TOKENS]
@@ -140,7 +150,7 @@ class Panels:
             text = token.text.strip() if token else ""
             if not text or SPECIAL.match(text):
                 continue
-            slot = np.array([scene.head - index], np.float32)
+            slot = np.array([scene.slot_of(index)], np.float32)
             clip = matrix @ np.append(layout.path_positions(slot, history)[0], 1.0)
             if clip[3] <= 0:
                 continue
@@ -158,7 +168,8 @@ class Panels:
         step = round(size * 1.3)
         if box and lines:
             width = max(self.painter.fonts.width(line, size) for line in lines)
-            self.painter.rect(x - size * 0.4, y - size * 0.3, width + size * 0.8,
+            left = x - {"left": 0.0, "center": width / 2, "right": width}[anchor]
+            self.painter.rect(left - size * 0.4, y - size * 0.3, width + size * 0.8,
                               step * len(lines) + size * 0.4, (0, 0, 0, 0.55))  # fmt: skip
         for i, line in enumerate(lines):
             dy = -step * (len(lines) - 1 - i) if upward else step * i
@@ -247,12 +258,13 @@ class Panels:
         self.painter.text("next token", x, y, round(0.03 * h), self.text, bold=True)
         y += size * 1.5
         step = round(size * 1.55)
-        shown = scene.candidates[:CANDIDATES_SHOWN]
-        for i, prob in enumerate(scene.probs[: len(shown)]):  # the bars ease between tokens
+        rows = scene.candidate_rows(CANDIDATES_SHOWN)
+        for i, (_, bar, _) in enumerate(rows):  # the bars ease between tokens
             colour = self.accent if i == 0 else self.text
-            self.painter.rect(x - size * 0.2, y + i * step, width * float(prob) + size * 0.2,
+            self.painter.rect(x - size * 0.2, y + i * step, width * bar + size * 0.2,
                               size * 1.3, (*colour[:3], 0.22))  # fmt: skip
-        percents = tuple(f"{p:.0%}" for p in scene.target_probs[: len(shown)])
+        shown = tuple(text for text, _, _ in rows)
+        percents = tuple(printed for _, _, printed in rows)
         texture = self.painter.texture_for(
             ("candidates", size, step, round(width), shown, percents),
             lambda: self._candidates_surface(shown, percents, size, step, round(width)),
