@@ -77,11 +77,11 @@ def test_node_colour_is_the_mlp_s_share_of_the_node_s_own_dimensions():
     scene = SceneState(LookSettings(nodes_per_layer=5, hue="mlp"))
     hidden = np.ones((L + 1, D))
     write = np.zeros((L, D))
-    write[1, 4:6] = 0.1  # 10 % of a stream of ones
+    write[1, 4:6] = 0.3  # 30 % of a stream of ones
     scene.ingest(synthetic_frame(3, hidden, np.ones((L, 20)), np.full((L, H, 4), 0.25),
                                  mlp_write=write))  # fmt: skip
     scene.advance(10.0)
-    expected = np.log(0.1 / SHARE_FLOOR) / np.log(1 / SHARE_FLOOR)  # 10 % on the 1 %…100 % scale
+    expected = np.log(0.3 / SHARE_FLOOR) / np.log(1 / SHARE_FLOOR)  # 30 % on the 10 %…100 % scale
     assert scene.hue[2, 2] == pytest.approx(expected, abs=1e-5)  # row 2 = block 1's output
     hue = scene.hue.copy()
     hue[2, 2] = 0

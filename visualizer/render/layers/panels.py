@@ -156,13 +156,14 @@ class Panels:
                 continue
             x = (clip[0] / clip[3] + 1) / 2 * w
             y = (1 - clip[1] / clip[3]) / 2 * h - size * 1.7
-            half = self.painter.fonts.width(text[:24], size) / 2
+            text = text[:32] if text.startswith("first token: ") else text[:24]
+            half = self.painter.fonts.width(text, size) / 2
             if any(abs(x - px) < half + ph + size * 0.3 and abs(y - py) < size * 1.2
                    for px, py, ph in placed):  # fmt: skip
                 continue  # never on top of another label
             placed.append((x, y, half))
             colour = self.accent if index == scene.newest else self.dim
-            self.painter.text(text[:24], x, y, size, colour, anchor="center")
+            self.painter.text(text, x, y, size, colour, anchor="center")
 
     def _lines(self, lines, x, y, size, colour, anchor="left", box=False, upward=False):
         step = round(size * 1.3)
