@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from tests.test_families import eager_reference
 from visualizer.config import CaptureSettings, GenerationSettings
 from visualizer.model.generate import generate_frames
 
@@ -20,26 +21,8 @@ def greedy_frames(smollm2):
 
 def _reference(model, ids: list[int]):
     """Eager attention, output_attentions, block outputs by forward hooks: one full pass."""
-    blocks = model.model.layers
-    hidden = []
-    hooks = [
-        blocks[0].register_forward_pre_hook(
-            lambda m, a, k: hidden.append(k["hidden_states"] if not a else a[0]), with_kwargs=True
-        )
-    ]
-    hooks += [b.register_forward_hook(lambda m, a, o: hidden.append(o)) for b in blocks]
-    previous = model.config._attn_implementation
-    model.set_attn_implementation("eager")
-    try:
-        with torch.no_grad():
-            out = model(input_ids=torch.tensor([ids]), output_attentions=True)
-    finally:
-        model.set_attn_implementation(previous)
-        for h in hooks:
-            h.remove()
-    hidden = torch.cat(hidden, dim=0).transpose(0, 1).numpy()  # [T, L+1, d]
-    attn = torch.cat(out.attentions, dim=0).permute(2, 0, 1, 3).numpy()  # [T, L, H, T]
-    return hidden, attn
+    seen = eager_reference(model, ids)
+    return seen["hidden"], seen["attn"]
 
 
 def test_generated_ids_match_generate(smollm2, greedy_frames):

@@ -28,7 +28,7 @@ def _first(args, kwargs):
     return args[0] if args else kwargs["hidden_states"]
 
 
-def _reference(model, ids: list[int]) -> dict:
+def eager_reference(model, ids: list[int]) -> dict:
     """Eager attention with output_attentions; block outputs, MLP internals and routing by
     hooks on modules named the way each family's code names them."""
     seen = {"hidden": [], "act": {}, "write": {}, "route": {}}
@@ -81,7 +81,7 @@ def test_the_capture_equals_one_eager_pass(family_run):
     n_prompt = sum(f.is_prompt for f in frames)
     assert n_prompt > 2 * WINDOW  # the sliding windows are really exercised
     ids = [f.token_id for f in frames]
-    ref = _reference(lm.model, ids)
+    ref = eager_reference(lm.model, ids)
     for t, frame in enumerate(frames):
         assert frame.context_start == 0
         assert _rel(frame.hidden, ref["hidden"][t]) < 1e-3, (family, t)
