@@ -146,27 +146,33 @@ def attention_weights(inputs: list[AttentionInputs], positions: int) -> torch.Te
     device = inputs[0].query.device
     query = torch.stack([i.query.to(device) for i in inputs]).float()  # [L, H, S, hd]
     s = query.shape[2]
-    keys, masks = [], []
     causal = torch.ones(s, positions, dtype=torch.bool, device=device).tril(positions - s)
+    keys, masks = [], []
     for i in inputs:
-        key = i.key.to(device).float()
+        key = i.key.to(device)
         missing = positions - key.shape[1]
-        keys.append(nn.functional.pad(key, (0, 0, missing, 0)))  # [KV, positions, hd]
-        mask = causal.clone()
-        mask[:, :missing] = False
-        if i.mask is not None:
-            mask[:, missing:] &= i.mask[0, 0].to(device)
-        masks.append(mask)
-    key = torch.stack(keys)  # [L, KV, positions, hd]
+        keys.append(nn.functional.pad(key, (0, 0, missing, 0)) if missing else key)
+        if missing or i.mask is not None:  # a sliding window's: its own mask
+            mask = causal.clone()
+            mask[:, :missing] = False
+            if i.mask is not None:
+                mask[:, missing:] &= i.mask[0, 0].to(device)
+            masks.append(mask)
+        else:
+            masks.append(causal)
+    key = torch.stack(keys).float()  # [L, KV, positions, hd]
     key = key.repeat_interleave(query.shape[1] // key.shape[1], dim=1)  # [L, H, positions, hd]
-    scale = torch.tensor([i.scale for i in inputs], device=device)[:, None, None, None]
+    scales = {i.scale for i in inputs}
+    scale = scales.pop() if len(scales) == 1 else torch.tensor(
+        [i.scale for i in inputs], device=device)[:, None, None, None]  # fmt: skip
     scores = torch.matmul(query, key.transpose(2, 3)) * scale  # [L, H, S, positions]
     caps = [i.softcap for i in inputs]
     if any(caps):
         cap = torch.tensor([c or 0.0 for c in caps], device=device)[:, None, None, None]
         capped = torch.tanh(scores / cap.clamp(min=1e-9)) * cap
         scores = torch.where(cap > 0, capped, scores)
-    allowed = torch.stack(masks)[:, None]  # [L, 1, S, positions]
+    plain = all(m is causal for m in masks)
+    allowed = causal if plain else torch.stack(masks)[:, None]  # [L, 1, S, positions]
     return torch.softmax(scores.masked_fill(~allowed, float("-inf")), dim=-1)
 
 

@@ -294,6 +294,8 @@ class _BlockReader:
             attn_bias=tuple(n for n, p in projections if getattr(p, "bias", None) is not None),
             steps=steps, parallel=parallel, mlp=mlp, sources=sources,
         )  # fmt: skip
+        if mlp_last is self.mlp and down is not None and _same(self.call(down).y, m.y):
+            mlp_last = down  # the same tensor, from a module the capture hooks anyway
         hooks = {"attention": self.attn_module, "down": down, "write": mlp_last,
                  "experts": experts}  # fmt: skip
         return block, hooks
