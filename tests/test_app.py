@@ -7,11 +7,11 @@ import pytest
 
 from visualizer.clock import FixedStepClock, RealClock
 from visualizer.config import load_settings
-from visualizer.model.stream import ModelStream
 from visualizer.render.app import App
 from visualizer.render.context import HeadlessTarget
 from visualizer.render.controls import Command
 from visualizer.sound.synth import RATE
+from visualizer.sources.local import LocalSource
 
 MAX_FRAMES = 3000  # a bound, not a timing
 
@@ -24,7 +24,7 @@ def app(tiny_llama_dir, tmp_path, monkeypatch):
         "generation": {"max_tokens": 40, "temperature": 0.0},
     })  # fmt: skip
     target = HeadlessTarget((320, 180))
-    with ModelStream(settings) as stream:
+    with LocalSource(settings) as stream:
         application = App(settings, target, stream, FixedStepClock(30), adaptive=False)
         yield application
         application.release()
@@ -151,7 +151,7 @@ def test_the_speakers_play_the_answer_and_m_mutes_them(tiny_llama_dir, tmp_path,
     assert speakers is not None, why
     target = HeadlessTarget((160, 90))
     try:
-        with ModelStream(settings) as stream:
+        with LocalSource(settings) as stream:
             app = App(settings, target, stream, RealClock(), adaptive=False, prompt="Hello",
                       speakers=speakers)  # fmt: skip
             run_until(app, lambda: app.scene.tokens_seen >= 3)
@@ -252,7 +252,7 @@ def test_an_edited_preset_is_applied_while_running(tiny_llama_dir, tmp_path):
     settings = load_settings(str(preset), watch.overrides)
     target = HeadlessTarget((160, 90))
     try:
-        with ModelStream(settings) as stream:
+        with LocalSource(settings) as stream:
             app = App(settings, target, stream, FixedStepClock(30), adaptive=False, watch=watch)
             app.frame()
             renderer = app.renderer
@@ -290,7 +290,7 @@ def test_a_new_look_fades_in_over_the_old_one(tiny_llama_dir):
     target = HeadlessTarget((160, 90))
     fps = 30
     try:
-        with ModelStream(settings) as stream:
+        with LocalSource(settings) as stream:
             app = App(settings, target, stream, FixedStepClock(fps), adaptive=False)
 
             def brightness() -> float:

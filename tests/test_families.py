@@ -217,3 +217,33 @@ def test_a_model_that_is_not_one_gets_one_line_and_exit_2(tmp_path):
     (tmp_path / "config.json").write_text('{"model_type": "bert"}')
     _assert_user_error(neuroweb("inspect", "--model", str(tmp_path)), str(tmp_path))
     _assert_user_error(neuroweb("inspect", "--model", str(tmp_path / "nothing")), "no such")
+
+
+def test_a_model_dispatched_by_accelerate_over_two_devices_gives_the_same_frames(
+    tiny_llama_dir, tmp_path
+):
+    """accelerate's dispatch with its hooks forced, half the blocks offloaded to disk (their
+    weights brought in for each pass): the capture's hooks sit beside accelerate's, and the
+    frames are those of the plain model."""
+    from accelerate import dispatch_model
+
+    from visualizer.model.inspect import inspect_model
+    from visualizer.model.load import LoadedModel
+
+    gen = GenerationSettings(temperature=0.0, max_tokens=6)
+    plain = list(generate_frames(load_model(str(tiny_llama_dir)), PROMPT, gen, CaptureSettings()))
+    lm = load_model(str(tiny_llama_dir))
+    devices = {"model.embed_tokens": "cpu", "model.rotary_emb": "cpu", "model.layers.0": "cpu",
+               "model.layers.1": "disk", "model.layers.2": "disk", "model.norm": "cpu",
+               "lm_head": "cpu"}  # fmt: skip
+    model = dispatch_model(lm.model, device_map=devices, offload_dir=str(tmp_path),
+                           force_hooks=True)  # fmt: skip
+    assert all(hasattr(m, "_hf_hook") for m in model.model.layers)
+    arch, parts = inspect_model(model, lm.tokenizer, "dispatched")
+    assert arch.first.steps == lm.architecture.first.steps
+    dispatched = LoadedModel(model, lm.tokenizer, "dispatched", lm.folder, arch, parts)
+    frames = list(generate_frames(dispatched, PROMPT, gen, CaptureSettings()))
+    assert [f.token_id for f in frames] == [f.token_id for f in plain]
+    for a, b in zip(frames, plain, strict=True):
+        for name in ("hidden", "mlp", "mlp_write", "attn"):
+            assert np.allclose(getattr(a, name), getattr(b, name), atol=1e-6), name

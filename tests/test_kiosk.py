@@ -14,8 +14,7 @@ import pytest
 from tests.test_cli import _assert_user_error, neuroweb
 from visualizer.clock import FixedStepClock
 from visualizer.config import KioskSettings, load_settings, parse_keys
-from visualizer.kiosk import Kiosk, Playlist, kiosk_log
-from visualizer.model.stream import ModelStream
+from visualizer.kiosk import Kiosk, Playlist, kiosk_log, kiosk_source
 from visualizer.render.app import HEADLESS_LOADING_WAIT_S, App
 from visualizer.render.context import HeadlessTarget
 from visualizer.render.controls import Command, Controls
@@ -63,14 +62,15 @@ def kiosk(tiny_llama_dir, tmp_path, monkeypatch):
                   "log_file": str(tmp_path / "kiosk.log"), "prompts": ["one", "two", "three"]},
     })  # fmt: skip
     target = HeadlessTarget((160, 90))
-    stream = ModelStream(settings).start()
-    app = App(settings, target, stream, FixedStepClock(30), adaptive=False,
+    log = kiosk_log(settings.kiosk)
+    source, attract = kiosk_source(settings, log)
+    app = App(settings, target, source, FixedStepClock(30), adaptive=False,
               controls=Controls(parse_keys(settings.kiosk.exit_keys)))  # fmt: skip
     kiosk = Kiosk(app, {"default": load_settings("default"), "minimal": load_settings("minimal")},
-                  kiosk_log(settings.kiosk))  # fmt: skip
+                  log, attract)  # fmt: skip
     yield kiosk
     app.release()
-    app.stream.stop()
+    source.stop()
     target.close()
 
 
@@ -97,11 +97,11 @@ def test_the_kiosk_draws_on_while_the_model_loads(kiosk):
 def test_the_kiosk_answers_prompt_after_prompt_and_heals_a_killed_model(kiosk, tmp_path):
     _run_until(kiosk, lambda: kiosk.answers >= 2)
     assert kiosk.app.scene.tokens_seen > 0
-    os.kill(kiosk.app.stream.pid, signal.SIGKILL)  # the model process dies mid-run
+    os.kill(kiosk.app.source.source.pid, signal.SIGKILL)  # the model process dies mid-run
     _run_until(kiosk, lambda: kiosk.restarts == 1)
     answers = kiosk.answers
     _run_until(kiosk, lambda: kiosk.answers >= answers + 2)  # and the show goes on
-    assert kiosk.app.running and kiosk.app.stream.alive
+    assert kiosk.app.running and kiosk.app.source.source.alive
     log = (tmp_path / "kiosk.log").read_text()
     assert "restarting the model process: the model" in log
     assert "prompt: " in log and "scene: " in log
@@ -112,9 +112,9 @@ def test_a_stopping_kiosk_starts_no_new_model_process(kiosk):
     too, in the frame the window is told to quit: the kiosk must not replace it."""
     _run_until(kiosk, lambda: kiosk.answers >= 1)
     kiosk.app.running = False  # what the quit event does
-    os.kill(kiosk.app.stream.pid, signal.SIGKILL)
+    os.kill(kiosk.app.source.source.pid, signal.SIGKILL)
     for _ in range(MAX_FRAMES):  # until the stream sees it gone (bounded)
-        if not kiosk.app.stream.alive:
+        if not kiosk.app.source.source.alive:
             break
         time.sleep(0.01)
     kiosk.tick()
@@ -128,7 +128,7 @@ def test_the_last_answer_plays_while_the_model_restarts_and_at_the_next_start(ki
     kept = kiosk.attract.frames
     assert kept and any(not f.is_prompt for f in kept)
     kiosk.attract.wait_saved(timeout=10)
-    os.kill(kiosk.app.stream.pid, signal.SIGKILL)
+    os.kill(kiosk.app.source.source.pid, signal.SIGKILL)
     _run_until(kiosk, lambda: kiosk.restarts == 1)
     assert kiosk.app.scene.tokens_seen == 0  # a fresh scene for the fresh process
     replayed, prompts = 0, set()

@@ -10,10 +10,10 @@ from tests.test_cli import neuroweb
 from visualizer.clock import FixedStepClock
 from visualizer.config import load_settings
 from visualizer.model.load import embedded_gguf, resolve
-from visualizer.model.stream import ModelStream
 from visualizer.render.app import App
 from visualizer.render.context import HeadlessTarget
-from visualizer.render.offline import NOTICE_S, Run
+from visualizer.render.offline import Run
+from visualizer.sources.local import LocalSource
 from visualizer.trace import frames_from_trace, read_trace
 
 BASE = "no chat template (a base model): prompts are used as they are"
@@ -39,7 +39,15 @@ def test_a_base_model_says_so_in_its_trace_and_its_video(base_model_dir, tmp_pat
     # the prompt is used as it is: no chat markers around it
     assert "<|im_start|>" not in "".join(trace.arrays["token_text"][: trace.meta["n_prompt"]])
     run = Run.from_meta(frames_from_trace(trace), trace.meta)
-    assert run.notes.count(BASE) == 1 and NOTICE_S > 0  # shown for a video's first seconds
+    clock, target = FixedStepClock(30), HeadlessTarget((64, 36))
+    app = App(load_settings("default"), target, run.player(clock, [0.0] * len(run.frames)),
+              clock, adaptive=False)  # fmt: skip
+    try:  # a video of it says so in its first seconds
+        app.frame()
+        assert app.overlay().notices.count(BASE) == 1
+    finally:
+        app.release()
+        target.close()
 
 
 def test_a_base_model_says_so_once_in_the_live_window(base_model_dir, tmp_path, monkeypatch):
@@ -47,7 +55,7 @@ def test_a_base_model_says_so_once_in_the_live_window(base_model_dir, tmp_path, 
     settings = load_settings("default", {"model": {"name": str(base_model_dir), "threads": 1},
                                          "generation": {"max_tokens": 4}})  # fmt: skip
     target = HeadlessTarget((320, 180))
-    with ModelStream(settings) as stream:
+    with LocalSource(settings) as stream:
         app = App(settings, target, stream, FixedStepClock(30), adaptive=False)
         try:
             run_until(app, lambda: app.architecture is not None)

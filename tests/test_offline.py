@@ -13,8 +13,9 @@ import pytest
 from tests.test_cli import _assert_user_error, interrupt_while_recording, neuroweb
 from visualizer.config import CaptureSettings, GenerationSettings, SoundSettings
 from visualizer.model.generate import generate_frames
-from visualizer.render.offline import LEAD_S, TAIL_S, schedule, video_frames
+from visualizer.render.offline import LEAD_S, TAIL_S, video_frames
 from visualizer.sound.synth import RATE, Synth
+from visualizer.sources.player import schedule
 from visualizer.trace import frames_from_trace, read_trace, write_trace
 
 FPS = 10
@@ -118,7 +119,7 @@ def test_a_render_is_exact_and_repeatable(trace_file, tmp_path):
     for out in (first, second):
         result = _render(path, out, "--token-rate", "4")
         assert result.returncode == 0, result.stderr
-    expected = video_frames(schedule(frames, 4.0), FPS)
+    expected = video_frames(schedule(frames, 4.0, LEAD_S), FPS)
     count, seconds = imageio_ffmpeg.count_frames_and_secs(str(first))
     assert count == expected and seconds == pytest.approx(expected / FPS, abs=0.05)
     reader = imageio_ffmpeg.read_frames(str(first))
@@ -141,7 +142,7 @@ def test_the_soundtrack_is_as_long_as_the_video_and_in_sync(trace_file, tmp_path
     decoded = _sound(out)
     assert len(decoded) / RATE == pytest.approx(seconds, abs=0.01)
 
-    times, synth, parts = schedule(frames, 4.0), Synth(SoundSettings()), []
+    times, synth, parts = schedule(frames, 4.0, LEAD_S), Synth(SoundSettings()), []
     for k in range(count):  # as the renderer cues them: at the first video frame due after
         for j in (
             j for j, t in enumerate(times) if (k - 1) / FPS < t <= k / FPS or (k == 0 and t <= 0)
@@ -218,7 +219,7 @@ def test_ctrl_c_keeps_what_was_rendered(trace_file, tmp_path):
     )  # fmt: skip
     assert status == 130, stderr
     count, _ = imageio_ffmpeg.count_frames_and_secs(str(out))
-    assert 0 < count < video_frames(schedule(trace_file[1], 0.05), 60)
+    assert 0 < count < video_frames(schedule(trace_file[1], 0.05, LEAD_S), 60)
     assert not partial.exists()
 
 

@@ -6,7 +6,7 @@ import time
 import pytest
 
 from visualizer.config import Settings, load_settings
-from visualizer.model.stream import ModelStream
+from visualizer.sources.local import LocalSource
 
 
 def _settings(model: str, **gen) -> Settings:
@@ -17,7 +17,7 @@ def _until(stream, predicate, timeout=60.0):
     """Drain until `predicate(batch, frames_so_far)`; returns all frames seen."""
     frames, end = [], time.monotonic() + timeout
     while time.monotonic() < end:
-        batch = stream.handoff.drain(timeout=1.0)
+        batch = stream.drain(timeout=1.0)
         frames.extend(batch.frames)
         if predicate(batch, frames):
             return frames, batch
@@ -33,7 +33,7 @@ def _stop_is_quick(stream):
 
 
 def test_frames_flow_and_two_answers_in_a_row(tiny_llama_dir):
-    with ModelStream(_settings(str(tiny_llama_dir), max_tokens=5, temperature=0)) as stream:
+    with LocalSource(_settings(str(tiny_llama_dir), max_tokens=5, temperature=0)) as stream:
         _until(stream, lambda b, f: b.status.state == "ready")
         done = lambda r: lambda b, f: b.status.request == r and b.status.state == "finished"  # noqa: E731
         first, _ = _until(stream, done(stream.generate("Hello")))
@@ -45,7 +45,7 @@ def test_frames_flow_and_two_answers_in_a_row(tiny_llama_dir):
 
 
 def test_stop_while_generating_is_within_a_second(tiny_llama_dir):
-    stream = ModelStream(_settings(str(tiny_llama_dir), max_tokens=100_000, temperature=1.0))
+    stream = LocalSource(_settings(str(tiny_llama_dir), max_tokens=100_000, temperature=1.0))
     stream.start()
     _until(stream, lambda b, f: b.status.state == "ready")
     stream.generate("Tell me a long story")
@@ -54,7 +54,7 @@ def test_stop_while_generating_is_within_a_second(tiny_llama_dir):
 
 
 def test_stop_while_loading_is_within_a_second(tiny_llama_dir):
-    stream = ModelStream(_settings(str(tiny_llama_dir))).start()
+    stream = LocalSource(_settings(str(tiny_llama_dir))).start()
     _until(stream, lambda b, f: b.status.state == "loading")
     _stop_is_quick(stream)
 
@@ -62,7 +62,7 @@ def test_stop_while_loading_is_within_a_second(tiny_llama_dir):
 def test_an_abandoned_stream_ends_without_being_waited_for(tiny_llama_dir):
     """What a kiosk does to a failed or stuck model: kill it and go on; the process dies, its
     receiver thread ends, and the next stream started reaps it (no zombie is left)."""
-    stream = ModelStream(_settings(str(tiny_llama_dir), max_tokens=100_000)).start()
+    stream = LocalSource(_settings(str(tiny_llama_dir), max_tokens=100_000)).start()
     _until(stream, lambda b, f: b.status.state == "ready")
     stream.generate("Go on and on")
     _until(stream, lambda b, f: len(f) > 5)
@@ -70,12 +70,12 @@ def test_an_abandoned_stream_ends_without_being_waited_for(tiny_llama_dir):
     stream.abandon()
     stream._receiver.join(timeout=10)
     assert not stream._receiver.is_alive() and not stream.alive
-    with ModelStream(_settings(str(tiny_llama_dir))):  # starting a process reaps the dead
+    with LocalSource(_settings(str(tiny_llama_dir))):  # starting a process reaps the dead
         assert not os.path.exists(f"/proc/{pid}")  # gone: not even a zombie
 
 
 def test_cancel_keeps_the_model_ready(tiny_llama_dir):
-    with ModelStream(_settings(str(tiny_llama_dir), max_tokens=100_000)) as stream:
+    with LocalSource(_settings(str(tiny_llama_dir), max_tokens=100_000)) as stream:
         _until(stream, lambda b, f: b.status.state == "ready")
         stream.generate("Go on and on")
         _until(stream, lambda b, f: len(f) > 20)
@@ -87,18 +87,17 @@ def test_cancel_keeps_the_model_ready(tiny_llama_dir):
 
 
 def test_a_slow_consumer_gets_a_drop_count(tiny_llama_dir):
-    from visualizer.handoff import Handoff
 
     settings = _settings(str(tiny_llama_dir), max_tokens=60)
-    with ModelStream(settings, Handoff(capacity=4)) as stream:
+    with LocalSource(settings, capacity=4) as stream:
         _until(stream, lambda b, f: b.status.state == "ready")
         stream.generate("Hi")
         deadline = time.monotonic() + 60
-        while stream.handoff.drain().status.state != "generating":
+        while stream.drain().status.state != "generating":
             assert time.monotonic() < deadline
             time.sleep(0.01)
         time.sleep(3.0)  # a consumer that stalls for three seconds
-        batch = stream.handoff.drain()
+        batch = stream.drain()
         assert len(batch.frames) == 4 and batch.dropped > 0
 
 
@@ -109,13 +108,13 @@ def test_a_slow_consumer_gets_a_drop_count(tiny_llama_dir):
 def test_errors_in_the_model_process_reach_the_consumer(model, needle, tmp_path, tiny_llama_dir):
     if needle is None:  # a folder that is not a model
         model, needle = str(tmp_path), "no config.json"
-    with ModelStream(_settings(model)) as stream:
+    with LocalSource(_settings(model)) as stream:
         _, batch = _until(stream, lambda b, f: b.failure is not None)
     assert batch.failure.user_error and needle in batch.failure.message
 
 
 def test_a_bad_prompt_is_reported_and_the_model_stays_ready(tiny_llama_dir):
-    with ModelStream(_settings(str(tiny_llama_dir), max_tokens=3)) as stream:
+    with LocalSource(_settings(str(tiny_llama_dir), max_tokens=3)) as stream:
         _until(stream, lambda b, f: b.status.state == "ready")
         stream.generate("   ")
         _, batch = _until(stream, lambda b, f: b.failure is not None)

@@ -14,11 +14,11 @@ import pygame
 
 from visualizer.clock import RealClock
 from visualizer.config import load_settings
-from visualizer.model.stream import ModelStream
 from visualizer.render.app import App
 from visualizer.render.context import WindowTarget
 from visualizer.render.controls import Command, Controls
 from visualizer.sound.speakers import Speakers
+from visualizer.sources.local import LocalSource
 
 MAX_FRAMES = 3000  # a bound, not a timing: the loop ends long before on a working machine
 
@@ -44,7 +44,7 @@ def _window_session(model: str, folder: str) -> None:
     speakers, why = Speakers.open(settings.sound)
     assert speakers is not None, why
     try:
-        with ModelStream(settings) as stream:
+        with LocalSource(settings) as stream:
             app = App(settings, target, stream, RealClock(), adaptive=True, prompt="Hello",
                       speakers=speakers)  # fmt: skip
             frames = 0

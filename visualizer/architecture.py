@@ -226,9 +226,13 @@ def _first(config: dict, *keys: str) -> tuple[Any, str]:
     return None, ""
 
 
-def from_config(config: dict, name: str = "") -> Architecture:
-    """What a config alone says (an old trace kept only that). Facts that only the modules can
-    tell (where the norms are, whether the MLP is gated, the embedding's scale) are unknown."""
+def from_config(
+    config: dict, name: str = "",
+    why: str = "a trace written before neuroweb kept the description",
+) -> Architecture:
+    """What a config alone says (`why`: an old trace kept only that, a model whose weights are
+    elsewhere). Facts that only the modules can tell (where the norms are, whether the MLP is
+    gated, the embedding's scale) are unknown."""
     src: dict[str, str] = {}
 
     def get(fact: str, *keys: str, cast=int):
@@ -269,8 +273,8 @@ def from_config(config: dict, name: str = "") -> Architecture:
         positions="RoPE" if theta else None, rope_theta=theta, block=block, embedding=None,
         embed_scale=None, final_norm=None, tied=config.get("tie_word_embeddings"),
         final_softcap=config.get("final_logit_softcapping"), chat_template=None,
-        notes=("described from the model's config alone (a trace written before neuroweb kept "
-               "the description): what only the modules tell is unknown",),
+        notes=(f"described from the model's config alone ({why}): what only the modules tell "
+               "is unknown",),
         sources={**src, "rope_theta": "config.rope_parameters"} if theta else src,
     )  # fmt: skip
 

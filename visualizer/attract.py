@@ -1,5 +1,6 @@
 """The kiosk's attract loop: while the model loads or restarts, the last finished answer plays
-again, token by token and with its sound, so a visitor never faces an empty screen.
+again, token by token and with its sound, so a visitor never faces an empty screen (played by
+sources/replay.py; this keeps the answer).
 
 The answer is also kept as a trace file (kiosk.attract_file), written in the background at most
 once an hour, so that the next start of the kiosk (each morning, or after its supervisor
@@ -9,7 +10,6 @@ restarted it) has something to play while the model loads.
 import logging
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from visualizer.errors import UserError
@@ -30,8 +30,6 @@ class Attract:
         self.frames: tuple[Frame, ...] = ()  # the answer replayed
         self.prompt = ""
         self._taking: list[Frame] = []  # the answer being shown now
-        self._playing = False
-        self._next, self._due = 0, 0.0
         self._saved_at = -SAVE_EVERY_S
         self._saver: threading.Thread | None = None
         if path is not None and path.exists():
@@ -47,13 +45,13 @@ class Attract:
             self.frames, self.prompt = tuple(frames_from_trace(trace)), trace.meta.get("prompt", "")
 
     def take(self, frame: Frame) -> None:
-        """Every frame the window shows (App.on_show): the answer that may be kept."""
-        if not self._playing and len(self._taking) < MAX_FRAMES:
+        """Every live frame the kiosk shows: the answer that may be kept."""
+        if len(self._taking) < MAX_FRAMES:
             self._taking.append(frame)
 
     def begin(self) -> None:
         """A new prompt goes to the model."""
-        self._taking, self._playing = [], False
+        self._taking = []
 
     def keep(self, prompt: str) -> None:
         """The answer on screen finished: it is the one to replay from now on."""
@@ -73,23 +71,6 @@ class Attract:
             write_trace(self.path, frames, {"model": self.model, "prompt": prompt})
         except OSError as exc:
             self.log.warning("attract loop: cannot keep the answer in %s: %s", self.path, exc)
-
-    def play(self, show: Callable[[Frame], None], now: float) -> bool:
-        """Show the frames that are due by `now` (the prompt at once, then RATE tokens a
-        second, then a rest, then again); False when there is nothing to play."""
-        if not self.frames:
-            return False
-        if not self._playing:
-            self._playing, self._next, self._due = True, 0, now
-        while now >= self._due:
-            frame = self.frames[self._next]
-            show(frame)
-            self._next += 1
-            if self._next == len(self.frames):
-                self._next, self._due = 0, now + REST_S
-            elif not frame.is_prompt:
-                self._due += 1 / RATE
-        return True
 
     def wait_saved(self, timeout: float) -> None:
         """Until the file being written is complete (for shutdown and tests)."""

@@ -28,10 +28,21 @@ Figures (tok/s are decode rates after the prompt, greedy, the embedded SmolLM2):
                        soundtrack included
   synth_cpu_share      CPU seconds the synthesiser needs per second of sound (the live window
                        pays this on its render thread)
+  remote_tok_s         decode rate of frames arriving from `neuroweb serve` over loopback (the
+                       server a fresh process on this machine, reduced detail), and
+  remote_local_tok_s   a local model process at the same detail, measured beside it;
+  remote_ratio         their ratio
+  bytes_per_token      what one generated token's frame costs on the wire, per detail level:
+                       measured on SmolLM2 (the mean over an answer), and computed for a
+                       Llama-3-70B config (80 blocks, width 8192, 64 heads, d_ff 28672) deep
+                       into a long context
+  reconnect_s          the server killed and started again: from it being ready again to the
+                       first frame arriving at the client that was waiting
 """
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -82,13 +93,13 @@ def _probe_load() -> dict:
 
 
 def _probe_first_token() -> dict:
-    from visualizer.model.stream import ModelStream
+    from visualizer.sources.local import LocalSource
 
     settings = load_settings(None, {"generation": {"temperature": 0.0, "max_tokens": 2}})
-    with ModelStream(settings) as stream:
+    with LocalSource(settings) as stream:
         stream.generate(PROMPT)
         while True:
-            batch = stream.handoff.drain(timeout=60)
+            batch = stream.drain(timeout=60)
             if batch.failure:
                 raise RuntimeError(batch.failure.message)
             if any(not f.is_prompt for f in batch.frames):
@@ -99,13 +110,13 @@ def _probe_first_frame() -> dict:
     """The headless live path up to its first frame (run_headless without the recording)."""
     from visualizer.clock import FixedStepClock
     from visualizer.live import leave_a_core
-    from visualizer.model.stream import ModelStream
     from visualizer.render.app import App
     from visualizer.render.context import HeadlessTarget
+    from visualizer.sources.local import LocalSource
 
     settings = load_settings("default")
     target = HeadlessTarget((settings.window.width, settings.window.height))
-    with ModelStream(leave_a_core(settings)) as stream:
+    with LocalSource(leave_a_core(settings)) as stream:
         app = App(settings, target, stream, FixedStepClock(60), adaptive=False)
         app.frame()
         first = time.time()
@@ -120,14 +131,14 @@ def render_fps(size: tuple[int, int], quiet: bool) -> dict:
 
     from visualizer.clock import RealClock
     from visualizer.live import leave_a_core
-    from visualizer.model.stream import ModelStream
     from visualizer.render.app import App
     from visualizer.render.context import HeadlessTarget
+    from visualizer.sources.local import LocalSource
 
     gen = {"temperature": 0.0, "max_tokens": 1000}
     settings = load_settings("default", {"generation": gen})
     target = HeadlessTarget(size)
-    with ModelStream(leave_a_core(settings)) as stream:
+    with LocalSource(leave_a_core(settings)) as stream:
         app = App(settings, target, stream, RealClock(), adaptive=True, prompt=PROMPT)
         while app.scene.tokens_seen == 0 or app.status.state != "generating":
             app.frame()
@@ -169,22 +180,24 @@ def trace_frames(lm) -> list:
 
 def offline_fps(frames: list, name: str, size: tuple[int, int], fps: int) -> float:
     """Frames per wall-clock second of an offline render, encode and soundtrack included."""
-    from visualizer.render.offline import Run, render_video, schedule, video_frames
+    from visualizer.render.offline import LEAD_S, Run, render_video, video_frames
+    from visualizer.sources.player import schedule
 
     run = Run(frames, name, PROMPT, None)
     with tempfile.TemporaryDirectory() as folder:
         start = time.perf_counter()
         render_video(run, load_settings("default"), Path(folder) / "bench.mp4", size, fps, 8.0)
         elapsed = time.perf_counter() - start
-    return video_frames(schedule(frames, 8.0), fps) / elapsed
+    return video_frames(schedule(frames, 8.0, LEAD_S), fps) / elapsed
 
 
 def synth_cpu_share(frames: list) -> float:
     """CPU seconds the soundtrack's synthesiser takes per second of sound (8 tokens/s)."""
-    from visualizer.render.offline import TAIL_S, schedule
+    from visualizer.render.offline import LEAD_S, TAIL_S
     from visualizer.sound.synth import RATE, Synth
+    from visualizer.sources.player import schedule
 
-    times = schedule(frames, 8.0)
+    times = schedule(frames, 8.0, LEAD_S)
     synth = Synth(load_settings("default").sound)
     start = time.process_time()
     for frame, at in zip(frames, times, strict=True):
@@ -241,13 +254,13 @@ def _consume(
 
 
 def stream_tok_s(settings: Settings, busy: bool) -> tuple[float, float]:
-    from visualizer.model.stream import ModelStream
+    from visualizer.sources.local import LocalSource
 
-    with ModelStream(settings) as stream:
-        while stream.handoff.drain(timeout=60).status.state != "ready":
+    with LocalSource(settings) as stream:
+        while stream.drain(timeout=60).status.state != "ready":
             pass
         request = stream.generate(PROMPT)
-        arrivals, peak = _consume(stream.handoff, request, busy, stream.pid)
+        arrivals, peak = _consume(stream, request, busy, stream.pid)
     return _rate(arrivals), peak
 
 
@@ -268,6 +281,108 @@ def thread_tok_s(lm, gen: GenerationSettings, busy: bool) -> float:
     arrivals, _ = _consume(handoff, 1, busy)
     producer.join()
     return _rate(arrivals)
+
+
+def _serve(port: int) -> subprocess.Popen:
+    """`neuroweb serve` of the embedded model on loopback, once it serves."""
+    server = subprocess.Popen([sys.executable, "-m", "visualizer", "serve", "--listen",
+                               f"127.0.0.1:{port}"], stderr=subprocess.PIPE, text=True)  # fmt: skip
+    for line in server.stderr:
+        if "serving" in line:
+            return server
+    raise RuntimeError(f"the server did not start (exit {server.wait()})")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_ready(source, seconds: float = 120.0) -> None:
+    deadline = time.monotonic() + seconds
+    while source.drain(timeout=0.5).status.state not in ("ready", "stopped"):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{source.name} never became ready")
+
+
+def remote_figures(tokens: int) -> dict:
+    """remote_tok_s beside a local process at the same detail, and reconnect_s."""
+    from visualizer.sources.local import LocalSource
+    from visualizer.sources.remote import RemoteSource
+
+    port = _free_port()
+    gen = {"temperature": 0.0, "max_tokens": tokens}
+    remote = load_settings(None, {"generation": gen, "model": {"source": f"127.0.0.1:{port}",
+                                                               "detail": "reduced"}})  # fmt: skip
+    out: dict = {}
+    server = _serve(port)
+    try:
+        with RemoteSource(remote) as source:
+            _wait_ready(source)
+            arrivals, _ = _consume(source, source.generate(PROMPT), busy=False)
+            out["remote_tok_s"] = _rate(arrivals)
+            server.kill()  # the server dies between answers; a client waits for it
+            server.wait()
+            deadline = time.monotonic() + 30
+            while source.drain(timeout=0.2).status.state != "reconnecting":
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the client never noticed the server had gone")
+            server = _serve(port)
+            ready = time.perf_counter()
+            _wait_ready(source, 30)
+            request = source.generate(PROMPT, GenerationSettings(temperature=0.0, max_tokens=4))
+            while not any(not f.is_prompt for f in source.drain(timeout=0.5).frames):
+                pass
+            out["reconnect_s"] = time.perf_counter() - ready
+            _consume(source, request, busy=False)
+    finally:
+        server.kill()
+        server.wait()
+    local = load_settings(None, {"generation": gen, "model": {"detail": "reduced"}})
+    with LocalSource(local) as source:
+        _wait_ready(source)
+        arrivals, _ = _consume(source, source.generate(PROMPT), busy=False)
+        out["remote_local_tok_s"] = _rate(arrivals)
+    out["remote_ratio"] = out["remote_tok_s"] / out["remote_local_tok_s"]
+    return out
+
+
+def bytes_per_token(lm) -> dict:
+    """One generated token's message size per detail level: SmolLM2 measured, Llama-3-70B
+    computed from its config's shapes (its frame deep into a 4,096-token context)."""
+    import numpy as np
+    from transformers import LlamaConfig
+
+    from visualizer import wire
+    from visualizer.detail import LEVELS
+    from visualizer.frame import Frame
+    from visualizer.model.generate import generate_frames
+
+    out: dict = {}
+    gen = GenerationSettings(max_tokens=32, temperature=0.0)
+    for name, detail in LEVELS.items():
+        sizes = [wire.frame_bytes(wire.frame_to(f, 1, 1, detail)) for f in generate_frames(
+            lm, PROMPT, gen, CaptureSettings(), detail=detail) if not f.is_prompt]  # fmt: skip
+        out[f"bytes_per_token_smollm2_{name}"] = round(sum(sizes) / len(sizes))
+    big = LlamaConfig(hidden_size=8192, num_hidden_layers=80, num_attention_heads=64,
+                      num_key_value_heads=8, intermediate_size=28672)  # Llama-3-70B's shapes
+    layers, width, heads = big.num_hidden_layers, big.hidden_size, big.num_attention_heads
+    for name in ("reduced", "compact"):
+        detail = LEVELS[name]
+        dtype = np.float16 if detail.dtype == "float16" else np.float32
+        index = 4095
+        frame = Frame(
+            index=index, token_id=1, text=" word", is_prompt=False, context_start=0,
+            hidden=np.ones((layers + 1, width), dtype), mlp=np.ones((layers, detail.nodes), dtype),
+            mlp_write=np.ones((layers, width), dtype), experts=np.zeros((layers, 0), dtype),
+            attn=np.ones((layers, heads, detail.attention), dtype),
+            attn_sink=np.ones((layers, heads), dtype), topk_ids=np.arange(10),
+            topk_probs=np.ones(10, np.float32), topk_text=(" word",) * 10, entropy=1.0,
+        )  # fmt: skip
+        out[f"bytes_per_token_llama3_70b_{name}"] = wire.frame_bytes(
+            wire.frame_to(frame, 1, 1, detail))  # fmt: skip
+    return out
 
 
 def bench_command(tokens: int = 64, skip_cold: bool = False, quiet: bool = False) -> int:
@@ -312,6 +427,9 @@ def bench_command(tokens: int = 64, skip_cold: bool = False, quiet: bool = False
     out["offline_render_fps_720p30"] = offline_fps(frames, lm.name, (1280, 720), 30)
     out["offline_render_fps_1080p60"] = offline_fps(frames, lm.name, (1920, 1080), 60)
     out["synth_cpu_share"] = synth_cpu_share(frames)
+    _say(quiet, "a model server over loopback, and bytes per token")
+    out.update(remote_figures(tokens))
+    out.update(bytes_per_token(lm))
     out["bare_tok_s"] = max(bare_runs)
     out["bare_tok_s_runs"] = [round(r, 2) for r in bare_runs]
     out["capture_ratio"] = out["capture_tok_s"] / out["bare_tok_s"]

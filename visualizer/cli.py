@@ -9,7 +9,9 @@ import sys
 from pathlib import Path
 
 from visualizer.config import SCENES, PresetWatch, Settings, load_settings
+from visualizer.detail import LEVELS
 from visualizer.errors import UserError
+from visualizer.network import DEFAULT_LISTEN
 from visualizer.paths import check_output_path
 
 
@@ -62,7 +64,16 @@ def _add_scene_flag(p: argparse.ArgumentParser, default: str | None = None) -> N
                    help="web (the neural web) or architecture (default: the preset's)")  # fmt: skip
 
 
+def _add_source_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--source", metavar="HOST:PORT",
+                   help="take frames from `neuroweb serve` there instead of a local model")
+    p.add_argument("--token-file", help="the server's shared token, in this file")
+    p.add_argument("--detail", choices=LEVELS,
+                   help="what each frame carries (default: full locally, reduced remotely)")
+
+
 def _add_model_flags(p: argparse.ArgumentParser) -> None:
+    _add_source_flags(p)
     p.add_argument("--model", help="a model folder, .gguf file, or local HF cache name")
     p.add_argument(
         "--trust-pickle",
@@ -107,6 +118,12 @@ def build_parser() -> argparse.ArgumentParser:
     trace.add_argument("--out", required=True, type=Path)
     trace.add_argument("--attention-window", type=_positive,
                        help="positions of attention kept per token, the newest (default 64)")
+    trace.add_argument("--engine", choices=("hooks", "nnsight"), default="hooks",
+                       help="neuroweb's own hooks (default), or nnsight (pip install "
+                       "'neuroweb[nnsight]')")  # fmt: skip
+    trace.add_argument("--remote", nargs="?", const="ndif", choices=("ndif", "local"),
+                       help="with --engine nnsight: run on NDIF (or 'local': a dry run of "
+                       "that request, here)")  # fmt: skip
     _add_model_flags(trace)
     _add_sampling_flags(trace)
 
@@ -136,6 +153,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     kiosk = sub.add_parser("kiosk", help="an installation: fullscreen, unattended, self-healing")
     kiosk.add_argument("--config", default="kiosk", help="preset name in configs/ or a .toml")
+    _add_source_flags(kiosk)
+
+    serve = sub.add_parser("serve", help="run the model as a server for windows elsewhere")
+    serve.add_argument("--model", help="a model folder, .gguf file, or local HF cache name")
+    serve.add_argument("--listen", default=DEFAULT_LISTEN, metavar="HOST:PORT",
+                       help=f"where to listen (default {DEFAULT_LISTEN}, this machine only)")
+    serve.add_argument("--device-map", choices=("auto",), help="spread the model over GPUs")
+    serve.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default="float32")
+    serve.add_argument("--token-file", help="a shared secret clients must give (needed to "
+                       "listen beyond loopback)")
+    serve.add_argument("--trust-pickle", action="store_true", default=None,
+                       help="allow .bin/.pt weights (pickle can run code)")
+    serve.add_argument("--threads", type=int, help="torch threads (0 = all cores)")
+    serve.add_argument("--preset", default="default", help="preset name or .toml path")
 
     soak = sub.add_parser("soak", help="run the kiosk headless, time compressed; print JSON")
     soak.add_argument("--minutes", type=_rate, required=True, help="how long to run")
@@ -159,17 +190,13 @@ def settings_from(args: argparse.Namespace) -> Settings:
 def overrides_from(args: argparse.Namespace) -> dict:
     """The flags that were given (None = not given), as preset sections."""
     flags = {
-        "model": {"name": args.model, "trust_pickle": args.trust_pickle, "threads": args.threads},
-        "generation": {
-            "max_tokens": args.tokens,
-            "temperature": args.temperature,
-            "top_k": args.top_k,
-            "top_p": args.top_p,
-            "seed": args.seed,
-            "context": args.context,
-            "raw": args.raw,
-        },
+        "model": {key: getattr(args, key, None) for key in (
+            "trust_pickle", "threads", "source", "token_file", "detail")},
+        "generation": {key: getattr(args, flag, None) for key, flag in (
+            ("max_tokens", "tokens"), ("temperature", "temperature"), ("top_k", "top_k"),
+            ("top_p", "top_p"), ("seed", "seed"), ("context", "context"), ("raw", "raw"))},
     }
+    flags["model"]["name"] = getattr(args, "model", None)
     flags["look"] = {"scene": getattr(args, "scene", None)}
     flags["capture"] = {"trace_window": getattr(args, "attention_window", None)}
     return {
@@ -268,11 +295,19 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "kiosk":
             from visualizer.kiosk import run_kiosk
 
-            return run_kiosk(load_settings(args.config))
+            return run_kiosk(load_settings(args.config, overrides_from(args)))
+        if args.command == "serve":
+            from visualizer.server import serve_command
+
+            return serve_command(settings_from(args), args.listen, args.device_map, args.dtype,
+                                 args.token_file)  # fmt: skip
         if args.command == "trace":
             from visualizer.tracer import trace_command
 
-            return trace_command(settings_from(args), args.prompt, args.out)
+            if args.remote and args.engine != "nnsight":
+                raise UserError("trace: --remote needs --engine nnsight")
+            engine = (args.engine, args.remote)
+            return trace_command(settings_from(args), args.prompt, args.out, engine)
         from visualizer.bench import bench_command
 
         return bench_command(tokens=args.tokens, skip_cold=args.skip_cold, quiet=args.json)

@@ -55,6 +55,9 @@ class ModelSettings:
     name: str = ""  # "" = embedded SmolLM2-135M-Instruct; or a folder, .gguf, HF cache name
     trust_pickle: bool = False  # allow .bin/.pt weights, which can run code when loaded
     threads: int = 0  # torch intra-op threads in the model process; 0 = one per core
+    source: str = ""  # HOST:PORT of a `neuroweb serve` to take frames from; "" = a local process
+    token_file: str = ""  # the shared token a server asks for (a file holding it)
+    detail: str = ""  # what crosses per frame: "full" | "reduced" | "compact"; "" = the source's
 
 
 @dataclass(frozen=True)

@@ -29,11 +29,12 @@ from pathlib import Path
 
 from visualizer.attract import Attract
 from visualizer.clock import RealClock
-from visualizer.config import SCENES, KioskSettings, Settings, load_settings, parse_keys
+from visualizer.config import KioskSettings, Settings, load_settings, parse_keys
 from visualizer.errors import UserError
-from visualizer.model.stream import ModelStream
 from visualizer.render.app import App
 from visualizer.sound.speakers import Speakers
+from visualizer.sources import open_source
+from visualizer.sources.replay import ReplayWhileLoading
 
 LOG_BACKUPS = 3
 SOUND_RETRY_S = 30.0  # a lost sound device is looked for again this often
@@ -94,17 +95,26 @@ def _malloc_trim():
     return getattr(ctypes.CDLL(None), "malloc_trim", None)  # the process's own C library
 
 
+def kiosk_source(settings: Settings, log: logging.Logger) -> tuple[ReplayWhileLoading, Attract]:
+    """The kiosk's model (a local process, or `model.source`'s server) with its last answer
+    replayed while it loads; the Attract keeps that answer. Started."""
+    k = settings.kiosk
+    attract = Attract(Path(k.attract_file) if k.attract_file else None, settings.model.name, log)
+    source = ReplayWhileLoading(open_source(settings), attract, time.monotonic)
+    return source.start(), attract
+
+
 class Kiosk:
-    def __init__(self, app: App, looks: dict[str, Settings], log: logging.Logger) -> None:
-        """`looks`: the rotating presets' settings, loaded (and so validated) at start."""
-        self.app, self.looks, self.log = app, looks, log
+    def __init__(
+        self, app: App, looks: dict[str, Settings], log: logging.Logger, attract: Attract
+    ) -> None:
+        """`looks`: the rotating presets' settings, loaded (and so validated) at start;
+        `attract`: what keeps the answer the app's source replays (kiosk_source)."""
+        self.app, self.looks, self.log, self.attract = app, looks, log, attract
         self.settings = app.settings.kiosk
         self.playlist = Playlist(self.settings, app.settings.generation.seed)
         self.restarts = 0
         self.answers = 0
-        attract_file = Path(self.settings.attract_file) if self.settings.attract_file else None
-        self.attract = Attract(attract_file, app.settings.model.name, log)
-        app.on_show = self.attract.take
         now = time.monotonic()
         self._idle_since: float | None = now
         self._last_token = now
@@ -123,31 +133,26 @@ class Kiosk:
         # stopping (the exit keys, or a signal that also ended the model): nothing new starts
         if not app.running:
             return
-        if app.scene.tokens_seen != self._tokens:
-            self._tokens, self._last_token = app.scene.tokens_seen, now
-        dead = app.failure is not None or not app.stream.alive
+        if app.tokens_seen != self._tokens:
+            self._tokens, self._last_token = app.tokens_seen, now
         quiet_s = now - self._last_token
-        stalled = app.status.state == "generating" and quiet_s > self.settings.stall_s
-        if dead or stalled:
-            self.restart(app.failure or ("the model stalled" if stalled else "the model died"))
+        stalled = app.state == "generating" and quiet_s > self.settings.stall_s
+        trouble = app.trouble or (f"{app.source.name} stalled" if stalled else None)
+        if trouble:
+            self.restart(trouble)
             return
-        if app.status.state in ("starting", "loading") and self.attract.play(app.show, now):
-            app.prompt_shown = self.attract.prompt
-            app.replaying = True
-        if app.user_failure:  # a prompt the model refused: go on with the next
-            self.log.warning("prompt refused: %s", app.user_failure)
-            app.user_failure = None
+        refused = app.take_refusal()
+        if refused:  # a prompt the model refused: go on with the next
+            self.log.warning("prompt refused: %s", refused)
             self._idle_since = now
-        if app.idle and app.status.state in ("ready", "finished", "stopped"):
+        if app.idle and app.state in ("ready", "finished", "stopped"):
             if self._idle_since is None:
                 self._idle_since = now
-                if app.status.state == "finished":
-                    self.attract.keep(app.prompt_shown)
-            if now - self._idle_since >= self.settings.pause_s or app.status.state == "ready":
+            if now - self._idle_since >= self.settings.pause_s or app.state == "ready":
                 self.ask()
         if now - self._scene_since >= self.settings.scene_s:
             self.rotate()
-        if app.speakers is None and app.settings.sound.enabled:
+        if not app.has_sound and app.settings.sound.enabled:
             self.reopen_sound(now)
 
     def reopen_sound(self, now: float) -> None:
@@ -164,17 +169,14 @@ class Kiosk:
         speakers, _ = self._sound_found.result()
         self._sound_found = None
         if speakers is not None:
-            speakers.synth.settings = self.app.settings.sound  # the look may have changed since
-            self.app.speakers = speakers
+            self.app.use_speakers(speakers)
             self.log.info("sound is back")
 
     def ask(self) -> None:
         prompt = self.playlist.next_prompt()
         self.log.info("prompt: %s", prompt)
-        self.app.gen = replace(self.app.settings.generation, max_tokens=self.settings.tokens)
-        self.attract.begin()
         _trim_heap()
-        self.app.generate(prompt)
+        self.app.ask(prompt, max_tokens=self.settings.tokens)
         self.answers += 1
         self._idle_since = None
         self._last_token = time.monotonic()
@@ -187,15 +189,15 @@ class Kiosk:
                                safety=look.safety)  # fmt: skip
             if settings != self.app.settings:
                 self.app.apply(settings)
-        self.app.scene_target = float(SCENES.index(scene))
+        self.app.show_scene(scene)
         self._scene_since = time.monotonic()
         self.log.info("scene: %s%s", scene, f", look: {preset}" if preset else "")
 
     def restart(self, why: str) -> None:
-        """A new model process in place of the old; the window draws on meanwhile."""
-        self.log.error("restarting the model process: %s", why)
-        self.app.stream.abandon()
-        self.app.replace_stream(ModelStream(self.app.settings).start())
+        """Heal the source (a new model process, or a new connection to the server); the
+        window draws on meanwhile, replaying the last answer."""
+        self.log.error("restarting %s: %s", self.app.source.name, why)
+        self.app.restart_source(why)
         self.restarts += 1
         self._idle_since = time.monotonic()
         self._last_token = time.monotonic()
@@ -266,10 +268,10 @@ def run_kiosk(settings: Settings) -> int:
     speakers, silent_because = Speakers.open(settings.sound)
     if silent_because:
         log.warning(silent_because)
-    stream = ModelStream(settings).start()
-    app = App(settings, target, stream, RealClock(), adaptive=True, speakers=speakers,
+    source, attract = kiosk_source(settings, log)
+    app = App(settings, target, source, RealClock(), adaptive=True, speakers=speakers,
               controls=Controls(parse_keys(k.exit_keys)))  # fmt: skip
-    kiosk = Kiosk(app, looks, log)
+    kiosk = Kiosk(app, looks, log, attract)
     try:
         with Watchdog(k.frozen_s, log) as watchdog:
             while app.running:
@@ -280,7 +282,7 @@ def run_kiosk(settings: Settings) -> int:
         log.info("kiosk stopping after %d answers, %d restarts", kiosk.answers, kiosk.restarts)
         kiosk.close()
         app.release()
-        app.stream.stop()
+        source.stop()
         if app.speakers is not None:  # the one it has now (a lost device is reopened)
             app.speakers.close()
         target.close()

@@ -12,11 +12,11 @@ from pathlib import Path
 from visualizer.clock import FixedStepClock, RealClock
 from visualizer.config import PresetWatch, Settings
 from visualizer.errors import UserError
-from visualizer.model.stream import ModelStream
 from visualizer.render.app import App
 from visualizer.render.context import HeadlessTarget, WindowTarget, WindowUnavailable
 from visualizer.render.renderer import save_png
 from visualizer.sound.speakers import Speakers
+from visualizer.sources import open_source
 
 DEMO_VIDEO = Path("neuroweb-demo.mp4")
 DEMO_IMAGE = Path("neuroweb-demo.png")
@@ -50,9 +50,9 @@ def run_window(
     target = WindowTarget((w.width, w.height), w.fullscreen, w.vsync, "neuroweb")
     speakers, silent_because = Speakers.open(settings.sound)
     try:
-        with ModelStream(leave_a_core(settings)) as stream:
+        with open_source(leave_a_core(settings)) as source:
             app = App(
-                settings, target, stream, RealClock(), adaptive=True, prompt=prompt,
+                settings, target, source, RealClock(), adaptive=True, prompt=prompt,
                 record_to=record, speakers=speakers, silent_because=silent_because, watch=watch,
             )  # fmt: skip
             try:
@@ -80,9 +80,9 @@ def run_headless(
     video; with `screenshot`, the last frame to a PNG."""
     target = HeadlessTarget(size)
     try:
-        with ModelStream(leave_a_core(settings)) as stream:
+        with open_source(leave_a_core(settings)) as source:
             clock = FixedStepClock(settings.record.fps)
-            app = App(settings, target, stream, clock, adaptive=False, prompt=prompt,
+            app = App(settings, target, source, clock, adaptive=False, prompt=prompt,
                       record_to=record)  # fmt: skip
             try:
                 app.run(frames)

@@ -22,11 +22,11 @@ import psutil
 
 from visualizer.clock import FixedStepClock
 from visualizer.config import PresetWatch, Settings, load_settings, parse_keys, preset_path
-from visualizer.kiosk import Kiosk, kiosk_log, looks_of
-from visualizer.model.stream import ModelStream
+from visualizer.kiosk import Kiosk, kiosk_log, kiosk_source, looks_of
 from visualizer.render.app import App
 from visualizer.render.context import HeadlessTarget
 from visualizer.render.controls import Controls
+from visualizer.sources.local import LocalSource
 
 FAULT_EVERY_S = 20.0
 WARM_UP_S = 120.0  # memory is measured from the first whole minute after this
@@ -59,9 +59,12 @@ def soak(minutes: float, inject_faults: bool, model: str = "", every_s: float = 
 def _run(settings: Settings, watch: PresetWatch, seconds: float, faults: bool, folder: Path,
          every_s: float, warm_up_s: float) -> dict:  # fmt: skip
     target = HeadlessTarget(SIZE)
-    app = App(settings, target, ModelStream(settings).start(), FixedStepClock(30),
-              adaptive=False, watch=watch, controls=Controls(parse_keys(settings.kiosk.exit_keys)))
-    kiosk = Kiosk(app, looks_of(settings), kiosk_log(settings.kiosk))
+    log = kiosk_log(settings.kiosk)
+    source, attract = kiosk_source(settings, log)
+    model = source.source  # the model process itself: faults are injected into it
+    app = App(settings, target, source, FixedStepClock(30), adaptive=False, watch=watch,
+              controls=Controls(parse_keys(settings.kiosk.exit_keys)))  # fmt: skip
+    kiosk = Kiosk(app, looks_of(settings), log, attract)
     start = time.monotonic()
     report = {"frames": 0, "longest_frame_ms": 0.0, "answers": 0, "restarts": 0,
               "faults_injected": 0, "faults_survived": 0, "crashes": 0}  # fmt: skip
@@ -87,13 +90,13 @@ def _run(settings: Settings, watch: PresetWatch, seconds: float, faults: bool, f
                 report["faults_survived"] += 1  # two more answers since: it healed
                 pending = None
             if faults and now >= next_fault and pending is None:
-                _inject(FAULTS[turn % len(FAULTS)], app, watch, folder)
+                _inject(FAULTS[turn % len(FAULTS)], app, model, watch, folder)
                 report["faults_injected"] += 1
                 pending, turn, next_fault = (turn, kiosk.answers), turn + 1, now + every_s
     finally:
         kiosk.close()
         app.release()
-        app.stream.stop()
+        source.stop()
         target.close()
     report.update(answers=kiosk.answers, restarts=kiosk.restarts, seconds=round(seconds),
                   longest_restart_frame_ms=recovery.restart_frame_ms,
@@ -150,25 +153,24 @@ class _Recovery:
         if kiosk.restarts > self._restarts:
             self._restarts, self._since = kiosk.restarts, now
             self.restart_frame_ms = max(self.restart_frame_ms, frame_ms)
-        elif self._since is not None and kiosk.app.status.state == "generating":
+        elif self._since is not None and kiosk.app.state == "generating":
             self.reload_s, self._since = max(self.reload_s, now - self._since), None
 
 
-def _inject(fault: str, app: App, watch: PresetWatch, folder: Path) -> None:
+def _inject(fault: str, app: App, model: LocalSource, watch: PresetWatch, folder: Path) -> None:
     if fault == "model":
-        app.stream.inject_fault()
+        model.inject_fault()
     elif fault == "ffmpeg":
-        if app.recording is None:
+        if app.recording_encoder_pid is None:
             app.start_recording(folder / "soak.mp4")
         app.frame()  # a frame into it
-        if app.recording is not None:
-            os.kill(app.recording.encoder_pid, signal.SIGKILL)
+        if app.recording_encoder_pid is not None:
+            os.kill(app.recording_encoder_pid, signal.SIGKILL)
     else:
         good = watch.path.read_text()
         watch.path.write_text("[look\nglow = = 3\n")
         _touch(watch.path)
-        app._next_poll = 0.0
-        app.frame()  # it sees the broken file, says so, keeps its settings
+        app.poll_files(now_or_never=True)  # it sees the broken file, says so, keeps its settings
         watch.path.write_text(good)
         _touch(watch.path)
 

@@ -5,7 +5,7 @@ import sys
 from visualizer.config import Settings
 from visualizer.errors import UserError
 from visualizer.handoff import Batch
-from visualizer.model.stream import ModelStream
+from visualizer.sources import FrameSource, open_source
 
 DEAD_PRODUCER_S = 30.0  # drain's wait; a dead model process arrives as a failure before this
 
@@ -19,29 +19,30 @@ def show_progress(fraction: float, stage: str) -> None:
         print(line, file=sys.stderr, flush=True)
 
 
-def _check(batch: Batch) -> None:
+def check(batch: Batch) -> None:
+    """A failure in the batch, raised: bad input as UserError (exit 2), a bug as RuntimeError."""
     if batch.failure is not None:
         if batch.failure.user_error:
             raise UserError(batch.failure.message)
         raise RuntimeError(batch.failure.message)
 
 
-def wait_ready(stream: ModelStream) -> None:
+def wait_ready(source: FrameSource) -> None:
     while True:
-        batch = stream.handoff.drain(timeout=DEAD_PRODUCER_S)
-        _check(batch)
+        batch = source.drain(timeout=DEAD_PRODUCER_S)
+        check(batch)
         if batch.status.state == "ready":
             return
         if batch.status.state == "loading":
             show_progress(batch.status.progress, batch.status.message)
 
 
-def print_answer(stream: ModelStream, prompt: str) -> None:
+def print_answer(source: FrameSource, prompt: str) -> None:
     """Generate and print the answer's text as frames arrive; returns when it is finished."""
-    request = stream.generate(prompt)
+    request = source.generate(prompt)
     while True:
-        batch = stream.handoff.drain(timeout=DEAD_PRODUCER_S)
-        _check(batch)
+        batch = source.drain(timeout=DEAD_PRODUCER_S)
+        check(batch)
         for frame in batch.frames:
             if not frame.is_prompt:
                 print(frame.text, end="", flush=True)
@@ -52,16 +53,16 @@ def print_answer(stream: ModelStream, prompt: str) -> None:
 
 
 def run_terminal(settings: Settings, prompt: str | None) -> int:
-    with ModelStream(settings) as stream:
-        wait_ready(stream)
+    with open_source(settings) as source:
+        wait_ready(source)
         if prompt is not None:
-            print_answer(stream, prompt)
+            print_answer(source, prompt)
             return 0
         print("type a prompt and press Enter (Ctrl-D to quit)", file=sys.stderr)
         for line in sys.stdin:
             if line.strip():
                 try:
-                    print_answer(stream, line.rstrip("\n"))
+                    print_answer(source, line.rstrip("\n"))
                 except UserError as exc:
                     print(f"neuroweb: {exc}", file=sys.stderr)
     return 0

@@ -1,20 +1,32 @@
-"""`neuroweb trace`: run the model once, in this process, and write every position to an .npz.
-`run_model` is also how `neuroweb render --prompt` gets its frames."""
+"""`neuroweb trace`: run the model once and write every position to an .npz. `run_model` is also
+how `neuroweb render --prompt` and `snapshot --prompt` get their frames."""
 
 import sys
 from pathlib import Path
 
 from visualizer import __version__
 from visualizer.config import Settings
+from visualizer.detail import Detail
 from visualizer.errors import UserError
-from visualizer.terminal import show_progress
+from visualizer.handoff import Status
+from visualizer.sources import FrameSource, open_source
+from visualizer.terminal import check, show_progress
 from visualizer.trace import TraceBuilder, write_trace
 
+WAIT_S = 30.0  # a drain's wait; a dead model process arrives as a failure before this
 
-def trace_command(settings: Settings, prompt: str, out: Path) -> int:
+
+def trace_command(settings: Settings, prompt: str, out: Path,
+                  engine: tuple[str, str | None] = ("hooks", None)) -> int:  # fmt: skip
+    """`engine`: ("hooks", None), or ("nnsight", None | "ndif" | "local")."""
     if out.is_dir() or not out.parent.is_dir():
         raise UserError(f"--out {out}: not a writable file path (does its folder exist?)")
-    builder, meta = run_model(settings, prompt)
+    if engine[0] == "nnsight":
+        from visualizer.model.nnsight_engine import nnsight_trace
+
+        builder, meta = nnsight_trace(settings, prompt, engine[1])
+    else:
+        builder, meta = run_model(settings, prompt)
     try:
         write_trace(out, builder, meta)
     except OSError as exc:
@@ -36,40 +48,46 @@ def _generating(done: int, limit: int) -> None:
 
 
 def run_model(settings: Settings, prompt: str) -> tuple[TraceBuilder, dict]:
-    """Load the model, answer `prompt`, and return every frame (`builder.frames`) with the run's
-    description.
+    """Answer `prompt` through the settings' FrameSource (a local model process, or the server
+    of `model.source`) and return every frame (`builder.frames`) with the run's description.
 
-    The frames are kept as a trace keeps them (float16, the newest `capture.trace_window`
-    positions of attention), so a long run fits in memory and a render from a prompt draws
-    what a render of its trace would."""
-    import torch
-
-    from visualizer.model.generate import generate_frames
-    from visualizer.model.load import load_model
-
-    if settings.model.threads:
-        torch.set_num_threads(settings.model.threads)
-    lm = load_model(
-        settings.model.name, trust_pickle=settings.model.trust_pickle, progress=show_progress
-    )
-    notes: list[str] = list(lm.architecture.notes)
-
-    def notice(text: str) -> None:
-        notes.append(text)
-        print(f"neuroweb: {text}", file=sys.stderr)
-
+    The frames arrive as a trace keeps them (float16, the newest `capture.trace_window`
+    positions of attention and the sink: the source reduces them before they cross), so a long
+    run fits in memory and a render from a prompt draws what a render of its trace would. The
+    source is lossless here: a trace has every position or is not written."""
     gen = settings.generation
+    detail = Detail("float16", settings.capture.trace_window)
     builder = TraceBuilder(settings.capture.trace_window, gen.max_tokens + min(gen.context, 4096))
-    generated = 0
-    for frame in generate_frames(lm, prompt, gen, settings.capture, notice=notice):
-        builder.add(frame)
-        if not frame.is_prompt:
-            generated += 1
-            _generating(generated, gen.max_tokens)
+    notes: list[str] = []
+    with open_source(settings, lossless=True) as source:
+        ready = _wait_ready(source)
+        arch = ready.architecture
+        notes += arch.notes if arch is not None else []
+        request = source.generate(prompt, gen, detail)
+        generated = 0
+        while True:
+            batch = source.drain(timeout=WAIT_S)
+            check(batch)
+            if batch.dropped:
+                raise RuntimeError(f"{source.name} lost {batch.dropped} frames")
+            for frame in batch.frames:
+                builder.add(frame)
+                if not frame.is_prompt:
+                    generated += 1
+                    _generating(generated, gen.max_tokens)
+            status = batch.status
+            if status.request == request and status.message and status.message not in notes:
+                notes.append(status.message)  # a long prompt cut to the window, say
+                print(f"neuroweb: {status.message}", file=sys.stderr)
+            if status.request == request and status.state in ("finished", "stopped"):
+                if not batch.frames:
+                    break
     if sys.stderr.isatty():
         print(file=sys.stderr)  # end the updating line
+    if not builder.rows:
+        raise RuntimeError(f"{source.name} sent no frames")
     meta = {
-        "model": lm.name,
+        "model": ready.model,
         "prompt": prompt,
         "n_prompt": sum(f.is_prompt for f in builder.frames),
         "raw": gen.raw,
@@ -82,9 +100,23 @@ def run_model(settings: Settings, prompt: str) -> tuple[TraceBuilder, dict]:
             "context": gen.context,
         },
         "notes": notes,
-        "model_config": lm.model.config.to_dict(),
-        "architecture": lm.architecture.to_json(),
+        "source": source.name,
+        "model_config": ready.config,
+        "architecture": arch.to_json() if arch is not None else None,
         "text": "".join(f.text for f in builder.frames),
         "neuroweb_version": __version__,
     }
     return builder, meta
+
+
+def _wait_ready(source: FrameSource) -> Status:
+    """Until the model is loaded (its progress on stderr); its ready status."""
+    while True:
+        batch = source.drain(timeout=WAIT_S)
+        check(batch)
+        if batch.status.state == "ready":
+            if sys.stderr.isatty():
+                print(file=sys.stderr)
+            return batch.status
+        if batch.status.state == "loading":
+            show_progress(batch.status.progress, batch.status.message)

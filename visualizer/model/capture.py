@@ -32,7 +32,10 @@ from transformers import AttentionInterface
 from transformers.integrations.sdpa_attention import repeat_kv, sdpa_attention_forward
 from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 
+from visualizer.detail import Detail
+
 ATTN_IMPLEMENTATION = "neuroweb"
+FULL = Detail()
 
 
 @dataclass(frozen=True)
@@ -88,13 +91,15 @@ AttentionMaskInterface.register(ATTN_IMPLEMENTATION, sdpa_mask)
 
 @dataclass(frozen=True)
 class Captured:
-    """One forward pass's internals, as numpy, per position of the pass."""
+    """One forward pass's internals, as numpy, per position of the pass, at the detail asked."""
 
     hidden: np.ndarray  # [S, L+1, d]
-    mlp: np.ndarray  # [S, L, d_ff]
+    mlp: np.ndarray  # [S, L, d_ff], or [S, L, nodes] summaries
     mlp_write: np.ndarray  # [S, L, d]
     experts: np.ndarray  # [S, L, E] (E = 0 without MoE)
-    attn: np.ndarray  # [S, L, H, positions]
+    attn: np.ndarray  # [S, L, H, positions - attn_first]: columns attn_first .. positions-1
+    attn_sink: np.ndarray  # [S, L, H]: column 0, the first position in view
+    attn_first: int  # the view position of attn's first column
 
 
 class Recorder:
@@ -111,32 +116,53 @@ class Recorder:
         self.routes: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}  # block → ids, weights
         self.attn: dict[int, AttentionInputs] = {}  # block → its query, keys and mask
 
-    def take(self, positions: int) -> Captured:
-        """The pass's internals; `positions`: how many the model has in view, the pass's own
-        included (the attention's columns)."""
+    def take(self, positions: int, detail: Detail = FULL) -> Captured:
+        """The pass's internals, reduced to `detail` on the model's device before they leave
+        it; `positions`: how many the model has in view, the pass's own included."""
         n = self.n_layers
         if len(self.hidden) != n + 1 or len(self.attn) != n or len(self.mlp_write) != n:
             counts = (len(self.hidden), len(self.attn), len(self.mlp_write))
             raise RuntimeError(f"capture saw {counts} tensors for {n} blocks")
-        hidden = torch.stack([h.float().cpu() for h in self.hidden], dim=1)  # [S, L+1, d]
+        device = self.hidden[0].device
+        hidden = torch.stack([h.to(device) for h in self.hidden], dim=1).float()  # [S, L+1, d]
         s = hidden.shape[0]
-        mlp = torch.zeros(s, n, self.mlp_width)
+        mlp = torch.zeros(s, n, detail.nodes or self.mlp_width, device=device)
         for block, act in self.mlp.items():
-            mlp[:, block, : act.shape[-1]] = act.float().cpu()
-        experts = torch.zeros(s, n, self.n_experts)
+            act = act.to(device).float()
+            if detail.nodes:
+                mlp[:, block] = group_rms(act, detail.nodes)
+            else:
+                mlp[:, block, : act.shape[-1]] = act
+        experts = torch.zeros(s, n, self.n_experts, device=device)
         for block, (ids, weights) in self.routes.items():
-            experts[:, block].scatter_(1, ids.cpu().reshape(s, -1),
-                                       weights.float().cpu().reshape(s, -1))  # fmt: skip
+            experts[:, block].scatter_(1, ids.to(device).reshape(s, -1),
+                                       weights.to(device).float().reshape(s, -1))  # fmt: skip
+        write = torch.stack([self.mlp_write[b].to(device) for b in range(n)], dim=1).float()
+        weights = attention_weights([self.attn[b] for b in range(n)], positions)  # [L, H, S, P]
+        first = max(0, positions - s - detail.attention + 1) if detail.attention else 0
+        dtype = torch.float16 if detail.dtype == "float16" else torch.float32
+
+        def out(t: torch.Tensor) -> np.ndarray:
+            return t.to(dtype).cpu().numpy()
+
         captured = Captured(
-            hidden=hidden.numpy(),
-            mlp=mlp.numpy(),
-            mlp_write=torch.stack([self.mlp_write[b].float().cpu() for b in range(n)], 1).numpy(),
-            experts=experts.numpy(),
-            attn=attention_weights([self.attn[b] for b in range(n)], positions)
-            .permute(2, 0, 1, 3).cpu().numpy(),  # [S, L, H, positions]
+            hidden=out(hidden), mlp=out(mlp), mlp_write=out(write), experts=out(experts),
+            attn=out(weights[..., first:].permute(2, 0, 1, 3)),
+            attn_sink=out(weights[..., 0].permute(2, 0, 1)), attn_first=first,
         )  # fmt: skip
         self.clear()
         return captured
+
+
+def group_rms(x: torch.Tensor, groups: int) -> torch.Tensor:
+    """[S, W] → [S, groups]: the RMS of contiguous, nearly equal groups of columns (as
+    measures.group_rms splits them)."""
+    width = x.shape[-1]
+    starts = torch.arange(groups, device=x.device) * width // groups
+    group = torch.searchsorted(starts, torch.arange(width, device=x.device), right=True) - 1
+    sums = torch.zeros(x.shape[0], groups, device=x.device).index_add_(1, group, x * x)
+    counts = torch.bincount(group, minlength=groups).clamp(min=1)
+    return (sums / counts).sqrt()
 
 
 def attention_weights(inputs: list[AttentionInputs], positions: int) -> torch.Tensor:

@@ -11,8 +11,9 @@ import torch
 from transformers import DynamicCache
 
 from visualizer.config import CaptureSettings, GenerationSettings
+from visualizer.detail import Detail
 from visualizer.frame import Frame
-from visualizer.model.capture import Captured, capture
+from visualizer.model.capture import FULL, Captured, capture
 from visualizer.model.load import LoadedModel
 from visualizer.model.sampling import Sampler, summarize
 from visualizer.model.text import Detokenizer, encode_prompt
@@ -43,11 +44,12 @@ class _View:
 
     def forward(self, ids: list[int]) -> torch.Tensor:
         """Feed `ids` after the cached ones; logits [S, V]."""
+        device = self.model.get_input_embeddings().weight.device  # a dispatched model's first
         out = self.model(
-            input_ids=torch.tensor([ids]), cache=self.cache, use_cache=True
+            input_ids=torch.tensor([ids], device=device), cache=self.cache, use_cache=True
         )  # logits [1, S, V]
         self.ids.extend(ids)
-        return out.logits[0]
+        return out.logits[0].float().cpu()
 
     def slide(self, chunk: int, stop: threading.Event | None) -> None:
         """Keep the newest half of the view and rebuild the cache from it (positions restart)."""
@@ -70,11 +72,14 @@ def _frames(
     k: int,
     detok: Detokenizer,
     is_prompt: bool,
+    window: int,
 ) -> Iterator[Frame]:
+    """One Frame per position of the pass; `window`: attention positions kept (0: all)."""
     top_ids, top_probs, entropy = summarize(logits, k)  # [S, k], [S, k], [S]
     for s, token in enumerate(ids):
         candidates = top_ids[s].tolist()
         n = past + s + 1  # positions this token attends to, itself included
+        low = max(0, n - window) if window else 0  # the newest `window` of them
         yield Frame(
             index=first_index + s,
             token_id=token,
@@ -85,8 +90,8 @@ def _frames(
             mlp=cap.mlp[s].copy(),
             mlp_write=cap.mlp_write[s].copy(),
             experts=cap.experts[s].copy(),
-            attn=np.ascontiguousarray(cap.attn[s, :, :, :n]),
-            attn_sink=cap.attn[s, :, :, 0].copy(),
+            attn=np.ascontiguousarray(cap.attn[s, :, :, low - cap.attn_first : n - cap.attn_first]),
+            attn_sink=cap.attn_sink[s].copy(),
             topk_ids=np.array(candidates, np.int64),
             topk_probs=top_probs[s].numpy().astype(np.float32),
             topk_text=tuple(detok.piece(c) for c in candidates),
@@ -101,9 +106,11 @@ def generate_frames(
     cap: CaptureSettings,
     stop: threading.Event | None = None,
     notice: Callable[[str], None] | None = None,
+    detail: Detail = FULL,
 ) -> Iterator[Frame]:
     """Frames for the prompt's positions, then for each generated token, until EOS,
-    gen.max_tokens, or `stop`. A prompt longer than the window keeps its newest half-window."""
+    gen.max_tokens, or `stop`, at `detail`. A prompt longer than the window keeps its newest
+    half-window."""
     ids = encode_prompt(lm.tokenizer, prompt, gen.raw)
     view = _View(lm.model, context_window(lm.model, gen.context))
     if len(ids) > view.window:
@@ -120,8 +127,9 @@ def generate_frames(
             chunk = ids[i : i + cap.prefill_chunk]
             past = len(view.ids)
             logits = view.forward(chunk)
-            captured = rec.take(len(view.ids))
-            yield from _frames(chunk, i, past, 0, captured, logits, cap.candidates, detok, True)
+            captured = rec.take(len(view.ids), detail)
+            yield from _frames(chunk, i, past, 0, captured, logits, cap.candidates, detok, True,
+                               detail.attention)  # fmt: skip
             run.extend(chunk)
         for _ in range(gen.max_tokens):
             if stop is not None and stop.is_set():
@@ -134,10 +142,9 @@ def generate_frames(
                     return
             past = len(view.ids)
             logits = view.forward([token])
-            captured = rec.take(len(view.ids))
-            yield from _frames(
-                [token], len(run), past, view.start, captured, logits, cap.candidates, detok, False
-            )
+            captured = rec.take(len(view.ids), detail)
+            yield from _frames([token], len(run), past, view.start, captured, logits,
+                               cap.candidates, detok, False, detail.attention)  # fmt: skip
             run.append(token)
             if token in eos:
                 return

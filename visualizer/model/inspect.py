@@ -150,7 +150,8 @@ def _norm_kind(module: nn.Module, dim: int) -> str | None:
     """"LayerNorm" if a shift of the input changes nothing (it subtracts the mean), "RMSNorm" if
     only a scale changes nothing; None if it is neither."""
     param = next(module.parameters(), None)
-    device, dtype = (param.device, param.dtype) if param is not None else ("cpu", torch.float32)
+    dtype = param.dtype if param is not None else torch.float32
+    device = _device_of(module, param)
     x = torch.randn(1, 3, dim, generator=torch.Generator().manual_seed(0)).to(device, dtype)
     with torch.no_grad():
         y, shifted, scaled = module(x), module(x + 3.0), module(2.0 * x)
@@ -160,6 +161,16 @@ def _norm_kind(module: nn.Module, dim: int) -> str | None:
     if _near(scaled, y, tolerance):
         return "RMSNorm"
     return None
+
+
+def _device_of(module: nn.Module, param: torch.Tensor | None) -> torch.device | str:
+    """Where the module computes: accelerate's execution device for a dispatched model (its
+    weights may sit on another device, or on disk), else its weights' device."""
+    hook = getattr(module, "_hf_hook", None)
+    device = getattr(hook, "execution_device", None)
+    if device is not None:
+        return device
+    return param.device if param is not None and param.device.type != "meta" else "cpu"
 
 
 def _near(a: torch.Tensor, b: torch.Tensor, tolerance: float) -> bool:
@@ -419,16 +430,21 @@ def inspect_model(
     emb_call = probe.calls[embedding]
     width = emb_call.y.shape[-1]
     sources["width"] = f"{emb_path}: output size"
-    rows = embedding.weight.detach()[emb_call.args[0][0]].float()
-    ratio = emb_call.y[0].float() / torch.where(rows == 0, torch.ones_like(rows), rows)
-    scale = float(ratio[rows != 0].median()) if bool((rows != 0).any()) else None
+    weight = embedding.weight.detach()
+    scale = None  # unknown where the weights are offloaded (they sit on disk until used)
+    if weight.device.type != "meta":
+        rows = weight[emb_call.args[0][0].to(weight.device)].float()
+        ratio = emb_call.y[0].float().to(rows.device) / torch.where(rows == 0, 1.0, rows)
+        scale = float(ratio[rows != 0].median()) if bool((rows != 0).any()) else None
     embed_scale = 1.0 if scale is not None and abs(scale - 1) < 1e-5 else scale
     sources["embed_scale"] = f"{emb_path}: its output ÷ its weight row"
     sources["embedding"] = emb_path
     positions, rope_theta = _positions(model, probe, blocks, embedding, sources)
     output = model.get_output_embeddings()
     out_path = next((n for n, c in model.named_modules() if c is output), "")
-    tied = None if output is None else output.weight.data_ptr() == embedding.weight.data_ptr()
+    tied = None if output is None else (output.weight is embedding.weight or (
+        "meta" not in (output.weight.device.type, weight.device.type)
+        and output.weight.data_ptr() == weight.data_ptr()))  # fmt: skip
     sources["tied"] = f"{out_path}.weight is {emb_path}.weight"
     vocab = int(probe.logits.shape[-1])
     sources["vocab"] = f"{out_path}: logits size"

@@ -210,8 +210,12 @@ def load_model(
     trust_pickle: bool = False,
     progress: Progress | None = None,
     stop: threading.Event | None = None,
+    device_map: str | dict | None = None,
+    dtype: str = "float32",
 ) -> LoadedModel:
-    """Load model and tokenizer, offline, reporting progress; raises UserError on bad input."""
+    """Load model and tokenizer, offline, reporting progress; raises UserError on bad input.
+    `device_map` ("auto": accelerate spreads the model over this host's GPUs, or keeps it on
+    the CPU where there are none) and `dtype` are for `neuroweb serve`."""
     say = progress or (lambda fraction, stage: None)
     folder, name, name_source = resolve(spec, say, stop)
     say(0.9, "loading the model")
@@ -230,10 +234,11 @@ def load_model(
     def load(attention: str):
         return transformers.AutoModelForCausalLM.from_pretrained(
             folder,
-            dtype=torch.float32,
+            dtype=getattr(torch, dtype),
             attn_implementation=attention,
             local_files_only=True,
             use_safetensors=safetensors,
+            device_map=device_map,
         ).eval()
 
     try:

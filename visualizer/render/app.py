@@ -1,13 +1,15 @@
-"""The render loop: events → model frames → scene → draw → present → recording.
+"""The render loop, one per-frame pipeline for the window, headless runs, offline renders and the
+kiosk: events → frames from the source → ingest and sound cue → advance → draw → capture →
+present.
 
-The loop never waits on the model: it takes whatever frames have arrived (often none) and
-draws. Only a headless run with nothing to show yet (the model still loading) waits briefly
-on the handoff, so an offline clip does not fill up with loading frames.
+Frames enter only through the App's FrameSource (a model process, a model server, a recorded
+run). The loop never waits on the model: it takes whatever frames have arrived (often none)
+and draws. Only a headless run with nothing to show yet (the model still loading) waits
+briefly on its source, so an offline clip does not fill up with loading frames.
 """
 
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -21,7 +23,6 @@ from visualizer.errors import UserError
 from visualizer.features import SceneState
 from visualizer.frame import Frame
 from visualizer.handoff import Batch, Status
-from visualizer.model.stream import ModelStream
 from visualizer.record.session import RecordingSession
 from visualizer.render.camera import Camera
 from visualizer.render.context import is_software
@@ -32,6 +33,7 @@ from visualizer.render.layers.panels import Overlay
 from visualizer.render.renderer import Renderer, render_poster
 from visualizer.sound.speakers import Speakers
 from visualizer.sound.synth import Synth
+from visualizer.sources import FrameSource
 
 NOTICE_S = 5.0
 CROSSFADE_S = 0.6  # switching scenes
@@ -51,7 +53,7 @@ class App:
         self,
         settings: Settings,
         target,
-        stream: ModelStream,
+        source: FrameSource,
         clock: RealClock | FixedStepClock,
         adaptive: bool,
         prompt: str | None = None,
@@ -64,7 +66,7 @@ class App:
         """`speakers`: the live sound, if any; `silent_because`: why not, shown on screen;
         `watch`: the preset to reload when its file changes; `controls`: locked ones for a
         kiosk."""
-        self.settings, self.target, self.stream, self.clock = settings, target, stream, clock
+        self.settings, self.target, self.source, self.clock = settings, target, source, clock
         self.speakers, self.silent_because, self.watch = speakers, silent_because, watch
         self.gen = settings.generation
         self.scene = SceneState(settings.look)
@@ -89,20 +91,20 @@ class App:
         self.paused = False
         self.hud = False
         self.running = True
-        self.prompt_shown = ""  # above the answer on screen
-        self._prompt_asked: str | None = None  # shown once its answer begins, not before
+        self.prompt_shown = ""  # above the answer on screen: its prompt, once it begins
+        self._prompt = ""  # the prompt of the answer the source is on (its status says)
         self.request = 0
         self.notices: list[tuple[float, str]] = []
-        self.replaying = False  # the scene shows an earlier answer again (the kiosk's attract)
+        self.replaying = False  # the scene shows an earlier answer again (the kiosk's replay)
         self.failure: str | None = None
         self.user_failure: str | None = None
         self.recording: RecordingSession | None = None
         self.last_recording: Path | None = None
+        self.recording_failed: str | None = None  # why the last recording failed
         self.model_name = ""
-        self.architecture: Architecture | None = None  # the loaded model's, from its stream
+        self.architecture: Architecture | None = None  # the loaded model's, from its source
         self.scene_target = float(SCENES.index(settings.look.scene))  # 0 web, 1 architecture
         self.scene_mix = self.scene_target  # shown: eases toward the target
-        self.on_show: Callable[[Frame], None] | None = None  # told of every frame shown
         self._next_poll = 0.0
         if silent_because:
             self.notify(silent_because)
@@ -177,29 +179,76 @@ class App:
         (its attract loop plays) and is healed instead."""
         return not self.target.interactive and not self.controls.locked
 
-    def replace_stream(self, stream: ModelStream) -> None:
-        """A fresh model process (the old one died or stalled): the screen starts over with
-        the loading scene while it loads."""
-        self.stream = stream
+    def restart_source(self, why: str) -> None:
+        """Heal the source (a fresh model process, a fresh connection): the screen starts over
+        with the loading scene while it loads."""
+        self.source.restart(why)
         self.pending.clear()
         self.scene = SceneState(self.settings.look)
         self.status = Status("starting")
         self.model_name = ""
         self.request = 0
-        self._prompt_asked = None
         self.failure = self.user_failure = None
 
     def generate(self, prompt: str) -> None:
-        self.request = self.stream.generate(prompt, self.gen)
-        self._prompt_asked = prompt
+        self.request = self.source.generate(prompt, self.gen)
         self.failure = self.user_failure = None
+
+    # --- what a kiosk or a soak asks of it (they drive the app from outside) ----------------
+
+    @property
+    def state(self) -> str:
+        """The source's state: "starting", "loading", "ready", "generating", "finished" …"""
+        return self.status.state
+
+    @property
+    def tokens_seen(self) -> int:
+        return self.scene.tokens_seen
+
+    @property
+    def trouble(self) -> str | None:
+        """Why the source needs healing (it failed, or it died), or None."""
+        if self.failure:
+            return self.failure
+        return None if self.source.alive else f"{self.source.name} died"
+
+    def ask(self, prompt: str, max_tokens: int | None = None) -> None:
+        """A new answer, of at most `max_tokens` tokens (the preset's otherwise)."""
+        if max_tokens is not None:
+            self.gen = replace(self.settings.generation, max_tokens=max_tokens)
+        self.generate(prompt)
+
+    def take_refusal(self) -> str | None:
+        """The last prompt the model refused (bad input), once."""
+        refusal, self.user_failure = self.user_failure, None
+        return refusal
+
+    def show_scene(self, name: str) -> None:
+        """Crossfade to a scene ("web" or "architecture")."""
+        self.scene_target = float(SCENES.index(name))
+
+    @property
+    def has_sound(self) -> bool:
+        return self.speakers is not None
+
+    def use_speakers(self, speakers: Speakers) -> None:
+        """A sound device found again: the sound comes back with the next frame."""
+        speakers.synth.settings = self.settings.sound  # the look may have changed since
+        self.speakers = speakers
+
+    @property
+    def recording_encoder_pid(self) -> int | None:
+        return self.recording.encoder_pid if self.recording is not None else None
 
     def receive(self) -> None:
         # a video waits for the model's first frames instead of spinning
         waiting = self.making_video and self.scene.rows == 0 and not self.pending
-        batch: Batch = self.stream.handoff.drain(HEADLESS_LOADING_WAIT_S if waiting else 0.0)
+        batch: Batch = self.source.drain(HEADLESS_LOADING_WAIT_S if waiting else 0.0)
         now = time.perf_counter()
         self.status = batch.status
+        self._prompt = batch.status.prompt
+        if batch.frames:
+            self.replaying = batch.replay
         self.model_name = batch.status.model or self.model_name
         described = batch.status.architecture
         if described is not None and described is not self.architecture:
@@ -223,8 +272,6 @@ class App:
         """Move arrived frames into the scene: all of them, or none while paused."""
         if self.paused:
             return
-        if self.pending:
-            self.replaying = False  # the model's own frames: live again
         while self.pending:
             self.show(self.pending.popleft())
 
@@ -243,11 +290,9 @@ class App:
 
     def show(self, frame: Frame) -> None:
         """`frame` enters the scene: it is seen, heard, and recorded from this moment."""
-        if self._prompt_asked is not None and self.scene.begins_answer(frame):
-            self.prompt_shown, self._prompt_asked = self._prompt_asked, None
+        if self.scene.begins_answer(frame):
+            self.prompt_shown = self._prompt
         self.scene.ingest(frame)
-        if self.on_show is not None:
-            self.on_show(frame)
         if self.speakers is not None:
             self.speakers.cue(frame)
         if self.recording is not None:
@@ -310,17 +355,30 @@ class App:
         self.notices.append((self.clock.now + NOTICE_S, text))
 
     def screenshot(self, path: Path) -> None:
-        """The S key: the scene on screen as a poster, at record.poster_* pixels and full
-        render scale, without the prompt box, HUD or messages."""
+        """The S key: the scene on screen as a poster, at record.poster_* pixels; a problem is
+        shown on screen."""
         r = self.settings.record
-        clean = replace(self.overlay(), typing=None, paused=False, recording=None, hud=(),
-                        notices=(), errors=())  # fmt: skip
         try:
-            render_poster(self.renderer, (r.poster_width, r.poster_height), self.scene, clean,
-                          self.camera, self.clock.now, path)  # fmt: skip
+            self.poster(path, (r.poster_width, r.poster_height))
             self.notify(f"saved {path}")
         except (OSError, ValueError, moderngl.Error) as exc:
             self.notify(f"poster failed: {exc}")
+
+    def poster(self, path: Path, size: tuple[int, int]) -> None:
+        """The scene as a PNG at `size` and full render scale, without the prompt box, HUD or
+        messages (`neuroweb snapshot`, the S key)."""
+        clean = replace(self.overlay(), typing=None, paused=False, recording=None, hud=(),
+                        notices=(), errors=())  # fmt: skip
+        render_poster(self.renderer, size, self.scene, clean, self.camera, self.clock.now, path)
+
+    def take_all(self) -> None:
+        """Every frame the source has ready enters the scene now (a poster of a finished run)."""
+        self.receive()
+        self.reveal()
+
+    def settle(self, seconds: float) -> None:
+        """Let every eased value move toward its target for `seconds`, without drawing."""
+        self.scene.advance(seconds)
 
     def _start_recording(self, path: Path) -> RecordingSession:
         """The soundtrack continues the speakers' synth, or starts one of its own."""
@@ -329,11 +387,15 @@ class App:
             synth = self.speakers.synth.fork()
         elif self.settings.sound.enabled:
             synth = Synth(self.settings.sound)
+        realtime = isinstance(self.clock, RealClock)
+        # a fixed-step recording's first video frame is the next one drawn, a step from now
+        start = self.clock.now + (0.0 if realtime else self.clock.step)
         session = RecordingSession(
             self.target.ctx, path, self.target.size, self.settings.record,
-            realtime=isinstance(self.clock, RealClock), now=self.clock.now, synth=synth,
+            realtime=realtime, now=start, synth=synth,
         )  # fmt: skip
-        self.notify(f"recording {path}")
+        if not self.making_video:  # a video does not show its own file name
+            self.notify(f"recording {path}")
         return session
 
     def start_recording(self, path: Path) -> None:
@@ -342,6 +404,10 @@ class App:
             self.recording = self._start_recording(path)
         except UserError as exc:
             self.notify(str(exc))
+
+    @property
+    def is_recording(self) -> bool:
+        return self.recording is not None
 
     def stop_recording(self, reason: str = "") -> None:
         if self.recording is None:
@@ -352,8 +418,15 @@ class App:
         if saved is not None:
             self.notify(f"saved {saved}{because}")
         else:
+            self.recording_failed = recording.failed
             self.notify(f"recording failed: {recording.failed}")
         self.last_recording = saved
+
+    def abort_recording(self) -> None:
+        """Stop the recording and keep nothing of it (a render that failed)."""
+        if self.recording is not None:
+            self.recording.abort()
+            self.recording = None
 
     # --- what the panels show -------------------------------------------------------------
 
@@ -398,10 +471,11 @@ class App:
             f"temperature {self.gen.temperature:.1f}",
         )
 
-    def poll_files(self) -> None:
-        """Shaders and the preset, twice a second: artists tune them while it runs."""
+    def poll_files(self, now_or_never: bool = False) -> None:
+        """Shaders and the preset, twice a second (`now_or_never`: at once): artists tune them
+        while it runs."""
         now = time.perf_counter()
-        if now < self._next_poll:
+        if now < self._next_poll and not now_or_never:
             return
         self._next_poll = now + POLL_S
         for name in self.renderer.shaders.reload_changed():

@@ -2,9 +2,11 @@
 time step and a fixed token schedule (smooth and the same on every run however slow the
 machine), or as one still image, the poster.
 
-The schedule: the prompt's frames arrive at once at 0 s (as in the live window), then one
-generated token every 1/token_rate s of video from LEAD_S on; the video ends TAIL_S after the
-last token. Nothing here waits on a clock: frame k is drawn for time k/fps.
+The run is played by a TracePlayer through the same App, and so the same per-frame pipeline,
+as the live window: ingest and sound cue → advance → draw → capture. The schedule: the
+prompt's frames arrive at once at 0 s (as in the live window), then one generated token every
+1/token_rate s of video from LEAD_S on; the video ends TAIL_S after the last token. Nothing
+here waits on a clock: video frame k shows time k/fps.
 """
 
 import sys
@@ -13,21 +15,17 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from visualizer.architecture import Architecture, from_config
-from visualizer.config import SCENES, Settings
-from visualizer.features import SceneState
+from visualizer.clock import FixedStepClock
+from visualizer.config import Settings
 from visualizer.frame import Frame
-from visualizer.record.session import RecordingSession
-from visualizer.render.camera import Camera
+from visualizer.handoff import Status
+from visualizer.render.app import App
 from visualizer.render.context import HeadlessTarget
-from visualizer.render.glitch import Glitch
-from visualizer.render.layers.panels import Overlay
-from visualizer.render.renderer import Renderer, save_png
-from visualizer.sound.synth import Synth
+from visualizer.sources.player import TracePlayer, schedule
 
 LEAD_S = 0.5
 TAIL_S = 1.5
 SETTLE_S = 2.0  # a poster lets every eased value reach its target first
-NOTICE_S = 5.0  # a run's notes are shown for its first seconds, as the live window does
 
 
 @dataclass(frozen=True)
@@ -50,25 +48,16 @@ class Run:
         notes = tuple(str(n) for n in meta.get("notes", ()))
         if arch is not None:  # a trace of another version may lack some of them
             notes = tuple(dict.fromkeys((*arch.notes, *notes)))
+            arch = replace(arch, notes=notes)  # said on screen as the run starts
         return cls(frames, meta.get("model", ""), meta.get("prompt", ""), arch, notes)
 
-    def overlay(self, state: str, settings: Settings) -> Overlay:
-        layers = self.frames[0].attn.shape[0] if self.frames else 0
-        return Overlay(state, "", 1.0, self.model, layers, self.prompt, None, False, None, (),
-                       (), (), self.architecture, float(SCENES.index(settings.look.scene)),
-                       interactive=False)  # fmt: skip
-
-
-def schedule(frames: list[Frame], token_rate: float) -> list[float]:
-    """The video time at which each frame is shown."""
-    times, generated = [], 0
-    for frame in frames:
-        if frame.is_prompt:
-            times.append(0.0)
-        else:
-            times.append(LEAD_S + generated / token_rate)
-            generated += 1
-    return times
+    def player(self, clock: FixedStepClock, times: list[float]) -> TracePlayer:
+        """Its frames at `times` on the video's timeline: video frame k, drawn at clock time
+        (k+1)/fps (the first tick's), shows time k/fps."""
+        status = Status("generating", model=self.model, architecture=self.architecture,
+                        prompt=self.prompt)  # fmt: skip
+        player = TracePlayer(self.frames, times, lambda: clock.now, status)
+        return player.start(at=clock.now + clock.step)
 
 
 def video_frames(times: list[float], fps: int) -> int:
@@ -98,74 +87,56 @@ def render_video(
     """Draw the frames to `out` (H.264 mp4, with the AAC soundtrack when `sound` and the preset
     allow); returns the finished file. Ctrl-C keeps what was drawn as a shorter, playable video;
     any other failure leaves nothing."""
-    times = schedule(run.frames, token_rate)
+    times = schedule(run.frames, token_rate, LEAD_S)
     total = video_frames(times, fps)
-    record = replace(settings.record, fps=fps)
-    synth = Synth(settings.sound) if sound and settings.sound.enabled else None
+    audible = sound and settings.sound.enabled
+    settings = replace(settings, record=replace(settings.record, fps=fps),
+                       sound=replace(settings.sound, enabled=audible))  # fmt: skip
+    clock = FixedStepClock(fps)
     target = HeadlessTarget(size)
-    renderer = None
+    app = None
     try:
-        session = RecordingSession(target.ctx, out, size, record, False, 0.0, synth)
-        renderer = Renderer(target.ctx, settings.look, settings.safety.flash_limit)
-        try:
-            _draw(run, times, total, fps, target, renderer, session, settings)
-        except KeyboardInterrupt:
-            session.close()
-            raise
-        except BaseException:
-            session.abort()
-            raise
-        saved = session.close()
+        app = App(settings, target, run.player(clock, times), clock, adaptive=False,
+                  record_to=out)  # fmt: skip
+        started = time.perf_counter()
+        for k in range(total):
+            app.frame()
+            if not app.is_recording:
+                break  # the encoder failed; its reason is below
+            if k % 10 == 9 or k == total - 1:
+                _progress(k + 1, total, started)
+    except KeyboardInterrupt:
+        if app is not None:
+            app.release()  # keeps what was drawn
+        raise
+    except BaseException:
+        if app is not None:
+            app.abort_recording()
+            app.release()
+        raise
+    else:
+        app.release()
     finally:
-        if renderer is not None:
-            renderer.release()
         target.close()
-    if saved is None:
-        raise RuntimeError(session.failed)
-    return saved
-
-
-def _draw(run, times, total, fps, target, renderer, session, settings) -> None:
-    """Frame k shows time k/fps: the frames due by then, eased for exactly 1/fps per step."""
-    scene, camera = SceneState(settings.look), Camera(settings.look.drift_deg_s)
-    glitch = Glitch(settings.look.glitch)
-    frames = run.frames
-    shown, started = 0, time.perf_counter()
-    for k in range(total):
-        now = k / fps
-        while shown < len(frames) and times[shown] <= now:
-            scene.ingest(frames[shown])
-            session.hear(frames[shown], now)
-            shown += 1
-        step = glitch.step(scene, camera, 1 / fps)
-        overlay = replace(run.overlay("generating" if shown < len(frames) else "finished",
-                                      settings), flash=glitch.flash, flash_word=glitch.word,
-                          split=glitch.split,
-                          notices=run.notes if now < NOTICE_S else ())  # fmt: skip
-        renderer.draw(target.fbo, target.size, scene, overlay, camera, now)
-        if session.capture(target.fbo, now):
-            return  # the encoder failed; close() reports it
-        scene.advance(step)
-        camera.advance(1 / fps)
-        if k % 10 == 9 or k == total - 1:
-            _progress(k + 1, total, started)
+    if app.last_recording is None:
+        raise RuntimeError(app.recording_failed or "the recording failed")
+    return app.last_recording
 
 
 def snapshot(run: Run, settings: Settings, out: Path, size: tuple[int, int]) -> Path:
     """The run's last moment as a PNG at `size`, in the preset's scene (`look.scene`)."""
-    scene, camera = SceneState(settings.look), Camera(settings.look.drift_deg_s)
-    for frame in run.frames:
-        scene.ingest(frame)
-    scene.advance(SETTLE_S)
-    target = HeadlessTarget(size)
+    clock = FixedStepClock(settings.record.fps)
+    target = HeadlessTarget((16, 16))  # the poster is drawn at `size` on its own
     try:
-        renderer = Renderer(target.ctx, settings.look, limit_flashes=False)  # a still image
+        app = App(settings, target, run.player(clock, [0.0] * len(run.frames)), clock,
+                  adaptive=False)  # fmt: skip
         try:
-            renderer.draw(target.fbo, size, scene, run.overlay("finished", settings), camera,
-                          SETTLE_S)  # fmt: skip
-            save_png(target.fbo, size, out)
+            clock.tick()  # the first frame's time, when the player's frames are due
+            app.take_all()
+            app.settle(SETTLE_S)
+            app.poster(out, size)
         finally:
-            renderer.release()
+            app.release()
     finally:
         target.close()
     return out

@@ -119,7 +119,7 @@ class Panels:
             self.painter.rect(0, 0, w, h, (*self.text[:3], o.flash))
             self.painter.text(_visible(o.flash_word), w / 2, 0.36 * h, round(0.22 * h),
                               (*self.ink[:3], o.flash), bold=True, anchor="center")  # fmt: skip
-        if o.state in ("starting", "loading") and scene.rows == 0:
+        if (o.state in ("starting", "loading") and scene.rows == 0) or o.state == "reconnecting":
             self._loading(o, w, h, time)
         if o.replay:
             self._lines((REPLAY,), 0.5 * w, 0.085 * h, round(0.03 * h), self.accent,
@@ -188,14 +188,22 @@ class Panels:
         self.painter.text(label, 0.975 * w, 0.03 * h, size, self.accent, anchor="right")
 
     def _loading(self, o: Overlay, w: int, h: int, time: float) -> None:
+        """The model loading, or a lost server being looked for ("reconnecting"), over the
+        animated scene."""
         size = round(0.045 * h)
-        title = "waking the model"
+        small = round(0.028 * h)
+        reconnecting = o.state == "reconnecting"
+        title = "reconnecting" if reconnecting else "waking the model"
+        if reconnecting:  # over the scene it was showing: a band to read it on
+            self.painter.rect(0, 0.34 * h, w, 0.26 * h, (0, 0, 0, 0.6))
         left = 0.5 * w - self.painter.fonts.width(title + "...", size) / 2  # dots must not jitter
         self.painter.text(title + "." * (1 + int(time * 2) % 3), left, 0.4 * h, size, self.text)
+        if reconnecting:
+            self.painter.text(o.message, 0.5 * w, 0.5 * h, small, self.dim, anchor="center")
+            return
         bar_w, bar_h, x, y = 0.34 * w, 0.014 * h, 0.33 * w, 0.5 * h
         self.painter.rect(x, y, bar_w, bar_h, (1, 1, 1, 0.12))
         self.painter.rect(x, y, bar_w * max(0.02, o.progress), bar_h, self.accent)
-        small = round(0.028 * h)
         self.painter.text(f"{o.progress:.0%}", x + bar_w + small * 0.6, y - small * 0.35, small,
                           self.dim)  # fmt: skip
         self.painter.text(o.message, 0.5 * w, 0.55 * h, small, self.dim, anchor="center")

@@ -1,4 +1,5 @@
-"""The model stream: frames for every token, produced in the background, delivered via Handoff.
+"""The local model process: a FrameSource whose frames are made by a child process of this one,
+and delivered through a Handoff.
 
 Why a process and not only a thread: torch runs each op in C++ but re-takes the GIL between
 ops, hundreds of times per token. Measured on the 2-core dev machine, a decode thread beside a
@@ -17,8 +18,9 @@ from dataclasses import replace
 from multiprocessing.connection import Connection
 
 from visualizer.config import GenerationSettings, Settings
+from visualizer.detail import Detail, detail_named
 from visualizer.errors import UserError
-from visualizer.handoff import Failure, Handoff, Status
+from visualizer.handoff import Batch, Failure, Handoff, Status
 
 _CTX = mp.get_context("spawn")  # never fork a process that may hold GL or torch thread state
 
@@ -38,7 +40,8 @@ def _serve(settings: Settings, commands: Connection, out: Connection, cancel) ->
             trust_pickle=settings.model.trust_pickle,
             progress=lambda f, stage: out.send(("status", Status("loading", stage, f))),
         )
-        ready = Status("ready", lm.name, 1.0, 0, lm.name, lm.architecture)
+        ready = Status("ready", lm.name, 1.0, 0, lm.name, lm.architecture,
+                       config=lm.model.config.to_dict())  # fmt: skip
         out.send(("status", ready))
         while True:
             try:
@@ -49,16 +52,18 @@ def _serve(settings: Settings, commands: Connection, out: Connection, cancel) ->
                 return
             if command[0] == "fault":  # `neuroweb soak --inject-faults`: a bug, on purpose
                 raise RuntimeError("an injected fault")
-            _, request, prompt, gen = command
+            _, request, prompt, gen, detail = command
             cancel.clear()
-            generating = replace(ready, state="generating", request=request)
+            generating = replace(ready, state="generating", request=request, prompt=prompt,
+                                 message="")  # fmt: skip
             out.send(("status", generating))
 
             def note(text: str, generating: Status = generating) -> None:
                 out.send(("status", replace(generating, message=text)))
 
             try:
-                for frame in generate_frames(lm, prompt, gen, settings.capture, cancel, note):
+                frames = generate_frames(lm, prompt, gen, settings.capture, cancel, note, detail)
+                for frame in frames:
                     out.send(("frame", frame))
             except UserError as exc:  # a bad prompt: report it, stay ready for the next one
                 out.send(("failure", Failure(str(exc), True)))
@@ -73,12 +78,19 @@ def _serve(settings: Settings, commands: Connection, out: Connection, cancel) ->
         out.send(("failure", Failure(f"the model process failed: {detail}", False)))
 
 
-class ModelStream:
-    """Start with `with ModelStream(settings) as stream:`; read frames from `stream.handoff`."""
+class LocalSource:
+    """The model in a child process. `with LocalSource(settings) as source:`, then
+    `source.drain()`; `lossless`: publishing waits for room instead of dropping the oldest
+    frames (a trace keeps every frame)."""
 
-    def __init__(self, settings: Settings, handoff: Handoff | None = None) -> None:
-        self.settings = settings
-        self.handoff = handoff or Handoff()
+    def __init__(self, settings: Settings, lossless: bool = False, capacity: int = 256) -> None:
+        self.settings, self.lossless, self.capacity = settings, lossless, capacity
+        self.name = "the model process"
+        self._open()
+
+    def _open(self) -> None:
+        settings = self.settings
+        self.handoff = Handoff(self.capacity, lossless=self.lossless)
         self._cancel = _CTX.Event()
         cmd_read, self._commands = _CTX.Pipe(duplex=False)
         self._frames, out_write = _CTX.Pipe(duplex=False)
@@ -89,23 +101,42 @@ class ModelStream:
             daemon=True,
         )
         self._ends = (cmd_read, out_write)  # the child's ends, closed here once it has them
-        self._receiver = threading.Thread(target=self._receive, name="neuroweb-stream")
         self._stopping = threading.Event()
+        self._receiver = threading.Thread(
+            target=_receive,
+            args=(self._frames, self.handoff, self._process, self._stopping),
+            name="neuroweb-stream",
+        )
         self._requests = 0
 
-    def start(self) -> "ModelStream":
+    def start(self) -> "LocalSource":
         self._process.start()
         for end in self._ends:
             end.close()
         self._receiver.start()
         return self
 
-    def generate(self, prompt: str, gen: GenerationSettings | None = None) -> int:
+    def drain(self, timeout: float = 0.0) -> Batch:
+        return self.handoff.drain(timeout)
+
+    def restart(self, why: str = "") -> None:
+        """A fresh model process in place of this one, at once (the old one is killed and
+        left to be reaped): its frames and statuses start over."""
+        self.abandon()
+        self._open()
+        self.start()
+
+    def generate(
+        self, prompt: str, gen: GenerationSettings | None = None, detail: Detail | None = None
+    ) -> int:
         """Start a new answer (one in progress is cancelled first); returns its request number,
-        which the statuses about this answer carry."""
+        which the statuses about this answer carry. `detail`: what each frame carries (the
+        model.detail setting's, full by default)."""
         self._cancel.set()
         self._requests += 1
-        self._commands.send(("generate", self._requests, prompt, gen or self.settings.generation))
+        gen = gen or self.settings.generation
+        detail = detail or detail_named(self.settings.model.detail or "full")
+        self._commands.send(("generate", self._requests, prompt, gen, detail))
         return self._requests
 
     def inject_fault(self) -> None:
@@ -129,6 +160,7 @@ class ModelStream:
         if self._process.is_alive():  # busy loading or inside a long forward pass
             self._process.kill()
             self._process.join(timeout * 0.4)
+        self.handoff.close()
         if self._receiver.is_alive():
             self._receiver.join(timeout * 0.1)
         self.handoff.set_status(Status("stopped"))
@@ -141,9 +173,10 @@ class ModelStream:
         self._cancel.set()
         self._commands.close()
         self._process.kill()
+        self.handoff.close()
         self.handoff.set_status(Status("stopped"))
 
-    def __enter__(self) -> "ModelStream":
+    def __enter__(self) -> "LocalSource":
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -157,23 +190,24 @@ class ModelStream:
     def pid(self) -> int | None:
         return self._process.pid
 
-    def _receive(self) -> None:
-        """Receiver thread: blocks on the pipe, publishes what arrives, ends at EOF."""
-        handoff = self.handoff
-        try:
-            while True:
-                kind, payload = self._frames.recv()
-                if kind == "frame":
-                    handoff.publish(payload)
-                elif kind == "status":
-                    handoff.set_status(payload)
-                else:
-                    handoff.fail(payload)
-        except (EOFError, OSError):
-            pass
-        finally:
-            self._frames.close()
-        self._process.join(0.5)
-        code = self._process.exitcode
-        if code not in (0, None) and not self._stopping.is_set():
-            handoff.fail(Failure(f"the model process died (exit code {code})", False))
+
+def _receive(frames: Connection, handoff: Handoff, process, stopping: threading.Event) -> None:
+    """Receiver thread: blocks on the pipe, publishes what arrives, ends at EOF. It holds its
+    own process's pipe and handoff: a restart gives the source new ones."""
+    try:
+        while True:
+            kind, payload = frames.recv()
+            if kind == "frame":
+                handoff.publish(payload)
+            elif kind == "status":
+                handoff.set_status(payload)
+            else:
+                handoff.fail(payload)
+    except (EOFError, OSError):
+        pass
+    finally:
+        frames.close()
+    process.join(0.5)
+    code = process.exitcode
+    if code not in (0, None) and not stopping.is_set():
+        handoff.fail(Failure(f"the model process died (exit code {code})", False))

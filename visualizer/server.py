@@ -1,0 +1,330 @@
+"""`neuroweb serve`: the model as a server, for windows on other machines (a GPU box in another
+room, a model bigger than the laptop at the talk). The protocol is wire.py's.
+
+Two threads and one handoff between them:
+- the network thread owns the ROUTER socket: it checks every message (wire.unpack, size and
+  schema), answers hellos and pings with statuses, refuses what is malformed, hostile or not
+  authorised with an error reply, says "busy" to a second client while an answer runs, and
+  forwards what the model thread made;
+- the model thread loads the model (transformers and accelerate: `--device-map auto` spreads it
+  over this host's GPUs, or keeps it on the CPU), then runs one answer at a time through the
+  same capture as a local model process, reducing each frame to its client's detail on the
+  model's device before encoding it; what it makes goes to the network thread through an
+  inproc ZeroMQ pair (sockets are never shared between threads).
+
+Security: it binds to loopback by default; any other address needs a shared token
+(--token-file), compared in constant time on every message.
+"""
+
+import hmac
+import queue
+import signal
+import sys
+import threading
+import time
+import traceback
+import uuid
+from dataclasses import dataclass, field, replace
+
+import zmq
+
+from visualizer import wire
+from visualizer.config import Settings
+from visualizer.detail import Detail
+from visualizer.errors import UserError
+from visualizer.handoff import Status
+from visualizer.network import is_loopback, parse_address, read_token
+
+SESSION_S = 30.0  # a client not heard from for this long is forgotten (its answer cancelled)
+CREDIT_WAIT_S = 20.0  # a lossless client that grants no room for this long has gone
+TICK_S = 0.05
+
+
+@dataclass
+class _Session:
+    detail: Detail
+    lossless: bool
+    seen: float
+    credit: int = 0
+    described: bool = False  # the architecture has been sent
+    seq: int = 0
+    request: int = 0  # its last request number
+
+
+@dataclass
+class _Job:
+    client: bytes
+    request: int
+    prompt: str
+    gen: object
+    detail: Detail
+    cancel: threading.Event = field(default_factory=threading.Event)
+
+
+class Server:
+    def __init__(self, settings: Settings, host: str, port: int, token: str | None,
+                 device_map: str | None, dtype: str) -> None:  # fmt: skip
+        self.settings, self.token = settings, token
+        self.device_map, self.dtype = device_map, dtype
+        self.id = uuid.uuid4().hex[:12]  # a restarted server is a new one to its clients
+        self.ctx = zmq.Context()
+        self.router = self.ctx.socket(zmq.ROUTER)
+        self.router.setsockopt(zmq.LINGER, 0)
+        self.router.setsockopt(zmq.MAXMSGSIZE, wire.MAX_CLIENT_MESSAGE)  # bigger: disconnected
+        self.router.setsockopt(zmq.SNDHWM, 512)  # a slow live client loses frames, not memory
+        try:
+            self.router.bind(f"tcp://{host}:{port}")
+        except zmq.ZMQError as exc:
+            self.router.close()
+            self.ctx.term()
+            raise UserError(f"--listen {host}:{port}: cannot listen there: {exc}") from None
+        self.address = f"{host}:{port}"
+        self.made = self.ctx.socket(zmq.PULL)  # what the model thread sends out
+        self.made.bind(f"inproc://made-{self.id}")
+        self.sessions: dict[bytes, _Session] = {}
+        self.status = Status("starting", "starting the model")
+        self.jobs: queue.Queue[_Job | None] = queue.Queue()
+        self.job: _Job | None = None  # the answer running (or asked for)
+        self.credit = threading.Condition()
+        self.stopping = threading.Event()
+        self.refused = 0  # messages refused (malformed, hostile, unauthorised)
+        self.answers = 0
+        self._model = threading.Thread(target=self._model_thread, name="neuroweb-serve-model")
+
+    # --- the network thread --------------------------------------------------------------
+
+    def run(self) -> None:
+        """Serve until stop(); then end the model thread and close the sockets."""
+        self._model.start()
+        poller = zmq.Poller()
+        poller.register(self.router, zmq.POLLIN)
+        poller.register(self.made, zmq.POLLIN)
+        try:
+            while not self.stopping.is_set():
+                for sock, _ in poller.poll(TICK_S * 1000):
+                    if sock is self.router:
+                        self._receive(self.router.recv_multipart(copy=True))
+                    else:
+                        self._forward(self.made.recv_multipart(copy=True))
+                self._forget_the_silent()
+        finally:
+            self.stopping.set()
+            if self.job is not None:
+                self.job.cancel.set()
+            self.jobs.put(None)
+            with self.credit:
+                self.credit.notify_all()
+            self._model.join(10.0)
+            self.made.close()
+            self.router.close()
+            self.ctx.term()
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    def _send(self, client: bytes, header: dict, buffers: list[bytes] | None = None) -> None:
+        self.router.send_multipart([client, *wire.pack(header, buffers)])
+
+    def _refuse(self, client: bytes, error: wire.WireError) -> None:
+        self.refused += 1
+        self._send(client, {"type": "error", "code": error.code, "message": str(error)})
+
+    def _status_for(self, client: bytes) -> dict:
+        session = self.sessions[client]
+        status = self.status
+        if self.job is None or self.job.client != client:
+            # another client's answer, or none: this one sees the model ready (or loading)
+            state = status.state if status.state in ("starting", "loading") else "ready"
+            status = replace(status, state=state, request=session.request, prompt="")
+        header = {"type": "status", "server": self.id,
+                  "status": wire.status_to(status, not session.described)}  # fmt: skip
+        session.described = session.described or status.architecture is not None
+        return header
+
+    def _receive(self, parts: list[bytes]) -> None:
+        client, parts = parts[0], parts[1:]
+        try:
+            header, _ = wire.unpack(parts, wire.MAX_CLIENT_MESSAGE)
+            self._authorise(header)
+            kind = header["type"]
+            session = self.sessions.get(client)
+            if kind == "hello":
+                detail = wire.detail_from(header)
+                lossless = wire.need(header, "lossless", bool)
+                credit = wire.need(header, "credit", int) if lossless else 0
+                self.sessions[client] = _Session(detail, lossless, time.monotonic(),
+                                                 max(0, min(credit, 4096)))  # fmt: skip
+                self._send(client, self._status_for(client))
+                return
+            if session is None:
+                raise wire.WireError("schema", f"{kind} before hello")
+            session.seen = time.monotonic()
+            if kind == "ping":
+                self._send(client, self._status_for(client))
+            elif kind == "credit":
+                n = wire.need(header, "n", int)
+                if not 0 < n <= 4096:
+                    raise wire.WireError("schema", "credit: n out of range")
+                with self.credit:
+                    session.credit = min(session.credit + n, 1 << 20)
+                    self.credit.notify_all()
+            elif kind in ("cancel", "bye"):
+                if self.job is not None and self.job.client == client:
+                    self.job.cancel.set()
+                if kind == "bye":
+                    del self.sessions[client]
+            elif kind == "generate":
+                self._generate(client, session, header)
+            else:
+                raise wire.WireError("schema", f"unknown message type {kind!r}")
+        except wire.WireError as error:
+            self._refuse(client, error)
+
+    def _authorise(self, header: dict) -> None:
+        if self.token is None:
+            return
+        given = header.get("token")
+        if not isinstance(given, str) or not hmac.compare_digest(
+            given.encode("utf-8"), self.token.encode("utf-8")
+        ):
+            raise wire.WireError("auth", "the token is missing or wrong")
+
+    def _generate(self, client: bytes, session: _Session, header: dict) -> None:
+        request = wire.need(header, "request", int)
+        prompt = wire.need(header, "prompt", str, limit=wire.MAX_PROMPT)
+        gen = wire.generation_from(header)
+        detail = wire.detail_from(header) if "detail" in header else session.detail
+        running = self.job is not None and not self.job.cancel.is_set()
+        if running and self.job.client != client:
+            self._send(client, {"type": "busy", "request": request,
+                                "message": "the server is answering another client"})  # fmt: skip
+            return
+        if self.job is not None:
+            self.job.cancel.set()  # this client's own earlier answer gives way
+        session.request = request
+        self.job = _Job(client, request, prompt, gen, detail)
+        self.jobs.put(self.job)
+
+    def _forward(self, parts: list[bytes]) -> None:
+        """What the model thread made: a status (to everyone it concerns) or a message for
+        one client."""
+        if parts[0] == b"status":  # each session sees it as it concerns that session
+            for client in list(self.sessions):
+                self._send(client, self._status_for(client))
+        else:
+            client, message = parts[0], parts[1:]
+            if client in self.sessions:
+                self.router.send_multipart([client, *message])
+
+    def _forget_the_silent(self) -> None:
+        now = time.monotonic()
+        for client, session in list(self.sessions.items()):
+            if now - session.seen > SESSION_S:
+                del self.sessions[client]
+                if self.job is not None and self.job.client == client:
+                    self.job.cancel.set()
+
+    # --- the model thread ----------------------------------------------------------------
+
+    def _model_thread(self) -> None:
+        out = self.ctx.socket(zmq.PUSH)
+        out.connect(f"inproc://made-{self.id}")
+        try:
+            self._serve_model(out)
+        except BaseException as exc:  # noqa: BLE001 - said, and the server ends
+            detail = traceback.format_exception_only(exc)[-1].strip()
+            print(f"neuroweb: serve: the model failed: {detail}", file=sys.stderr)
+            self.stopping.set()
+        finally:
+            out.close()
+
+    def _set_status(self, out: zmq.Socket, status: Status) -> None:
+        self.status = status
+        out.send_multipart([b"status"])
+
+    def _serve_model(self, out: zmq.Socket) -> None:
+        import torch
+
+        from visualizer.model.generate import generate_frames
+        from visualizer.model.load import load_model
+
+        if self.settings.model.threads:
+            torch.set_num_threads(self.settings.model.threads)
+
+        def progress(fraction: float, stage: str) -> None:
+            self._set_status(out, Status("loading", stage, fraction))
+
+        lm = load_model(self.settings.model.name, trust_pickle=self.settings.model.trust_pickle,
+                        progress=progress, stop=self.stopping, device_map=self.device_map,
+                        dtype=self.dtype)  # fmt: skip
+        ready = Status("ready", lm.name, 1.0, 0, lm.name, lm.architecture,
+                       config=lm.model.config.to_dict())  # fmt: skip
+        self._set_status(out, ready)
+        print(f"neuroweb: serving {lm.name} on {self.address}", file=sys.stderr, flush=True)
+        while not self.stopping.is_set():
+            job = self.jobs.get()
+            if job is None:
+                return
+            if job.cancel.is_set():
+                continue
+            generating = replace(ready, state="generating", request=job.request,
+                                 prompt=job.prompt, message="")  # fmt: skip
+            self._set_status(out, generating)
+            state = "finished"
+            try:
+                frames = generate_frames(lm, job.prompt, job.gen, self.settings.capture,
+                                         job.cancel, detail=job.detail)  # fmt: skip
+                for frame in frames:
+                    if not self._room(job):
+                        job.cancel.set()
+                        break
+                    session = self.sessions.get(job.client)
+                    if session is None:
+                        job.cancel.set()
+                        break
+                    session.seq += 1
+                    message = wire.frame_to(frame, session.seq, job.request, job.detail)
+                    out.send_multipart([job.client, *message], copy=False)
+            except UserError as exc:  # a bad prompt: said to its client, the server goes on
+                failure = {"type": "failure", "message": str(exc), "user_error": True}
+                out.send_multipart([job.client, *wire.pack(failure)])
+            if job.cancel.is_set():
+                state = "stopped"
+            self.answers += 1
+            self._set_status(out, replace(generating, state=state))
+
+    def _room(self, job: _Job) -> bool:
+        """A lossless client's frames wait for its credit (the model waits with them); False
+        when it has gone quiet or the answer was cancelled."""
+        session = self.sessions.get(job.client)
+        if session is None or not session.lossless:
+            return session is not None
+        deadline = time.monotonic() + CREDIT_WAIT_S
+        with self.credit:
+            while session.credit <= 0:
+                if job.cancel.is_set() or self.stopping.is_set() or time.monotonic() > deadline:
+                    return False
+                self.credit.wait(0.1)
+            session.credit -= 1
+        return True
+
+
+def serve_command(settings: Settings, listen: str, device_map: str | None, dtype: str,
+                  token_file: str | None) -> int:  # fmt: skip
+    """Serve until Ctrl-C or SIGTERM (exit 0 then)."""
+    host, port = parse_address(listen, "--listen")
+    token = read_token(token_file) if token_file else None
+    if not is_loopback(host) and token is None:
+        raise UserError(f"serve: --listen {listen} is reachable from other machines: give "
+                        "--token-file with a shared secret (or listen on 127.0.0.1)")  # fmt: skip
+    server = Server(settings, host, port, token, device_map, dtype)
+    signal.signal(signal.SIGTERM, lambda signum, frame: server.stop())
+    print(f"neuroweb: listening on {server.address} (loading the model)", file=sys.stderr,
+          flush=True)  # fmt: skip
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        server.stop()
+    print(f"neuroweb: served {server.answers} answers; refused {server.refused} messages",
+          file=sys.stderr)  # fmt: skip
+    return 0

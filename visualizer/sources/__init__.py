@@ -1,0 +1,60 @@
+"""Where frames come from: one seam, FrameSource, for every source of them.
+
+- `local.LocalSource`: the model in a child process of this one;
+- `remote.RemoteSource`: a model served by `neuroweb serve`, over the network;
+- `player.TracePlayer`: a finished run's frames, released on a schedule (an offline render,
+  the kiosk's replay of its last answer; `replay.ReplayWhileLoading` puts one in front of a
+  source that is loading).
+
+The window, `render`, `trace`, `snapshot`, the kiosk and `soak` all take frames through
+`drain()`, and ask for answers through `generate()`.
+"""
+
+from typing import Protocol
+
+from visualizer.config import GenerationSettings, Settings
+from visualizer.detail import Detail
+from visualizer.handoff import Batch
+
+
+class FrameSource(Protocol):
+    name: str  # what to call it on screen ("the model process", "the server at …")
+
+    def start(self) -> "FrameSource":
+        """Begin (load the model, connect); returns itself."""
+
+    def drain(self, timeout: float = 0.0) -> Batch:
+        """The frames that arrived since the last drain, the latest status, a failure once;
+        waits at most `timeout` seconds when there is nothing new. Never blocks the caller
+        longer than that."""
+
+    def generate(
+        self, prompt: str, gen: GenerationSettings | None = None, detail: Detail | None = None
+    ) -> int:
+        """Start an answer (one in progress is cancelled first); returns its request number,
+        which the statuses about it carry. `detail`: what each frame carries."""
+
+    def cancel(self) -> None:
+        """Stop the answer in progress."""
+
+    def restart(self, why: str = "") -> None:
+        """Heal: a fresh model process, or a fresh connection, in place of this one."""
+
+    def stop(self, timeout: float = 1.0) -> None:
+        """End everything within `timeout` seconds, from any state."""
+
+    @property
+    def alive(self) -> bool:
+        """False once it cannot deliver frames any more without a restart."""
+
+
+def open_source(settings: Settings, lossless: bool = False) -> FrameSource:
+    """The model of `settings`: `model.source` (HOST:PORT of a `neuroweb serve`) if set, else
+    a local model process. Not started."""
+    if settings.model.source:
+        from visualizer.sources.remote import RemoteSource
+
+        return RemoteSource(settings, lossless=lossless)
+    from visualizer.sources.local import LocalSource
+
+    return LocalSource(settings, lossless=lossless)
