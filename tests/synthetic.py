@@ -33,4 +33,7 @@ def synthetic_frame(
         topk_ids=np.arange(10) if topk_ids is None else topk_ids,
         topk_probs=np.full(10, 0.1, np.float32) if topk_probs is None else topk_probs,
         topk_text=topk_text or ("a",) * 10, entropy=entropy,
+        lens_ids=np.full((layers + 1, 5), -1, np.int32), lens_probs=np.zeros((layers + 1, 5),
+                                                                            np.float32),
+        lens_text=("",) * (layers + 1),
     )  # fmt: skip

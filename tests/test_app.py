@@ -3,6 +3,7 @@ recording started and broken mid-run, temperature for the next answer."""
 
 import itertools
 
+import pygame
 import pytest
 
 from visualizer.clock import FixedStepClock, RealClock
@@ -310,3 +311,27 @@ def test_a_new_look_fades_in_over_the_old_one(tiny_llama_dir):
     assert dark + 0.3 * (bright - dark) < middle < dark + 0.7 * (bright - dark)
     assert all(b >= a - 1 for a, b in itertools.pairwise(fading))  # steadily, never back
     assert abs(fading[-1] - bright) < 2
+
+
+def test_the_window_keys_switch_the_lens_and_a_block_s_mlp_from_the_next_token(app):
+    """[ ] choose a block, K switches its MLP off from the next token (the frames say so and
+    the untouched run comes along), K again switches it back; L shows or hides the lens."""
+    from visualizer.render.controls import Controls
+
+    controls = Controls()
+    keys = [controls.handle(pygame.event.Event(pygame.TEXTINPUT, text=t), idle=False)[0]
+            for t in "]k"]  # fmt: skip
+    assert [(c.name, c.value) for c in keys] == [("block", 1), ("ablate", "mlp")]
+    app.execute(Command("generate", "Count slowly from one to forty."))
+    run_until(app, lambda: app.state == "generating" and app.tokens_seen > 12)
+    assert app.overlay().lens and app.scene.lens and not app.scene.changed
+    for command in keys:
+        app.execute(command)
+    assert app.interventions.specs == ("mlp:1",)
+    assert "from the next token: mlp:1" in app.overlay().intervene
+    run_until(app, lambda: app.scene.changed == ("mlp:1",))
+    assert app.scene.ghost is not None and app.overlay().intervene.startswith("changed: mlp:1")
+    app.execute(keys[1])  # K again: back on
+    run_until(app, lambda: app.scene.changed == () or app.idle)
+    app.execute(Command("lens"))
+    assert not app.overlay().lens

@@ -5,6 +5,9 @@ Figures (tok/s are decode rates after the prompt, greedy, the embedded SmolLM2):
                        spread over the bench (the shared machine's speed drifts by 2x)
   capture_tok_s        full capture in the model process, a consumer draining the handoff
   capture_ratio        capture_tok_s / bare_tok_s
+  capture_plain_tok_s  the capture without the logit lens (capture.lens_every = 0), and
+  lens_ratio           capture_tok_s (the default lens: every 4th layer and the last) over it
+  ghost_ratio          with an ablation and its ghost (a batch of two, no lens), over it
   capture_tok_s_busy_consumer         the same while the consumer runs Python for half of
                                       every 60 Hz frame (a render loop's shape)
   thread_capture_tok_s_busy_consumer  the same capture as a thread of the consumer's process:
@@ -409,6 +412,13 @@ def bench_command(tokens: int = 64, skip_cold: bool = False, quiet: bool = False
     _say(quiet, "capture in the model process, idle consumer")
     out["capture_tok_s"], out["peak_rss_mb"] = stream_tok_s(settings, busy=False)
     bare_runs.append(bare_tok_s(lm, tokens))
+    _say(quiet, "the capture without the lens, and with an ablation's ghost")
+    plain = {"generation": gen, "capture": {"lens_every": 0}}
+    out["capture_plain_tok_s"], _ = stream_tok_s(load_settings(None, plain), busy=False)
+    ghost = {**plain, "intervene": {"ablate": ["mlp:10"]}}
+    out["ghost_tok_s"], _ = stream_tok_s(load_settings(None, ghost), busy=False)
+    out["lens_ratio"] = out["capture_tok_s"] / out["capture_plain_tok_s"]
+    out["ghost_ratio"] = out["ghost_tok_s"] / out["capture_plain_tok_s"]
 
     spare = max(1, cores - 1)  # leave a core to the consumer, as the window does
     busy = load_settings(None, {"generation": gen, "model": {"threads": spare}})

@@ -11,6 +11,7 @@ from pathlib import Path
 from visualizer.config import SCENES, PresetWatch, Settings, load_settings
 from visualizer.detail import LEVELS
 from visualizer.errors import UserError
+from visualizer.interventions import interventions_from
 from visualizer.network import DEFAULT_LISTEN
 from visualizer.paths import check_output_path
 
@@ -85,6 +86,15 @@ def _add_model_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, help="torch threads for the model (0 = all cores)")
 
 
+def _add_intervention_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--ablate", action="append", metavar="KIND:BLOCK[.HEAD]",
+                   help="zero a part from the first token: mlp:10, attn:3, head:3.7 (repeat)")
+    p.add_argument("--steer", action="append", metavar="BLOCK:SCALE:PLUS|MINUS",
+                   help="add SCALE × (mean residual after BLOCK on PLUS − on MINUS) there")
+    p.add_argument("--no-ghost", action="store_true", default=None,
+                   help="do not run the untouched answer beside a changed one")
+
+
 def _add_sampling_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tokens", type=int, help="tokens to generate")
     p.add_argument("--temperature", type=float, help="0 = greedy")
@@ -112,6 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_scene_flag(run)
     _add_model_flags(run)
     _add_sampling_flags(run)
+    _add_intervention_flags(run)
 
     trace = sub.add_parser("trace", help="record every position of one run to an .npz")
     trace.add_argument("--prompt", required=True)
@@ -126,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "that request, here)")  # fmt: skip
     _add_model_flags(trace)
     _add_sampling_flags(trace)
+    _add_intervention_flags(trace)
 
     render = sub.add_parser("render", help="render a prompt or a saved trace to a video, offline")
     _add_source(render, "run the model on this and render its answer")
@@ -137,6 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_scene_flag(render)
     _add_model_flags(render)
     _add_sampling_flags(render)
+    _add_intervention_flags(render)
 
     snap = sub.add_parser("snapshot", help="a poster of one answer: the architecture, live, as PNG")
     _add_source(snap, "run the model on this and draw its last token")
@@ -145,6 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_scene_flag(snap, default="architecture")
     _add_model_flags(snap)
     _add_sampling_flags(snap)
+    _add_intervention_flags(snap)
 
     inspect = sub.add_parser("inspect", help="print what the model is made of (no rendering)")
     inspect.add_argument("--model", default="", help="a model folder, .gguf or HF cache name")
@@ -167,6 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="allow .bin/.pt weights (pickle can run code)")
     serve.add_argument("--threads", type=int, help="torch threads (0 = all cores)")
     serve.add_argument("--preset", default="default", help="preset name or .toml path")
+    _add_intervention_flags(serve)
 
     soak = sub.add_parser("soak", help="run the kiosk headless, time compressed; print JSON")
     soak.add_argument("--minutes", type=_rate, required=True, help="how long to run")
@@ -199,6 +214,12 @@ def overrides_from(args: argparse.Namespace) -> dict:
     flags["model"]["name"] = getattr(args, "model", None)
     flags["look"] = {"scene": getattr(args, "scene", None)}
     flags["capture"] = {"trace_window": getattr(args, "attention_window", None)}
+    no_ghost = getattr(args, "no_ghost", None)
+    interventions_from(tuple(getattr(args, "ablate", None) or ()),
+                       tuple(getattr(args, "steer", None) or ()))  # a bad one: named as given
+    flags["intervene"] = {"ablate": getattr(args, "ablate", None),
+                          "steer": getattr(args, "steer", None),
+                          "ghost": False if no_ghost else None}  # fmt: skip
     return {
         section: {k: v for k, v in values.items() if v is not None}
         for section, values in flags.items()

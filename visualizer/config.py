@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from visualizer.errors import UserError
+from visualizer.interventions import interventions_from
 from visualizer.paths import data_dir
 
 PRESET_DIR = data_dir("configs")
@@ -76,6 +77,8 @@ class CaptureSettings:
     candidates: int = 10  # top-k next-token candidates recorded per frame
     prefill_chunk: int = 64  # prompt positions per forward pass (bounds attention memory)
     trace_window: int = 64  # attention a trace keeps per token: its newest positions (and the sink)
+    lens_every: int = 4  # the logit lens on every Nth layer (and the last); 0: no lens
+    lens_candidates: int = 5  # the top words kept per lensed layer
 
 
 @dataclass(frozen=True)
@@ -102,6 +105,7 @@ class LookSettings:
     text_size: float = 0.05  # answer text height as a fraction of the window height
     scene: str = "web"  # the scene shown first: "web" (the neural web) | "architecture"
     glitch: float = 0.0  # 0..1: jump cuts, stutters, word flashes, colour splits on tokens
+    lens: bool = True  # the logit lens's words beside the layers (key L)
 
 
 @dataclass(frozen=True)
@@ -168,6 +172,15 @@ class KioskSettings:
 
 
 @dataclass(frozen=True)
+class InterveneSettings:
+    """What a run changes in the model (visualizer/interventions.py spells them)."""
+
+    ablate: tuple[str, ...] = ()  # "mlp:10", "attn:3", "head:3.7": zeroed from the first token
+    steer: tuple[str, ...] = ()  # "8:2:I love you|I hate you": block, scale, two contrast prompts
+    ghost: bool = True  # while something is changed, the untouched run answers beside it
+
+
+@dataclass(frozen=True)
 class SafetySettings:
     flash_limit: bool = True  # hold flashes to WCAG 2.3.1's three a second in all output
 
@@ -183,6 +196,7 @@ class Settings:
     sound: SoundSettings = field(default_factory=SoundSettings)
     safety: SafetySettings = field(default_factory=SafetySettings)
     kiosk: KioskSettings = field(default_factory=KioskSettings)
+    intervene: InterveneSettings = field(default_factory=InterveneSettings)
 
     def validate(self, where: str) -> "Settings":
         """Check ranges; `where` names the source for the error message."""
@@ -198,6 +212,8 @@ class Settings:
             (g.context >= 8, "generation.context", "an integer ≥ 8"),
             (c.candidates >= 10, "capture.candidates", "an integer ≥ 10"),
             (c.prefill_chunk >= 1, "capture.prefill_chunk", "an integer ≥ 1"),
+            (c.lens_every >= 0, "capture.lens_every", "an integer ≥ 0"),
+            (1 <= c.lens_candidates <= 20, "capture.lens_candidates", "an integer in 1..20"),
             (m.threads >= 0, "model.threads", "an integer ≥ 0"),
             *((is_colour(getattr(lk, k)), f"look.{k}", 'a colour "#rrggbb"') for k in COLOURS),
             (1 <= lk.nodes_per_layer <= 512, "look.nodes_per_layer", "an integer in 1..512"),
@@ -245,6 +261,10 @@ class Settings:
         for ok, key, expected in checks:
             if not ok:
                 raise ConfigError(f"{where}: {key} must be {expected}", key)
+        try:
+            interventions_from(self.intervene.ablate, self.intervene.steer, "intervene.")
+        except UserError as exc:
+            raise ConfigError(f"{where}: {exc}", "intervene") from None
         return self
 
 

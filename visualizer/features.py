@@ -57,6 +57,7 @@ class SceneState:
         self.arcs: dict[tuple[int, int], float] = {}  # (layer, run position) → displayed weight
         self._arc_targets: dict[tuple[int, int], float] = {}
         self.tokens: deque[Token] = deque(maxlen=MAX_TOKENS_KEPT)
+        self.ghost_tokens: deque[Token] = deque(maxlen=MAX_TOKENS_KEPT)  # the untouched run's
         self.head = 0.0  # displayed position of the newest token (eases: the path scrolls)
         self.newest = -1  # run position of the newest token
         self.candidates: tuple[str, ...] = ()
@@ -66,6 +67,12 @@ class SceneState:
         self.pulse = 0.0
         self.tokens_seen = 0
         self.sink = -1  # run position of the first token in view (the attention sink)
+        # the logit lens of the newest token: per lensed row (0 the embedding, l block l's
+        # output), its top word and probability; the last row is the model's own answer
+        self.lens: tuple[tuple[int, str, float], ...] = ()
+        self.changed: tuple[str, ...] = ()  # the interventions on for the newest token
+        self.ghost = None  # the untouched run's newest Ghost, while something is changed
+        self.parted = -1  # the first run position where the ghost took another token
 
     def begins_answer(self, frame: Frame) -> bool:
         """`frame` starts a new answer: the scene drops the one it shows."""
@@ -75,10 +82,14 @@ class SceneState:
         """Make `frame` the newest token (cheap enough for a prompt's burst of frames)."""
         self.anatomy.ingest(frame)
         if self.begins_answer(frame):
+            self.parted = -1
+            self.ghost_tokens.clear()
             self.tokens.clear()
             self.arcs, self._arc_targets = {}, {}
             self.head = 0.0
         self.tokens.append(Token(frame.index, frame.text, frame.is_prompt))
+        if frame.ghost is not None:
+            self.ghost_tokens.append(Token(frame.index, frame.ghost.text, frame.is_prompt))
         self.newest = frame.index
         self.tokens_seen += 1
         nodes = min(self.look.nodes_per_layer, frame.hidden.shape[1])
@@ -97,6 +108,15 @@ class SceneState:
             self.level, self.hue = level.copy(), hue.copy()
         self._level_target, self._hue_target = level, hue
         self._arc_targets = self._strongest_attention(frame)
+        lensed = [row for row in range(len(frame.lens_text)) if frame.lens_ids[row, 0] >= 0]
+        self.lens = tuple((row, frame.lens_text[row], float(frame.lens_probs[row, 0]))
+                          for row in lensed)  # fmt: skip
+        self.changed, self.ghost = frame.changed, frame.ghost
+        ghost = frame.ghost
+        if ghost is None:
+            self.parted = -1
+        elif self.parted < 0 and ghost.token_id != frame.token_id:
+            self.parted = frame.index  # where the two answers part
         self.candidates = frame.topk_text
         if self.probs.shape != frame.topk_probs.shape:
             self.probs = np.zeros_like(frame.topk_probs)

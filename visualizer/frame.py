@@ -6,6 +6,25 @@ import numpy as np
 
 
 @dataclass(frozen=True, eq=False)
+class Ghost:
+    """The untouched run at the same position, while an intervention changes the frame's run:
+    what it said and would say (visualizer/interventions.py)."""
+
+    token_id: int  # the token it took (for a prompt position: the prompt's)
+    text: str
+    topk_ids: np.ndarray  # [k]
+    topk_probs: np.ndarray  # [k]
+    topk_text: tuple[str, ...]
+    entropy: float
+    lens_ids: np.ndarray  # [L+1, k]
+    lens_probs: np.ndarray  # [L+1, k]
+    lens_text: tuple[str, ...]  # [L+1]
+
+    def __reduce__(self):
+        return (Ghost, tuple(getattr(self, f.name) for f in fields(self)))
+
+
+@dataclass(frozen=True, eq=False)
 class Frame:
     """Everything captured for one position of the sequence (prompt or generated).
 
@@ -30,10 +49,16 @@ class Frame:
     topk_probs: np.ndarray  # [k]
     topk_text: tuple[str, ...]  # [k] each candidate decoded alone (the renderer has no tokenizer)
     entropy: float  # nats, of the full next-token distribution (T=1)
+    lens_ids: np.ndarray  # [L+1, k] the logit lens: what each layer would say next, top words
+    #                       first (row 0 the embedding, row l block l's output; -1: not lensed)
+    lens_probs: np.ndarray  # [L+1, k] their probabilities through the final norm and unembedding
+    lens_text: tuple[str, ...]  # [L+1] each row's top word decoded ("" where not lensed)
+    changed: tuple[str, ...] = ()  # the interventions on for this token ("mlp:10", ...)
+    ghost: Ghost | None = None  # the untouched run here, while something is changed
 
     def __post_init__(self) -> None:
         for name in ("hidden", "mlp", "mlp_write", "experts", "attn", "attn_sink", "topk_ids",
-                     "topk_probs"):
+                     "topk_probs", "lens_ids", "lens_probs"):
             getattr(self, name).flags.writeable = False
 
     @property

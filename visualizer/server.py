@@ -33,6 +33,7 @@ from visualizer.config import Settings
 from visualizer.detail import Detail
 from visualizer.errors import UserError
 from visualizer.handoff import Status
+from visualizer.interventions import Interventions, interventions_from
 from visualizer.network import is_loopback, parse_address, read_token
 
 SESSION_S = 30.0  # a client not heard from for this long is forgotten (its answer cancelled)
@@ -58,13 +59,24 @@ class _Job:
     prompt: str
     gen: object
     detail: Detail
+    interventions: Interventions
+    ghost: bool
     cancel: threading.Event = field(default_factory=threading.Event)
+    changes: queue.Queue = field(default_factory=queue.Queue)  # switched mid-answer
+
+    def latest(self) -> Interventions | None:
+        found = None
+        while not self.changes.empty():
+            found = self.changes.get_nowait()
+        return found
 
 
 class Server:
     def __init__(self, settings: Settings, host: str, port: int, token: str | None,
                  device_map: str | None, dtype: str) -> None:  # fmt: skip
         self.settings, self.token = settings, token
+        iv = settings.intervene
+        self.own = interventions_from(iv.ablate, iv.steer)  # applied to every answer
         self.device_map, self.dtype = device_map, dtype
         self.id = uuid.uuid4().hex[:12]  # a restarted server is a new one to its clients
         self.ctx = zmq.Context()
@@ -175,6 +187,10 @@ class Server:
                     del self.sessions[client]
             elif kind == "generate":
                 self._generate(client, session, header)
+            elif kind == "intervene":
+                wanted, _ = wire.interventions_of(header)
+                if self.job is not None and self.job.client == client:
+                    self.job.changes.put(self._with_own(wanted))
             else:
                 raise wire.WireError("schema", f"unknown message type {kind!r}")
         except wire.WireError as error:
@@ -194,6 +210,8 @@ class Server:
         prompt = wire.need(header, "prompt", str, limit=wire.MAX_PROMPT)
         gen = wire.generation_from(header)
         detail = wire.detail_from(header) if "detail" in header else session.detail
+        wanted, ghost = (wire.interventions_of(header) if "interventions" in header
+                         else (Interventions(), self.settings.intervene.ghost))  # fmt: skip
         running = self.job is not None and not self.job.cancel.is_set()
         if running and self.job.client != client:
             self._send(client, {"type": "busy", "request": request,
@@ -202,8 +220,14 @@ class Server:
         if self.job is not None:
             self.job.cancel.set()  # this client's own earlier answer gives way
         session.request = request
-        self.job = _Job(client, request, prompt, gen, detail)
+        self.job = _Job(client, request, prompt, gen, detail, self._with_own(wanted), ghost)
         self.jobs.put(self.job)
+
+    def _with_own(self, wanted: Interventions) -> Interventions:
+        """A client's interventions, and the server's own (`serve --ablate/--steer`) too."""
+        own = self.own
+        return Interventions(tuple(dict.fromkeys((*own.ablations, *wanted.ablations))),
+                             tuple(dict.fromkeys((*own.steering, *wanted.steering))))  # fmt: skip
 
     def _forward(self, parts: list[bytes]) -> None:
         """What the model thread made: a status (to everyone it concerns) or a message for
@@ -273,7 +297,9 @@ class Server:
             state = "finished"
             try:
                 frames = generate_frames(lm, job.prompt, job.gen, self.settings.capture,
-                                         job.cancel, detail=job.detail)  # fmt: skip
+                                         job.cancel, detail=job.detail,
+                                         interventions=job.interventions, ghost=job.ghost,
+                                         changes=job.latest)  # fmt: skip
                 for frame in frames:
                     if not self._room(job):
                         job.cancel.set()

@@ -100,6 +100,9 @@ def run_model(settings: Settings, prompt: str) -> tuple[TraceBuilder, dict]:
             "context": gen.context,
         },
         "notes": notes,
+        "interventions": {"ablate": list(settings.intervene.ablate),
+                          "steer": list(settings.intervene.steer),
+                          "ghost": settings.intervene.ghost},  # fmt: skip
         "source": source.name,
         "model_config": ready.config,
         "architecture": arch.to_json() if arch is not None else None,

@@ -9,7 +9,9 @@ the arrays the header lists, in order.
 Every header has "v" (WIRE_VERSION) and "type". Client → server (header only):
   hello     {token, detail, lossless}     opens a session; the reply is a status
   generate  {token, request, prompt, gen, one answer at a time: another client gets "busy";
-             detail?}                     detail: this answer's, else the hello's
+             detail?, interventions?}     detail: this answer's, else the hello's;
+                                          interventions: {ablate, steer, ghost}
+  intervene {token, interventions}        changes the running answer from its next token
   cancel    {token}                       stops this client's answer
   ping      {token}                       every PING_S; the reply is a status (liveness)
   credit    {token, n}                    a lossless client's room for n more frames
@@ -19,14 +21,16 @@ Server → client:
                                           prompt; with "architecture" (inspect's JSON) and
                                           "config" once per session
   frame     {seq, request, index, token_id, text, is_prompt, context_start, topk_text,
-             entropy, arrays: [{name, dtype, shape}]} + one buffer per array
+             entropy, lens_text, changed, ghost?: {token_id, text, topk_text, entropy,
+             lens_text}, arrays: [{name, dtype, shape}]} + one buffer per array
   failure   {message, user_error}         the model failed (bad input, or a bug)
   busy      {message}                     another client's answer is running
   error     {code, message}               the message was refused: code "version", "auth",
                                           "schema", "size"; it is dropped, nothing crashes
-Frame arrays: hidden, mlp, mlp_write, experts, attn, attn_sink ("<f2" or "<f4"), topk_ids
-("<i8"), topk_probs ("<f4"). At the compact detail, hidden and mlp_write travel as "|i1" with a
-"<name>.scale" ("<f4", one per row): value = int8 × scale.
+Frame arrays: hidden, mlp, mlp_write, experts, attn, attn_sink, lens_probs ("<f2" or "<f4"),
+topk_ids ("<i8"), topk_probs ("<f4"), lens_ids ("<i4"); with a ghost, "ghost.topk_ids",
+"ghost.topk_probs", "ghost.lens_ids", "ghost.lens_probs". At the compact detail, hidden and
+mlp_write travel as "|i1" with a "<name>.scale" ("<f4", one per row): value = int8 × scale.
 """
 
 import json
@@ -39,17 +43,21 @@ import numpy as np
 from visualizer.architecture import Architecture
 from visualizer.config import GenerationSettings
 from visualizer.detail import Detail
-from visualizer.frame import Frame
+from visualizer.errors import UserError
+from visualizer.frame import Frame, Ghost
 from visualizer.handoff import Status
+from visualizer.interventions import Interventions, interventions_from
 
 WIRE_VERSION = 1
 PING_S = 1.0
 MAX_CLIENT_MESSAGE = 256 * 1024  # bytes: a prompt, sampling settings, a token
 MAX_FRAME_BYTES = 256 * 1024 * 1024  # one frame of a very large model at full detail
 MAX_DIMS, MAX_DIM = 4, 1 << 24
-DTYPES = {"<f4": np.float32, "<f2": np.float16, "<i8": np.int64, "|i1": np.int8}
+DTYPES = {"<f4": np.float32, "<f2": np.float16, "<i8": np.int64, "<i4": np.int32,
+          "|i1": np.int8}  # fmt: skip
 FRAME_ARRAYS = ("hidden", "mlp", "mlp_write", "experts", "attn", "attn_sink", "topk_ids",
-                "topk_probs")  # fmt: skip
+                "topk_probs", "lens_ids", "lens_probs")  # fmt: skip
+GHOST_ARRAYS = ("topk_ids", "topk_probs", "lens_ids", "lens_probs")
 QUANTIZED = ("hidden", "mlp_write")
 
 
@@ -148,6 +156,24 @@ def detail_to(detail: Detail) -> dict:
     return asdict(detail)
 
 
+def interventions_to(interventions: Interventions, ghost: bool) -> dict:
+    return {"ablate": [a.spec for a in interventions.ablations],
+            "steer": [s.spec for s in interventions.steering], "ghost": ghost}  # fmt: skip
+
+
+def interventions_of(header: dict) -> tuple[Interventions, bool]:
+    """A request's interventions, each spelling checked as the command line checks it."""
+    raw = need(header, "interventions", dict)
+    ablate = need(raw, "ablate", list, limit=64)
+    steer = need(raw, "steer", list, limit=8)
+    if not all(isinstance(x, str) and len(x) <= 4096 for x in (*ablate, *steer)):
+        raise WireError("schema", "interventions: not a list of strings")
+    try:
+        return interventions_from(tuple(ablate), tuple(steer)), need(raw, "ghost", bool)
+    except UserError as exc:
+        raise WireError("schema", f"interventions: {exc}") from None
+
+
 # --- statuses -----------------------------------------------------------------------------------
 
 
@@ -206,22 +232,28 @@ def frame_to(frame: Frame, seq: int, request: int, detail: Detail) -> list[bytes
             scale[scale == 0] = 1.0
             add(name, np.round(values / scale), "|i1")
             add(f"{name}.scale", scale[..., 0], "<f4")
-        elif name == "topk_ids":
-            add(name, value, "<i8")
-        elif name == "topk_probs":
-            add(name, value, "<f4")
         else:
-            add(name, value, floats)
+            add(name, value, _KINDS.get(name, floats))
     header = {"type": "frame", "seq": seq, "request": request, "index": frame.index,
               "token_id": frame.token_id, "text": frame.text, "is_prompt": frame.is_prompt,
               "context_start": frame.context_start, "topk_text": list(frame.topk_text),
-              "entropy": frame.entropy, "arrays": arrays}  # fmt: skip
+              "entropy": frame.entropy, "lens_text": list(frame.lens_text),
+              "changed": list(frame.changed), "arrays": arrays}  # fmt: skip
+    g = frame.ghost
+    if g is not None:
+        for name in GHOST_ARRAYS:
+            add(f"ghost.{name}", getattr(g, name), _KINDS.get(name, floats))
+        header["ghost"] = {"token_id": g.token_id, "text": g.text, "topk_text": list(g.topk_text),
+                           "entropy": g.entropy, "lens_text": list(g.lens_text)}  # fmt: skip
     return pack(header, buffers)
+
+
+_KINDS = {"topk_ids": "<i8", "topk_probs": "<f4", "lens_ids": "<i4"}
 
 
 def frame_from(header: dict, buffers: list[bytes]) -> Frame:
     """A frame from a message, every declared shape and size checked against what came."""
-    specs = need(header, "arrays", list, limit=2 * len(FRAME_ARRAYS))
+    specs = need(header, "arrays", list, limit=2 * len(FRAME_ARRAYS) + len(GHOST_ARRAYS))
     if len(specs) != len(buffers):
         raise WireError("schema", f"frame: {len(specs)} arrays declared, {len(buffers)} sent")
     arrays: dict[str, np.ndarray] = {}
@@ -229,6 +261,8 @@ def frame_from(header: dict, buffers: list[bytes]) -> Frame:
         if not isinstance(spec, dict):
             raise WireError("schema", "frame: an array spec is not a map")
         name = need(spec, "name", str, limit=32)
+        if name in arrays:
+            raise WireError("schema", f"frame: {name} twice")
         dtype = need(spec, "dtype", str, limit=4)
         shape = need(spec, "shape", list, limit=MAX_DIMS)
         if dtype not in DTYPES or not all(isinstance(d, int) and 0 <= d <= MAX_DIM for d in shape):
@@ -253,7 +287,9 @@ def frame_from(header: dict, buffers: list[bytes]) -> Frame:
                  and a["attn"].ndim == 3 and a["attn"].shape[0] == layers
                  and a["attn_sink"].shape == a["attn"].shape[:2]
                  and a["topk_ids"].ndim == 1
-                 and a["topk_probs"].shape == a["topk_ids"].shape)  # fmt: skip
+                 and a["topk_probs"].shape == a["topk_ids"].shape
+                 and a["lens_ids"].ndim == 2 and a["lens_ids"].shape[0] == layers + 1
+                 and a["lens_probs"].shape == a["lens_ids"].shape)  # fmt: skip
     if not shapes_ok:
         raise WireError("schema", "frame: the arrays' shapes do not fit together")
     top_text = need(header, "topk_text", list, limit=len(a["topk_ids"]))
@@ -263,13 +299,47 @@ def frame_from(header: dict, buffers: list[bytes]) -> Frame:
     start = need(header, "context_start", int)
     if not 0 <= start <= index or a["attn"].shape[-1] > index - start + 1:
         raise WireError("schema", "frame: positions out of order")
+    lens_text = _strings(header, "lens_text", layers + 1)
+    changed = _strings(header, "changed", None)
+    ghost = _ghost(header, a, layers)
     return Frame(
         index=index, token_id=need(header, "token_id", int),
         text=need(header, "text", str, limit=4096), is_prompt=need(header, "is_prompt", bool),
         context_start=start, hidden=a["hidden"], mlp=a["mlp"], mlp_write=a["mlp_write"],
         experts=a["experts"], attn=a["attn"], attn_sink=a["attn_sink"],
         topk_ids=a["topk_ids"], topk_probs=a["topk_probs"], topk_text=tuple(top_text),
-        entropy=float(need(header, "entropy", (int, float))),
+        entropy=float(need(header, "entropy", (int, float))), lens_ids=a["lens_ids"],
+        lens_probs=a["lens_probs"], lens_text=lens_text, changed=changed, ghost=ghost,
+    )  # fmt: skip
+
+
+def _strings(header: dict, key: str, count: int | None) -> tuple[str, ...]:
+    values = need(header, key, list, limit=count if count is not None else 64)
+    if (count is not None and len(values) != count) or not all(
+            isinstance(v, str) and len(v) <= 4096 for v in values):  # fmt: skip
+        raise WireError("schema", f"frame: {key} is not {count or 'a list of'} strings")
+    return tuple(values)
+
+
+def _ghost(header: dict, a: dict, layers: int) -> Ghost | None:
+    if "ghost" not in header:
+        return None
+    g = need(header, "ghost", dict)
+    missing = [n for n in GHOST_ARRAYS if f"ghost.{n}" not in a]
+    if missing:
+        raise WireError("schema", f"frame: the ghost has no {', '.join(missing)}")
+    arrays = {n: a[f"ghost.{n}"] for n in GHOST_ARRAYS}
+    if arrays["topk_ids"].shape != a["topk_ids"].shape or (
+            arrays["lens_ids"].shape != a["lens_ids"].shape):  # fmt: skip
+        raise WireError("schema", "frame: the ghost's arrays do not fit the frame's")
+    top_text = need(g, "topk_text", list, limit=len(arrays["topk_ids"]))
+    if len(top_text) != len(arrays["topk_ids"]) or not all(isinstance(t, str) for t in top_text):
+        raise WireError("schema", "frame: the ghost's topk_text does not match its topk_ids")
+    return Ghost(
+        token_id=need(g, "token_id", int), text=need(g, "text", str, limit=4096),
+        topk_ids=arrays["topk_ids"], topk_probs=arrays["topk_probs"], topk_text=tuple(top_text),
+        entropy=float(need(g, "entropy", (int, float))), lens_ids=arrays["lens_ids"],
+        lens_probs=arrays["lens_probs"], lens_text=_strings(g, "lens_text", layers + 1),
     )  # fmt: skip
 
 

@@ -100,17 +100,26 @@ class Captured:
     attn: np.ndarray  # [S, L, H, positions - attn_first]: columns attn_first .. positions-1
     attn_sink: np.ndarray  # [S, L, H]: column 0, the first position in view
     attn_first: int  # the view position of attn's first column
+    lens_ids: np.ndarray  # [S, L+1, k] the logit lens's top words per layer (-1: not lensed)
+    lens_probs: np.ndarray  # [S, L+1, k]
+    ghost_lens_ids: np.ndarray | None = None  # the same of batch row 1, the ghost, if any
+    ghost_lens_probs: np.ndarray | None = None
 
 
 class Recorder:
     """Collects the tensors the hooks see during one forward pass; take() empties it."""
 
-    def __init__(self, n_layers: int, mlp_width: int, n_experts: int) -> None:
-        self.n_layers, self.mlp_width, self.n_experts = n_layers, mlp_width, n_experts
+    def __init__(self, parts, lens: tuple[tuple[int, ...], int] = ((), 5)) -> None:
+        """`lens`: the rows (0: the embedding, l: block l's output) lensed, and how many words
+        each keeps."""
+        self.parts = parts
+        self.n_layers, self.mlp_width, self.n_experts = (
+            len(parts.blocks), parts.mlp_width, parts.n_experts)  # fmt: skip
+        self.lens = lens
         self.clear()
 
     def clear(self) -> None:
-        self.hidden: list[torch.Tensor] = []  # L+1 × [S, d]
+        self.hidden: list[torch.Tensor] = []  # L+1 × [B, S, d]: every batch row (the ghost's too)
         self.mlp: dict[int, torch.Tensor] = {}  # block → [S, d_ff] (dense blocks)
         self.mlp_write: dict[int, torch.Tensor] = {}  # block → [S, d]
         self.routes: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}  # block → ids, weights
@@ -124,7 +133,8 @@ class Recorder:
             counts = (len(self.hidden), len(self.attn), len(self.mlp_write))
             raise RuntimeError(f"capture saw {counts} tensors for {n} blocks")
         device = self.hidden[0].device
-        hidden = torch.stack([h.to(device) for h in self.hidden], dim=1).float()  # [S, L+1, d]
+        rows = torch.stack([h.to(device) for h in self.hidden], dim=2).float()  # [B, S, L+1, d]
+        hidden = rows[0]
         s = hidden.shape[0]
         mlp = torch.zeros(s, n, detail.nodes or self.mlp_width, device=device)
         for block, act in self.mlp.items():
@@ -141,6 +151,8 @@ class Recorder:
         weights = attention_weights([self.attn[b] for b in range(n)], positions)  # [L, H, S, P]
         first = max(0, positions - s - detail.attention + 1) if detail.attention else 0
         dtype = torch.float16 if detail.dtype == "float16" else torch.float32
+        lens_ids, lens_probs = logit_lens(hidden, self.parts, *self.lens)
+        ghost = logit_lens(rows[1], self.parts, *self.lens) if len(rows) > 1 else (None, None)
 
         def out(t: torch.Tensor) -> np.ndarray:
             return t.to(dtype).cpu().numpy()
@@ -149,9 +161,45 @@ class Recorder:
             hidden=out(hidden), mlp=out(mlp), mlp_write=out(write), experts=out(experts),
             attn=out(weights[..., first:].permute(2, 0, 1, 3)),
             attn_sink=out(weights[..., 0].permute(2, 0, 1)), attn_first=first,
+            lens_ids=lens_ids.numpy(), lens_probs=lens_probs.numpy(),
+            ghost_lens_ids=None if ghost[0] is None else ghost[0].numpy(),
+            ghost_lens_probs=None if ghost[1] is None else ghost[1].numpy(),
         )  # fmt: skip
         self.clear()
         return captured
+
+
+def logit_lens(
+    hidden: torch.Tensor, parts, rows: tuple[int, ...], k: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """What each of `rows` of the residual stream [S, L+1, d] would say next: through the
+    model's own final norm and unembedding (and final softcap), its top `k` tokens and their
+    probabilities; [S, L+1, k] each, -1 and 0 for rows not lensed. All rows at once: one
+    matrix product, so a few rows cost about one unembedding."""
+    s, layers = hidden.shape[:2]
+    ids = torch.full((s, layers, k), -1, dtype=torch.int32)
+    probs = torch.zeros(s, layers, k)
+    if not rows:
+        return ids, probs
+    weight = parts.unembed.weight
+    x = hidden[:, list(rows)].to(weight.device, weight.dtype)  # [S, n, d]
+    if parts.final_norm is not None:
+        x = parts.final_norm(x)
+    logits = parts.unembed(x).float()  # [S, n, V]
+    if parts.final_softcap:
+        logits = torch.tanh(logits / parts.final_softcap) * parts.final_softcap
+    top = torch.softmax(logits, dim=-1).topk(k, dim=-1)
+    ids[:, list(rows)] = top.indices.to(torch.int32).cpu()
+    probs[:, list(rows)] = top.values.cpu()
+    return ids, probs
+
+
+def lens_rows(layers: int, every: int) -> tuple[int, ...]:
+    """The rows of a model with `layers` blocks that the lens reads: every `every`th from the
+    embedding up, and always the last (the model's own answer); none when `every` is 0."""
+    if every <= 0:
+        return ()
+    return tuple(sorted({*range(0, layers + 1, every), layers}))
 
 
 def group_rms(x: torch.Tensor, groups: int) -> torch.Tensor:
@@ -203,20 +251,21 @@ def attention_weights(inputs: list[AttentionInputs], positions: int) -> torch.Te
 
 
 @contextmanager
-def capture(model: nn.Module, parts) -> Iterator[Recorder]:
+def capture(model: nn.Module, parts, lens: tuple[tuple[int, ...], int] = ((), 5)
+            ) -> Iterator[Recorder]:  # fmt: skip
     """Install the hooks (at the modules `parts` names, from inspect_model) and the capturing
-    attention for the duration of the block."""
-    rec = Recorder(len(parts.blocks), parts.mlp_width, parts.n_experts)
+    attention for the duration of the block; `lens`: the rows lensed and words kept."""
+    rec = Recorder(parts, lens)
     handles = [
         parts.blocks[0].register_forward_pre_hook(
-            lambda mod, args, kwargs: rec.hidden.append(_first(args, kwargs)[0].detach()),
+            lambda mod, args, kwargs: rec.hidden.append(_first(args, kwargs).detach()),
             with_kwargs=True,
         )
     ]
     for i, block in enumerate(parts.blocks):
 
         def output(mod, args, out, i=i) -> None:
-            rec.hidden.append(_t(out)[0])
+            rec.hidden.append(_t(out))
 
         def attention(mod, args, out, i=i) -> None:
             rec.attn[i] = out[1]

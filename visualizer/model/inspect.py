@@ -53,6 +53,10 @@ class Parts:
     experts: tuple[nn.Module | None, ...]  # an MoE block's experts (inputs: top-k ids, weights)
     n_experts: int  # the most experts of any block (0: no MoE)
     mlp_width: int  # the widest dense MLP (the frames' d_ff)
+    attn_outs: tuple[nn.Module, ...]  # each attention's output projection (heads → width)
+    final_norm: nn.Module | None  # norm → unembed (→ softcap): the logit lens of a layer
+    unembed: nn.Module
+    final_softcap: float | None
 
 
 @dataclass
@@ -307,8 +311,10 @@ class _BlockReader:
         )  # fmt: skip
         if mlp_last is self.mlp and down is not None and _same(self.call(down).y, m.y):
             mlp_last = down  # the same tensor, from a module the capture hooks anyway
+        called = sorted((p for _, p in projections if p in self.probe.calls),
+                        key=lambda p: self.call(p).order)  # fmt: skip
         hooks = {"attention": self.attn_module, "down": down, "write": mlp_last,
-                 "experts": experts}  # fmt: skip
+                 "experts": experts, "attn_out": called[-1] if called else None}  # fmt: skip
         return block, hooks
 
     def _steps(self, placed: dict, parallel: bool, mlp_label: str) -> tuple[Step, ...]:
@@ -478,7 +484,9 @@ def inspect_model(
         downs=tuple(h["down"] for h in hooks), mlp_writes=tuple(h["write"] for h in hooks),
         experts=tuple(h["experts"] for h in hooks),
         n_experts=max((b.mlp.experts for b in described), default=0),
-        mlp_width=max(widths, default=0),
+        mlp_width=max(widths, default=0), attn_outs=tuple(h["attn_out"] for h in hooks),
+        final_norm=final[2] if final else None, unembed=output,
+        final_softcap=float(softcap) if softcap else None,
     )  # fmt: skip
     return arch, parts
 
@@ -516,7 +524,7 @@ def _positions(model, probe: _Probe, blocks, embedding, sources: dict) -> tuple[
     return None, {}
 
 
-def _final_norm(model, probe: _Probe, blocks) -> tuple[str, str | None] | None:
+def _final_norm(model, probe: _Probe, blocks) -> tuple[str, str | None, nn.Module] | None:
     last = probe.calls[blocks[-1]].order
     in_blocks = {m for b in blocks for m in b.modules()}
     after = [(p, m) for p, m in model.named_modules() if m in probe.calls and m not in in_blocks
@@ -524,4 +532,4 @@ def _final_norm(model, probe: _Probe, blocks) -> tuple[str, str | None] | None:
     if not after:
         return None
     path, norm = min(after, key=lambda item: probe.calls[item[1]].order)
-    return path, _norm_kind(norm, probe.calls[norm].x.shape[-1])
+    return path, _norm_kind(norm, probe.calls[norm].x.shape[-1]), norm

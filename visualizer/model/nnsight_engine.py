@@ -112,6 +112,7 @@ def nnsight_trace(settings: Settings, prompt: str, remote: str | None) -> tuple[
         raise UserError("--engine nnsight: nnsight is not installed; "
                         "pip install 'neuroweb[nnsight]'") from None  # fmt: skip
 
+    from visualizer.model.capture import lens_rows, logit_lens
     from visualizer.model.generate import context_window
     from visualizer.model.inspect import inspect_model
     from visualizer.model.load import resolve
@@ -138,6 +139,7 @@ def nnsight_trace(settings: Settings, prompt: str, remote: str | None) -> tuple[
                                   attn_implementation="eager", dtype=torch.float32,
                                   tokenizer=tokenizer)  # fmt: skip
     hf = model._module
+    parts = None
     if run_remote:
         points = _points_from_names(hf)
         arch = from_config(hf.config.to_dict(), name, "its weights are not on this machine")
@@ -179,6 +181,12 @@ def nnsight_trace(settings: Settings, prompt: str, remote: str | None) -> tuple[
     writes = torch.stack([tensor(w)[0] for _, w, _ in saved], dim=1)  # [T, L, d]
     attn = torch.stack([a[0].detach().float().cpu() for a in output.attentions])  # [L, H, T, T]
     top_ids, top_probs, entropy = summarize(tensor(output.logits)[0], capture.candidates)
+    rows = lens_rows(blocks, capture.lens_every) if not run_remote else ()
+    if not rows and capture.lens_every:
+        notes.append("no logit lens: the model's final norm and unembedding are not here")
+    with torch.no_grad():
+        lens_ids, lens_probs = logit_lens(hidden, parts, rows, capture.lens_candidates) if rows \
+            else logit_lens(hidden, None, (), capture.lens_candidates)
     detok = Detokenizer(tokenizer)
     builder = TraceBuilder(capture.trace_window, len(run))
     for t, token in enumerate(run):
@@ -191,6 +199,8 @@ def nnsight_trace(settings: Settings, prompt: str, remote: str | None) -> tuple[
             attn_sink=attn[:, :, t, 0].numpy(), topk_ids=np.array(candidates, np.int64),
             topk_probs=top_probs[t].numpy().astype(np.float32),
             topk_text=tuple(detok.piece(c) for c in candidates), entropy=float(entropy[t]),
+            lens_ids=lens_ids[t].numpy(), lens_probs=lens_probs[t].numpy(),
+            lens_text=tuple(detok.piece(int(i)) if i >= 0 else "" for i in lens_ids[t, :, 0]),
         ))  # fmt: skip
     meta = {
         "model": name, "prompt": prompt, "n_prompt": len(ids), "raw": gen.raw,

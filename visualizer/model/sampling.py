@@ -24,7 +24,14 @@ class Sampler:
             if settings.top_p < 1.0:
                 warpers.append(TopPLogitsWarper(settings.top_p))
         self.warpers = LogitsProcessorList(warpers)
+        self.settings = settings
         self.generator = torch.Generator().manual_seed(settings.seed)
+
+    def fork(self) -> "Sampler":
+        """A sampler that goes on exactly as this one would (the ghost's, split off mid-run)."""
+        twin = Sampler(self.settings)
+        twin.generator.set_state(self.generator.get_state())
+        return twin
 
     def __call__(self, input_ids: torch.Tensor, logits: torch.Tensor) -> int:
         """Next token id from the last position's logits [V], given the ids so far [1, T]."""

@@ -33,6 +33,12 @@ class Detokenizer:
         self._ids: list[int] = []
         self._emitted = 0  # index into _ids up to which text has been emitted
 
+    def fork(self) -> "Detokenizer":
+        """One that goes on from this one's state, sharing its tokenizer."""
+        twin = Detokenizer(self._tok)
+        twin._ids, twin._emitted = list(self._ids), self._emitted
+        return twin
+
     def piece(self, token_id: int) -> str:
         """One token decoded alone, as a candidate label (a partial character shows as �)."""
         return self._tok.decode([token_id])

@@ -23,6 +23,7 @@ from visualizer.errors import UserError
 from visualizer.features import SceneState
 from visualizer.frame import Frame
 from visualizer.handoff import Batch, Status
+from visualizer.interventions import Ablation, Interventions, interventions_from
 from visualizer.record.session import RecordingSession
 from visualizer.render.camera import Camera
 from visualizer.render.context import is_software
@@ -105,6 +106,10 @@ class App:
         self.architecture: Architecture | None = None  # the loaded model's, from its source
         self.scene_target = float(SCENES.index(settings.look.scene))  # 0 web, 1 architecture
         self.scene_mix = self.scene_target  # shown: eases toward the target
+        self.lens_shown = settings.look.lens
+        iv = settings.intervene
+        self.interventions = interventions_from(iv.ablate, iv.steer)  # for the next answer
+        self.block = 0  # the block the intervention keys act on ([ and ])
         self._next_poll = 0.0
         if silent_because:
             self.notify(silent_because)
@@ -191,8 +196,20 @@ class App:
         self.failure = self.user_failure = None
 
     def generate(self, prompt: str) -> None:
-        self.request = self.source.generate(prompt, self.gen)
+        self.request = self.source.generate(prompt, self.gen, interventions=self.interventions)
         self.failure = self.user_failure = None
+
+    def intervene(self, interventions: Interventions) -> None:
+        """What the model changes, from the next token of the answer in progress (and for the
+        answers after it)."""
+        self.interventions = interventions
+        try:
+            self.source.intervene(interventions)
+        except UserError as exc:  # a recorded run
+            self.notify(str(exc))
+            return
+        said = ", ".join(interventions.specs) or "nothing"
+        self.notify(f"changed: {said} (from the next token)")
 
     # --- what a kiosk or a soak asks of it (they drive the app from outside) ----------------
 
@@ -330,6 +347,17 @@ class App:
         elif name == "scene":
             self.scene_target = float(command.value)
             self.notify(f"scene: {SCENES[command.value]}")
+        elif name == "lens":
+            self.lens_shown = not self.lens_shown
+            self.notify(f"logit lens {'on' if self.lens_shown else 'off'}")
+        elif name == "block":
+            blocks = self.architecture.blocks if self.architecture else 1
+            self.block = min(max(self.block + command.value, 0), blocks - 1)
+            self.notify(f"block {self.block}: K switches its MLP, J its attention")
+        elif name == "ablate":
+            self.intervene(self.interventions.toggled(Ablation(command.value, self.block)))
+        elif name == "steer":
+            self.intervene(self._toggled_steering())
         elif name == "mute":
             if self.speakers is None:
                 self.notify(self.silent_because or "no sound")
@@ -350,6 +378,15 @@ class App:
             self.camera.drag(*command.value)
         elif name == "zoom":
             self.camera.zoom(command.value)
+
+    def _toggled_steering(self) -> Interventions:
+        """The preset's steering off if it is on, on if it is off."""
+        if self.interventions.steering:
+            return Interventions(self.interventions.ablations, ())
+        preset = interventions_from((), self.settings.intervene.steer).steering
+        if not preset:
+            self.notify("no steering in the preset ([intervene] steer, or --steer)")
+        return Interventions(self.interventions.ablations, preset)
 
     def notify(self, text: str) -> None:
         self.notices.append((self.clock.now + NOTICE_S, text))
@@ -457,7 +494,19 @@ class App:
             flash_word=self.glitch.word,
             split=self.glitch.split,
             replay=self.replaying,
+            lens=self.lens_shown,
+            intervene=self._intervene_line(),
         )
+
+    def _intervene_line(self) -> str:
+        """The small interventions panel: what the frames on screen were changed by (their own
+        record of it), and what the next token will be, when that differs."""
+        shown, wanted = self.scene.changed, self.interventions.specs
+        line = f"changed: {', '.join(shown)}" if shown else ""
+        if tuple(wanted) != tuple(shown) and (wanted or shown):
+            line += ("   ·   " if line else "") + (
+                f"from the next token: {', '.join(wanted) or 'nothing changed'}")  # fmt: skip
+        return line
 
     def hud_lines(self) -> tuple[str, ...]:
         fps, median_ms, p99_ms = self.governor.stats()

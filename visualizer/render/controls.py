@@ -8,6 +8,9 @@ the command at any time. Esc always quits.
   Enter  send the prompt      Space / Ctrl+Space  pause, resume    →  one token while paused
   ↑ / ↓  temperature ± 0.1    F  fullscreen   H  HUD   S  poster (PNG)   R  record   M  mute
   1 / 2  the neural web / the architecture (crossfading)      Esc  quit
+  L  the logit lens on / off
+  [ / ]  choose a block       K  its MLP off / on   J  its attention off / on
+  V  the preset's steering on / off  (an intervention applies from the next token)
   mouse drag  orbit           wheel  zoom
 """
 
@@ -16,18 +19,25 @@ from dataclasses import dataclass
 import pygame
 
 LETTER_COMMANDS = {" ": "pause", "f": "fullscreen", "h": "hud", "s": "screenshot",
-                   "r": "record", "m": "mute", "1": "scene", "2": "scene"}  # fmt: skip
+                   "r": "record", "m": "mute", "1": "scene", "2": "scene", "l": "lens",
+                   "[": "block", "]": "block", "k": "ablate", "j": "ablate",
+                   "v": "steer"}  # fmt: skip
 CTRL_KEYS = {pygame.K_SPACE: "pause", pygame.K_f: "fullscreen", pygame.K_h: "hud",
              pygame.K_s: "screenshot", pygame.K_r: "record", pygame.K_m: "mute",
-             pygame.K_1: "scene", pygame.K_2: "scene"}  # fmt: skip
-SCENE_KEYS = {"1": 0, "2": 1, pygame.K_1: 0, pygame.K_2: 1}  # a scene's index in config.SCENES
+             pygame.K_1: "scene", pygame.K_2: "scene", pygame.K_l: "lens",
+             pygame.K_LEFTBRACKET: "block", pygame.K_RIGHTBRACKET: "block",
+             pygame.K_k: "ablate", pygame.K_j: "ablate", pygame.K_v: "steer"}  # fmt: skip
+# what a key's command is about: the scene it shows, the block it moves to, the part it ablates
+VALUES = {"1": 0, "2": 1, pygame.K_1: 0, pygame.K_2: 1, "[": -1, "]": 1,
+          pygame.K_LEFTBRACKET: -1, pygame.K_RIGHTBRACKET: 1, "k": "mlp", "j": "attn",
+          pygame.K_k: "mlp", pygame.K_j: "attn"}  # fmt: skip
 MAX_PROMPT_CHARS = 4000
 
 
 @dataclass(frozen=True)
 class Command:
     name: str  # quit | pause | step | temperature | fullscreen | hud | screenshot | record |
-    #            mute | scene | generate | orbit | zoom
+    #            mute | scene | lens | block | ablate | steer | generate | orbit | zoom
     value: object = None
 
 
@@ -61,9 +71,7 @@ class Controls:
                 self.box = ((self.box or "") + event.text)[:MAX_PROMPT_CHARS]
                 return []
             name = LETTER_COMMANDS.get(event.text.lower())
-            if name == "scene":
-                return [Command(name, SCENE_KEYS[event.text])]
-            return [Command(name)] if name else []
+            return [Command(name, VALUES.get(event.text.lower()))] if name else []
         if event.type == pygame.MOUSEBUTTONDOWN and event.button == 1:
             self._dragging = True
         elif event.type == pygame.MOUSEBUTTONUP and event.button == 1:
@@ -87,7 +95,7 @@ class Controls:
         if key == pygame.K_ESCAPE:
             return [Command("quit")]
         if event.mod & pygame.KMOD_CTRL and key in CTRL_KEYS:
-            return [Command(CTRL_KEYS[key], SCENE_KEYS.get(key))]
+            return [Command(CTRL_KEYS[key], VALUES.get(key))]
         if key == pygame.K_RIGHT:
             return [Command("step")]
         if key in (pygame.K_UP, pygame.K_DOWN):

@@ -15,6 +15,7 @@ from typing import Protocol
 from visualizer.config import GenerationSettings, Settings
 from visualizer.detail import Detail
 from visualizer.handoff import Batch
+from visualizer.interventions import Interventions
 
 
 class FrameSource(Protocol):
@@ -29,10 +30,15 @@ class FrameSource(Protocol):
         longer than that."""
 
     def generate(
-        self, prompt: str, gen: GenerationSettings | None = None, detail: Detail | None = None
+        self, prompt: str, gen: GenerationSettings | None = None, detail: Detail | None = None,
+        interventions: Interventions | None = None,
     ) -> int:
         """Start an answer (one in progress is cancelled first); returns its request number,
-        which the statuses about it carry. `detail`: what each frame carries."""
+        which the statuses about it carry. `detail`: what each frame carries; `interventions`:
+        what it changes from its first token (the preset's by default)."""
+
+    def intervene(self, interventions: Interventions) -> None:
+        """Change what the answer in progress changes, from its next token."""
 
     def cancel(self) -> None:
         """Stop the answer in progress."""

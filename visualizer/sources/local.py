@@ -12,8 +12,10 @@ imports torch for the stream, so a window can be up before the model has loaded.
 
 import multiprocessing as mp
 import os
+import queue
 import threading
 import traceback
+from collections.abc import Callable
 from dataclasses import replace
 from multiprocessing.connection import Connection
 
@@ -21,12 +23,28 @@ from visualizer.config import GenerationSettings, Settings
 from visualizer.detail import Detail, detail_named
 from visualizer.errors import UserError
 from visualizer.handoff import Batch, Failure, Handoff, Status
+from visualizer.interventions import Interventions, interventions_from
 
 _CTX = mp.get_context("spawn")  # never fork a process that may hold GL or torch thread state
 
 
-def _serve(settings: Settings, commands: Connection, out: Connection, cancel) -> None:
-    """Model process: load, then run `generate` commands until `quit` or the pipe closes."""
+def _latest(changes) -> Callable[[], Interventions | None]:
+    """The newest interventions sent since the last call (None: nothing new)."""
+
+    def latest() -> Interventions | None:
+        found = None
+        while True:
+            try:
+                found = changes.get_nowait()
+            except queue.Empty:
+                return found
+
+    return latest
+
+
+def _serve(settings: Settings, commands: Connection, out: Connection, cancel, changes) -> None:
+    """Model process: load, then run `generate` commands until `quit` or the pipe closes;
+    `changes`: interventions switched while an answer runs (from its next token)."""
     try:
         import torch
 
@@ -52,7 +70,9 @@ def _serve(settings: Settings, commands: Connection, out: Connection, cancel) ->
                 return
             if command[0] == "fault":  # `neuroweb soak --inject-faults`: a bug, on purpose
                 raise RuntimeError("an injected fault")
-            _, request, prompt, gen, detail = command
+            _, request, prompt, gen, detail, interventions, ghost = command
+            latest = _latest(changes)
+            latest()  # what was switched before this answer: its own interventions say
             cancel.clear()
             generating = replace(ready, state="generating", request=request, prompt=prompt,
                                  message="")  # fmt: skip
@@ -62,7 +82,8 @@ def _serve(settings: Settings, commands: Connection, out: Connection, cancel) ->
                 out.send(("status", replace(generating, message=text)))
 
             try:
-                frames = generate_frames(lm, prompt, gen, settings.capture, cancel, note, detail)
+                frames = generate_frames(lm, prompt, gen, settings.capture, cancel, note, detail,
+                                         interventions, ghost, latest)  # fmt: skip
                 for frame in frames:
                     out.send(("frame", frame))
             except UserError as exc:  # a bad prompt: report it, stay ready for the next one
@@ -92,11 +113,13 @@ class LocalSource:
         settings = self.settings
         self.handoff = Handoff(self.capacity, lossless=self.lossless)
         self._cancel = _CTX.Event()
+        self._changes = _CTX.Queue()
+        self._changes.cancel_join_thread()  # never wait on it at exit
         cmd_read, self._commands = _CTX.Pipe(duplex=False)
         self._frames, out_write = _CTX.Pipe(duplex=False)
         self._process = _CTX.Process(
             target=_serve,
-            args=(settings, cmd_read, out_write, self._cancel),
+            args=(settings, cmd_read, out_write, self._cancel, self._changes),
             name="neuroweb-model",
             daemon=True,
         )
@@ -127,17 +150,27 @@ class LocalSource:
         self.start()
 
     def generate(
-        self, prompt: str, gen: GenerationSettings | None = None, detail: Detail | None = None
+        self, prompt: str, gen: GenerationSettings | None = None, detail: Detail | None = None,
+        interventions: Interventions | None = None,
     ) -> int:
         """Start a new answer (one in progress is cancelled first); returns its request number,
         which the statuses about this answer carry. `detail`: what each frame carries (the
-        model.detail setting's, full by default)."""
+        model.detail setting's, full by default); `interventions`: what it changes from its
+        first token (the preset's [intervene] by default)."""
         self._cancel.set()
         self._requests += 1
         gen = gen or self.settings.generation
         detail = detail or detail_named(self.settings.model.detail or "full")
-        self._commands.send(("generate", self._requests, prompt, gen, detail))
+        iv = self.settings.intervene
+        if interventions is None:
+            interventions = interventions_from(iv.ablate, iv.steer)
+        self._commands.send(("generate", self._requests, prompt, gen, detail, interventions,
+                             iv.ghost))  # fmt: skip
         return self._requests
+
+    def intervene(self, interventions: Interventions) -> None:
+        """Change what the answer in progress changes, from its next token."""
+        self._changes.put(interventions)
 
     def inject_fault(self) -> None:
         """Make the model process fail as a bug would (for the soak test's self-healing)."""

@@ -72,8 +72,11 @@ class TracePlayer:
         status = replace(self._status, state="finished" if done else "generating", request=1)
         return Batch(tuple(due), 0, status, None)
 
-    def generate(self, prompt: str, gen=None, detail=None) -> int:
+    def generate(self, prompt: str, gen=None, detail=None, interventions=None) -> int:
         raise UserError("a recorded run answers no new prompt")
+
+    def intervene(self, interventions) -> None:
+        raise UserError("a recorded run cannot be changed")
 
     def cancel(self) -> None:
         pass

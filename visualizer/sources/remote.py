@@ -24,6 +24,7 @@ from visualizer import wire
 from visualizer.config import GenerationSettings, Settings
 from visualizer.detail import Detail, detail_named
 from visualizer.handoff import Batch, Failure, Handoff, Status
+from visualizer.interventions import Interventions, interventions_from
 from visualizer.network import parse_address, read_token
 
 STALL_S = 4.0  # nothing from the server for this long: it is gone
@@ -66,13 +67,22 @@ class RemoteSource:
         return self.handoff.drain(timeout)
 
     def generate(
-        self, prompt: str, gen: GenerationSettings | None = None, detail: Detail | None = None
+        self, prompt: str, gen: GenerationSettings | None = None, detail: Detail | None = None,
+        interventions: Interventions | None = None,
     ) -> int:
-        """`detail`: this answer's (a trace's own), else the connection's (model.detail)."""
+        """`detail`: this answer's (a trace's own), else the connection's (model.detail);
+        `interventions`: the preset's by default (the server adds its own)."""
         self._requests += 1
+        iv = self.settings.intervene
+        if interventions is None:
+            interventions = interventions_from(iv.ablate, iv.steer)
         self._outbox.put(("generate", self._requests, prompt, gen or self.settings.generation,
-                          detail))  # fmt: skip
+                          detail, wire.interventions_to(interventions, iv.ghost)))  # fmt: skip
         return self._requests
+
+    def intervene(self, interventions: Interventions) -> None:
+        ghost = self.settings.intervene.ghost
+        self._outbox.put(("intervene", wire.interventions_to(interventions, ghost)))
 
     def cancel(self) -> None:
         self._outbox.put(("cancel",))
@@ -175,11 +185,13 @@ class _Session:
                 return "reconnect"
             if command[0] == "cancel":
                 self.send({"type": "cancel"})
+            elif command[0] == "intervene":
+                self.send({"type": "intervene", "interventions": command[1]})
             else:
-                _, request, prompt, gen, detail = command
+                _, request, prompt, gen, detail, interventions = command
                 self.asked = request
                 message = {"type": "generate", "request": request, "prompt": prompt,
-                           "gen": asdict(gen)}  # fmt: skip
+                           "gen": asdict(gen), "interventions": interventions}  # fmt: skip
                 if detail is not None:  # this answer's own (a trace's), not the session's
                     message["detail"] = wire.detail_to(detail)
                 self.send(message)

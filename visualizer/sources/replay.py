@@ -46,9 +46,13 @@ class ReplayWhileLoading:
         self._state = status.state
         return batch
 
-    def generate(self, prompt: str, gen: GenerationSettings | None = None, detail=None) -> int:
+    def generate(self, prompt: str, gen: GenerationSettings | None = None, detail=None,
+                 interventions=None) -> int:  # fmt: skip
         self.attract.begin()
-        return self.source.generate(prompt, gen, detail)
+        return self.source.generate(prompt, gen, detail, interventions)
+
+    def intervene(self, interventions) -> None:
+        self.source.intervene(interventions)
 
     def cancel(self) -> None:
         self.source.cancel()

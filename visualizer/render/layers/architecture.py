@@ -13,7 +13,7 @@ from visualizer.config import LookSettings, rgb
 from visualizer.features import SceneState
 from visualizer.render.diagram import Box, Diagram, facts_line, up_close
 from visualizer.render.layers import Instances
-from visualizer.render.layers.panels import Overlay, _candidate_label, _visible
+from visualizer.render.layers.panels import RED, Overlay, _candidate_label, _visible
 from visualizer.render.layers.text import Fonts, Painter
 from visualizer.render.shaders import ShaderLibrary
 
@@ -71,6 +71,7 @@ class ArchitectureView:
         self._output(d, scene, alpha)
         self._anatomy(d, scene, focus, alpha)
         self._heatmaps(d, scene, focus, alpha)
+        self._marks(d, scene, alpha, o.lens)
 
     # --- parts --------------------------------------------------------------------------
 
@@ -162,6 +163,7 @@ class ArchitectureView:
         warm, cold = self.colours["warm"], self.colours["cold"]
         blocks = d.of("block")
         size = round(1.5 * u)
+        changed = set(scene.changed)
         for tile in blocks:
             b = tile.block
             self._panel(tile, alpha, 0.9 if b == focus else 0.25 * float(a.update[b]))
@@ -171,9 +173,14 @@ class ArchitectureView:
         for box in d.boxes:
             if box.kind in ("norm", "add", "attention", "unknown"):
                 self._chip(box, size, alpha, 0.0)
+                if box.kind == "attention" and f"attn:{box.block}" in changed:
+                    self._struck(box, alpha)
             elif box.kind == "mlp":
                 self._chip(box, size, alpha, float(a.mlp[box.block]),
                            top=bool(d.arch.block[box.block].mlp.experts))  # fmt: skip
+                if f"mlp:{box.block}" in changed:
+                    self._struck(box, alpha)
+
             elif box.kind == "expert":
                 self._expert(box, a, alpha)
             elif box.kind == "badge":
@@ -216,6 +223,42 @@ class ArchitectureView:
         self.painter.text(box.label, box.x + box.w / 2, y, size, self._fade(self.ink, alpha),
                           anchor="center")  # fmt: skip
 
+    def _marks(self, d: Diagram, scene: SceneState, alpha: float, lens: bool) -> None:
+        """Over the heatmaps: each tile's logit-lens word, and what an intervention changed
+        (a head switched off, a block steered)."""
+        u, p = d.unit, self.painter
+        words = {row - 1: (word, prob) for row, word, prob in scene.lens} if lens else {}
+        changed = set(scene.changed)
+        for tile in d.of("block"):
+            b = tile.block
+            corner = tile.y + (2.3 if d.arch.sliding else 0.3) * u  # under a window badge
+            if b in words:  # the logit lens: what the stream after this block would say
+                word, prob = words[b]
+                text = f"→ {_candidate_label(word)[:12]} {prob:.0%}"
+                text_w = p.fonts.width(text, round(1.3 * u))
+                right = tile.x + tile.w - 0.4 * u
+                p.rect(right - text_w - 0.4 * u, corner, text_w + 0.6 * u, 1.8 * u,
+                       (0, 0, 0, 0.6 * alpha))  # fmt: skip
+                p.text(text, right, corner + 0.1 * u, round(1.3 * u),
+                       self._fade(self.accent if b == d.arch.blocks - 1 else self.ink, alpha),
+                       anchor="right")  # fmt: skip
+            if any(c.startswith(f"steer {b}:") for c in changed):
+                p.text("+ steered", tile.x + 0.4 * u, tile.y + tile.h - 2.2 * u,
+                       round(1.2 * u), self._fade(RED, alpha))  # fmt: skip
+        for box in d.of("head"):
+            if f"head:{box.block}.{box.head}" in changed:
+                self._struck(box, alpha)
+
+    def _struck(self, box: Box, alpha: float) -> None:
+        """A part switched off by an intervention: crossed out in red."""
+        t = max(1.5, box.h / 14)
+        steps = 12
+        for i in range(steps):  # two diagonals of small squares
+            f = (i + 0.5) / steps
+            for x, y in ((box.x + f * box.w, box.y + f * box.h),
+                         (box.x + f * box.w, box.y + (1 - f) * box.h)):  # fmt: skip
+                self.painter.rect(x - t, y - t, 2 * t, 2 * t, self._fade(RED, alpha))
+
     def _expert(self, box: Box, a, alpha: float) -> None:
         """An expert's cell: lit by its routing weight for the newest token."""
         weight = float(a.experts[box.block, box.head]) if a.experts.size else 0.0
@@ -245,6 +288,12 @@ class ArchitectureView:
                               (*colour[:3], 0.85 * alpha))  # fmt: skip
             self.painter.text(printed, softmax.x + softmax.w, y, size, self._fade(colour, alpha),
                               anchor="right")  # fmt: skip
+        ghost = scene.ghost
+        if ghost is not None:  # the untouched run's, beside the changed one's
+            pairs = zip(ghost.topk_text[:3], ghost.topk_probs[:3], strict=False)
+            line = "untouched: " + ", ".join(f"{_candidate_label(t)} {p:.0%}" for t, p in pairs)
+            self.painter.text(line, softmax.x, softmax.y + softmax.h + 0.4 * u, round(1.4 * u),
+                              self._fade(self.dim, alpha))  # fmt: skip
 
     def _anatomy(self, d: Diagram, scene: SceneState, focus: int, alpha: float) -> None:
         u, a = d.unit, scene.anatomy

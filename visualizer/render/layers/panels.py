@@ -49,6 +49,8 @@ class Overlay:
     flash_word: str = ""
     split: float = 0.0  # the glitch's colour split, a share of the width
     replay: bool = False  # the answer on screen is an earlier one played again (kiosk attract)
+    lens: bool = True  # the logit lens's words beside the layers (key L)
+    intervene: str = ""  # the interventions panel's text ("" when nothing is changed or chosen)
 
 
 def _visible(text: str) -> str:
@@ -92,6 +94,7 @@ class Panels:
         self.painter, self.look = painter, look
         self.text = (*rgb(look.text), 1.0)
         self.dim = (*rgb(look.text), 0.55)
+        self.faint = (*rgb(look.text), 0.4)  # the untouched run, beside a changed one
         self.accent = (*rgb(look.accent), 1.0)
         self.ink = (*rgb(look.background), 1.0)  # text on the accent colour
 
@@ -105,8 +108,11 @@ class Panels:
         self._title(o, w, h)
         self._token_labels(scene, matrix, w, h)
         if scene.rows:
+            if o.lens:
+                self._lens(scene, matrix, w, h)
             self._answer(scene, o, w, h)
             self._candidates(scene, w, h)
+            self._ghost(scene, w, h)
 
     def draw_chrome(
         self, scene: SceneState, o: Overlay, size: tuple[int, int], time: float
@@ -123,6 +129,9 @@ class Panels:
             self._loading(o, w, h, time)
         if o.replay:
             self._lines((REPLAY,), 0.5 * w, 0.085 * h, round(0.03 * h), self.accent,
+                        anchor="center", box=True)  # fmt: skip
+        if o.intervene:  # what the model is changed by: never left unsaid
+            self._lines((o.intervene,), 0.64 * w, 0.02 * h, round(0.024 * h), self.accent,
                         anchor="center", box=True)  # fmt: skip
         self._prompt_box(o, w, h, time)
         if o.hud:
@@ -164,6 +173,71 @@ class Panels:
             placed.append((x, y, half))
             colour = self.accent if index == scene.newest else self.dim
             self.painter.text(text, x, y, size, colour, anchor="center")
+
+    def _lens(self, scene: SceneState, matrix: np.ndarray, w: int, h: int) -> None:
+        """The logit lens beside the tower: at each lensed layer's height, the word that layer
+        would say next and its probability (the top one is the model's own answer), so the
+        answer can be seen forming up the tower."""
+        if not scene.lens or scene.rows < 2:
+            return
+        size = round(0.026 * h)
+        heights = layout.row_height(scene.rows)
+        angles = np.linspace(0, 2 * np.pi, 16, endpoint=False)
+        placed: list[tuple[float, float, int, str, float]] = []
+        for row, word, prob in scene.lens:
+            ring = np.stack([layout.RING_RADIUS * np.cos(angles), np.full(16, heights[row]),
+                             layout.RING_RADIUS * np.sin(angles), np.ones(16)])  # fmt: skip
+            clip = matrix @ ring  # [4, 16]
+            front = clip[3] > 0
+            if not front.any():
+                continue
+            xs = (clip[0, front] / clip[3, front] + 1) / 2 * w
+            ys = (1 - clip[1, front] / clip[3, front]) / 2 * h
+            placed.append((float(xs.max()) + size, float(ys.mean()), row, word, prob))
+        if not placed:
+            return
+        x = min(max(p[0] for p in placed), 0.72 * w - 9 * size)
+        y_first = max(min(p[1] for p in placed) - 0.6 * size, 0.1 * h)  # below the title
+        y_last = y_first - 1.2 * size
+        for _, y, row, word, prob in sorted(placed, key=lambda p: p[1]):  # top down
+            y = max(y - 0.6 * size, y_last + 1.2 * size)  # never on top of each other
+            y_last = y
+            top = row == scene.rows - 1
+            name = "emb" if row == 0 else f"{row - 1}"
+            colour = self.accent if top else self.dim
+            self.painter.text(f"{name:>3}", x, y, round(size * 0.8), self.dim)
+            label = f"{_candidate_label(word)[:14]} {prob:.0%}"
+            self.painter.text(label, x + 2.2 * size, y, size, colour, bold=top)
+            ghost = scene.ghost
+            if ghost is not None and ghost.lens_ids[row, 0] >= 0 and ghost.lens_text[row] != word:
+                other = f"untouched: {_candidate_label(ghost.lens_text[row])[:12]}"
+                right = x + 2.6 * size + self.painter.fonts.width(label, size, bold=top)
+                small = round(size * 0.75)
+                if right + self.painter.fonts.width(other, small) < 0.73 * w:  # never under
+                    self.painter.text(other, right, y + 0.15 * size, small, self.faint)
+        rows = [row for row, _, _ in scene.lens]
+        every = rows[1] - rows[0] if len(rows) > 2 else 1
+        shown = "every layer" if every == 1 else f"every {every}th layer + the last"
+        self.painter.text(f"logit lens, {shown}", x, y_last + 1.6 * size, round(size * 0.75),
+                          self.dim)  # fmt: skip
+
+    def _ghost(self, scene: SceneState, w: int, h: int) -> None:
+        """The untouched run beside a changed one: where the two answers part, what the
+        untouched one said from there, and what it would say next."""
+        ghost = scene.ghost
+        if ghost is None:
+            return
+        size = round(0.026 * h)
+        if scene.parted >= 0:
+            said = "".join(t.text for t in scene.ghost_tokens if t.index >= scene.parted)
+            line = f"untouched run, from where they part: {_visible(said).strip()}"
+        else:
+            line = "untouched run: the same so far"
+        self.painter.text(line[-110:], 0.04 * w, 0.955 * h, size, self.faint)
+        x, y = 0.74 * w, 0.1 * h + round(0.03 * h) * (1.5 + 1.55 * CANDIDATES_SHOWN) + size
+        pairs = zip(ghost.topk_text[:3], ghost.topk_probs[:3], strict=False)
+        top = ", ".join(f"{_candidate_label(t)} {p:.0%}" for t, p in pairs)
+        self.painter.text(f"untouched: {top}", x, y, round(0.8 * size), self.faint)
 
     def _lines(self, lines, x, y, size, colour, anchor="left", box=False, upward=False):
         step = round(size * 1.3)
@@ -235,8 +309,12 @@ class Panels:
             y = top + row * step
             pieces = tuple((text, index == current) for text, index in line)
             x = left
-            for text, is_current in pieces:  # the highlight behind the current token
+            for (text, is_current), (_, index) in zip(pieces, line, strict=True):
                 tw = self.painter.fonts.width(text, size)
+                if index == scene.parted:  # where the untouched run took another token
+                    self.painter.rect(x, y + size * 1.2, tw, max(2.0, size * 0.08), self.faint)
+                    self.painter.text("↓ parts", x, y - size * 0.55, round(size * 0.45),
+                                      self.faint)  # fmt: skip
                 if is_current:  # dark glyphs on the accent: legible from the back of a room
                     pad = size * (0.08 + 0.1 * scene.pulse)
                     space = self.painter.fonts.width(text[: len(text) - len(text.lstrip())], size)

@@ -1,0 +1,159 @@
+"""The logit lens and interventions with their ghost, on tiny models and the real SmolLM2:
+the lens's last row is the model's own answer; an ablation changes nothing before its block
+and something at it; a steering scale of zero changes nothing, a real one moves a chosen word;
+the ghost is a plain run; a trace keeps it all."""
+
+import numpy as np
+import pytest
+import torch
+
+from tests.test_cli import _assert_user_error, neuroweb
+from visualizer.config import CaptureSettings, GenerationSettings
+from visualizer.interventions import Interventions, interventions_from, parse_ablation
+from visualizer.model.generate import generate_frames
+from visualizer.trace import frames_from_trace, read_trace
+
+PROMPT = "Tell me about the sea, please."
+EVERY = CaptureSettings(lens_every=1)
+
+
+def _run(lm, ablate=(), steer=(), ghost=True, **gen):
+    settings = GenerationSettings(**{"max_tokens": 8, "temperature": 0.9, "seed": 3, **gen})
+    iv = interventions_from(tuple(ablate), tuple(steer))
+    return list(generate_frames(lm, PROMPT, settings, EVERY, interventions=iv, ghost=ghost))
+
+
+@pytest.mark.parametrize("family", ["llama", "gemma2", "gpt2"])
+def test_the_lens_at_the_last_layer_is_the_model_s_own_top_k(family, family_dir):
+    from visualizer.model.load import load_model
+
+    lm = load_model(str(family_dir(family)))
+    for frame in _run(lm):
+        k = frame.lens_ids.shape[1]
+        assert np.array_equal(frame.lens_ids[-1], frame.topk_ids[:k])
+        assert np.allclose(frame.lens_probs[-1], frame.topk_probs[:k], atol=1e-5)
+        assert (frame.lens_ids[:, 0] >= 0).all()  # every layer lensed (lens_every = 1)
+        assert frame.lens_text[-1] == frame.topk_text[0]
+
+
+def test_the_default_lens_reads_every_fourth_layer_and_the_last(tiny_llama):
+    frame = list(generate_frames(tiny_llama, PROMPT, GenerationSettings(max_tokens=2),
+                                 CaptureSettings()))[-1]  # fmt: skip
+    assert [r for r in range(4) if frame.lens_ids[r, 0] >= 0] == [0, 3]  # 3 blocks: 0, and 3
+
+
+@pytest.mark.parametrize("block", [0, 1, 2])
+def test_ablating_an_mlp_changes_nothing_before_its_block_and_changes_it(tiny_llama, block):
+    plain = _run(tiny_llama, temperature=0.0)
+    changed = _run(tiny_llama, ablate=[f"mlp:{block}"], temperature=0.0)
+    first = changed[0]  # the first prompt token: the same input in both runs
+    assert np.array_equal(first.hidden[: block + 1], plain[0].hidden[: block + 1])  # bit for bit
+    assert not np.allclose(first.hidden[block + 1], plain[0].hidden[block + 1])
+    assert not first.mlp_write[block].any()  # what the stream received: nothing
+    assert first.changed == (f"mlp:{block}",)
+
+
+def test_ablating_attention_or_one_head_changes_that_block_and_says_so(tiny_llama):
+    plain = _run(tiny_llama, temperature=0.0)
+    for spec in ("attn:1", "head:1.2"):
+        frame = _run(tiny_llama, ablate=[spec], temperature=0.0)[3]
+        assert np.array_equal(frame.hidden[:2], plain[3].hidden[:2])
+        assert not np.allclose(frame.hidden[2], plain[3].hidden[2]) and frame.changed == (spec,)
+
+
+def test_a_steering_scale_of_zero_changes_nothing(tiny_llama):
+    plain = _run(tiny_llama)
+    steered = _run(tiny_llama, steer=["1:0:Love|Hate"], ghost=False)
+    for a, b in zip(steered, plain, strict=True):
+        assert a.token_id == b.token_id and np.array_equal(a.hidden, b.hidden)
+
+
+def test_the_ghost_is_a_plain_run_with_the_same_seed(tiny_llama):
+    plain = _run(tiny_llama)
+    changed = _run(tiny_llama, ablate=["mlp:0", "head:2.1"])
+    assert [f.ghost.token_id for f in changed] == [f.token_id for f in plain]
+    for frame, reference in zip(changed, plain, strict=True):
+        g = frame.ghost
+        assert np.array_equal(g.topk_ids, reference.topk_ids)
+        assert np.allclose(g.topk_probs, reference.topk_probs, atol=1e-6)
+        assert np.array_equal(g.lens_ids, reference.lens_ids) and g.text == reference.text
+    assert any(f.token_id != f.ghost.token_id for f in changed)  # and the answers part
+    assert all(f.ghost is None for f in _run(tiny_llama, ablate=["mlp:0"], ghost=False))
+
+
+def test_switched_on_mid_answer_it_applies_from_the_next_token(tiny_llama):
+    plain = _run(tiny_llama, max_tokens=10)
+    asked = iter([None, None, interventions_from(("mlp:0",), ()), None, None])
+    frames = list(generate_frames(
+        tiny_llama, PROMPT, GenerationSettings(max_tokens=10, temperature=0.9, seed=3), EVERY,
+        changes=lambda: next(asked, None)))  # fmt: skip
+    generated = [f for f in frames if not f.is_prompt]
+    assert [f.changed for f in generated[:3]] == [(), (), ("mlp:0",)]
+    n_prompt = len(frames) - len(generated)
+    before = [f.token_id for f in plain[: n_prompt + 2]]
+    assert [f.token_id for f in frames[: n_prompt + 2]] == before  # untouched until then
+    untouched = [f.token_id for f in plain[n_prompt + 2 :]]
+    assert [f.ghost.token_id for f in generated[2:]] == untouched[: len(generated) - 2]
+    asked = iter([interventions_from(("mlp:0",), ()), None, Interventions(), None])
+    frames = list(generate_frames(
+        tiny_llama, PROMPT, GenerationSettings(max_tokens=6, temperature=0.9, seed=3), EVERY,
+        changes=lambda: next(asked, None)))  # fmt: skip
+    assert [f.ghost is not None for f in frames if not f.is_prompt][:4] == [True, True, False,
+                                                                            False]  # fmt: skip
+
+
+def test_a_trace_keeps_the_lens_the_interventions_and_the_ghost(tiny_llama_dir, tmp_path):
+    out = tmp_path / "changed.npz"
+    result = neuroweb("trace", "--model", str(tiny_llama_dir), "--prompt", PROMPT, "--tokens",
+                      "6", "--seed", "3", "--ablate", "mlp:1", "--out", str(out))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    trace = read_trace(out)
+    assert trace.meta["format_version"] == 4
+    assert trace.meta["interventions"] == {"ablate": ["mlp:1"], "steer": [], "ghost": True}
+    frames = frames_from_trace(trace)
+    assert all(f.changed == ("mlp:1",) and f.ghost is not None for f in frames)
+    plain = tmp_path / "plain.npz"
+    assert neuroweb("trace", "--model", str(tiny_llama_dir), "--prompt", PROMPT, "--tokens", "6",
+                    "--seed", "3", "--out", str(plain)).returncode == 0  # fmt: skip
+    untouched = frames_from_trace(read_trace(plain))
+    assert [f.ghost.token_id for f in frames] == [f.token_id for f in untouched]
+    assert [f.ghost.text for f in frames] == [f.text for f in untouched]
+    for a, b in zip(frames, untouched, strict=True):
+        assert np.array_equal(a.ghost.lens_ids, b.lens_ids)
+        assert np.allclose(a.ghost.topk_probs, b.topk_probs, atol=1e-3)
+    render = neuroweb("render", "--trace", str(out), "--out", str(tmp_path / "v.mp4"), "--size",
+                      "160x90", "--fps", "10", "--no-audio")  # fmt: skip
+    assert render.returncode == 0, render.stderr
+
+
+def test_bad_interventions_get_one_line(tiny_llama_dir, tmp_path):
+    out = str(tmp_path / "x.npz")
+    base = ("trace", "--model", str(tiny_llama_dir), "--prompt", "hi", "--out", out)
+    _assert_user_error(neuroweb(*base, "--ablate", "mlp"), "--ablate mlp: expected")
+    _assert_user_error(neuroweb(*base, "--steer", "3:x:a|b"), "--steer 3:x:a|b: expected")
+    _assert_user_error(neuroweb(*base, "--ablate", "mlp:99"), "the model has blocks 0–2")
+    _assert_user_error(neuroweb(*base, "--ablate", "head:1.40"), "block 1 has heads 0–3")
+    assert parse_ablation("head:3.7").spec == "head:3.7"
+
+
+@pytest.mark.slow
+def test_steering_smollm2_with_a_contrast_pair_raises_a_chosen_word(smollm2):
+    """Activation addition at block 8 with "I love you" − "I hate you", scale 2: the
+    probability of " love" as the next word after "I think that you are a person I" rises from
+    0.0061 to 0.035 (×5.8, measured; printed again here)."""
+    gen = GenerationSettings(max_tokens=1, temperature=0.0, raw=True)
+    love = smollm2.tokenizer(" love", add_special_tokens=False)["input_ids"][0]
+    prompt = "I think that you are a person I"
+
+    def probability(steer: tuple[str, ...]) -> float:
+        iv = interventions_from((), steer)
+        frames = list(generate_frames(smollm2, prompt, gen, CaptureSettings(candidates=50),
+                                      interventions=iv, ghost=False))  # fmt: skip
+        last = [f for f in frames if f.is_prompt][-1]
+        hits = np.flatnonzero(last.topk_ids == love)
+        return float(last.topk_probs[hits[0]]) if hits.size else 0.0
+
+    with torch.no_grad():
+        before, after = probability(()), probability(("8:2:I love you|I hate you",))
+    print(f"p(' love') {before:.4f} → {after:.4f}: ×{after / max(before, 1e-9):.1f}")
+    assert before > 0 and after > 3 * before
