@@ -157,3 +157,22 @@ def test_steering_smollm2_with_a_contrast_pair_raises_a_chosen_word(smollm2):
         before, after = probability(()), probability(("8:2:I love you|I hate you",))
     print(f"p(' love') {before:.4f} → {after:.4f}: ×{after / max(before, 1e-9):.1f}")
     assert before > 0 and after > 3 * before
+
+
+@pytest.mark.slow
+def test_smollm2_s_lens_rows_are_the_exact_lens_within_their_stated_precision(smollm2):
+    """Each lensed row against the lens computed here the plain way (final norm, the whole
+    float32 unembedding, softmax): the same top words, probabilities within 0.3 points (the
+    bfloat16 screen's normaliser, README)."""
+    frames = list(generate_frames(smollm2, PROMPT, GenerationSettings(max_tokens=6,
+                                                                       temperature=0.0),
+                                  CaptureSettings()))  # fmt: skip
+    parts = smollm2.parts
+    for frame in frames[-4:]:
+        rows = [r for r in range(frame.lens_ids.shape[0]) if frame.lens_ids[r, 0] >= 0]
+        assert rows == [0, 4, 8, 12, 16, 20, 24, 28, 30]
+        with torch.no_grad():
+            x = parts.final_norm(torch.from_numpy(frame.hidden[rows].astype(np.float32)))
+            exact = torch.softmax(parts.unembed(x), dim=-1).topk(5, dim=-1)
+        assert np.array_equal(frame.lens_ids[rows], exact.indices.numpy())
+        assert np.abs(frame.lens_probs[rows] - exact.values.numpy()).max() < 3e-3

@@ -21,6 +21,8 @@ every query head gets its own row; a sliding-window block's shorter cache is ali
 others' positions.
 """
 
+import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -174,24 +176,73 @@ def logit_lens(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """What each of `rows` of the residual stream [S, L+1, d] would say next: through the
     model's own final norm and unembedding (and final softcap), its top `k` tokens and their
-    probabilities; [S, L+1, k] each, -1 and 0 for rows not lensed. All rows at once: one
-    matrix product, so a few rows cost about one unembedding."""
+    probabilities; [S, L+1, k] each, -1 and 0 for rows not lensed.
+
+    All rows in one product. On a CPU that multiplies bfloat16 faster than float32 (4× on this
+    project's machines), the whole vocabulary is scored in bfloat16 only to find each row's
+    SCREEN × k best candidates; those are scored again exactly in the model's own precision,
+    and only those exact logits are reported. The softmax's normaliser takes the rest of the
+    vocabulary at bfloat16 (about 0.4 % per logit, averaging out over the vocabulary)."""
     s, layers = hidden.shape[:2]
     ids = torch.full((s, layers, k), -1, dtype=torch.int32)
     probs = torch.zeros(s, layers, k)
     if not rows:
         return ids, probs
     weight = parts.unembed.weight
+    bias = getattr(parts.unembed, "bias", None)
     x = hidden[:, list(rows)].to(weight.device, weight.dtype)  # [S, n, d]
     if parts.final_norm is not None:
         x = parts.final_norm(x)
-    logits = parts.unembed(x).float()  # [S, n, V]
-    if parts.final_softcap:
-        logits = torch.tanh(logits / parts.final_softcap) * parts.final_softcap
-    top = torch.softmax(logits, dim=-1).topk(k, dim=-1)
-    ids[:, list(rows)] = top.indices.to(torch.int32).cpu()
-    probs[:, list(rows)] = top.values.cpu()
+    fast = _screening_weight(parts.unembed, x.shape[0] * x.shape[1])
+    if fast is None:  # the model's own precision is as fast here: score exactly once
+        logits = _softcapped(parts.unembed(x).float(), parts.final_softcap)
+        top = logits.topk(k, dim=-1)
+        chosen, exact = top.indices, top.values
+    else:
+        approx = _softcapped((x.to(fast.dtype) @ fast.T).float(), parts.final_softcap)
+        candidates = approx.topk(min(SCREEN * k, approx.shape[-1]), dim=-1).indices
+        exact_all = torch.einsum("snd,sncd->snc", x.float(), weight[candidates].float())
+        if bias is not None:
+            exact_all = exact_all + bias[candidates].float()
+        exact_all = _softcapped(exact_all, parts.final_softcap)
+        logits = approx.scatter(-1, candidates, exact_all)  # exact where it is reported
+        order = exact_all.topk(k, dim=-1)
+        chosen, exact = candidates.gather(-1, order.indices), order.values
+    ids[:, list(rows)] = chosen.to(torch.int32).cpu()
+    probs[:, list(rows)] = (exact - logits.logsumexp(dim=-1, keepdim=True)).exp().cpu()
     return ids, probs
+
+
+SCREEN = 4  # candidates scored exactly per word reported
+_screening: "weakref.WeakKeyDictionary[nn.Module, torch.Tensor | None]" = (
+    weakref.WeakKeyDictionary())  # fmt: skip
+
+
+def _softcapped(logits: torch.Tensor, cap: float | None) -> torch.Tensor:
+    return torch.tanh(logits / cap) * cap if cap else logits
+
+
+def _screening_weight(unembed: nn.Module, rows: int) -> torch.Tensor | None:
+    """A bfloat16 copy of the unembedding if this machine multiplies by it faster than by the
+    model's own (measured once per model), else None."""
+    if unembed not in _screening:
+        weight = unembed.weight.detach()
+        if weight.dtype == torch.bfloat16 or weight.device.type == "meta":
+            _screening[unembed] = None
+            return None
+        copy = weight.to(torch.bfloat16)
+        x = torch.randn(max(rows, 2), weight.shape[1], device=weight.device)
+
+        def timed(w: torch.Tensor) -> float:
+            xs = x.to(w.dtype)
+            xs @ w.T  # warm
+            start = time.perf_counter()
+            for _ in range(3):
+                xs @ w.T
+            return time.perf_counter() - start
+
+        _screening[unembed] = copy if timed(copy) < 0.7 * timed(weight) else None
+    return _screening[unembed]
 
 
 def lens_rows(layers: int, every: int) -> tuple[int, ...]:

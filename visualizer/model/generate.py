@@ -97,9 +97,21 @@ class _Ghost:
     ended: bool = False
 
 
+def own_row(lens_ids: np.ndarray, lens_probs: np.ndarray, top_ids: torch.Tensor,
+            top_probs: torch.Tensor) -> None:  # fmt: skip
+    """The lens's last row, when it is lensed, is the model's own answer: its exact top words
+    (the other rows are scored as logit_lens says)."""
+    last = lens_ids[..., -1, 0] >= 0
+    width = lens_ids.shape[-1]
+    if np.all(last):
+        lens_ids[..., -1, :] = top_ids[..., :width].numpy()
+        lens_probs[..., -1, :] = top_probs[..., :width].numpy()
+
+
 def _ghost_frame(g: _Ghost, token: int, logits: torch.Tensor, lens: tuple, k: int) -> Ghost:
     top_ids, top_probs, entropy = summarize(logits[None], k)
     ids, probs = lens
+    own_row(ids, probs, top_ids[0], top_probs[0])
     candidates = top_ids[0].tolist()
     return Ghost(
         token_id=token, text=g.detok.push(token), topk_ids=np.array(candidates, np.int64),
@@ -126,6 +138,7 @@ def _frames(
 ) -> Iterator[Frame]:
     """One Frame per position of the pass; `window`: attention positions kept (0: all)."""
     top_ids, top_probs, entropy = summarize(logits, k)  # [S, k], [S, k], [S]
+    own_row(cap.lens_ids, cap.lens_probs, top_ids, top_probs)
     for s, token in enumerate(ids):
         candidates = top_ids[s].tolist()
         n = past + s + 1  # positions this token attends to, itself included
