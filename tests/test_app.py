@@ -335,3 +335,76 @@ def test_the_window_keys_switch_the_lens_and_a_block_s_mlp_from_the_next_token(a
     run_until(app, lambda: app.scene.changed == () or app.idle)
     app.execute(Command("lens"))
     assert not app.overlay().lens
+
+
+def test_a_pause_holds_the_newest_frames_and_counts_and_shows_what_it_dropped(tiny_llama):
+    """More frames arrive while paused than a pause holds (PENDING_LIMIT): the newest are held,
+    the rest are counted, the title says so, and resuming shows the held ones in order."""
+    from dataclasses import replace
+
+    from visualizer.config import CaptureSettings, GenerationSettings
+    from visualizer.handoff import Status
+    from visualizer.model.generate import generate_frames
+    from visualizer.render.layers.panels import PENDING_LIMIT
+    from visualizer.sources.player import TracePlayer
+
+    run = list(generate_frames(tiny_llama, "Hello", GenerationSettings(max_tokens=8,
+                                                                      temperature=0.0),
+                               CaptureSettings()))  # fmt: skip
+    n_prompt = sum(f.is_prompt for f in run)
+    answer = run[n_prompt:]
+    extra = 100
+    many = PENDING_LIMIT + extra
+    frames = [*run[:n_prompt], *(replace(answer[i % len(answer)], index=n_prompt + i)
+                                 for i in range(many))]  # fmt: skip
+    clock = FixedStepClock(30)
+    times = [0.0] * n_prompt + [1.0] * many  # the whole answer arrives at once, at 1 s
+    player = TracePlayer(frames, times, lambda: clock.now, Status("generating", model="tiny"))
+    target = HeadlessTarget((160, 90))
+    app = App(load_settings("default"), target, player.start(), clock, adaptive=False)
+    try:
+        app.frame()
+        app.execute(Command("pause"))
+        run_until(app, lambda: clock.now > 1.2)
+        assert len(app.pending) == PENDING_LIMIT and app.paused_dropped == extra
+        assert app.overlay().paused_dropped == extra
+        seen = app.scene.tokens_seen
+        app.execute(Command("pause"))  # resume
+        app.frame()
+        assert app.scene.tokens_seen == seen + PENDING_LIMIT
+        assert app.scene.newest == frames[-1].index and app.paused_dropped == 0
+    finally:
+        app.release()
+        target.close()
+
+
+def test_a_live_recording_is_as_long_as_the_wall_time_through_a_stall(tiny_llama_dir, tmp_path):
+    """The window stalls for 1.5 s (a dragged window, a slow disk): the recording holds the
+    last frame through it, so the video is as long as the time it was recording."""
+    import time
+
+    import imageio_ffmpeg
+
+    settings = load_settings("default", {"model": {"name": str(tiny_llama_dir), "threads": 1}})
+    target = HeadlessTarget((160, 90))
+    path = tmp_path / "stall.mp4"
+    try:
+        with LocalSource(settings) as stream:
+            began = time.perf_counter()
+            app = App(settings, target, stream, RealClock(), adaptive=False, prompt="Hello",
+                      record_to=path)  # fmt: skip
+            try:
+                while time.perf_counter() - began < 1.0:
+                    app.frame()
+                time.sleep(1.5)  # no frame drawn
+                resumed = time.perf_counter()
+                while time.perf_counter() - resumed < 0.5:
+                    app.frame()
+                wall = time.perf_counter() - began
+                app.stop_recording()
+            finally:
+                app.release()
+    finally:
+        target.close()
+    _, seconds = imageio_ffmpeg.count_frames_and_secs(str(path))
+    assert abs(seconds - wall) < 0.25, (seconds, wall)

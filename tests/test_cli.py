@@ -20,11 +20,25 @@ def neuroweb(*args: str, timeout: float = 300, cwd=None, env=None) -> subprocess
                           text=True, timeout=timeout, cwd=cwd, env=env)  # fmt: skip
 
 
-def interrupt_while_recording(partial: Path, *args: str, cwd=None, sig=signal.SIGINT,
-                              min_bytes: int = 1) -> tuple[int, str]:  # fmt: skip
+def children(pid: int) -> list[int]:
+    """The processes whose parent is `pid` (ffmpeg runs in a session of its own)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def interrupt_while_recording(
+    partial: Path, *args: str, cwd=None, sig=signal.SIGINT, min_bytes: int = 1, group: bool = False
+) -> tuple[int, str]:
     """Run neuroweb, send `sig` once ffmpeg has written `min_bytes` into `partial` (the
-    recording's hidden file); its exit status and stderr. SIGKILL goes to the whole process
-    group, ffmpeg included, as in a power cut."""
+    recording's hidden file); its exit status and stderr. `group`: to the whole process group,
+    as systemd stops a unit. SIGKILL goes to the group and to ffmpeg, as in a power cut."""
     run = subprocess.Popen([sys.executable, "-m", "visualizer", *args], cwd=cwd,
                            stderr=subprocess.PIPE, text=True, start_new_session=True)  # fmt: skip
     for _ in range(600):  # until ffmpeg has written something (bounded: 600 × 0.1 s)
@@ -35,6 +49,14 @@ def interrupt_while_recording(partial: Path, *args: str, cwd=None, sig=signal.SI
         except subprocess.TimeoutExpired:
             continue
     if sig == signal.SIGKILL:
+        encoders = children(run.pid)
+        os.killpg(run.pid, sig)
+        for pid in encoders:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:  # went with the group
+                pass
+    elif group:
         os.killpg(run.pid, sig)
     else:
         run.send_signal(sig)

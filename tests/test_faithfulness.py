@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.test_families import eager_reference
+from tests.test_families import assert_candidates_follow_the_logits, eager_reference
 from visualizer.config import CaptureSettings, GenerationSettings
 from visualizer.model.generate import generate_frames
 
@@ -69,6 +69,11 @@ def test_mlp_activation_is_the_down_projections_input(smollm2, greedy_frames):
         expected = (block.mlp.act_fn(block.mlp.gate_proj(x)) * block.mlp.up_proj(x)).numpy()
     scale = np.abs(expected).max()
     assert np.abs(frame.mlp[3] - expected).max() / scale < 1e-3
+
+
+def test_topk_and_entropy_equal_those_of_the_full_pass_logits(smollm2, greedy_frames):
+    ref = eager_reference(smollm2.model, [f.token_id for f in greedy_frames])
+    assert_candidates_follow_the_logits(greedy_frames, ref["logits"])
 
 
 def test_topk_and_entropy_follow_the_logits(smollm2, greedy_frames):

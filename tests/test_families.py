@@ -61,7 +61,25 @@ def eager_reference(model, ids: list[int]) -> dict:
             h.remove()
     seen["hidden"] = torch.cat(seen["hidden"], 0).transpose(0, 1).numpy()  # [T, L+1, d]
     seen["attn"] = torch.cat(out.attentions, 0).permute(2, 0, 1, 3).numpy()  # [T, L, H, T]
+    seen["logits"] = out.logits[0].float().numpy()  # [T, V]
     return seen
+
+
+def assert_candidates_follow_the_logits(frames, logits: np.ndarray) -> None:
+    """Each frame's top-k ids and probabilities and its entropy equal those of softmax over
+    the full pass's logits at its position (ids compared where probabilities are not tied)."""
+    for t, frame in enumerate(frames):
+        z = logits[t].astype(np.float64)
+        p = np.exp(z - z.max())
+        p /= p.sum()
+        k = len(frame.topk_ids)
+        order = np.argsort(-p, kind="stable")[:k]
+        np.testing.assert_allclose(frame.topk_probs, p[order], atol=2e-5)
+        distinct = np.abs(np.diff(p[order])) > 1e-5  # ties may come in either order
+        keep = np.concatenate([[True], distinct]) & np.concatenate([distinct, [True]])
+        assert np.array_equal(np.asarray(frame.topk_ids)[keep], order[keep]), t
+        entropy = -(p[p > 0] * np.log(p[p > 0])).sum()
+        assert abs(frame.entropy - entropy) < 1e-3 * max(1.0, entropy), (t, frame.entropy)
 
 
 @pytest.fixture(scope="module", params=FAMILIES)
@@ -105,6 +123,12 @@ def test_the_capture_equals_one_eager_pass(family_run):
     for block in sliding:  # a sliding block never sees further back than its window
         last = frames[-1].attn[block]
         assert not last[:, : -WINDOW].any() and last[:, -WINDOW:].all()
+
+
+def test_top_candidates_and_entropy_equal_the_full_pass_logits(family_run):
+    _, lm, frames = family_run
+    ref = eager_reference(lm.model, [f.token_id for f in frames])
+    assert_candidates_follow_the_logits(frames, ref["logits"])
 
 
 def test_greedy_answers_equal_transformers_generate(family_run):

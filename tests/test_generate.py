@@ -73,6 +73,23 @@ def test_context_overflow_slides_instead_of_crashing(tiny_llama):
         assert f.attn.shape[-1] == f.index - f.context_start + 1 <= 64
 
 
+def test_after_a_slide_frames_equal_a_fresh_pass_over_the_kept_window(tiny_llama):
+    """Once the view has slid, a frame is what one eager pass over the positions it keeps
+    (context_start to itself) gives at its last position: hidden states, attention, logits."""
+    from tests.test_families import assert_candidates_follow_the_logits, eager_reference
+
+    frames, _ = _run(tiny_llama, temperature=0.0, max_tokens=100)
+    ids = [f.token_id for f in frames]
+    slid = [f for f in frames if f.context_start > 0]
+    assert len({f.context_start for f in slid}) >= 2  # slid more than once
+    for frame in slid:
+        ref = eager_reference(tiny_llama.model, ids[frame.context_start : frame.index + 1])
+        scale = np.abs(ref["hidden"][-1]).max()
+        assert np.abs(frame.hidden - ref["hidden"][-1]).max() / scale < 1e-3, frame.index
+        assert np.abs(frame.attn - ref["attn"][-1]).max() < 1e-4, frame.index
+        assert_candidates_follow_the_logits([frame], ref["logits"][-1:])
+
+
 def test_long_prompt_keeps_its_tail(tiny_llama):
     frames, notes = _run(tiny_llama, prompt="word " * 10_000, raw=True, max_tokens=2)
     assert sum(f.is_prompt for f in frames) == 32

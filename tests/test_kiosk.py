@@ -65,7 +65,7 @@ def kiosk(tiny_llama_dir, tmp_path, monkeypatch):
     log = kiosk_log(settings.kiosk)
     source, attract = kiosk_source(settings, log)
     app = App(settings, target, source, FixedStepClock(30), adaptive=False,
-              controls=Controls(parse_keys(settings.kiosk.exit_keys)))  # fmt: skip
+              controls=Controls(parse_keys(settings.kiosk.exit_keys)), log=log)  # fmt: skip
     kiosk = Kiosk(app, {"default": load_settings("default"), "minimal": load_settings("minimal")},
                   log, attract)  # fmt: skip
     yield kiosk
@@ -105,6 +105,21 @@ def test_the_kiosk_answers_prompt_after_prompt_and_heals_a_killed_model(kiosk, t
     log = (tmp_path / "kiosk.log").read_text()
     assert "restarting the model process: the model" in log
     assert "prompt: " in log and "scene: " in log
+
+
+def test_every_notice_on_screen_is_also_in_the_kiosk_log(kiosk, tmp_path):
+    _run_until(kiosk, lambda: kiosk.answers >= 1)
+    app, shown = kiosk.app, set()
+    app.execute(Command("lens"))  # the L key: "logit lens off"
+    app.screenshot(tmp_path / "poster.png")  # "saved …"
+    app.screenshot(tmp_path / "missing" / "poster.png")  # "poster failed: …"
+    for _ in range(5):
+        app.frame()
+        shown.update(app.overlay().notices)
+    assert len(shown) == 3, shown
+    log = (tmp_path / "kiosk.log").read_text()
+    for text in shown:
+        assert f"on screen: {text}" in log, text
 
 
 def test_a_stopping_kiosk_starts_no_new_model_process(kiosk):
@@ -251,15 +266,42 @@ def test_the_kiosk_window_runs_fullscreen_until_a_signal(xvfb, tiny_llama_dir, t
                       'scene_s = 2.0\nprompts = ["Hello", "Goodbye"]\n'
                       f'log_file = "{tmp_path / "kiosk.log"}"\n')  # fmt: skip
     run = subprocess.Popen([sys.executable, "-m", "visualizer", "kiosk", "--config", str(config)],
-                           stderr=subprocess.PIPE, text=True, cwd=tmp_path)  # fmt: skip
+                           stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+                           start_new_session=True)  # fmt: skip
     log = tmp_path / "kiosk.log"
     for _ in range(600):  # until it has asked twice (bounded: 600 × 0.1 s)
         if log.exists() and log.read_text().count("prompt: ") >= 2:
             break
         time.sleep(0.1)
-    run.send_signal(signal.SIGTERM)
+    os.killpg(run.pid, signal.SIGTERM)  # as systemd stops a unit: the whole process group
     _, stderr = run.communicate(timeout=30)
-    assert run.returncode == 0, stderr
+    assert run.returncode == 128 + signal.SIGTERM, stderr
+    assert "neuroweb: stopped (SIGTERM)" in stderr and "Traceback" not in stderr
     text = log.read_text()
     assert text.count("prompt: ") >= 2 and "scene: architecture" in text
-    assert "kiosk stopping after" in text and "Traceback" not in stderr
+    assert "kiosk stopping after" in text
+
+
+def test_the_watchdog_ends_a_frozen_loop_within_frozen_s(tmp_path):
+    """A render loop that stops beating (here: one that sleeps, as one stuck in a driver
+    would) is ended from the watchdog's thread, after frozen_s and before 2 × frozen_s, with
+    the reason in the log; its supervisor starts a fresh one."""
+    limit = 1.0
+    code = (
+        "import logging, sys, time\n"
+        "from visualizer.kiosk import Watchdog\n"
+        "logging.basicConfig(stream=sys.stderr)\n"
+        f"with Watchdog({limit}, logging.getLogger('kiosk')) as dog:\n"
+        "    dog.beat()\n"
+        "    print(time.monotonic(), flush=True)\n"
+        "    time.sleep(60)\n"
+    )
+    env = {**os.environ, "PYGAME_HIDE_SUPPORT_PROMPT": "1"}
+    run = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, env=env)  # fmt: skip
+    frozen_at = float(run.stdout.readline())
+    run.wait(30)
+    ended_after = time.monotonic() - frozen_at
+    assert run.returncode == 3, run.stderr.read()
+    assert "stuck for" in run.stderr.read()
+    assert limit <= ended_after < 2 * limit, ended_after

@@ -81,7 +81,7 @@ def test_ctrl_c_finalises_the_recording(tmp_path, tiny_llama_dir):
         "--record", str(out), "--model", str(tiny_llama_dir), cwd=tmp_path,
     )  # fmt: skip
     assert status == 130, stderr
-    assert f"saved {out}" in stderr
+    assert f"neuroweb: stopped (Ctrl-C); kept {out}" in stderr
     frames, _, size = _video(out)
     assert frames > 0 and size == (160, 90)
     assert not partial.exists()

@@ -8,12 +8,14 @@ import os
 import sys
 from pathlib import Path
 
+from visualizer import signals
 from visualizer.config import SCENES, PresetWatch, Settings, load_settings
 from visualizer.detail import LEVELS
 from visualizer.errors import UserError
 from visualizer.interventions import interventions_from
 from visualizer.network import DEFAULT_LISTEN
 from visualizer.paths import check_output_path
+from visualizer.signals import stop_like_ctrl_c
 
 
 class _Parser(argparse.ArgumentParser):
@@ -160,6 +162,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_sampling_flags(snap)
     _add_intervention_flags(snap)
 
+    recover = sub.add_parser("recover", help="make recordings cut short by a crash playable")
+    recover.add_argument("folder", nargs="?", type=Path, default=Path("."),
+                         help="where to look (default: here)")
+
     inspect = sub.add_parser("inspect", help="print what the model is made of (no rendering)")
     inspect.add_argument("--model", default="", help="a model folder, .gguf or HF cache name")
     inspect.add_argument("--trust-pickle", action="store_true", help="allow .bin/.pt weights")
@@ -226,8 +232,18 @@ def overrides_from(args: argparse.Namespace) -> dict:
     }
 
 
+def _mention_leftovers(*folders: Path) -> None:
+    """Unfinished recordings where this run records: said once, at the start."""
+    from visualizer.record.recover import mention_leftovers
+
+    for folder in dict.fromkeys(f.resolve() for f in folders):
+        mention_leftovers(folder)
+
+
 def _run(args: argparse.Namespace) -> int:
     settings = settings_from(args)
+    if not args.terminal:
+        _mention_leftovers(Path.cwd(), *([args.record.parent] if args.record else []))
     if args.terminal:
         from visualizer.terminal import run_terminal
 
@@ -269,6 +285,7 @@ def _render(args: argparse.Namespace) -> int:
         raise UserError(f"render: --fps: expected at most 240, got {args.fps}")
     settings = settings_from(args)
     check_output_path(args.out)  # before minutes of model work
+    _mention_leftovers(args.out.parent)
     run = _answer(args, settings)
     saved = render_video(run, settings, args.out, args.size, args.fps, args.token_rate,
                          sound=not args.no_audio)  # fmt: skip
@@ -299,6 +316,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
     try:
         args = build_parser().parse_args(argv)
+        if args.command in ("run", "render", "trace", "snapshot", "kiosk"):
+            stop_like_ctrl_c()
         if args.command == "run":
             return _run(args)
         if args.command == "render":
@@ -309,6 +328,10 @@ def main(argv: list[str] | None = None) -> int:
             from visualizer.soak import soak_command
 
             return soak_command(args.minutes, args.inject_faults, args.model, args.fault_every)
+        if args.command == "recover":
+            from visualizer.record.recover import recover_command
+
+            return recover_command(args.folder)
         if args.command == "inspect":
             from visualizer.report import inspect_command
 
@@ -316,6 +339,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "kiosk":
             from visualizer.kiosk import run_kiosk
 
+            _mention_leftovers(Path.cwd())
             return run_kiosk(load_settings(args.config, overrides_from(args)))
         if args.command == "serve":
             from visualizer.server import serve_command
@@ -336,9 +360,11 @@ def main(argv: list[str] | None = None) -> int:
         clear = "\r\033[K" if sys.stderr.isatty() else ""  # over a progress line
         print(f"{clear}neuroweb: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("neuroweb: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as stop:
+        kept = getattr(stop, "kept", None)
+        said = f"; kept {kept}" if kept else ""
+        print(f"\nneuroweb: stopped ({signals.name(stop)}){said}", file=sys.stderr)
+        return signals.exit_status(stop)
 
 
 if __name__ == "__main__":

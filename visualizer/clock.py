@@ -11,8 +11,14 @@ MAX_STEP_S = 0.1  # a stall (a dragged window, a breakpoint) must not make every
 
 class RealClock:
     def __init__(self) -> None:
-        self._last = time.perf_counter()
-        self.now = 0.0  # seconds since start, as the animation sees them
+        self._start = self._last = time.perf_counter()
+        self.now = 0.0  # seconds since start, as the animation sees them (a stall is capped)
+
+    @property
+    def wall(self) -> float:
+        """Seconds since start on the wall, stalls and all: a live recording's clock, so that
+        its length is the time it was recording."""
+        return self._last - self._start
 
     def tick(self) -> float:
         """Advance to now; returns the frame's time step in seconds."""
@@ -33,3 +39,7 @@ class FixedStepClock:
         self.frames += 1
         self.now = self.frames * self.step
         return self.step
+
+    @property
+    def wall(self) -> float:
+        return self.now

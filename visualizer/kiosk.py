@@ -270,7 +270,7 @@ def run_kiosk(settings: Settings) -> int:
         log.warning(silent_because)
     source, attract = kiosk_source(settings, log)
     app = App(settings, target, source, RealClock(), adaptive=True, speakers=speakers,
-              controls=Controls(parse_keys(k.exit_keys)))  # fmt: skip
+              controls=Controls(parse_keys(k.exit_keys)), log=log)  # fmt: skip
     kiosk = Kiosk(app, looks, log, attract)
     try:
         with Watchdog(k.frozen_s, log) as watchdog:

@@ -57,9 +57,12 @@ def run_window(
             )  # fmt: skip
             try:
                 app.run()
-            finally:
+            except KeyboardInterrupt as stop:  # Ctrl-C, SIGTERM, SIGHUP: said by the caller
                 app.release()
-                _report(app.last_recording)
+                stop.kept = app.last_recording
+                raise
+            app.release()
+            _report(app.last_recording)
     finally:
         if speakers is not None:
             speakers.close()
@@ -92,9 +95,15 @@ def run_headless(
                     except OSError as exc:
                         raise UserError(f"{screenshot}: cannot write: {exc.strerror}") from None
                     _report(screenshot)
-            finally:
+            except KeyboardInterrupt as stop:  # the recording is finalised: said by the caller
                 app.release()
-                _report(app.last_recording)  # also after Ctrl-C: the file is finalised
+                stop.kept = app.last_recording
+                raise
+            except BaseException:
+                app.release()
+                raise
+            app.release()
+            _report(app.last_recording)
     finally:
         target.close()
     _finish(app)

@@ -63,7 +63,7 @@ def _run(settings: Settings, watch: PresetWatch, seconds: float, faults: bool, f
     source, attract = kiosk_source(settings, log)
     model = source.source  # the model process itself: faults are injected into it
     app = App(settings, target, source, FixedStepClock(30), adaptive=False, watch=watch,
-              controls=Controls(parse_keys(settings.kiosk.exit_keys)))  # fmt: skip
+              controls=Controls(parse_keys(settings.kiosk.exit_keys)), log=log)  # fmt: skip
     kiosk = Kiosk(app, looks_of(settings), log, attract)
     start = time.monotonic()
     report = {"frames": 0, "longest_frame_ms": 0.0, "answers": 0, "restarts": 0,

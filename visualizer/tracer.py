@@ -4,7 +4,7 @@ how `neuroweb render --prompt` and `snapshot --prompt` get their frames."""
 import sys
 from pathlib import Path
 
-from visualizer import __version__
+from visualizer import __version__, signals
 from visualizer.config import Settings
 from visualizer.detail import Detail
 from visualizer.errors import UserError
@@ -26,7 +26,18 @@ def trace_command(settings: Settings, prompt: str, out: Path,
 
         builder, meta = nnsight_trace(settings, prompt, engine[1])
     else:
-        builder, meta = run_model(settings, prompt)
+        try:
+            builder, meta = run_model(settings, prompt)
+        except KeyboardInterrupt as stop:  # Ctrl-C, SIGTERM: keep the positions made so far
+            builder, meta = getattr(stop, "partial", (None, None))
+            if builder is not None and builder.rows and meta:
+                meta["notes"] = [*meta["notes"], f"stopped ({signals.name(stop)}) after "
+                                 f"{builder.rows} positions"]  # fmt: skip
+                meta["n_prompt"] = sum(f.is_prompt for f in builder.frames)
+                meta["text"] = "".join(f.text for f in builder.frames)
+                write_trace(out, builder, meta)
+                stop.kept = f"{out} ({builder.rows} positions)"
+            raise
     try:
         write_trace(out, builder, meta)
     except OSError as exc:
@@ -59,10 +70,23 @@ def run_model(settings: Settings, prompt: str) -> tuple[TraceBuilder, dict]:
     detail = Detail("float16", settings.capture.trace_window)
     builder = TraceBuilder(settings.capture.trace_window, gen.max_tokens + min(gen.context, 4096))
     notes: list[str] = []
+    meta: dict = {}
+    try:
+        return _run(settings, prompt, gen, detail, builder, notes, meta)
+    except KeyboardInterrupt as stop:
+        stop.partial = (builder, meta)
+        raise
+
+
+def _run(settings: Settings, prompt: str, gen, detail: Detail, builder: TraceBuilder,
+         notes: list[str], meta: dict) -> tuple[TraceBuilder, dict]:  # fmt: skip
+    """run_model's work; `meta` is filled in as soon as the model is ready, so an interrupted
+    run can still be written."""
     with open_source(settings, lossless=True) as source:
         ready = _wait_ready(source)
         arch = ready.architecture
         notes += arch.notes if arch is not None else []
+        meta.update(_meta(settings, prompt, ready, notes, source.name, builder))
         request = source.generate(prompt, gen, detail)
         generated = 0
         while True:
@@ -86,7 +110,14 @@ def run_model(settings: Settings, prompt: str) -> tuple[TraceBuilder, dict]:
         print(file=sys.stderr)  # end the updating line
     if not builder.rows:
         raise RuntimeError(f"{source.name} sent no frames")
-    meta = {
+    meta.update(_meta(settings, prompt, ready, notes, source.name, builder))
+    return builder, meta
+
+
+def _meta(settings: Settings, prompt: str, ready: Status, notes: list[str], source: str,
+          builder: TraceBuilder) -> dict:  # fmt: skip
+    gen, arch = settings.generation, ready.architecture
+    return {
         "model": ready.model,
         "prompt": prompt,
         "n_prompt": sum(f.is_prompt for f in builder.frames),
@@ -103,13 +134,12 @@ def run_model(settings: Settings, prompt: str) -> tuple[TraceBuilder, dict]:
         "interventions": {"ablate": list(settings.intervene.ablate),
                           "steer": list(settings.intervene.steer),
                           "ghost": settings.intervene.ghost},  # fmt: skip
-        "source": source.name,
+        "source": source,
         "model_config": ready.config,
         "architecture": arch.to_json() if arch is not None else None,
         "text": "".join(f.text for f in builder.frames),
         "neuroweb_version": __version__,
     }
-    return builder, meta
 
 
 def _wait_ready(source: FrameSource) -> Status:

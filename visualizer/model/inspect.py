@@ -429,7 +429,7 @@ def inspect_model(
     if moe:
         notes.append(f"MoE blocks ({ranges(moe)}): the experts' activations are not captured "
                      "(the mlp array holds zeros there); each token's routing and the MLP's "
-                     "write are")  # fmt: skip
+                     "write are captured")  # fmt: skip
     sources: dict[str, str] = {"blocks": f"{blocks_path} ({len(blocks)} modules)"}
     embedding = model.get_input_embeddings()
     emb_path = next(n for n, c in model.named_modules() if c is embedding)

@@ -9,9 +9,11 @@ stay playable when cut short, so a crash (even a kill) leaves a watchable video 
 A clean finish remuxes them (video copied, sound encoded to AAC) into the mp4 at the target.
 """
 
+import fcntl
 import os
 import queue
 import subprocess
+import sys
 import tempfile
 import threading
 import wave
@@ -67,6 +69,60 @@ class FrameGrabber:
             buffer.release()
 
 
+def hold(partial: Path, path: Path) -> IO[bytes]:
+    """The partial file, created and locked for as long as the returned handle is open (the
+    lock goes with the process, however it ends): a recording still being made is told from
+    the leftovers of one that was cut short. ffmpeg writes the same file. Leftovers of an
+    earlier recording to `path` are recovered first, never recorded over."""
+    from visualizer.errors import UserError
+    from visualizer.record.recover import recover_one
+
+    handle = open(partial, "ab")  # nothing truncated before the lock is ours
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise UserError(f"{path}: another neuroweb is recording to it right now") from None
+    if partial.stat().st_size > 0:
+        target, said = recover_one(partial)
+        print(f"neuroweb: an earlier recording to {path} was cut short: "
+              + (f"recovered as {target}" if target else said), file=sys.stderr)  # fmt: skip
+    return handle
+
+
+def is_held(partial: Path) -> bool:
+    """Whether a running recording holds `partial` (see `hold`)."""
+    try:
+        with open(partial, "rb") as handle:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    return False
+
+
+def remux(video: Path, sound: Path | None, out: Path) -> str | None:
+    """Matroska (+ WAV) → mp4 with the index up front (+faststart); the soundtrack becomes AAC.
+    The video is copied, not encoded again, so this takes a moment, not a re-render. Why not,
+    if it could not be done."""
+    inputs, mapping = ["-i", str(video)], ["-map", "0:v:0", "-c:v", "copy"]
+    if sound is not None:
+        inputs += ["-i", str(sound)]
+        mapping += ["-map", "1:a:0", "-c:a", "aac", "-b:a", "192k"]
+    command = [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y",
+               *inputs, *mapping, "-movflags", "+faststart", "-f", "mp4", str(out)]  # fmt: skip
+    try:
+        done = subprocess.run(command, capture_output=True, timeout=FINISH_TIMEOUT_S * 5)
+    except subprocess.TimeoutExpired:
+        return "ffmpeg could not finish the mp4 in time"
+    if done.returncode != 0:
+        said = next((x.strip() for x in done.stderr.decode(errors="replace").splitlines()
+                     if x.strip()), "")  # fmt: skip
+        return f"ffmpeg could not write the mp4: {said}"
+    return None
+
+
 class Recorder:
     """Encodes bottom-up RGBA frames to an H.264 (yuv420p) mp4 through the ffmpeg binary, with
     an AAC soundtrack when `audio_rate` is given (stereo float samples through `write_audio`).
@@ -99,6 +155,7 @@ class Recorder:
         self._thread: threading.Thread | None = None
         self._stderr: IO[bytes] | None = None
         self._fail_lock = threading.Lock()
+        self._hold: IO[bytes] | None = None
 
     def start(self) -> None:
         """Launch ffmpeg on the hidden partial file, and the writer thread that feeds it."""
@@ -112,8 +169,13 @@ class Recorder:
                    "-flush_packets", "1", str(self._partial)]  # fmt: skip
         # A file, not a pipe: ffmpeg can never block on a full stderr, and nothing is lost.
         self._stderr = tempfile.TemporaryFile()
+        self._hold = hold(self._partial, self.path)  # `neuroweb recover` leaves it alone
+        # its own session: a signal to this process group (Ctrl-C in a terminal, systemd
+        # stopping a unit) reaches this process, which finishes the file, not ffmpeg under it;
+        # if this process dies, ffmpeg sees the end of its input and closes the file itself
         self._process = subprocess.Popen(
-            command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._stderr
+            command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._stderr,
+            start_new_session=True,
         )
         self._thread = threading.Thread(target=self._feed, name="recorder", daemon=True)
         self._thread.start()
@@ -150,6 +212,14 @@ class Recorder:
 
     def close(self) -> Path | None:
         """Finish the file and move it to `path`; None (and `failed` says why) if it failed."""
+        try:
+            return self._close()
+        finally:
+            if self._hold is not None:
+                self._hold.close()
+                self._hold = None
+
+    def _close(self) -> Path | None:
         if self._process is None or self._thread is None:
             return None
         if self.failed is None:
@@ -195,27 +265,12 @@ class Recorder:
         return self.path
 
     def _remux(self) -> bool:
-        """Matroska (+ WAV) → mp4 with the index up front (+faststart); the soundtrack becomes
-        AAC. The video is copied, not encoded again, so this takes a moment, not a re-render.
-        False (and `failed` says why) if it could not be done."""
-        inputs, mapping = ["-i", str(self._partial)], ["-map", "0:v:0", "-c:v", "copy"]
-        if self._audio is not None:
-            inputs += ["-i", str(self._audio_partial)]
-            mapping += ["-map", "1:a:0", "-c:a", "aac", "-b:a", "192k"]
-        command = [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y",
-                   *inputs, *mapping, "-movflags", "+faststart", "-f", "mp4",
-                   str(self._finished)]  # fmt: skip
-        try:
-            done = subprocess.run(command, capture_output=True, timeout=FINISH_TIMEOUT_S * 5)
-        except subprocess.TimeoutExpired:
-            self.failed = f"recording {self.path} failed: ffmpeg could not finish the mp4 in time"
-            return False
-        if done.returncode != 0:
-            said = next((x.strip() for x in done.stderr.decode(errors="replace").splitlines()
-                         if x.strip()), "")  # fmt: skip
-            self.failed = f"recording {self.path} failed: ffmpeg could not write the mp4: {said}"
-            return False
-        return True
+        """The partials into the mp4 (remux); False (and `failed` says why) if it could not."""
+        sound = self._audio_partial if self._audio is not None else None
+        problem = remux(self._partial, sound, self._finished)
+        if problem:
+            self.failed = f"recording {self.path} failed: {problem}"
+        return problem is None
 
     def __enter__(self) -> "Recorder":
         self.start()

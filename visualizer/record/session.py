@@ -45,8 +45,8 @@ class RecordingSession:
         self._recorder = Recorder(
             path, size, settings.fps, settings.crf, settings.speed, audio_rate=rate
         )
-        self._grabber = FrameGrabber(ctx, size)
         self._recorder.start()
+        self._grabber = FrameGrabber(ctx, size)
         self._start = now
         self._times: deque[float] = deque()  # when each frame still in the grabber's ring was drawn
         self._queued = 0  # video frames handed to the encoder (its own count lags behind)

@@ -8,6 +8,7 @@ and draws. Only a headless run with nothing to show yet (the model still loading
 briefly on its source, so an offline clip does not fill up with loading frames.
 """
 
+import logging
 import time
 from collections import OrderedDict, deque
 from dataclasses import replace
@@ -30,7 +31,7 @@ from visualizer.render.context import is_software
 from visualizer.render.controls import Command, Controls
 from visualizer.render.glitch import Glitch
 from visualizer.render.governor import Governor
-from visualizer.render.layers.panels import Overlay
+from visualizer.render.layers.panels import PENDING_LIMIT, Overlay
 from visualizer.render.renderer import Renderer, render_poster
 from visualizer.sound.speakers import Speakers
 from visualizer.sound.synth import Synth
@@ -42,7 +43,6 @@ LOOK_FADE_S = 2.0  # a soft cut between looks (a kiosk's rotation, a reloaded pr
 RENDERERS_KEPT = 4  # looks whose renderers stay built
 POLL_S = 0.5  # shader and preset files are checked this often
 HEADLESS_LOADING_WAIT_S = 0.25
-PENDING_LIMIT = 4096  # frames held back while paused
 
 
 def timestamp() -> str:
@@ -63,12 +63,14 @@ class App:
         silent_because: str = "",
         watch: PresetWatch | None = None,
         controls: Controls | None = None,
+        log: logging.Logger | None = None,
     ) -> None:
         """`speakers`: the live sound, if any; `silent_because`: why not, shown on screen;
         `watch`: the preset to reload when its file changes; `controls`: locked ones for a
-        kiosk."""
+        kiosk; `log`: where every notice shown on screen is also written (the kiosk's log)."""
         self.settings, self.target, self.source, self.clock = settings, target, source, clock
         self.speakers, self.silent_because, self.watch = speakers, silent_because, watch
+        self.log = log
         self.gen = settings.generation
         self.scene = SceneState(settings.look)
         self.camera = Camera(settings.look.drift_deg_s)
@@ -90,6 +92,7 @@ class App:
         self.arrivals: deque[float] = deque(maxlen=256)  # when generated tokens arrived
         self.dropped = 0
         self.paused = False
+        self.paused_dropped = 0  # frames beyond PENDING_LIMIT that a pause could not hold
         self.hud = False
         self.running = True
         self.prompt_shown = ""  # above the answer on screen: its prompt, once it begins
@@ -156,7 +159,7 @@ class App:
             fade_from=self._leaving, fade=self._leaving_weight,  # a weight of 0: no fade
         )  # fmt: skip
         if self.recording is not None:
-            problem = self.recording.capture(self.target.fbo, self.clock.now)
+            problem = self.recording.capture(self.target.fbo, self.clock.wall)
             if problem:
                 self.stop_recording(problem)
         self.target.present()
@@ -274,6 +277,8 @@ class App:
                     self.notify(note)
             self.architecture = described
         self.dropped += batch.dropped
+        overflow = len(self.pending) + len(batch.frames) - PENDING_LIMIT
+        self.paused_dropped += max(0, overflow)  # held the newest; said on screen
         self.pending.extend(batch.frames)
         self.arrivals.extend(now for f in batch.frames if not f.is_prompt)
         if batch.failure is not None:
@@ -282,6 +287,8 @@ class App:
                 self.notify(batch.failure.message)
             else:
                 self.failure = batch.failure.message
+                if self.log is not None:
+                    self.log.error("on screen: %s", self.failure)
             if self.making_video:
                 self.running = False  # nobody to read it on screen: end the run
 
@@ -313,7 +320,7 @@ class App:
         if self.speakers is not None:
             self.speakers.cue(frame)
         if self.recording is not None:
-            self.recording.hear(frame, self.clock.now)
+            self.recording.hear(frame, self.clock.wall)
 
     def tokens_per_second(self) -> float:
         now = time.perf_counter()
@@ -330,6 +337,7 @@ class App:
             self.running = False
         elif name == "pause":
             self.paused = not self.paused
+            self.paused_dropped = 0
         elif name == "step":
             if not self.paused:
                 self.paused = True
@@ -389,7 +397,10 @@ class App:
         return Interventions(self.interventions.ablations, preset)
 
     def notify(self, text: str) -> None:
+        """A line on screen for a few seconds, and in the log if there is one."""
         self.notices.append((self.clock.now + NOTICE_S, text))
+        if self.log is not None:
+            self.log.info("on screen: %s", text)
 
     def screenshot(self, path: Path) -> None:
         """The S key: the scene on screen as a poster, at record.poster_* pixels; a problem is
@@ -398,7 +409,7 @@ class App:
         try:
             self.poster(path, (r.poster_width, r.poster_height))
             self.notify(f"saved {path}")
-        except (OSError, ValueError, moderngl.Error) as exc:
+        except (OSError, ValueError, moderngl.Error, pygame.error) as exc:
             self.notify(f"poster failed: {exc}")
 
     def poster(self, path: Path, size: tuple[int, int]) -> None:
@@ -426,7 +437,7 @@ class App:
             synth = Synth(self.settings.sound)
         realtime = isinstance(self.clock, RealClock)
         # a fixed-step recording's first video frame is the next one drawn, a step from now
-        start = self.clock.now + (0.0 if realtime else self.clock.step)
+        start = self.clock.wall + (0.0 if realtime else self.clock.step)
         session = RecordingSession(
             self.target.ctx, path, self.target.size, self.settings.record,
             realtime=realtime, now=start, synth=synth,
@@ -483,6 +494,7 @@ class App:
             prompt=self.prompt_shown,
             typing=self.controls.typing(self.idle),
             paused=self.paused,
+            paused_dropped=self.paused_dropped,
             recording=str(self.recording.path) if self.recording else None,
             hud=self.hud_lines() if self.hud else (),
             notices=tuple(text for _, text in self.notices[-3:]),

@@ -18,7 +18,9 @@ for (`Box.source`). Four regions:
   columns: the spine runs up one column and on at the foot of the next;
 - output (top right): the final norm, the unembedding and the softmax over the vocabulary;
 - anatomy (bottom right): the block with the largest update for this token, drawn large, with
-  every step spelled out by `up_close` (one line per module or config key).
+  every step spelled out by `up_close` (one line per module or config key);
+- under them the model's notes, and a caption: the prompt, and the answer's newest words in
+  type that can be read across a room (a kiosk's visitors watch this scene too).
 """
 
 import math
@@ -66,16 +68,20 @@ class Diagram:
 def layout(arch: Architecture, size: tuple[int, int]) -> Diagram:
     w, h = size
     u = h / 100
+    top, bottom = 9 * u, 85 * u  # the regions; the footer's notes and the caption below them
     boxes: list[Box] = []
-    boxes += _input(arch, 2 * u, 10 * u, 0.15 * w, 84 * u, u)
-    stack = Box("stack", 0.19 * w, 10 * u, 0.44 * w, 84 * u, "the residual stream")
+    boxes += _input(arch, 2 * u, top, 0.15 * w, bottom - top, u)
+    stack = Box("stack", 0.19 * w, top, 0.44 * w, bottom - top, "the residual stream")
     columns = math.ceil(arch.blocks / max(1, int(stack.h // (MIN_TILE * u))))
     boxes.append(stack)
     boxes += _stack(arch, stack, columns, u)
-    boxes += _output(arch, Box("output", 0.66 * w, 10 * u, 0.32 * w, 28 * u), u)
-    boxes += _anatomy(arch, Box("anatomy", 0.66 * w, 41 * u, 0.32 * w, 53 * u), u)
-    boxes.append(Box("footer", 2 * u, 95.5 * u, w - 4 * u, 3.5 * u, "; ".join(arch.notes),
-                     source="notes"))  # fmt: skip
+    boxes += _output(arch, Box("output", 0.66 * w, top, 0.32 * w, 28 * u), u)
+    boxes += _anatomy(arch, Box("anatomy", 0.66 * w, top + 31 * u, 0.32 * w,
+                                bottom - top - 31 * u), u)  # fmt: skip
+    boxes.append(Box("footer", 2 * u, bottom + 0.4 * u, w - 4 * u, 3.4 * u, "; ".join(arch.notes),
+                     source="notes"))  # two lines of notes  # fmt: skip
+    boxes.append(Box("caption", 2 * u, bottom + 4.2 * u, w - 4 * u, 100 * u - bottom - 4.8 * u,
+                     "the prompt and the answer"))  # fmt: skip
     return Diagram(arch, size, u, columns, tuple(boxes))
 
 
@@ -214,13 +220,13 @@ def up_close(arch: Architecture, index: int) -> list[tuple[str, str]]:
 
 
 def _input(arch: Architecture, x: float, y: float, w: float, h: float, u: float) -> list[Box]:
-    tokens = Box("tokens", x, y + h - 14 * u, w, 14 * u, "tokens in")
+    tokens = Box("tokens", x, y + h - 13 * u, w, 13 * u, "tokens in")
     scale = (f", × {arch.embed_scale:.4g}" if arch.embed_scale not in (None, 1.0) else
              ", scale unknown" if arch.embed_scale is None else "")  # fmt: skip
-    embedding = Box("embedding", x, tokens.y - 16 * u, w, 12 * u,
+    embedding = Box("embedding", x, tokens.y - 15 * u, w, 10 * u,
                     f"token embedding {_n(arch.vocab)} × {_n(arch.width)}{scale}",
                     source=arch.embedding or "")  # fmt: skip
-    positions = Box("positions", x, embedding.y - 16 * u, w, 12 * u, positions_label(arch),
+    positions = Box("positions", x, embedding.y - 13 * u, w, 10 * u, positions_label(arch),
                     source=arch.sources.get("positions", ""))  # fmt: skip
     legend = Box("legend", x, y, w, positions.y - y - 3 * u, "how to read it")
     return [Box("input", x, y, w, h, "input"), legend, tokens, embedding, positions]

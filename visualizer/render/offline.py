@@ -105,9 +105,10 @@ def render_video(
                 break  # the encoder failed; its reason is below
             if k % 10 == 9 or k == total - 1:
                 _progress(k + 1, total, started)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:
         if app is not None:
             app.release()  # keeps what was drawn
+            stop.kept = app.last_recording  # said by the command line
         raise
     except BaseException:
         if app is not None:

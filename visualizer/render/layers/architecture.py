@@ -13,7 +13,13 @@ from visualizer.config import LookSettings, rgb
 from visualizer.features import SceneState
 from visualizer.render.diagram import Box, Diagram, facts_line, up_close
 from visualizer.render.layers import Instances
-from visualizer.render.layers.panels import RED, Overlay, _candidate_label, _visible
+from visualizer.render.layers.panels import (
+    RED,
+    Overlay,
+    _candidate_label,
+    _visible,
+    wrap_tokens,
+)
 from visualizer.render.layers.text import Fonts, Painter
 from visualizer.render.shaders import ShaderLibrary
 
@@ -61,11 +67,11 @@ class ArchitectureView:
         p, a = self.painter, scene.anatomy
         p.begin(d.size)
         p.rect(0, 0, *d.size, (*self.colours["background"], alpha))
+        self._title(d, o, alpha)
         if scene.rows == 0 or len(a.residual) != d.arch.blocks:
-            self._title(d, o, alpha)
             return
         focus = a.focus
-        self._title(d, o, alpha)
+        self._caption(d, scene, o, alpha)
         self._input(d, scene, alpha)
         self._stack(d, scene, focus, alpha)
         self._output(d, scene, alpha)
@@ -113,6 +119,39 @@ class ArchitectureView:
         if footer.label:
             self._label(footer, f"Note: {footer.label}", round(1.35 * u), alpha, self.dim,
                         anchor="left")  # fmt: skip
+
+    def _caption(self, d: Diagram, scene: SceneState, o: Overlay, alpha: float) -> None:
+        """The prompt, and the answer's newest line in large type with the current token lit:
+        what a visitor reads from across the room while the diagram works."""
+        box, u, fonts = d.region("caption"), d.unit, self.painter.fonts
+        small, large = round(2.2 * u), round(4.4 * u)
+        if o.prompt:
+            prompt = _visible(o.prompt)
+            while len(prompt) > 1 and fonts.width(f"› {prompt}…", small) > box.w:
+                prompt = prompt[: int(len(prompt) * 0.9)]
+            ellipsis = "…" if prompt != _visible(o.prompt) else ""
+            self.painter.text(f"› {prompt}{ellipsis}", box.x, box.y, small,
+                              self._fade(self.dim, alpha))  # fmt: skip
+        pieces: list[tuple[str, int]] = []
+        for line in wrap_tokens(list(scene.tokens)[-200:], fonts, large, float("inf")):
+            for n, (text, index) in enumerate(line):  # a new line reads as a space here
+                pieces.append((f" {text.lstrip()}" if n == 0 and pieces else text, index))
+        shown: list[tuple[str, int]] = []
+        room = box.w - fonts.width("…", large)
+        for text, index in reversed(pieces):  # the newest words that fit on one line
+            room -= fonts.width(text, large)
+            if room < 0:
+                break
+            shown.insert(0, (text, index))
+        x, y = box.x, box.y + box.h - large * 1.2
+        if len(shown) < len(pieces):
+            self.painter.text("…", x, y, large, self._fade(self.dim, alpha))
+            x += fonts.width("…", large)
+        for text, index in shown:
+            current = index == scene.newest
+            colour = self.accent if current else self.ink
+            self.painter.text(text, x, y, large, self._fade(colour, alpha), bold=current)
+            x += fonts.width(text, large)
 
     def _input(self, d: Diagram, scene: SceneState, alpha: float) -> None:
         u, size = d.unit, round(1.7 * d.unit)

@@ -23,6 +23,7 @@ BAND_SHADE = 0.55  # how much the scene darkens behind the answer
 CANDIDATES_SHOWN = 8
 SPECIAL = re.compile(r"^\s*<\|[^|]*\|>\s*$")  # chat-template markers such as <|im_end|>
 RED = (1.0, 0.35, 0.35, 1.0)
+PENDING_LIMIT = 4096  # frames a pause holds
 REPLAY = "↻ a replay of an earlier answer, while the model loads"
 
 
@@ -50,6 +51,7 @@ class Overlay:
     split: float = 0.0  # the glitch's colour split, a share of the width
     replay: bool = False  # the answer on screen is an earlier one played again (kiosk attract)
     lens: bool = True  # the logit lens's words beside the layers (key L)
+    paused_dropped: int = 0  # frames a pause could not hold (it holds the newest PENDING_LIMIT)
     intervene: str = ""  # the interventions panel's text ("" when nothing is changed or chosen)
 
 
@@ -257,6 +259,8 @@ class Panels:
         self.painter.text(f"{name}{layers}", 0.025 * w, 0.03 * h, size, self.text, bold=True)
         state = {"generating": "thinking", "finished": "done", "stopped": "stopped"}
         label = "paused — → steps one token" if o.paused else state.get(o.state, "")
+        if o.paused and o.paused_dropped:
+            label += f" (held the newest {PENDING_LIMIT:,}, dropped {o.paused_dropped:,})"
         if o.recording:
             label = f"● REC  {label}"
         self.painter.text(label, 0.975 * w, 0.03 * h, size, self.accent, anchor="right")

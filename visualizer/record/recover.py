@@ -1,0 +1,90 @@
+"""`neuroweb recover [FOLDER]`: a recording cut short (a crash, kill -9, a power cut) leaves its
+hidden partial files beside where its mp4 was to go (`.NAME.partial.mkv` and
+`.NAME.partial.wav`, both playable as they are); each is remuxed into `NAME.recovered.mp4`,
+video and sound up to where they were cut, and the partials are removed.
+"""
+
+import re
+import sys
+import wave
+from pathlib import Path
+
+from visualizer.record.ffmpeg import is_held, remux
+
+PARTIAL = re.compile(r"^\.(?P<name>.+)\.partial\.mkv$")
+
+
+def leftovers(folder: Path) -> list[Path]:
+    """The partial videos of recordings cut short in `folder` (not of ones still being made),
+    oldest first."""
+    try:
+        found = [p for p in folder.iterdir()
+                 if PARTIAL.match(p.name) and p.is_file() and not is_held(p)]  # fmt: skip
+    except OSError:
+        return []
+    return sorted(found, key=lambda p: p.stat().st_mtime)
+
+
+def mention_leftovers(folder: Path) -> None:
+    """One line when `folder` holds unfinished recordings (at the start of run, render, kiosk)."""
+    found = leftovers(folder)
+    if found:
+        names = ", ".join(PARTIAL.match(p.name)["name"] for p in found[:3])
+        more = f" and {len(found) - 3} more" if len(found) > 3 else ""
+        print(f"neuroweb: {len(found)} unfinished recording(s) in {folder} ({names}{more}): "
+              f"`neuroweb recover {folder}` makes them playable", file=sys.stderr)  # fmt: skip
+
+
+def _target(folder: Path, name: str) -> Path:
+    stem = Path(name).stem
+    target, n = folder / f"{stem}.recovered.mp4", 2
+    while target.exists():
+        target, n = folder / f"{stem}.recovered-{n}.mp4", n + 1
+    return target
+
+
+def _has_sound(wav: Path) -> bool:
+    try:
+        with wave.open(str(wav), "rb") as sound:
+            return sound.getnframes() > 0
+    except (OSError, EOFError, wave.Error):
+        return False
+
+
+def recover_one(video: Path) -> tuple[Path | None, str]:
+    """One leftover partial video, with its sound if any, into `NAME.recovered.mp4`: the mp4
+    (None if it could not be made, its partials then kept) and what happened."""
+    folder, name = video.parent, PARTIAL.match(video.name)["name"]
+    sound = folder / f".{name}.partial.wav"
+    target = _target(folder, name)
+    problem = remux(video, sound if _has_sound(sound) else None, target)
+    if problem:
+        target.unlink(missing_ok=True)
+        return None, f"{problem}; its partial files are kept"
+    said = "video and sound" if _has_sound(sound) else "video (no sound was kept)"
+    for partial in (video, sound, folder / f".{name}.partial.mp4"):
+        partial.unlink(missing_ok=True)
+    return target, said
+
+
+def recover(folder: Path) -> list[tuple[str, Path | None, str]]:
+    """Each leftover: (its name, the recovered mp4 or None, what happened)."""
+    return [(PARTIAL.match(video.name)["name"], *recover_one(video))
+            for video in leftovers(folder)]  # fmt: skip
+
+
+def recover_command(folder: Path) -> int:
+    """One line per unfinished recording; exit 1 if any could not be recovered."""
+    from visualizer.errors import UserError
+
+    if not folder.is_dir():
+        raise UserError(f"recover: {folder}: no such folder")
+    results = recover(folder)
+    if not results:
+        print(f"neuroweb: no unfinished recordings in {folder}", file=sys.stderr)
+    for name, target, said in results:
+        if target is not None:
+            print(f"neuroweb: recovered {name} as {target} ({said})", file=sys.stderr)
+        else:
+            print(f"neuroweb: {name}: {said}", file=sys.stderr)
+    return 0 if all(target is not None for _, target, _ in results) else 1
