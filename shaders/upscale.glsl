@@ -7,25 +7,35 @@
 #endif
 
 #ifdef FRAGMENT_SHADER
+// Variants (#defined by the program's name, "upscale+ADD_GLOW+SPLIT"): ADD_GLOW at render
+// scale 1, where there is no composite pass and the glow is added here; SPLIT while the
+// glitch splits the colours. Compiled in rather than branched on: a CPU renderer would pay
+// for the texture reads of a branch not taken.
 in vec2 v_uv;
 out vec4 f_colour;
 uniform sampler2D u_image;
 uniform sampler2D u_glow;
-uniform bool u_add_glow;      // at render scale 1 there is no composite pass: add the glow here
 uniform float u_gain;         // 2 when composite.glsl halved the image
-uniform float u_split;        // the glitch's colour split, in texture widths (0: none)
+uniform float u_split;        // the glitch's colour split, in texture widths
 uniform float u_exposure;
 uniform float u_band_top;     // 0..1 from the bottom: where the text band begins
 uniform float u_band_shade;   // how much the band darkens the scene
 
+vec3 light(vec2 uv) {
+#ifdef ADD_GLOW
+    return texture(u_image, uv).rgb + texture(u_glow, uv).rgb;
+#else
+    return texture(u_image, uv).rgb;
+#endif
+}
+
 void main() {
-    vec3 c = texture(u_image, v_uv).rgb;
-    if (u_add_glow) c += texture(u_glow, v_uv).rgb;
-    if (u_split > 0.0) {  // red one way, blue the other
-        vec2 d = vec2(u_split, 0.0);
-        c.r = texture(u_image, v_uv + d).r + (u_add_glow ? texture(u_glow, v_uv + d).r : 0.0);
-        c.b = texture(u_image, v_uv - d).b + (u_add_glow ? texture(u_glow, v_uv - d).b : 0.0);
-    }
+#ifdef SPLIT
+    vec2 d = vec2(u_split, 0.0);  // red one way, blue the other
+    vec3 c = vec3(light(v_uv + d).r, light(v_uv).g, light(v_uv - d).b);
+#else
+    vec3 c = light(v_uv);
+#endif
     c *= u_gain;
     c = vec3(1.0) - exp(-c * u_exposure);
     float band = smoothstep(u_band_top, u_band_top - 0.04, v_uv.y);

@@ -65,6 +65,7 @@ class Renderer:
         flash limiter when there is one, unless `limited` is False (a still image).
         `fade_from`: the look being left, drawn too and laid over this one with weight `fade`
         (a soft cut), before the flash limiter, which so sees the image that is shown."""
+        self.painter.next_frame()
         mix, arch = overlay.scene_mix, overlay.architecture
         if arch is None:
             mix = 0.0

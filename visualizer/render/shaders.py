@@ -41,9 +41,10 @@ def _expand(path: Path, files: list[Path]) -> str:
     return "\n".join(out)
 
 
-def _stage_source(text: str, define: str) -> str:
+def _stage_source(text: str, define: str, variant: tuple[str, ...] = ()) -> str:
     version, _, rest = text.partition("\n")
-    return f"{version}\n#define {define}\n#line 2 0\n{rest}"
+    defines = "".join(f"#define {d}\n" for d in (define, *variant))
+    return f"{version}\n{defines}#line 2 0\n{rest}"
 
 
 def _name_files(log: str, files: list[Path]) -> str:
@@ -55,8 +56,11 @@ def _name_files(log: str, files: list[Path]) -> str:
     return _LOG_LOCATION.sub(replace, log)
 
 
-def compile_file(ctx: moderngl.Context, path: Path) -> tuple[moderngl.Program, list[Path]]:
-    """Compile one program file; returns it and every file it read (for change detection)."""
+def compile_file(
+    ctx: moderngl.Context, path: Path, variant: tuple[str, ...] = ()
+) -> tuple[moderngl.Program, list[Path]]:
+    """Compile one program file, with the `variant`'s names #defined; returns it and every
+    file it read (for change detection)."""
     files: list[Path] = []
     try:
         text = _expand(path, files)
@@ -64,7 +68,8 @@ def compile_file(ctx: moderngl.Context, path: Path) -> tuple[moderngl.Program, l
         raise ShaderError(f"{path.name}: cannot read: {exc}") from None
     if not text.startswith("#version"):
         raise ShaderError(f"{path.name}:1: the first line must be #version")
-    stages = {arg: _stage_source(text, define) for arg, define in STAGES.items() if define in text}
+    stages = {arg: _stage_source(text, define, variant) for arg, define in STAGES.items()
+              if define in text}  # fmt: skip
     try:
         return ctx.program(**stages), files
     except moderngl.Error as exc:
@@ -133,12 +138,19 @@ class ShaderLibrary:
         self.errors: dict[str, str] = {}  # program name → its current compile error
 
     def get(self, name: str) -> LiveProgram:
-        """The program, compiled now; a first compile that fails raises ShaderError."""
+        """The program, compiled now; a first compile that fails raises ShaderError. A name
+        such as "upscale+ADD_GLOW" is a variant: shaders/upscale.glsl with ADD_GLOW #defined
+        (a CPU renderer runs both sides of a uniform branch, texture reads and all, so a
+        choice made once a frame is compiled in rather than branched on)."""
         if name not in self._programs:
-            program, files = compile_file(self.ctx, self.folder / f"{name}.glsl")
+            program, files = self._compile(name)
             self._programs[name] = LiveProgram(program)
             self._remember(name, files)
         return self._programs[name]
+
+    def _compile(self, name: str) -> tuple[moderngl.Program, list[Path]]:
+        base, *variant = name.split("+")
+        return compile_file(self.ctx, self.folder / f"{base}.glsl", tuple(variant))
 
     def vertex_array(self, name: str, content: list, index=None) -> LiveVertexArray:
         return LiveVertexArray(self.ctx, self.get(name), content, index)
@@ -149,14 +161,15 @@ class ShaderLibrary:
             self._stamps[f] = _mtime(f)
 
     def reload_changed(self) -> list[str]:
-        """Recompile programs whose files changed; returns the names that were reloaded."""
+        """Recompile programs whose files changed; returns the files' names (without .glsl)
+        that were reloaded."""
         changed = {f for f in self._stamps if _mtime(f) != self._stamps[f]}
         reloaded = []
         for name, files in self._files.items():
             if not changed.intersection(files):
                 continue
             try:
-                program, new_files = compile_file(self.ctx, self.folder / f"{name}.glsl")
+                program, new_files = self._compile(name)
             except ShaderError as exc:
                 self.errors[name] = str(exc)
                 for f in files:
@@ -165,8 +178,8 @@ class ShaderLibrary:
             self._programs[name].swap(program)
             self._remember(name, new_files)
             self.errors.pop(name, None)
-            reloaded.append(name)
-        return reloaded
+            reloaded.append(name.split("+")[0])
+        return list(dict.fromkeys(reloaded))
 
     def release(self) -> None:
         for live in self._programs.values():

@@ -47,6 +47,7 @@ class Instances:
             self._buffer = self.ctx.buffer(reserve=len(raw) * 2, dynamic=True)
             content = [*self._per_vertex, (self._buffer, self._layout, *self._names)]
             self._vao = self._shaders.vertex_array(self._program, content)
+        self._buffer.orphan()  # fresh storage: a draw still reading the old never waits us
         self._buffer.write(raw)
         self._vao.render(mode, vertices=vertices, instances=len(data))
 

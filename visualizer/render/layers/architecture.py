@@ -66,9 +66,11 @@ class ArchitectureView:
         """Onto the bound framebuffer; `alpha` < 1 while the scenes crossfade."""
         p, a = self.painter, scene.anatomy
         p.begin(d.size)
-        p.rect(0, 0, *d.size, (*self.colours["background"], alpha))
+        if alpha < 1.0:  # crossfading over the web; otherwise the frame is cleared to it
+            p.rect(0, 0, *d.size, (*self.colours["background"], alpha))
         self._title(d, o, alpha)
         if scene.rows == 0 or len(a.residual) != d.arch.blocks:
+            p.flush()
             return
         focus = a.focus
         self._caption(d, scene, o, alpha)
@@ -76,8 +78,11 @@ class ArchitectureView:
         self._stack(d, scene, focus, alpha)
         self._output(d, scene, alpha)
         self._anatomy(d, scene, focus, alpha)
+        with p.after_next_flush():  # over the heatmaps
+            self._marks(d, scene, alpha, o.lens)
+        p.flush()  # the boxes under the heatmaps
         self._heatmaps(d, scene, focus, alpha)
-        self._marks(d, scene, alpha, o.lens)
+        p.flush()
 
     # --- parts --------------------------------------------------------------------------
 

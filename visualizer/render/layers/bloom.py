@@ -24,9 +24,9 @@ class Bloom:
         self._bright = shaders.get("bright")
         self._blur = shaders.get("blur")
         self._composite = shaders.get("composite")
-        self._upscale = shaders.get("upscale")
+        self._shaders = shaders
         self._vaos = {name: shaders.vertex_array(name, []) for name in
-                      ("bright", "blur", "composite", "upscale")}  # fmt: skip
+                      ("bright", "blur", "composite")}  # fmt: skip
         self.size = (0, 0)
         self._textures: list[moderngl.Texture] = []
         self._fbos: list[moderngl.Framebuffer] = []
@@ -74,15 +74,18 @@ class Bloom:
         target.use()
         (scene if direct else final).use(0)
         glow_layer.use(1)
-        self._upscale.set("u_image", 0)
-        self._upscale.set("u_glow", 1)
-        self._upscale.set("u_add_glow", direct)
-        self._upscale.set("u_gain", 1.0 if direct else 2.0)
-        self._upscale.set("u_split", split)
-        self._upscale.set("u_exposure", EXPOSURE)
-        self._upscale.set("u_band_top", band_top)
-        self._upscale.set("u_band_shade", band_shade)
-        self._vaos["upscale"].render(moderngl.TRIANGLES, vertices=3)
+        name = "upscale" + ("+ADD_GLOW" if direct else "") + ("+SPLIT" if split > 0 else "")
+        if name not in self._vaos:
+            self._vaos[name] = self._shaders.vertex_array(name, [])
+        upscale = self._shaders.get(name)
+        upscale.set("u_image", 0)
+        upscale.set("u_glow", 1)
+        upscale.set("u_gain", 1.0 if direct else 2.0)
+        upscale.set("u_split", split)
+        upscale.set("u_exposure", EXPOSURE)
+        upscale.set("u_band_top", band_top)
+        upscale.set("u_band_shade", band_shade)
+        self._vaos[name].render(moderngl.TRIANGLES, vertices=3)
 
     def _glow_layer(self, glow: float, backdrop: Callable[[], None]) -> None:
         """glow × the scene's blurred highlights + the backdrop, at a quarter of the render

@@ -115,6 +115,7 @@ class Panels:
             self._answer(scene, o, w, h)
             self._candidates(scene, w, h)
             self._ghost(scene, w, h)
+        self.painter.flush()
 
     def draw_chrome(
         self, scene: SceneState, o: Overlay, size: tuple[int, int], time: float
@@ -141,6 +142,7 @@ class Panels:
         self._lines(o.errors, 0.025 * w, 0.5 * h, round(0.022 * h), RED, box=True)
         self._lines(o.notices, 0.975 * w, 0.9 * h, round(0.024 * h), self.accent,
                     anchor="right", upward=True)  # fmt: skip
+        self.painter.flush()
 
     def _token_labels(self, scene: SceneState, matrix: np.ndarray, w: int, h: int) -> None:
         """The words on the token path: the newest, and the ones its attention goes to most."""

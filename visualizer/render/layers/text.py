@@ -1,18 +1,28 @@
 """Text and flat rectangles in screen pixels (shaders/ui.glsl).
 
 Glyphs come from pygame.font (DejaVu Sans when the system has it, else pygame's bundled font);
-each distinct text block is rendered once into a texture and kept in a small LRU cache, so an
-unchanged panel costs one quad per frame and a days-long kiosk run does not grow memory.
+each distinct text block is rendered once into a shared atlas texture. Every rectangle and text
+block a painter is given is queued and drawn in order by one instanced draw when it is flushed:
+on a CPU renderer the cost of a panel is its draw calls, and the architecture scene has
+hundreds. The atlas is a fixed size: when it fills up it starts over, so a days-long kiosk run
+does not grow memory.
 """
 
 from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 
 import moderngl
+import numpy as np
 import pygame
 
+from visualizer.render.layers import Instances
 from visualizer.render.shaders import ShaderLibrary
 
-CACHE_TEXTURES = 256
+ATLAS = 2048  # pixels a side (16 MB)
+WHITE = 4  # the white patch in the atlas's corner that flat rectangles show
+LARGE_KEPT = 8  # text blocks too large for the atlas, kept in textures of their own
 Colour = tuple[float, float, float, float]
 
 
@@ -44,70 +54,191 @@ class Fonts:
         return self._widths[key]
 
 
+@dataclass(frozen=True)
+class Block:
+    """A text block's place: in the atlas (`texture` None), or a texture of its own."""
+
+    width: int
+    height: int
+    uv: tuple[float, float, float, float]
+    texture: moderngl.Texture | None = None
+
+
+class Atlas:
+    """Text blocks packed in rows into one texture, until it is full; then it starts over.
+    Placing a block reserves its place at once; its pixels are uploaded by `upload`, just
+    before the draw that reads them."""
+
+    def __init__(self, ctx: moderngl.Context) -> None:
+        self.texture = ctx.texture((ATLAS, ATLAS), 4)
+        # blocks are drawn at their own size on whole pixels: nearest is exact, and cheaper
+        self.texture.filter = (moderngl.NEAREST, moderngl.NEAREST)
+        self.texture.write(b"\xff" * (WHITE * WHITE * 4), viewport=(0, 0, WHITE, WHITE))
+        c = (WHITE / 2) / ATLAS
+        self.white = (c, c, c, c)
+        self.blocks: dict[tuple, Block] = {}
+        self._pending: list[tuple[bytes, tuple[int, int, int, int]]] = []
+        self._clear()
+
+    def _clear(self) -> None:
+        self.blocks.clear()
+        self._pending.clear()
+        self._x, self._y, self._row = WHITE + 1, 0, WHITE
+
+    def place(self, key: tuple, surface: pygame.Surface) -> Block | None:
+        """`surface` uploaded into the atlas; None when it is full (the caller draws what it
+        queued, then `restart`s)."""
+        w, h = surface.get_size()
+        if self._x + w > ATLAS:
+            self._x, self._y, self._row = 0, self._y + self._row + 1, 0
+        if self._y + h > ATLAS:
+            return None
+        self._pending.append((pygame.image.tobytes(surface, "RGBA"), (self._x, self._y, w, h)))
+        block = Block(w, h, (self._x / ATLAS, self._y / ATLAS, (self._x + w) / ATLAS,
+                             (self._y + h) / ATLAS))  # fmt: skip
+        self.blocks[key] = block
+        self._x += w + 1
+        self._row = max(self._row, h)
+        return block
+
+    def upload(self) -> None:
+        for data, viewport in self._pending:
+            self.texture.write(data, viewport=viewport)
+        self._pending.clear()
+
+    def restart(self) -> None:
+        self._clear()
+
+    def release(self) -> None:
+        self.texture.release()
+
+
 class Painter:
-    """Draws rectangles and cached text blocks onto the bound framebuffer."""
+    """Queues rectangles and cached text blocks, and draws them onto the bound framebuffer, in
+    the order given, with one draw call per `flush` (and one per text block too large for the
+    atlas)."""
 
     def __init__(self, shaders: ShaderLibrary) -> None:
         self.ctx = shaders.ctx
         self.program = shaders.get("ui")
-        self.vao = shaders.vertex_array("ui", [])
+        self._instances = Instances(shaders, "ui", [], "4f 4f 4f/i", "in_rect", "in_uv",
+                                    "in_colour")  # fmt: skip
         self.fonts = Fonts()
-        self._cache: OrderedDict[tuple, moderngl.Texture] = OrderedDict()
+        self._atlas = Atlas(self.ctx)
+        self._large: OrderedDict[tuple, Block] = OrderedDict()
+        self._quads: list[tuple[float, ...]] = []
+        self._held: list[tuple[float, ...]] = []  # for the flush after next
+        self._holding = False
         self.screen = (1, 1)
+        self.draws = 0  # draw calls this frame (the HUD and bench report them)
+
+    def next_frame(self) -> None:
+        """A new frame begins (the draw count starts over)."""
+        self.flush()
+        self.draws = 0
 
     def begin(self, size: tuple[int, int]) -> None:
+        self.flush()
         self.screen = size
+
+    @contextmanager
+    def after_next_flush(self) -> Iterator[None]:
+        """What is queued inside is drawn by the flush after the next one (over what other
+        programs draw between the two, such as heatmaps), while its text is uploaded by the
+        next: on a CPU renderer an upload into the atlas after a draw that read it waits for
+        that draw."""
+        self._holding = True
+        try:
+            yield
+        finally:
+            self._holding = False
+
+    def flush(self) -> None:
+        """Draw everything queued, in order, onto the bound framebuffer; what was held for
+        the flush after this one is queued now (or drawn too, if this flush is inside
+        `after_next_flush`: the atlas filled up)."""
+        self._atlas.upload()
+        self._draw(self._quads)
+        if self._holding:
+            self._draw(self._held)
+        else:
+            self._quads, self._held = self._held, self._quads
+
+    def _draw(self, quads: list[tuple[float, ...]]) -> None:
+        if not quads:
+            return
         self.ctx.enable(moderngl.BLEND)
         self.ctx.blend_func = moderngl.SRC_ALPHA, moderngl.ONE_MINUS_SRC_ALPHA
-        self.program.set("u_screen", size)
+        self.program.set("u_screen", self.screen)
         self.program.set("u_texture", 0)
+        self._atlas.texture.use(0)
+        self._instances.draw(np.array(quads, np.float32), moderngl.TRIANGLE_STRIP, 4)
+        quads.clear()
+        self.draws += 1
+
+    def _queue(self, quad: tuple[float, ...]) -> None:
+        (self._held if self._holding else self._quads).append(quad)
 
     def rect(self, x: float, y: float, w: float, h: float, colour: Colour) -> None:
-        self.program.set("u_rect", (x, y, w, h))
-        self.program.set("u_colour", colour)
-        self.program.set("u_textured", False)
-        self.vao.render(moderngl.TRIANGLE_STRIP, vertices=4)
+        self._queue((x, y, w, h, *self._atlas.white, *colour))
 
-    def texture_for(self, key: tuple, render) -> moderngl.Texture:
-        """The cached texture for `key`, or one made from the Surface `render()` returns."""
-        texture = self._cache.get(key)
-        if texture is None:
-            surface = render()
-            data = pygame.image.tobytes(surface, "RGBA")
-            texture = self.ctx.texture(surface.get_size(), 4, data)
+    def texture_for(self, key: tuple, render) -> Block:
+        """The text block for `key`, made from the Surface `render()` returns if it is new."""
+        block = self._atlas.blocks.get(key) or self._large.get(key)
+        if block is not None:
+            return block
+        surface = render()
+        w, h = surface.get_size()
+        if w + 1 > ATLAS or h + 1 > ATLAS:
+            texture = self.ctx.texture((w, h), 4, pygame.image.tobytes(surface, "RGBA"))
             texture.filter = (moderngl.LINEAR, moderngl.LINEAR)
-            self._cache[key] = texture
-            if len(self._cache) > CACHE_TEXTURES:
-                self._cache.popitem(last=False)[1].release()
-        else:
-            self._cache.move_to_end(key)
-        return texture
+            block = self._large[key] = Block(w, h, (0.0, 0.0, 1.0, 1.0), texture)
+            if len(self._large) > LARGE_KEPT:
+                self._large.popitem(last=False)[1].texture.release()
+            return block
+        block = self._atlas.place(key, surface)
+        if block is None:  # full: what is queued still reads the old atlas, so draw it first
+            self.flush()
+            self._atlas.restart()
+            block = self._atlas.place(key, surface)
+        return block
 
-    def image(self, texture: moderngl.Texture, x: float, y: float, colour: Colour) -> None:
-        texture.use(0)
-        self.program.set("u_rect", (round(x), round(y), texture.width, texture.height))
-        self.program.set("u_colour", colour)
-        self.program.set("u_textured", True)
-        self.vao.render(moderngl.TRIANGLE_STRIP, vertices=4)
+    def image(self, block: Block, x: float, y: float, colour: Colour) -> None:
+        quad = (round(x), round(y), block.width, block.height, *block.uv, *colour)
+        if block.texture is None:
+            self._queue(quad)
+            return
+        self._atlas.upload()  # a large block, drawn on its own, in its place in the order
+        self._draw(self._held if self._holding else self._quads)
+        self.ctx.enable(moderngl.BLEND)
+        self.ctx.blend_func = moderngl.SRC_ALPHA, moderngl.ONE_MINUS_SRC_ALPHA
+        self.program.set("u_screen", self.screen)
+        self.program.set("u_texture", 0)
+        block.texture.use(0)
+        self._instances.draw(np.array([quad], np.float32), moderngl.TRIANGLE_STRIP, 4)
+        self.draws += 1
 
     def text(self, text: str, x: float, y: float, size: int, colour: Colour,
              bold: bool = False, anchor: str = "left") -> tuple[int, int]:  # fmt: skip
-        """Draw one line (white glyphs tinted by `colour`); returns its width and height."""
+        """Queue one line (white glyphs tinted by `colour`); returns its width and height."""
         if not text:
             return 0, 0
         font = self.fonts.get(size, bold)
-        texture = self.texture_for(
+        block = self.texture_for(
             ("text", text, size, bold), lambda: font.render(text, True, (255, 255, 255))
         )
         if anchor == "center":
-            x -= texture.width / 2
+            x -= block.width / 2
         elif anchor == "right":
-            x -= texture.width
-        self.image(texture, x, y, colour)
-        return texture.width, texture.height
+            x -= block.width
+        self.image(block, x, y, colour)
+        return block.width, block.height
 
     def release(self) -> None:
-        for texture in self._cache.values():
-            texture.release()
-        self._cache.clear()
-        self.vao.release()
+        self._quads.clear()
+        self._held.clear()
+        for block in self._large.values():
+            block.texture.release()
+        self._large.clear()
+        self._atlas.release()
+        self._instances.release()
