@@ -8,7 +8,7 @@ import pytest
 
 from visualizer.clock import FixedStepClock, RealClock
 from visualizer.config import load_settings
-from visualizer.render.app import App
+from visualizer.render.app import PASS_SAMPLE, App
 from visualizer.render.context import HeadlessTarget
 from visualizer.render.controls import Command
 from visualizer.sound.synth import RATE
@@ -408,3 +408,24 @@ def test_a_live_recording_is_as_long_as_the_wall_time_through_a_stall(tiny_llama
         target.close()
     _, seconds = imageio_ffmpeg.count_frames_and_secs(str(path))
     assert abs(seconds - wall) < 0.25, (seconds, wall)
+
+
+def test_the_hud_times_each_pass_of_a_frame_it_samples(app):
+    """With H on, one frame in PASS_SAMPLE is timed pass by pass: the passes that frame ran are
+    named with positive times, the HUD shows them, and frames not sampled feed the governor."""
+    app.execute(Command("generate", "Count to ten"))
+    run_until(app, lambda: app.scene.tokens_seen > 2)
+    assert app.passes.medians() == {}  # nothing measured (nor waited for) with the HUD off
+    app.execute(Command("hud"))
+    app.governor.frame_times.clear()
+    for _ in range(4 * PASS_SAMPLE):
+        app.frame()
+    medians = app.passes.medians()
+    assert {"web: 3D", "web: bloom", "web: upscale", "web: text", "present"} <= set(medians)
+    assert all(ms > 0 for ms in medians.values())
+    assert list(medians.values()) == sorted(medians.values(), reverse=True)
+    assert len(app.governor.frame_times) == 4 * PASS_SAMPLE - 4
+    lines = app.hud_lines()
+    assert any(line.startswith("passes, ms: ") for line in lines)
+    assert f"panel draws {app.renderer.painter.draws}" in "".join(lines)
+    assert app.renderer.painter.draws >= 1

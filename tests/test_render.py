@@ -13,6 +13,7 @@ from visualizer.render import layout
 from visualizer.render.camera import Camera
 from visualizer.render.context import HeadlessTarget
 from visualizer.render.layers.panels import Overlay
+from visualizer.render.passes import PassTimes
 from visualizer.render.renderer import Renderer, read_rgb
 from visualizer.render.shaders import SHADER_DIR, ShaderError, ShaderLibrary, compile_file
 
@@ -73,7 +74,7 @@ def test_every_shader_compiles(target):
 
 def test_lighting_one_layer_lights_that_layers_region(target):
     look = load_settings("default").look
-    renderer = Renderer(target.ctx, look, limit_flashes=False)
+    renderer = Renderer(target.ctx, look, limit_flashes=False, passes=PassTimes(target.ctx))
     scene, base = steady_scene(look)
     before = render(target, renderer, scene)
     lit = base.copy()
@@ -95,7 +96,7 @@ def test_the_same_frames_render_the_same_image(target):
     look = load_settings("default").look
     images = []
     for _ in range(2):
-        renderer = Renderer(target.ctx, look, limit_flashes=False)
+        renderer = Renderer(target.ctx, look, limit_flashes=False, passes=PassTimes(target.ctx))
         scene, _ = steady_scene(look)
         images.append(render(target, renderer, scene))
         renderer.release()

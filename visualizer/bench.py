@@ -22,6 +22,9 @@ Figures (tok/s are decode rates after the prompt, greedy, the embedded SmolLM2):
                        streaming from its process (all cores but one), the governor on: median
                        frames per second over RENDER_S seconds, with frame_ms_median/p99 and
                        the render scale and detail the governor settled at
+  passes_ms_720p / _1080p   then, over PASS_FRAMES more frames with the HUD on, each pass's
+                       median time as the HUD measures it (render/passes.py), and
+  panel_draws_720p / _1080p  the draw calls of the text and panels in a frame
   capture_tok_s_while_rendering   the model's decode rate during the 720p measurement, and
   capture_ratio_while_rendering   its ratio to bare_tok_s
   bare_tok_s_spare_threads        bare decode with all cores but one (what the model process
@@ -63,6 +66,7 @@ RENDER_S = 15.0  # seconds of frames per render measurement, after the governor 
 SETTLE_S = 3.0
 FRAME_S = 1 / 60
 BUSY_S = 0.008  # Python work per frame in the busy consumer
+PASS_FRAMES = 240  # frames with the HUD's pass timing after each render measurement
 
 
 def _say(quiet: bool, text: str) -> None:
@@ -160,10 +164,16 @@ def render_fps(size: tuple[int, int], quiet: bool) -> dict:
             times.append(time.perf_counter() - start)
             arrivals.extend(t for t in app.arrivals if t > last)
         scale, detail = app.governor.scale, app.governor.detail
+        app.hud = True  # then pass by pass, as the HUD samples them (one frame in 8)
+        for _ in range(PASS_FRAMES):
+            app.frame()
+        passes, draws = app.passes.medians(), app.renderer.painter.draws
         app.release()
     target.close()
     median = float(np.median(times))
     return {
+        "passes_ms": {name: round(ms, 2) for name, ms in passes.items()},
+        "panel_draws": draws,
         "fps": 1 / median,
         "frame_ms_median": 1000 * median,
         "frame_ms_p99": 1000 * float(np.percentile(times, 99)),
@@ -451,6 +461,8 @@ def bench_command(tokens: int = 64, skip_cold: bool = False, quiet: bool = False
         out[f"frame_ms_p99_{name}"] = r["frame_ms_p99"]
         out[f"render_scale_{name}"] = r["render_scale"]
         out[f"detail_{name}"] = r["detail"]
+        out[f"passes_ms_{name}"] = r["passes_ms"]
+        out[f"panel_draws_{name}"] = r["panel_draws"]
         if name == "720p":
             out["capture_tok_s_while_rendering"] = r["tok_s"]
             out["capture_ratio_while_rendering"] = r["tok_s"] / out["bare_tok_s"]

@@ -32,6 +32,7 @@ from visualizer.render.controls import Command, Controls
 from visualizer.render.glitch import Glitch
 from visualizer.render.governor import Governor
 from visualizer.render.layers.panels import PENDING_LIMIT, Overlay
+from visualizer.render.passes import PassTimes
 from visualizer.render.renderer import Renderer, render_poster
 from visualizer.sound.speakers import Speakers
 from visualizer.sound.synth import Synth
@@ -43,6 +44,7 @@ LOOK_FADE_S = 2.0  # a soft cut between looks (a kiosk's rotation, a reloaded pr
 RENDERERS_KEPT = 4  # looks whose renderers stay built
 POLL_S = 0.5  # shader and preset files are checked this often
 HEADLESS_LOADING_WAIT_S = 0.25
+PASS_SAMPLE = 8  # with the HUD on, one frame in this many is timed pass by pass
 
 
 def timestamp() -> str:
@@ -80,7 +82,9 @@ class App:
         self.frame_cap = w.software_fps if software else 0  # frames per second; 0 = none
         fps = min(w.target_fps, self.frame_cap) if self.frame_cap else w.target_fps
         self.governor = Governor(fps, w.min_scale, w.max_scale, adaptive)
-        self.renderer = Renderer(target.ctx, settings.look, settings.safety.flash_limit)
+        self.passes = PassTimes(target.ctx)  # measured while the HUD shows them
+        self.renderer = Renderer(target.ctx, settings.look, settings.safety.flash_limit,
+                                 self.passes)  # fmt: skip
         # renderers of recent looks, kept: a kiosk turning between a few presets reuses them
         # (building one costs a shader compile, and some memory that is not given back)
         self._renderers = OrderedDict({(settings.look, settings.safety): self.renderer})
@@ -94,6 +98,7 @@ class App:
         self.paused = False
         self.paused_dropped = 0  # frames beyond PENDING_LIMIT that a pause could not hold
         self.hud = False
+        self.frames = 0
         self.running = True
         self.prompt_shown = ""  # above the answer on screen: its prompt, once it begins
         self._prompt = ""  # the prompt of the answer the source is on (its status says)
@@ -140,6 +145,10 @@ class App:
 
     def frame(self) -> None:
         start = time.perf_counter()
+        self.frames += 1
+        # pass by pass, while the HUD shows it, one frame in PASS_SAMPLE: the others (and the
+        # governor, which skips the measured ones) keep the overlap of Python and rasterizing
+        self.passes.enabled = self.hud and self.frames % PASS_SAMPLE == 0
         dt = self.clock.tick()
         for event in self.target.events():
             for command in self.controls.handle(event, self.idle):
@@ -159,11 +168,14 @@ class App:
             fade_from=self._leaving, fade=self._leaving_weight,  # a weight of 0: no fade
         )  # fmt: skip
         if self.recording is not None:
-            problem = self.recording.capture(self.target.fbo, self.clock.wall)
+            with self.passes.measure("recording"):
+                problem = self.recording.capture(self.target.fbo, self.clock.wall)
             if problem:
                 self.stop_recording(problem)
-        self.target.present()
-        self.governor.record(time.perf_counter() - start)
+        with self.passes.measure("present"):
+            self.target.present()
+        if not self.passes.enabled:
+            self.governor.record(time.perf_counter() - start)
         if self.frame_cap:  # a CPU renderer without vsync: sleep out the rest of the frame
             time.sleep(max(0.0, 1 / self.frame_cap - (time.perf_counter() - start)))
 
@@ -529,8 +541,15 @@ class App:
             f"model {self.model_name or '…'}   {max(self.scene.rows - 1, 0)} layers",
             f"render scale {self.governor.scale:.2f} of {w}×{h}   detail "
             f"{self.governor.detail:.1f}",
-            f"temperature {self.gen.temperature:.1f}",
+            f"temperature {self.gen.temperature:.1f}   panel draws {self.renderer.painter.draws}",
+            *self._pass_lines(),
         )
+
+    def _pass_lines(self) -> list[str]:
+        """The costliest passes, three to a line (see render/passes.py)."""
+        medians = [f"{name} {ms:.1f}" for name, ms in self.passes.medians().items()]
+        lines = ["   ".join(medians[i : i + 3]) for i in range(0, len(medians), 3)]
+        return ["passes, ms: " + line for line in lines[:1]] + lines[1:3] if lines else []
 
     def poll_files(self, now_or_never: bool = False) -> None:
         """Shaders and the preset, twice a second (`now_or_never`: at once): artists tune them
@@ -572,7 +591,8 @@ class App:
         key = (settings.look, settings.safety)
         renderer = self._renderers.pop(key, None)
         if renderer is None:
-            renderer = Renderer(self.target.ctx, settings.look, settings.safety.flash_limit)
+            renderer = Renderer(self.target.ctx, settings.look, settings.safety.flash_limit,
+                                self.passes)  # fmt: skip
         self._renderers[key] = renderer
         while len(self._renderers) > RENDERERS_KEPT:
             _, gone = self._renderers.popitem(last=False)

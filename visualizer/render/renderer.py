@@ -23,20 +23,23 @@ from visualizer.render.layers.links import Links
 from visualizer.render.layers.nodes import Nodes, path_dots
 from visualizer.render.layers.panels import Overlay, Panels
 from visualizer.render.layers.text import Painter
+from visualizer.render.passes import PassTimes
 from visualizer.render.shaders import LiveVertexArray, ShaderLibrary
 from visualizer.safety.limiter import FlashLimiter
 
 
 class Renderer:
-    def __init__(self, ctx: moderngl.Context, look: LookSettings, limit_flashes: bool) -> None:
-        """`limit_flashes`: hold what is drawn to three flashes a second (safety/limiter.py)."""
-        self.ctx, self.look = ctx, look
+    def __init__(self, ctx: moderngl.Context, look: LookSettings, limit_flashes: bool,
+                 passes: PassTimes) -> None:  # fmt: skip
+        """`limit_flashes`: hold what is drawn to three flashes a second (safety/limiter.py);
+        `passes`: where each pass's time goes when it is measured."""
+        self.ctx, self.look, self.passes = ctx, look, passes
         self.shaders = ShaderLibrary(ctx)
         self.background = Background(self.shaders, look)
         self.links = Links(self.shaders, look)
         self.arcs = Arcs(self.shaders, look)
         self.nodes = Nodes(self.shaders, look)
-        self.bloom = Bloom(self.shaders)
+        self.bloom = Bloom(self.shaders, passes)
         self.painter = Painter(self.shaders)
         self.panels = Panels(self.painter, look)
         self._web_layers = (self.links, self.arcs, self.nodes)
@@ -77,16 +80,21 @@ class Renderer:
             out.use()
             out.clear(*rgb(self.look.background), 1.0)
         if mix > 0.0:
-            if self._diagram is None or (self._diagram.arch, self._diagram.size) != (arch, size):
-                self._diagram = layout(arch, size)
-            self.architecture.draw(self._diagram, scene, overlay, time, mix)
-        self.panels.draw_chrome(scene, overlay, size, time)
+            with self.passes.measure("architecture"):
+                if self._diagram is None or (self._diagram.arch, self._diagram.size) != (
+                        arch, size):  # fmt: skip
+                    self._diagram = layout(arch, size)
+                self.architecture.draw(self._diagram, scene, overlay, time, mix)
+        with self.passes.measure("chrome"):
+            self.panels.draw_chrome(scene, overlay, size, time)
         if fade_from is not None and fade > 0.0:
             outgoing = self._outgoing_frame(size)
             fade_from.draw(outgoing, size, scene, overlay, camera, time, scale, detail, False)
-            self._lay_over(out, size, outgoing.color_attachments[0], fade)
+            with self.passes.measure("soft cut"):
+                self._lay_over(out, size, outgoing.color_attachments[0], fade)
         if limiter is not None:
-            limiter.finish(fbo, time)
+            with self.passes.measure("flash limiter"):
+                limiter.finish(fbo, time)
 
     def _outgoing_frame(self, size: tuple[int, int]) -> moderngl.Framebuffer:
         if self._outgoing is None or self._outgoing.size != size:
@@ -125,21 +133,23 @@ class Renderer:
             pulse=scene.pulse, entropy=scene.entropy, detail=detail,
         )  # fmt: skip
         inner = (max(16, round(size[0] * scale)), max(16, round(size[1] * scale)))
-        self.bloom.begin(inner)
-        self.ctx.disable(moderngl.BLEND | moderngl.DEPTH_TEST)
-        if scene.rows:
-            self.ctx.enable(moderngl.BLEND)
-            self.ctx.blend_func = moderngl.ONE, moderngl.ONE  # light adds up
-            dots = path_dots(scene, self.look.history)  # the token path, for nodes and links
-            self.links.update(scene, dots)
-            self.arcs.update(scene)
-            self.nodes.update(scene, dots)
-            for layer in self._web_layers:
-                layer.draw(view)
+        with self.passes.measure("web: 3D"):
+            self.bloom.begin(inner)
+            self.ctx.disable(moderngl.BLEND | moderngl.DEPTH_TEST)
+            if scene.rows:
+                self.ctx.enable(moderngl.BLEND)
+                self.ctx.blend_func = moderngl.ONE, moderngl.ONE  # light adds up
+                dots = path_dots(scene, self.look.history)  # the token path, nodes and links
+                self.links.update(scene, dots)
+                self.arcs.update(scene)
+                self.nodes.update(scene, dots)
+                for layer in self._web_layers:
+                    layer.draw(view)
         backdrop = partial(self.background.draw, view)
         self.bloom.finish(fbo, self.look.glow, backdrop, *self.panels.band(size, scene),
                           overlay.split)  # fmt: skip
-        self.panels.draw(scene, overlay, size, time, matrix)
+        with self.passes.measure("web: text"):
+            self.panels.draw(scene, overlay, size, time, matrix)
 
     def release(self) -> None:
         for part in (*self._web_layers, self.background, self.bloom, self.architecture,

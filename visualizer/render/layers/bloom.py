@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 import moderngl
 
+from visualizer.render.passes import PassTimes
 from visualizer.render.shaders import ShaderLibrary
 
 BLOOM_DIVISOR = 4
@@ -19,8 +20,8 @@ EXPOSURE = 1.4
 
 
 class Bloom:
-    def __init__(self, shaders: ShaderLibrary) -> None:
-        self.ctx = shaders.ctx
+    def __init__(self, shaders: ShaderLibrary, passes: PassTimes) -> None:
+        self.ctx, self.passes = shaders.ctx, passes
         self._bright = shaders.get("bright")
         self._blur = shaders.get("blur")
         self._composite = shaders.get("composite")
@@ -66,13 +67,22 @@ class Bloom:
         bottom `band_top` (a fraction of the height) by `band_shade`, and splitting red from
         blue by `split` (a share of the width)."""
         self.ctx.disable(moderngl.BLEND)
-        self._glow_layer(glow, backdrop)
         scene, glow_layer, _, final = self._textures
         direct = self.size == target.size  # composing first would only add a full-size pass
-        if not direct:
-            self._compose()
+        with self.passes.measure("web: bloom"):
+            self._glow_layer(glow, backdrop)
+            if not direct:
+                self._compose()
+        with self.passes.measure("web: upscale"):
+            self._upscale(target, scene if direct else final, glow_layer, direct, band_top,
+                          band_shade, split)  # fmt: skip
+
+    def _upscale(self, target: moderngl.Framebuffer, image: moderngl.Texture,
+                 glow_layer: moderngl.Texture, direct: bool, band_top: float, band_shade: float,
+                 split: float) -> None:  # fmt: skip
+        """The one full-size pass: see upscale.glsl."""
         target.use()
-        (scene if direct else final).use(0)
+        image.use(0)
         glow_layer.use(1)
         name = "upscale" + ("+ADD_GLOW" if direct else "") + ("+SPLIT" if split > 0 else "")
         if name not in self._vaos:

@@ -138,7 +138,7 @@ class Panels:
                         anchor="center", box=True)  # fmt: skip
         self._prompt_box(o, w, h, time)
         if o.hud:
-            self._lines(o.hud, 0.025 * w, 0.1 * h, round(0.022 * h), self.text, box=True)
+            self._hud(o, w, h)
         self._lines(o.errors, 0.025 * w, 0.5 * h, round(0.022 * h), RED, box=True)
         self._lines(o.notices, 0.975 * w, 0.9 * h, round(0.024 * h), self.accent,
                     anchor="right", upward=True)  # fmt: skip
@@ -222,8 +222,11 @@ class Panels:
         rows = [row for row, _, _ in scene.lens]
         every = rows[1] - rows[0] if len(rows) > 2 else 1
         shown = "every layer" if every == 1 else f"every {every}th layer + the last"
-        self.painter.text(f"logit lens, {shown}", x, y_last + 1.6 * size, round(size * 0.75),
-                          self.dim)  # fmt: skip
+        small = round(size * 0.75)
+        caption = [f"logit lens, {shown}"]
+        if x + self.painter.fonts.width(caption[0], small) > 0.73 * w:  # not under the panel
+            caption = ["logit lens,", shown]
+        self._lines(caption, x, y_last + 1.6 * size, small, self.dim)
 
     def _ghost(self, scene: SceneState, w: int, h: int) -> None:
         """The untouched run beside a changed one: where the two answers part, what the
@@ -243,16 +246,29 @@ class Panels:
         top = ", ".join(f"{_candidate_label(t)} {p:.0%}" for t, p in pairs)
         self.painter.text(f"untouched: {top}", x, y, round(0.8 * size), self.faint)
 
+    def _hud(self, o: Overlay, w: int, h: int) -> None:
+        """Where it covers nothing: the web's empty left side, or, over the architecture,
+        the right of its title band, in two columns of small type."""
+        if o.scene_mix <= 0.5:
+            self._lines(o.hud, 0.025 * w, 0.1 * h, round(0.022 * h), self.text, box=True)
+            return
+        size, half = round(0.0135 * h), (len(o.hud) + 1) // 2
+        right = self._lines(o.hud[half:], 0.985 * w, 0.01 * h, size, self.text, "right", True)
+        self._lines(o.hud[:half], right - 1.2 * size, 0.01 * h, size, self.text, "right", True)
+
     def _lines(self, lines, x, y, size, colour, anchor="left", box=False, upward=False):
+        """The lines from (x, y); returns the left edge of the widest."""
         step = round(size * 1.3)
         if box and lines:
             width = max(self.painter.fonts.width(line, size) for line in lines)
             left = x - {"left": 0.0, "center": width / 2, "right": width}[anchor]
             self.painter.rect(left - size * 0.4, y - size * 0.3, width + size * 0.8,
                               step * len(lines) + size * 0.4, (0, 0, 0, 0.55))  # fmt: skip
+        width = max((self.painter.fonts.width(line, size) for line in lines), default=0)
         for i, line in enumerate(lines):
             dy = -step * (len(lines) - 1 - i) if upward else step * i
             self.painter.text(line, x, y + dy, size, colour, anchor=anchor)
+        return x - {"left": 0.0, "center": width / 2, "right": width}[anchor]
 
     def _title(self, o: Overlay, w: int, h: int) -> None:
         size = round(0.032 * h)
