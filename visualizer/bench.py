@@ -13,8 +13,11 @@ Figures (tok/s are decode rates after the prompt, greedy, the embedded SmolLM2):
   thread_capture_tok_s_busy_consumer  the same capture as a thread of the consumer's process:
                                       the design the stream process replaces (GIL contention)
   load_s_cold / load_s_warm   load_model() in a fresh process, empty / warm cache
-  first_token_s_warm   fresh `neuroweb run`-like process: interpreter start to the first
-                       generated token arriving in the consumer
+  first_token_s_cold / _warm   fresh process, empty / warm cache: interpreter start to the
+                       first generated token arriving from a model process it starts
+  first_token_on_screen_s_warm   fresh `neuroweb run --prompt`-like process (offscreen,
+                       model process first, window clock): to the answer's first word drawn
+  first_token_s_served the same with `--source`, a `neuroweb serve` already up (kept warm)
   peak_rss_mb          the model process's peak resident memory while streaming
   first_frame_s        fresh process: interpreter start to the first complete frame of the live
                        demo (offscreen through EGL; the model process starts loading beside it)
@@ -74,11 +77,11 @@ def _say(quiet: bool, text: str) -> None:
         print(f"bench: {text}", file=sys.stderr, flush=True)
 
 
-def _probe(kind: str, cache_dir: str | None = None) -> dict:
+def _probe(kind: str, cache_dir: str | None = None, env: dict[str, str] | None = None) -> dict:
     """Run one measurement in a fresh interpreter; it prints a JSON object. Its "*_at" wall
     times become "*_s" seconds since the interpreter was launched (psutil's process start
     time is rounded by the kernel's whole-second boot time, so it is not used)."""
-    env = dict(os.environ)
+    env = dict(os.environ, **(env or {}))
     if cache_dir:
         env["NEUROWEB_CACHE_DIR"] = cache_dir
     launched = time.time()
@@ -114,22 +117,30 @@ def _probe_first_token() -> dict:
 
 
 def _probe_first_frame() -> dict:
-    """The headless live path up to its first frame (run_headless without the recording)."""
-    from visualizer.clock import FixedStepClock
+    """The live path as `neuroweb run --prompt` takes it, offscreen: its first frame, then the
+    first word of the answer on screen (the window's clock and frame cap, the model loading in
+    its process beside the loading screen)."""
+    from visualizer.clock import RealClock
     from visualizer.live import leave_a_core
     from visualizer.render.app import App
     from visualizer.render.context import HeadlessTarget
-    from visualizer.sources.local import LocalSource
+    from visualizer.sources import open_source
 
-    settings = load_settings("default")
-    target = HeadlessTarget((settings.window.width, settings.window.height))
-    with LocalSource(leave_a_core(settings)) as stream:
-        app = App(settings, target, stream, FixedStepClock(60), adaptive=False)
+    served = os.environ.get("NEUROWEB_BENCH_SOURCE", "")  # HOST:PORT of a warm server, if any
+    settings = load_settings("default", {"model": {"source": served}})
+    with open_source(leave_a_core(settings)) as source:
+        target = HeadlessTarget((settings.window.width, settings.window.height))
+        app = App(settings, target, source, RealClock(), adaptive=True, prompt=PROMPT)
         app.frame()
         first = time.time()
+        while not app.arrivals:
+            if app.failure or app.user_failure:
+                raise RuntimeError(app.failure or app.user_failure)
+            app.frame()
+        answered = time.time()
         app.release()
-    target.close()
-    return {"first_frame_at": first}
+        target.close()
+    return {"first_frame_at": first, "first_token_on_screen_at": answered}
 
 
 def render_fps(size: tuple[int, int], quiet: bool) -> dict:
@@ -349,6 +360,9 @@ def remote_figures(tokens: int) -> dict:
                 pass
             out["reconnect_s"] = time.perf_counter() - ready
             _consume(source, request, busy=False)
+        # kept warm: a fresh `neuroweb run --source` against the server that is already up
+        served = _probe("first-frame", env={"NEUROWEB_BENCH_SOURCE": remote.model.source})
+        out["first_token_s_served"] = served["first_token_on_screen_s"]
     finally:
         server.kill()
         server.wait()
@@ -409,10 +423,14 @@ def bench_command(tokens: int = 64, skip_cold: bool = False, quiet: bool = False
         _say(quiet, "cold load (empty cache, fresh process)")
         with tempfile.TemporaryDirectory() as empty:
             out["load_s_cold"] = _probe("load", empty)["load_s"]
+        with tempfile.TemporaryDirectory() as empty:
+            out["first_token_s_cold"] = _probe("first-token", empty)["first_token_s"]
     _say(quiet, "warm load and first token (fresh processes)")
     out["load_s_warm"] = _probe("load")["load_s"]
     out["first_token_s_warm"] = _probe("first-token")["first_token_s"]
-    out["first_frame_s"] = _probe("first-frame")["first_frame_s"]
+    live = _probe("first-frame")
+    out["first_frame_s"] = live["first_frame_s"]
+    out["first_token_on_screen_s_warm"] = live["first_token_on_screen_s"]
 
     lm = load_model("")
     _say(quiet, "bare decode")

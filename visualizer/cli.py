@@ -253,7 +253,9 @@ def _run(args: argparse.Namespace) -> int:
     if args.headless:
         size = args.size or (settings.window.width, settings.window.height)
         frames = args.frames or settings.record.demo_frames
-        return live.run_headless(settings, args.prompt, frames, size, args.record, args.screenshot)
+        with live.model_first(settings) as source:
+            return live.run_headless(settings, source, args.prompt, frames, size, args.record,
+                                     args.screenshot)  # fmt: skip
     for flag in ("frames", "size", "screenshot"):
         if getattr(args, flag) is not None:
             raise UserError(f"run: --{flag} needs --headless")

@@ -1,7 +1,7 @@
 """`neuroweb run`: the live window, or, with no display, a headless clip of the same demo.
 
-The window opens before the model process has even imported torch (the first frame comes
-within a second); the model loads in its own process and the loading screen shows its progress.
+The model process starts first and imports torch while the window opens (the first frame comes
+within a second); the loading screen shows its progress.
 """
 
 import os
@@ -16,7 +16,7 @@ from visualizer.render.app import App
 from visualizer.render.context import HeadlessTarget, WindowTarget, WindowUnavailable
 from visualizer.render.renderer import save_png
 from visualizer.sound.speakers import Speakers
-from visualizer.sources import open_source
+from visualizer.sources import FrameSource, open_source
 
 DEMO_VIDEO = Path("neuroweb-demo.mp4")
 DEMO_IMAGE = Path("neuroweb-demo.png")
@@ -44,25 +44,28 @@ def _report(saved: Path | None) -> None:
 
 
 def run_window(
-    settings: Settings, prompt: str | None, record: Path | None, watch: PresetWatch | None = None
+    settings: Settings,
+    source: FrameSource,
+    prompt: str | None,
+    record: Path | None,
+    watch: PresetWatch | None = None,
 ) -> int:
     w = settings.window
     target = WindowTarget((w.width, w.height), w.fullscreen, w.vsync, "neuroweb")
     speakers, silent_because = Speakers.open(settings.sound)
     try:
-        with open_source(leave_a_core(settings)) as source:
-            app = App(
-                settings, target, source, RealClock(), adaptive=True, prompt=prompt,
-                record_to=record, speakers=speakers, silent_because=silent_because, watch=watch,
-            )  # fmt: skip
-            try:
-                app.run()
-            except KeyboardInterrupt as stop:  # Ctrl-C, SIGTERM, SIGHUP: said by the caller
-                app.release()
-                stop.kept = app.last_recording
-                raise
+        app = App(
+            settings, target, source, RealClock(), adaptive=True, prompt=prompt,
+            record_to=record, speakers=speakers, silent_because=silent_because, watch=watch,
+        )  # fmt: skip
+        try:
+            app.run()
+        except KeyboardInterrupt as stop:  # Ctrl-C, SIGTERM, SIGHUP: said by the caller
             app.release()
-            _report(app.last_recording)
+            stop.kept = app.last_recording
+            raise
+        app.release()
+        _report(app.last_recording)
     finally:
         if speakers is not None:
             speakers.close()
@@ -73,6 +76,7 @@ def run_window(
 
 def run_headless(
     settings: Settings,
+    source: FrameSource,
     prompt: str | None,
     frames: int,
     size: tuple[int, int],
@@ -83,44 +87,50 @@ def run_headless(
     video; with `screenshot`, the last frame to a PNG."""
     target = HeadlessTarget(size)
     try:
-        with open_source(leave_a_core(settings)) as source:
-            clock = FixedStepClock(settings.record.fps)
-            app = App(settings, target, source, clock, adaptive=False, prompt=prompt,
-                      record_to=record)  # fmt: skip
-            try:
-                app.run(frames)
-                if screenshot is not None and app.failure is None and app.user_failure is None:
-                    try:
-                        save_png(target.fbo, target.size, screenshot)
-                    except OSError as exc:
-                        raise UserError(f"{screenshot}: cannot write: {exc.strerror}") from None
-                    _report(screenshot)
-            except KeyboardInterrupt as stop:  # the recording is finalised: said by the caller
-                app.release()
-                stop.kept = app.last_recording
-                raise
-            except BaseException:
-                app.release()
-                raise
+        clock = FixedStepClock(settings.record.fps)
+        app = App(settings, target, source, clock, adaptive=False, prompt=prompt,
+                  record_to=record)  # fmt: skip
+        try:
+            app.run(frames)
+            if screenshot is not None and app.failure is None and app.user_failure is None:
+                try:
+                    save_png(target.fbo, target.size, screenshot)
+                except OSError as exc:
+                    raise UserError(f"{screenshot}: cannot write: {exc.strerror}") from None
+                _report(screenshot)
+        except KeyboardInterrupt as stop:  # the recording is finalised: said by the caller
             app.release()
-            _report(app.last_recording)
+            stop.kept = app.last_recording
+            raise
+        except BaseException:
+            app.release()
+            raise
+        app.release()
+        _report(app.last_recording)
     finally:
         target.close()
     _finish(app)
     return 0
 
 
+def model_first(settings: Settings) -> FrameSource:
+    """The model of `settings` (not started), to enter before anything else of a run: its
+    process then imports torch and loads while the window opens."""
+    return open_source(leave_a_core(settings))
+
+
 def run_live(
     settings: Settings, prompt: str | None, record: Path | None, watch: PresetWatch | None = None
 ) -> int:
     """The window (reloading the preset when `watch` sees it change); without a display, a
-    short headless clip of the demo and a PNG."""
-    try:
-        return run_window(settings, prompt, record, watch)
-    except WindowUnavailable as exc:
-        print(f"{exc}: rendering a headless demo clip instead", file=sys.stderr)
-    w = settings.window
-    return run_headless(
-        settings, prompt or settings.record.demo_prompt, settings.record.demo_frames,
-        (w.width, w.height), record or DEMO_VIDEO, DEMO_IMAGE,
-    )  # fmt: skip
+    short headless clip of the demo and a PNG, from the same model process."""
+    with model_first(settings) as source:
+        try:
+            return run_window(settings, source, prompt, record, watch)
+        except WindowUnavailable as exc:
+            print(f"{exc}: rendering a headless demo clip instead", file=sys.stderr)
+        w = settings.window
+        return run_headless(
+            settings, source, prompt or settings.record.demo_prompt,
+            settings.record.demo_frames, (w.width, w.height), record or DEMO_VIDEO, DEMO_IMAGE,
+        )  # fmt: skip
