@@ -13,7 +13,7 @@ import pytest
 from tests.test_cli import _assert_user_error, interrupt_while_recording, neuroweb
 from visualizer.config import CaptureSettings, GenerationSettings, SoundSettings
 from visualizer.model.generate import generate_frames
-from visualizer.render.offline import LEAD_S, TAIL_S, video_frames
+from visualizer.render.offline import LEAD_S, TAIL_S, fitted, video_frames
 from visualizer.sound.synth import RATE, Synth
 from visualizer.sources.player import schedule
 from visualizer.trace import frames_from_trace, read_trace, write_trace
@@ -272,3 +272,18 @@ def test_a_glitch_render_is_byte_identical_twice(trace_file, tmp_path):
     assert len(set(video)) > len(video) // 2  # it moves: not a still repeated
     assert video == _framemd5(videos[1])
     assert _framemd5(videos[0], "a") == _framemd5(videos[1], "a")
+
+
+@pytest.mark.parametrize("total,fps", [(360, 30), (20, 30), (600, 60)])
+def test_the_demo_clip_spreads_the_answer_over_the_whole_clip(trace_file, total, fps):
+    """The no-display demo's timeline: the prompt at once, the first word after a short lead,
+    the words evenly spaced, the last one a short hold before the end, exactly `total` frames."""
+    frames = trace_file[1]
+    times, frames_out = fitted(frames, fps, total)
+    clip_s = total / fps
+    words = [t for t, f in zip(times, frames, strict=True) if not f.is_prompt]
+    assert frames_out == total and len(words) > 2
+    assert all(t == 0 for t, f in zip(times, frames, strict=True) if f.is_prompt)
+    assert words[0] == pytest.approx(min(LEAD_S, 0.1 * clip_s))
+    assert words[-1] == pytest.approx(clip_s - min(TAIL_S, 0.25 * clip_s))
+    assert np.allclose(np.diff(words), np.diff(words)[0])  # evenly

@@ -204,15 +204,16 @@ def trace_frames(lm) -> list:
 
 def offline_fps(frames: list, name: str, size: tuple[int, int], fps: int) -> float:
     """Frames per wall-clock second of an offline render, encode and soundtrack included."""
-    from visualizer.render.offline import LEAD_S, Run, render_video, video_frames
-    from visualizer.sources.player import schedule
+    from visualizer.render.offline import Run, paced, render_video
 
     run = Run(frames, name, PROMPT, None)
+    timeline = paced(frames, fps, 8.0)
     with tempfile.TemporaryDirectory() as folder:
         start = time.perf_counter()
-        render_video(run, load_settings("default"), Path(folder) / "bench.mp4", size, fps, 8.0)
+        render_video(run, load_settings("default"), Path(folder) / "bench.mp4", size, fps,
+                     timeline)  # fmt: skip
         elapsed = time.perf_counter() - start
-    return video_frames(schedule(frames, 8.0, LEAD_S), fps) / elapsed
+    return timeline[1] / elapsed
 
 
 def synth_cpu_share(frames: list) -> float:

@@ -281,7 +281,7 @@ def _answer(args: argparse.Namespace, settings: Settings):
 
 
 def _render(args: argparse.Namespace) -> int:
-    from visualizer.render.offline import render_video
+    from visualizer.render.offline import paced, render_video
 
     if args.fps > 240:
         raise UserError(f"render: --fps: expected at most 240, got {args.fps}")
@@ -289,7 +289,8 @@ def _render(args: argparse.Namespace) -> int:
     check_output_path(args.out)  # before minutes of model work
     _mention_leftovers(args.out.parent)
     run = _answer(args, settings)
-    saved = render_video(run, settings, args.out, args.size, args.fps, args.token_rate,
+    timeline = paced(run.frames, args.fps, args.token_rate)
+    saved = render_video(run, settings, args.out, args.size, args.fps, timeline,
                          sound=not args.no_audio)  # fmt: skip
     print(f"neuroweb: saved {saved}", file=sys.stderr)
     return 0

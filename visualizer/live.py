@@ -14,9 +14,11 @@ from visualizer.config import PresetWatch, Settings
 from visualizer.errors import UserError
 from visualizer.render.app import App
 from visualizer.render.context import HeadlessTarget, WindowTarget, WindowUnavailable
+from visualizer.render.offline import Run, fitted, render_video, snapshot
 from visualizer.render.renderer import save_png
 from visualizer.sound.speakers import Speakers
 from visualizer.sources import FrameSource, open_source
+from visualizer.tracer import answer
 
 DEMO_VIDEO = Path("neuroweb-demo.mp4")
 DEMO_IMAGE = Path("neuroweb-demo.png")
@@ -119,18 +121,31 @@ def model_first(settings: Settings) -> FrameSource:
     return open_source(leave_a_core(settings))
 
 
+def demo_clip(
+    settings: Settings, source: FrameSource, prompt: str, video: Path, image: Path
+) -> int:
+    """The demo without a display: the model answers first, then the answer is drawn unfolding
+    over the whole clip (record.demo_frames at record.fps), token by token on a fixed schedule,
+    with a short hold on the finished answer; the last moment also as a PNG."""
+    builder, meta = answer(source, settings, prompt)
+    run = Run.from_meta(builder.frames, meta)
+    fps, w = settings.record.fps, settings.window
+    size = (w.width, w.height)
+    timeline = fitted(run.frames, fps, settings.record.demo_frames)
+    _report(render_video(run, settings, video, size, fps, timeline))
+    _report(snapshot(run, settings, image, size))
+    return 0
+
+
 def run_live(
     settings: Settings, prompt: str | None, record: Path | None, watch: PresetWatch | None = None
 ) -> int:
-    """The window (reloading the preset when `watch` sees it change); without a display, a
-    short headless clip of the demo and a PNG, from the same model process."""
+    """The window (reloading the preset when `watch` sees it change); without a display, the
+    demo clip and a PNG, from the same model process."""
     with model_first(settings) as source:
         try:
             return run_window(settings, source, prompt, record, watch)
         except WindowUnavailable as exc:
             print(f"{exc}: rendering a headless demo clip instead", file=sys.stderr)
-        w = settings.window
-        return run_headless(
-            settings, source, prompt or settings.record.demo_prompt,
-            settings.record.demo_frames, (w.width, w.height), record or DEMO_VIDEO, DEMO_IMAGE,
-        )  # fmt: skip
+        return demo_clip(settings, source, prompt or settings.record.demo_prompt,
+                         record or DEMO_VIDEO, DEMO_IMAGE)  # fmt: skip

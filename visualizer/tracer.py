@@ -61,51 +61,57 @@ def _generating(done: int, limit: int) -> None:
 def run_model(settings: Settings, prompt: str) -> tuple[TraceBuilder, dict]:
     """Answer `prompt` through the settings' FrameSource (a local model process, or the server
     of `model.source`) and return every frame (`builder.frames`) with the run's description.
+    The source is lossless here: a trace has every position or is not written."""
+    with open_source(settings, lossless=True) as source:
+        return answer(source, settings, prompt)
+
+
+def answer(source: FrameSource, settings: Settings, prompt: str) -> tuple[TraceBuilder, dict]:
+    """run_model's work on a started source (the demo clip's is already loading).
 
     The frames arrive as a trace keeps them (float16, the newest `capture.trace_window`
     positions of attention and the sink: the source reduces them before they cross), so a long
-    run fits in memory and a render from a prompt draws what a render of its trace would. The
-    source is lossless here: a trace has every position or is not written."""
+    run fits in memory and a render from a prompt draws what a render of its trace would. A
+    frame the source dropped fails the run."""
     gen = settings.generation
     detail = Detail("float16", settings.capture.trace_window)
     builder = TraceBuilder(settings.capture.trace_window, gen.max_tokens + min(gen.context, 4096))
     notes: list[str] = []
     meta: dict = {}
     try:
-        return _run(settings, prompt, gen, detail, builder, notes, meta)
+        return _run(source, settings, prompt, gen, detail, builder, notes, meta)
     except KeyboardInterrupt as stop:
         stop.partial = (builder, meta)
         raise
 
 
-def _run(settings: Settings, prompt: str, gen, detail: Detail, builder: TraceBuilder,
-         notes: list[str], meta: dict) -> tuple[TraceBuilder, dict]:  # fmt: skip
-    """run_model's work; `meta` is filled in as soon as the model is ready, so an interrupted
+def _run(source: FrameSource, settings: Settings, prompt: str, gen, detail: Detail,
+         builder: TraceBuilder, notes: list[str], meta: dict) -> tuple[TraceBuilder, dict]:
+    """answer's work; `meta` is filled in as soon as the model is ready, so an interrupted
     run can still be written."""
-    with open_source(settings, lossless=True) as source:
-        ready = _wait_ready(source)
-        arch = ready.architecture
-        notes += arch.notes if arch is not None else []
-        meta.update(_meta(settings, prompt, ready, notes, source.name, builder))
-        request = source.generate(prompt, gen, detail)
-        generated = 0
-        while True:
-            batch = source.drain(timeout=WAIT_S)
-            check(batch)
-            if batch.dropped:
-                raise RuntimeError(f"{source.name} lost {batch.dropped} frames")
-            for frame in batch.frames:
-                builder.add(frame)
-                if not frame.is_prompt:
-                    generated += 1
-                    _generating(generated, gen.max_tokens)
-            status = batch.status
-            if status.request == request and status.message and status.message not in notes:
-                notes.append(status.message)  # a long prompt cut to the window, say
-                print(f"neuroweb: {status.message}", file=sys.stderr)
-            if status.request == request and status.state in ("finished", "stopped"):
-                if not batch.frames:
-                    break
+    ready = _wait_ready(source)
+    arch = ready.architecture
+    notes += arch.notes if arch is not None else []
+    meta.update(_meta(settings, prompt, ready, notes, source.name, builder))
+    request = source.generate(prompt, gen, detail)
+    generated = 0
+    while True:
+        batch = source.drain(timeout=WAIT_S)
+        check(batch)
+        if batch.dropped:
+            raise RuntimeError(f"{source.name} lost {batch.dropped} frames")
+        for frame in batch.frames:
+            builder.add(frame)
+            if not frame.is_prompt:
+                generated += 1
+                _generating(generated, gen.max_tokens)
+        status = batch.status
+        if status.request == request and status.message and status.message not in notes:
+            notes.append(status.message)  # a long prompt cut to the window, say
+            print(f"neuroweb: {status.message}", file=sys.stderr)
+        if status.request == request and status.state in ("finished", "stopped"):
+            if not batch.frames:
+                break
     if sys.stderr.isatty():
         print(file=sys.stderr)  # end the updating line
     if not builder.rows:

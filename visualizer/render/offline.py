@@ -64,6 +64,22 @@ def video_frames(times: list[float], fps: int) -> int:
     return round((max(times, default=0.0) + TAIL_S) * fps)
 
 
+def paced(frames: list[Frame], fps: int, token_rate: float) -> tuple[list[float], int]:
+    """`render`'s timeline: a token every 1/token_rate s from LEAD_S on, TAIL_S after the
+    last; (when each frame is due, video frames)."""
+    times = schedule(frames, token_rate, LEAD_S)
+    return times, video_frames(times, fps)
+
+
+def fitted(frames: list[Frame], fps: int, total: int) -> tuple[list[float], int]:
+    """The demo clip's timeline: the answer spread evenly over `total` video frames, from a
+    short lead to a short hold on the finished answer (both shorter in a very short clip)."""
+    clip_s = total / fps
+    lead_s, hold_s = min(LEAD_S, 0.1 * clip_s), min(TAIL_S, 0.25 * clip_s)
+    gaps = max(1, sum(not f.is_prompt for f in frames) - 1)  # between generated tokens
+    return schedule(frames, gaps / max(clip_s - lead_s - hold_s, 1 / fps), lead_s), total
+
+
 def _progress(done: int, total: int, started: float) -> None:
     """One updating line on a terminal; a line per quarter in a log."""
     rate = done / max(time.perf_counter() - started, 1e-6)
@@ -81,14 +97,14 @@ def render_video(
     out: Path,
     size: tuple[int, int],
     fps: int,
-    token_rate: float,
+    timeline: tuple[list[float], int],
     sound: bool = True,
 ) -> Path:
     """Draw the frames to `out` (H.264 mp4, with the AAC soundtrack when `sound` and the preset
-    allow); returns the finished file. Ctrl-C keeps what was drawn as a shorter, playable video;
-    any other failure leaves nothing."""
-    times = schedule(run.frames, token_rate, LEAD_S)
-    total = video_frames(times, fps)
+    allow) on `timeline` (paced or fitted: when each frame is due, and how many video frames);
+    returns the finished file. Ctrl-C keeps what was drawn as a shorter, playable video; any
+    other failure leaves nothing."""
+    times, total = timeline
     audible = sound and settings.sound.enabled
     settings = replace(settings, record=replace(settings.record, fps=fps),
                        sound=replace(settings.sound, enabled=audible))  # fmt: skip
