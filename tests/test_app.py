@@ -3,14 +3,17 @@ recording started and broken mid-run, temperature for the next answer."""
 
 import itertools
 
+import numpy as np
 import pygame
 import pytest
 
 from visualizer.clock import FixedStepClock, RealClock
 from visualizer.config import load_settings
+from visualizer.features import REST_LEVEL
 from visualizer.render.app import PASS_SAMPLE, App
 from visualizer.render.context import HeadlessTarget
 from visualizer.render.controls import Command
+from visualizer.render.renderer import read_rgb
 from visualizer.sound.synth import RATE
 from visualizer.sources.local import LocalSource
 
@@ -429,3 +432,21 @@ def test_the_hud_times_each_pass_of_a_frame_it_samples(app):
     assert any(line.startswith("passes, ms: ") for line in lines)
     assert f"panel draws {app.renderer.painter.draws}" in "".join(lines)
     assert app.renderer.painter.draws >= 1
+
+
+def test_before_the_first_answer_the_model_s_web_is_there_at_rest(app):
+    """Once the model is loaded and before any prompt, the window shows its web (a row per
+    block and the embedding, nothing lit), not an empty screen."""
+    app.frame()
+    background = read_rgb(app.target.fbo, app.target.size).astype(int)  # loading
+    while app.status is None or app.status.state != "ready":
+        app.frame()
+    for _ in range(10):
+        app.frame()
+    assert app.scene.tokens_seen == 0 and app.scene.candidates == ()
+    assert app.scene.rows == app.architecture.blocks + 1
+    assert np.all(app.scene.level == REST_LEVEL) and not app.scene.hue.any()
+    web = read_rgb(app.target.fbo, app.target.size).astype(int)
+    w, h = app.target.size
+    middle = (slice(0, h // 2), slice(2 * w // 5, 3 * w // 5))  # where the web stands
+    assert (web[middle] - background[middle]).max() > 60  # its nodes, lit at rest

@@ -32,6 +32,7 @@ from visualizer.measures import group_rms
 from visualizer.running_norm import RunningNorm
 
 MAX_TOKENS_KEPT = 2048  # the answer text keeps at most this many tokens (kiosk runs for days)
+REST_LEVEL = 0.55  # every node before the first token: calm, nothing lit
 SHARE_FLOOR = 0.1  # node colour: an MLP write of 10 % of the node's dimensions is cold, 100 % warm
 
 
@@ -73,6 +74,17 @@ class SceneState:
         self.changed: tuple[str, ...] = ()  # the interventions on for the newest token
         self.ghost = None  # the untouched run's newest Ghost, while something is changed
         self.parted = -1  # the first run position where the ghost took another token
+
+    def rest(self, layers: int, width: int) -> None:
+        """Before a model's first token: its web at rest, every node of its `layers` blocks and
+        embedding dim and cold (no token has been read, so nothing is lit)."""
+        if self.tokens_seen:
+            return
+        nodes = min(self.look.nodes_per_layer, width)
+        self.rows = layers + 1
+        self.level = np.full((self.rows, nodes), REST_LEVEL, np.float32)
+        self.hue = np.zeros((self.rows, nodes), np.float32)
+        self._level_target, self._hue_target = self.level, self.hue
 
     def begins_answer(self, frame: Frame) -> bool:
         """`frame` starts a new answer: the scene drops the one it shows."""

@@ -274,7 +274,7 @@ class App:
 
     def receive(self) -> None:
         # a video waits for the model's first frames instead of spinning
-        waiting = self.making_video and self.scene.rows == 0 and not self.pending
+        waiting = self.making_video and self.scene.tokens_seen == 0 and not self.pending
         batch: Batch = self.source.drain(HEADLESS_LOADING_WAIT_S if waiting else 0.0)
         now = time.perf_counter()
         self.status = batch.status
@@ -288,6 +288,8 @@ class App:
                 for note in described.notes:  # what it cannot show exactly: said once
                     self.notify(note)
             self.architecture = described
+            if described.width:
+                self.scene.rest(described.blocks, described.width)
         self.dropped += batch.dropped
         overflow = len(self.pending) + len(batch.frames) - PENDING_LIMIT
         self.paused_dropped += max(0, overflow)  # held the newest; said on screen

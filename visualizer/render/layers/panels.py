@@ -364,6 +364,8 @@ class Panels:
     def _candidates(self, scene: SceneState, w: int, h: int) -> None:
         size = round(0.03 * h)
         x, y, width = 0.74 * w, 0.1 * h, 0.23 * w
+        if not scene.candidates:  # the web at rest: no token read yet
+            return
         self.painter.text("next token", x, y, round(0.03 * h), self.text, bold=True)
         y += size * 1.5
         step = round(size * 1.55)
