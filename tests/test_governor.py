@@ -46,7 +46,7 @@ def test_the_live_window_lowers_its_scale_under_real_load_and_raises_it_after(ti
         "model": {"name": str(tiny_llama_dir), "threads": 1},
         "window": {"target_fps": 240, "software_fps": 240},
     })  # fmt: skip
-    target = HeadlessTarget((640, 360))
+    target = HeadlessTarget((640, 360), like_a_window=True)
     try:
         with LocalSource(settings) as source:
             app = App(settings, target, source, RealClock(), adaptive=True, prompt="Hello")

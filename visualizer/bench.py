@@ -129,7 +129,7 @@ def _probe_first_frame() -> dict:
     served = os.environ.get("NEUROWEB_BENCH_SOURCE", "")  # HOST:PORT of a warm server, if any
     settings = load_settings("default", {"model": {"source": served}})
     with open_source(leave_a_core(settings)) as source:
-        target = HeadlessTarget((settings.window.width, settings.window.height))
+        target = HeadlessTarget((settings.window.width, settings.window.height), like_a_window=True)
         app = App(settings, target, source, RealClock(), adaptive=True, prompt=PROMPT)
         app.frame()
         first = time.time()
@@ -155,7 +155,7 @@ def render_fps(size: tuple[int, int], quiet: bool) -> dict:
 
     gen = {"temperature": 0.0, "max_tokens": 1000}
     settings = load_settings("default", {"generation": gen})
-    target = HeadlessTarget(size)
+    target = HeadlessTarget(size, like_a_window=True)
     with LocalSource(leave_a_core(settings)) as stream:
         app = App(settings, target, stream, RealClock(), adaptive=True, prompt=PROMPT)
         while app.scene.tokens_seen == 0 or app.status.state != "generating":

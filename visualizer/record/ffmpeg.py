@@ -133,7 +133,7 @@ class Recorder:
     """
 
     def __init__(self, path: Path, size: tuple[int, int], fps: int, crf: int = 20,
-                 speed: str = "veryfast", queue_frames: int = 8,
+                 speed: str = "superfast", queue_frames: int = 8,
                  audio_rate: int | None = None) -> None:  # fmt: skip
         path = check_output_path(Path(path))
         self.path = path

@@ -28,9 +28,13 @@ class HeadlessTarget:
 
     interactive = False
 
-    def __init__(self, size: tuple[int, int]) -> None:
+    def __init__(self, size: tuple[int, int], like_a_window: bool = False) -> None:
+        """`like_a_window`: each present waits for the frame, as a window's swap does (the
+        bench's and the governor's frame times count the whole frame); otherwise (a video) the
+        next frame's Python runs while this one rasterizes, and the recording's read-back ring
+        waits only for frames two behind."""
         self.ctx = moderngl.create_standalone_context(backend="egl", require=GL_VERSION)
-        self.size = size
+        self.size, self.like_a_window = size, like_a_window
         self._colour = self.ctx.texture(size, 4)
         self.fbo = self.ctx.framebuffer(color_attachments=[self._colour])
 
@@ -38,8 +42,8 @@ class HeadlessTarget:
         return []
 
     def present(self) -> None:
-        """Nothing to show; make sure the frame is complete (timings count the whole frame)."""
-        self.ctx.finish()
+        if self.like_a_window:
+            self.ctx.finish()
 
     def close(self) -> None:
         self.fbo.release()
