@@ -385,6 +385,7 @@ def bytes_per_token(lm) -> dict:
     from visualizer import wire
     from visualizer.detail import LEVELS
     from visualizer.frame import Frame
+    from visualizer.model.capture import lens_rows
     from visualizer.model.generate import generate_frames
 
     out: dict = {}
@@ -396,6 +397,10 @@ def bytes_per_token(lm) -> dict:
     big = LlamaConfig(hidden_size=8192, num_hidden_layers=80, num_attention_heads=64,
                       num_key_value_heads=8, intermediate_size=28672)  # Llama-3-70B's shapes
     layers, width, heads = big.num_hidden_layers, big.hidden_size, big.num_attention_heads
+    cap = CaptureSettings()  # the default logit lens: every 4th layer and the last
+    lensed = lens_rows(layers, cap.lens_every)
+    lens_ids = np.full((layers + 1, cap.lens_candidates), -1, np.int32)
+    lens_ids[list(lensed)] = 1
     for name in ("reduced", "compact"):
         detail = LEVELS[name]
         dtype = np.float16 if detail.dtype == "float16" else np.float32
@@ -407,6 +412,8 @@ def bytes_per_token(lm) -> dict:
             attn=np.ones((layers, heads, detail.attention), dtype),
             attn_sink=np.ones((layers, heads), dtype), topk_ids=np.arange(10),
             topk_probs=np.ones(10, np.float32), topk_text=(" word",) * 10, entropy=1.0,
+            lens_ids=lens_ids, lens_probs=np.ones(lens_ids.shape, np.float32),
+            lens_text=tuple(" word" if row in lensed else "" for row in range(layers + 1)),
         )  # fmt: skip
         out[f"bytes_per_token_llama3_70b_{name}"] = wire.frame_bytes(
             wire.frame_to(frame, 1, 1, detail))  # fmt: skip
