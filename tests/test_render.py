@@ -142,3 +142,19 @@ def _touch_later(path) -> None:
 
     stat = path.stat()
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10_000_000))
+
+
+def test_a_lower_render_scale_keeps_the_web_s_light(target):
+    """The governor lowers the render scale under load: lines drawn one pixel wide at a third
+    of the resolution cover three output pixels once upscaled, so their light is scaled down to
+    match, and the web does not brighten and blow out (as it did, by 40 %, at scale 0.3)."""
+    look = load_settings("default").look
+    scene, _ = steady_scene(look)
+    renderer = Renderer(target.ctx, look, False, PassTimes(target.ctx))
+    means = {}
+    for scale in (1.0, 0.3):
+        renderer.draw(target.fbo, SIZE, scene, OVERLAY, Camera(0.0), time=1.0, scale=scale)
+        image = read_rgb(target.fbo, SIZE).astype(np.float32)
+        means[scale] = image[: SIZE[1] * 2 // 3, SIZE[0] // 4 : SIZE[0] * 3 // 4].mean()
+    renderer.release()
+    assert means[0.3] == pytest.approx(means[1.0], rel=0.12)

@@ -130,7 +130,7 @@ class Renderer:
         focal = 1 / math.tan(math.radians(40) / 2)
         view = View(
             mvp=mvp_bytes(matrix), scale=(focal / aspect, focal), aspect=aspect, time=time,
-            pulse=scene.pulse, entropy=scene.entropy, detail=detail,
+            pulse=scene.pulse, entropy=scene.entropy, detail=detail, render_scale=scale,
         )  # fmt: skip
         inner = (max(16, round(size[0] * scale)), max(16, round(size[1] * scale)))
         with self.passes.measure("web: 3D"):

@@ -19,6 +19,7 @@ class View:
     pulse: float
     entropy: float
     detail: float  # 0..1: the governor's share of links and arcs to draw
+    render_scale: float  # the 3D scene's resolution ÷ the output's (the governor's scale)
 
 
 def mvp_bytes(matrix: np.ndarray) -> bytes:

@@ -52,7 +52,9 @@ class Arcs:
         p.write("u_mvp", view.mvp)
         p.set("u_cold", rgb(look.cold))
         p.set("u_accent", rgb(look.accent))
-        p.set("u_gain", 1.0)
+        # a one-pixel line covers 1/render_scale pixels once upscaled: its light is scaled to
+        # match, so a lower render scale neither brightens nor blows out the web
+        p.set("u_gain", view.render_scale)
         shown = self._data[: max(1, int(len(self._data) * view.detail))]
         self._arcs.draw(shown, moderngl.LINE_STRIP, SEGMENTS + 1)
 

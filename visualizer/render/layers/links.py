@@ -53,7 +53,9 @@ class Links:
         p.write("u_mvp", view.mvp)
         p.set("u_cold", rgb(look.cold))
         p.set("u_warm", rgb(look.warm))
-        p.set("u_gain", 1.0)
+        # a one-pixel line covers 1/render_scale pixels once upscaled: its light is scaled to
+        # match, so a lower render scale neither brightens nor blows out the web
+        p.set("u_gain", view.render_scale)
         shown = self._data[: int(len(self._data) * view.detail)]
         self._lines.draw(np.vstack([shown, self._path]), moderngl.LINES, 2)
 
