@@ -176,3 +176,14 @@ def test_smollm2_s_lens_rows_are_the_exact_lens_within_their_stated_precision(sm
             exact = torch.softmax(parts.unembed(x), dim=-1).topk(5, dim=-1)
         assert np.array_equal(frame.lens_ids[rows], exact.indices.numpy())
         assert np.abs(frame.lens_probs[rows] - exact.values.numpy()).max() < 3e-3
+
+
+def test_the_lens_normaliser_equals_torch_s_on_logits_of_any_spread():
+    """The lens's log Σ exp (which keeps exp() out of denormals) against torch's own: logits
+    spread over hundreds (an early layer through the final norm), and -inf entries."""
+    from visualizer.model.capture import _logsumexp
+
+    logits = torch.randn(2, 9, 4096, generator=torch.Generator().manual_seed(0)) * 60
+    logits[0, 0, :7] = float("-inf")
+    assert torch.allclose(_logsumexp(logits), logits.logsumexp(dim=-1, keepdim=True),
+                          rtol=0, atol=1e-5)  # fmt: skip

@@ -209,8 +209,20 @@ def logit_lens(
         order = exact_all.topk(k, dim=-1)
         chosen, exact = candidates.gather(-1, order.indices), order.values
     ids[:, list(rows)] = chosen.to(torch.int32).cpu()
-    probs[:, list(rows)] = (exact - logits.logsumexp(dim=-1, keepdim=True)).exp().cpu()
+    probs[:, list(rows)] = (exact - _logsumexp(logits)).exp().cpu()
     return ids, probs
+
+
+def _logsumexp(logits: torch.Tensor) -> torch.Tensor:
+    """log Σ exp over the last dim, kept. torch's own took 7.5 ms for the lens's [1, 9, 49152]
+    on a CPU (a tenth of a SmolLM2 token): most of a vocabulary lies over 87 below the best
+    logit, where exp() returns denormals, and those are slow. Terms below FLOOR are taken at
+    FLOOR: each adds under 2e-35 of the largest, nothing a float32 sum can hold."""
+    top = logits.amax(dim=-1, keepdim=True)
+    return top + (logits - top).clamp(min=FLOOR).exp().sum(dim=-1, keepdim=True).log()
+
+
+FLOOR = -80.0  # exp(-80) ≈ 1.8e-35: still a normal float32
 
 
 SCREEN = 4  # candidates scored exactly per word reported
