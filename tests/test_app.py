@@ -301,6 +301,8 @@ def test_a_new_look_fades_in_over_the_old_one(tiny_llama_dir):
                 app.frame()
                 return float(read_rgb(target.fbo, target.size).mean())
 
+            while app.status is None or app.status.state != "ready":
+                app.frame()  # the web at rest appears with the model: before the cut
             dark = brightness()
             app.apply(replace(settings, look=replace(settings.look, background="#b0b0b0")))
             fading = [brightness() for _ in range(round(LOOK_FADE_S * fps) + 2)]
