@@ -90,3 +90,21 @@ def test_a_full_atlas_starts_over_without_losing_what_was_queued(painter):
         x, y = (i % 8) * 40, (i // 8) * 20
         drawn = image[y : y + glyphs.shape[0], x : x + glyphs.shape[1]]
         assert (drawn == glyphs[: drawn.shape[0], : drawn.shape[1]]).mean() > 0.98, text
+
+
+def test_a_block_too_large_for_the_atlas_is_drawn_in_its_place_in_the_order(painter):
+    """A poster's huge text does not fit the atlas: it gets a texture of its own and a draw of
+    its own, after what was queued before it and under what is queued after."""
+    p, target = painter
+    p.rect(0, 0, 40, 40, RED)
+    block = p.texture_for(("huge",), lambda: p.fonts.get(300, False).render(
+        "M" * 12, True, (255, 255, 255)))  # fmt: skip
+    assert block.texture is not None and block.width > 2048
+    p.image(block, 0, -60, WHITE)  # the glyphs cover the top left
+    p.rect(0, 0, 20, 20, BLUE)
+    p.flush()
+    assert p.draws == 3  # the red, the block, the blue
+    image = read_rgb(target.fbo, SIZE).astype(int)
+    assert (image[2:18, 2:18, 2] > 200).all() and (image[2:18, 2:18, 0] < 50).all()
+    covered = image[22:38, 22:38]
+    assert (covered.min(axis=-1) > 200).any()  # white glyphs over the red

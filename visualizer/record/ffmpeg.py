@@ -25,6 +25,7 @@ import imageio_ffmpeg
 import moderngl
 import numpy as np
 
+from visualizer.config import RecordSettings
 from visualizer.paths import check_output_path
 from visualizer.sound.synth import pcm16
 
@@ -132,8 +133,9 @@ class Recorder:
     removes the partial files and leaves any existing file at `path` untouched.
     """
 
-    def __init__(self, path: Path, size: tuple[int, int], fps: int, crf: int = 20,
-                 speed: str = "superfast", queue_frames: int = 8,
+    def __init__(self, path: Path, size: tuple[int, int], fps: int,
+                 crf: int = RecordSettings.crf, speed: str = RecordSettings.speed,
+                 queue_frames: int = 8,
                  audio_rate: int | None = None) -> None:  # fmt: skip
         path = check_output_path(Path(path))
         self.path = path

@@ -42,6 +42,3 @@ class PassTimes:
         """Each pass's median in milliseconds, the costliest first."""
         medians = {name: float(np.median(t)) for name, t in self._times.items() if t}
         return dict(sorted(medians.items(), key=lambda item: -item[1]))
-
-    def clear(self) -> None:
-        self._times.clear()

@@ -259,16 +259,15 @@ class Panels:
     def _lines(self, lines, x, y, size, colour, anchor="left", box=False, upward=False):
         """The lines from (x, y); returns the left edge of the widest."""
         step = round(size * 1.3)
+        width = max((self.painter.fonts.width(line, size) for line in lines), default=0)
+        left = x - {"left": 0.0, "center": width / 2, "right": width}[anchor]
         if box and lines:
-            width = max(self.painter.fonts.width(line, size) for line in lines)
-            left = x - {"left": 0.0, "center": width / 2, "right": width}[anchor]
             self.painter.rect(left - size * 0.4, y - size * 0.3, width + size * 0.8,
                               step * len(lines) + size * 0.4, (0, 0, 0, 0.55))  # fmt: skip
-        width = max((self.painter.fonts.width(line, size) for line in lines), default=0)
         for i, line in enumerate(lines):
             dy = -step * (len(lines) - 1 - i) if upward else step * i
             self.painter.text(line, x, y + dy, size, colour, anchor=anchor)
-        return x - {"left": 0.0, "center": width / 2, "right": width}[anchor]
+        return left
 
     def _title(self, o: Overlay, w: int, h: int) -> None:
         size = round(0.032 * h)

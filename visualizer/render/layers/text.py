@@ -78,9 +78,10 @@ class Atlas:
         self.white = (c, c, c, c)
         self.blocks: dict[tuple, Block] = {}
         self._pending: list[tuple[bytes, tuple[int, int, int, int]]] = []
-        self._clear()
+        self.restart()
 
-    def _clear(self) -> None:
+    def restart(self) -> None:
+        """Empty: every place free again (what was drawn from it must be drawn already)."""
         self.blocks.clear()
         self._pending.clear()
         self._x, self._y, self._row = WHITE + 1, 0, WHITE
@@ -105,9 +106,6 @@ class Atlas:
         for data, viewport in self._pending:
             self.texture.write(data, viewport=viewport)
         self._pending.clear()
-
-    def restart(self) -> None:
-        self._clear()
 
     def release(self) -> None:
         self.texture.release()
@@ -164,14 +162,16 @@ class Painter:
         else:
             self._quads, self._held = self._held, self._quads
 
-    def _draw(self, quads: list[tuple[float, ...]]) -> None:
+    def _draw(self, quads: list[tuple[float, ...]], texture: moderngl.Texture | None = None
+              ) -> None:  # fmt: skip
+        """One instanced draw of `quads` from `texture` (the atlas by default); empties it."""
         if not quads:
             return
         self.ctx.enable(moderngl.BLEND)
         self.ctx.blend_func = moderngl.SRC_ALPHA, moderngl.ONE_MINUS_SRC_ALPHA
         self.program.set("u_screen", self.screen)
         self.program.set("u_texture", 0)
-        self._atlas.texture.use(0)
+        (texture or self._atlas.texture).use(0)
         self._instances.draw(np.array(quads, np.float32), moderngl.TRIANGLE_STRIP, 4)
         quads.clear()
         self.draws += 1
@@ -210,13 +210,7 @@ class Painter:
             return
         self._atlas.upload()  # a large block, drawn on its own, in its place in the order
         self._draw(self._held if self._holding else self._quads)
-        self.ctx.enable(moderngl.BLEND)
-        self.ctx.blend_func = moderngl.SRC_ALPHA, moderngl.ONE_MINUS_SRC_ALPHA
-        self.program.set("u_screen", self.screen)
-        self.program.set("u_texture", 0)
-        block.texture.use(0)
-        self._instances.draw(np.array([quad], np.float32), moderngl.TRIANGLE_STRIP, 4)
-        self.draws += 1
+        self._draw([quad], block.texture)
 
     def text(self, text: str, x: float, y: float, size: int, colour: Colour,
              bold: bool = False, anchor: str = "left") -> tuple[int, int]:  # fmt: skip
