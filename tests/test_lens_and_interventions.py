@@ -187,3 +187,23 @@ def test_the_lens_normaliser_equals_torch_s_on_logits_of_any_spread():
     logits[0, 0, :7] = float("-inf")
     assert torch.allclose(_logsumexp(logits), logits.logsumexp(dim=-1, keepdim=True),
                           rtol=0, atol=1e-5)  # fmt: skip
+
+
+def test_the_float16_packed_screen_is_closer_to_the_exact_logits_than_bfloat16():
+    """The lens's screens (model/capture.py) against float32 on an unembedding-like matrix:
+    the fbgemm float16 one within 0.05 % of the largest logit, bfloat16 about ten times
+    further off (measured 0.02 % and 0.4 %)."""
+    from visualizer.model.capture import _bfloat16_screen, _float16_packed_screen
+
+    generator = torch.Generator().manual_seed(0)
+    weight = torch.randn(8192, 576, generator=generator) * 0.05
+    x = torch.randn(9, 576, generator=generator)
+    exact = x @ weight.T
+    try:
+        packed = _float16_packed_screen(weight)(x)
+    except RuntimeError:
+        pytest.skip("this torch has no fbgemm float16 kernel")
+    error = (packed - exact).abs().max() / exact.abs().max()
+    rough = (_bfloat16_screen(weight)(x) - exact).abs().max() / exact.abs().max()
+    print(f"float16 packed {error:.2e}, bfloat16 {rough:.2e}")
+    assert error < 5e-4 and rough > 5 * error

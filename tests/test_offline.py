@@ -13,7 +13,7 @@ import pytest
 from tests.test_cli import _assert_user_error, interrupt_while_recording, neuroweb
 from visualizer.config import CaptureSettings, GenerationSettings, SoundSettings
 from visualizer.model.generate import generate_frames
-from visualizer.render.offline import LEAD_S, TAIL_S, fitted, video_frames
+from visualizer.render.offline import LEAD_S, TAIL_S, WARM_S, _bounds, fitted, video_frames
 from visualizer.sound.synth import RATE, Synth
 from visualizer.sources.player import schedule
 from visualizer.trace import frames_from_trace, read_trace, write_trace
@@ -183,6 +183,7 @@ def test_two_presets_give_two_videos(trace_file, tmp_path):
     (["--size", "0x0"], "--size: expected WIDTHxHEIGHT"),
     (["--size", "100000x100"], "--size: expected WIDTHxHEIGHT"),
     (["--token-rate", "0"], "--token-rate: expected a number"),
+    (["--processes", "-1"], "--processes: expected a whole number in 0..64"),
 ])  # fmt: skip
 def test_bad_render_arguments(trace_file, tmp_path, args, needle):
     out = tmp_path / "x.mp4"
@@ -215,7 +216,7 @@ def test_ctrl_c_keeps_what_was_rendered(trace_file, tmp_path):
     partial = tmp_path / ".cut.mp4.partial.mkv"
     status, stderr = interrupt_while_recording(
         partial, "render", "--trace", str(trace_file[0]), "--out", str(out), "--size", "160x90",
-        "--fps", "60", "--token-rate", "0.05",
+        "--fps", "60", "--token-rate", "0.05", "--processes", "1",
     )  # fmt: skip
     assert status == 130, stderr
     assert f"neuroweb: stopped (Ctrl-C); kept {out}" in stderr
@@ -231,7 +232,8 @@ def test_a_crash_leaves_a_playable_video_and_sound(trace_file, tmp_path):
     partial = tmp_path / ".crash.mp4.partial.mkv"
     status, _ = interrupt_while_recording(
         partial, "render", "--trace", str(trace_file[0]), "--out", str(out), "--size", "160x90",
-        "--fps", "60", "--token-rate", "0.05", sig=signal.SIGKILL, min_bytes=30_000,
+        "--fps", "60", "--token-rate", "0.05", "--processes", "1", sig=signal.SIGKILL,
+        min_bytes=30_000,
     )  # fmt: skip
     assert status == -signal.SIGKILL and not out.exists()
     count, seconds = imageio_ffmpeg.count_frames_and_secs(str(partial))
@@ -287,3 +289,50 @@ def test_the_demo_clip_spreads_the_answer_over_the_whole_clip(trace_file, total,
     assert words[0] == pytest.approx(min(LEAD_S, 0.1 * clip_s))
     assert words[-1] == pytest.approx(clip_s - min(TAIL_S, 0.25 * clip_s))
     assert np.allclose(np.diff(words), np.diff(words)[0])  # evenly
+
+
+def _decoded(path) -> np.ndarray:
+    reader = imageio_ffmpeg.read_frames(str(path))
+    width, height = next(reader)["size"]
+    frames = [np.frombuffer(f, np.uint8).reshape(height, width, 3) for f in reader]
+    return np.stack(frames).astype(np.float32)
+
+
+def test_a_render_in_parts_is_the_render_of_one_process(trace_file, tmp_path):
+    """Drawn by three processes, the video has the same frames as drawn by one: identical
+    (after decoding) up to the first part's last few, and within the encoder's error from
+    there on (x264 ends and starts each part afresh); the soundtrack is the same sound, sample
+    for sample; the hidden parts are gone."""
+    path, frames = trace_file
+    one, three = tmp_path / "one.mp4", tmp_path / "three.mp4"
+    for out, n in ((one, "1"), (three, "3")):
+        result = _render(path, out, "--token-rate", "2", "--processes", n)
+        assert result.returncode == 0, result.stderr
+    expected = video_frames(schedule(frames, 2.0, LEAD_S), FPS)
+    a, b = _decoded(one), _decoded(three)
+    assert len(a) == len(b) == expected
+    assert imageio_ffmpeg.count_frames_and_secs(str(three))[0] == expected
+    first_seam = _bounds(expected, 3, round(WARM_S * FPS))[1]
+    psnr = [10 * np.log10(255**2 / max(np.mean((x - y) ** 2), 1e-9))
+            for x, y in zip(a, b, strict=True)]  # fmt: skip
+    same = first_seam - 4  # x264 codes the last frames before an end (its 3 B-frames) anew
+    print(f"seam at {first_seam}; PSNR from frame {same}: min {min(psnr[same:]):.1f} dB")
+    assert np.array_equal(a[:same], b[:same])
+    assert min(psnr[same:]) > 35
+    assert len(set(_framemd5(three))) > expected // 2  # it moves
+    assert _framemd5(one, "a") == _framemd5(three, "a")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["one.mp4", "three.mp4"]
+
+
+def test_ctrl_c_during_a_render_in_parts_keeps_the_video_from_its_start(trace_file, tmp_path):
+    out = tmp_path / "cut.mp4"
+    partial = tmp_path / ".cut.mp4.parts" / ".part0.mp4.partial.mkv"
+    status, stderr = interrupt_while_recording(
+        partial, "render", "--trace", str(trace_file[0]), "--out", str(out), "--size", "160x90",
+        "--fps", "60", "--token-rate", "0.05", "--processes", "2",
+    )  # fmt: skip
+    assert status == 130, stderr
+    assert f"neuroweb: stopped (Ctrl-C); kept {out}" in stderr
+    count, _ = imageio_ffmpeg.count_frames_and_secs(str(out))
+    assert 0 < count < video_frames(schedule(trace_file[1], 0.05, LEAD_S), 60) // 2
+    assert [p.name for p in tmp_path.iterdir()] == ["cut.mp4"]

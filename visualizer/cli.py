@@ -34,6 +34,13 @@ def _positive(text: str) -> int:
     return value
 
 
+def _count(text: str) -> int:
+    """A whole number from 0 (0: chosen for this machine) to 64."""
+    if not text.isdigit() or not 0 <= int(text) <= 64:
+        raise argparse.ArgumentTypeError(f"expected a whole number in 0..64, got {text!r}")
+    return int(text)
+
+
 def _rate(text: str) -> float:
     try:
         value = float(text)
@@ -148,6 +155,9 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--fps", type=_positive, default=60, help="video frames per second")
     render.add_argument("--token-rate", type=_rate, default=8.0, help="tokens per video second")
     render.add_argument("--no-audio", action="store_true", help="no soundtrack")
+    render.add_argument("--processes", type=_count, default=0,
+                        help="processes that draw it, each a part (default 0: one per core, "
+                        "at most 2, each part at least 3 s)")  # fmt: skip
     _add_scene_flag(render)
     _add_model_flags(render)
     _add_sampling_flags(render)
@@ -291,7 +301,7 @@ def _render(args: argparse.Namespace) -> int:
     run = _answer(args, settings)
     timeline = paced(run.frames, args.fps, args.token_rate)
     saved = render_video(run, settings, args.out, args.size, args.fps, timeline,
-                         sound=not args.no_audio)  # fmt: skip
+                         sound=not args.no_audio, processes=args.processes)  # fmt: skip
     print(f"neuroweb: saved {saved}", file=sys.stderr)
     return 0
 

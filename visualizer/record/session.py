@@ -51,6 +51,7 @@ class RecordingSession:
         self._times: deque[float] = deque()  # when each frame still in the grabber's ring was drawn
         self._queued = 0  # video frames handed to the encoder (its own count lags behind)
         self._held: tuple[bytes, float] | None = None  # realtime: the last frame, and its time
+        self._elsewhere = 0  # video frames after these, drawn by another process (pass_over)
 
     @property
     def failed(self) -> str | None:
@@ -72,6 +73,13 @@ class RecordingSession:
         if frame is not None:
             self._write(frame, self._times.popleft())
         return self._recorder.failed
+
+    def pass_over(self, now: float) -> None:
+        """A video frame at `now` that another process draws (a video rendered in parts): only
+        the soundtrack goes on, and the sound ends with the whole video."""
+        if self._synth is not None:
+            self._sound_until(round((now - self._start) * self._synth.rate))
+        self._elsewhere += 1
 
     def hear(self, frame: Frame, now: float) -> None:
         """`frame` enters the scene at `now`: the soundtrack plays it from the first video frame
@@ -118,6 +126,7 @@ class RecordingSession:
                 last = math.floor((drawn - self._start) * self.fps + 1e-6)
                 self._fill(frame, max(self._queued, last) + 1)
         if self._synth is not None:  # the sound lasts exactly as long as the video
-            self._sound_until(self._queued * self._synth.rate // self.fps)
+            frames = self._queued + self._elsewhere
+            self._sound_until(frames * self._synth.rate // self.fps)
         self._grabber.release()
         return self._recorder.close()

@@ -124,7 +124,7 @@ class App:
         if prompt is not None:
             self.generate(prompt)
         if record_to is not None:  # asked for on the command line: a bad path is an error
-            self.recording = self._start_recording(record_to)
+            self.record_to(record_to)
 
     # --- the loop -------------------------------------------------------------------------
 
@@ -143,7 +143,10 @@ class App:
                 self.recording = None
             self.stop_recording()
 
-    def frame(self) -> None:
+    def frame(self, drawn: bool = True) -> None:
+        """One frame of the per-frame pipeline. `drawn` False: everything but the drawing (and
+        its readback): a segment of a video rendered in parts catches up to its first frame
+        this way, and the part that holds the soundtrack plays on past its last."""
         start = time.perf_counter()
         self.frames += 1
         # pass by pass, while the HUD shows it, one frame in PASS_SAMPLE: the others (and the
@@ -162,6 +165,10 @@ class App:
         self.scene_mix = min(max(self.scene_target, self.scene_mix - step), self.scene_mix + step)
         self._leaving_weight = max(0.0, self._leaving_weight - dt / LOOK_FADE_S)
         self.poll_files()
+        if not drawn:
+            if self.recording is not None:
+                self.recording.pass_over(self.clock.wall)
+            return
         self.renderer.draw(
             self.target.fbo, self.target.size, self.scene, self.overlay(), self.camera,
             self.clock.now, self.governor.scale, self.governor.detail,
@@ -459,6 +466,10 @@ class App:
         if not self.making_video:  # a video does not show its own file name
             self.notify(f"recording {path}")
         return session
+
+    def record_to(self, path: Path) -> None:
+        """Record from the next frame on; a bad path raises UserError."""
+        self.recording = self._start_recording(path)
 
     def start_recording(self, path: Path) -> None:
         """The R key: a problem is shown on screen, the demo goes on."""

@@ -9,8 +9,14 @@ prompt's frames arrive at once at 0 s (as in the live window), then one generate
 here waits on a clock: video frame k shows time k/fps.
 """
 
+import multiprocessing as mp
+import os
+import shutil
+import signal
 import sys
 import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, wait
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -19,6 +25,8 @@ from visualizer.clock import FixedStepClock
 from visualizer.config import Settings
 from visualizer.frame import Frame
 from visualizer.handoff import Status
+from visualizer.paths import check_output_path
+from visualizer.record.ffmpeg import join
 from visualizer.render.app import App
 from visualizer.render.context import HeadlessTarget
 from visualizer.sources.player import TracePlayer, schedule
@@ -26,6 +34,9 @@ from visualizer.sources.player import TracePlayer, schedule
 LEAD_S = 0.5
 TAIL_S = 1.5
 SETTLE_S = 2.0  # a poster lets every eased value reach its target first
+MAX_PROCESSES = 2  # that draw one video (measured on 2 cores: README, Recording)
+PART_MIN_S = 3.0  # of video per process at least: starting one costs about a second
+WARM_S = 1.0  # drawn before a part's first frame: what the flash limiter remembers
 
 
 @dataclass(frozen=True)
@@ -91,6 +102,14 @@ def _progress(done: int, total: int, started: float) -> None:
         print(line, file=sys.stderr, flush=True)
 
 
+def processes_for(total: int, fps: int, asked: int) -> int:
+    """How many processes draw a video of `total` frames: `asked` (at most one per frame), or
+    with 0 one per core, at most MAX_PROCESSES, each drawing at least PART_MIN_S of it."""
+    if asked:
+        return max(1, min(asked, total))
+    return max(1, min(MAX_PROCESSES, os.cpu_count() or 1, total // round(PART_MIN_S * fps)))
+
+
 def render_video(
     run: Run,
     settings: Settings,
@@ -99,28 +118,58 @@ def render_video(
     fps: int,
     timeline: tuple[list[float], int],
     sound: bool = True,
+    processes: int = 0,
 ) -> Path:
     """Draw the frames to `out` (H.264 mp4, with the AAC soundtrack when `sound` and the preset
     allow) on `timeline` (paced or fitted: when each frame is due, and how many video frames);
-    returns the finished file. Ctrl-C keeps what was drawn as a shorter, playable video; any
-    other failure leaves nothing."""
-    times, total = timeline
+    returns the finished file. `processes`: how many draw it, each a run of consecutive frames
+    (0: processes_for's choice). Ctrl-C keeps what was drawn from the start as a shorter,
+    playable video; any other failure leaves nothing."""
     audible = sound and settings.sound.enabled
     settings = replace(settings, record=replace(settings.record, fps=fps),
                        sound=replace(settings.sound, enabled=audible))  # fmt: skip
-    clock = FixedStepClock(fps)
+    parts = processes_for(timeline[1], fps, processes)
+    if parts == 1:
+        return _draw_part(run, settings, out, size, timeline, 0, timeline[1], _progress)
+    return _draw_in_parts(run, settings, out, size, timeline, parts)
+
+
+def _draw_part(
+    run: Run,
+    settings: Settings,
+    out: Path,
+    size: tuple[int, int],
+    timeline: tuple[list[float], int],
+    first: int,
+    last: int,
+    progress: Callable[[int, int, float], None],
+    stopped: Callable[[], bool] = lambda: False,
+) -> Path:
+    """Video frames first..last-1 of the timeline to `out`, the soundtrack (if the settings
+    have one) for the whole of it. The frames before `first` pass through the same pipeline
+    undrawn, but for the last WARM_S of them: drawn, not recorded, so the flash limiter enters
+    the part with the second of memory it would have had (safety/limiter.py). Past `last`,
+    with a soundtrack, frames pass undrawn to its end. `stopped()` True: as Ctrl-C."""
+    times, total = timeline
+    clock = FixedStepClock(settings.record.fps)
     target = HeadlessTarget(size)
     app = None
+    warm = min(first, round(WARM_S * settings.record.fps))
+    end = total if settings.sound.enabled else last
     try:
-        app = App(settings, target, run.player(clock, times), clock, adaptive=False,
-                  record_to=out)  # fmt: skip
+        app = App(settings, target, run.player(clock, times), clock, adaptive=False)
         started = time.perf_counter()
-        for k in range(total):
-            app.frame()
-            if not app.is_recording:
+        for k in range(end):
+            if stopped():
+                raise KeyboardInterrupt
+            if k == first:
+                app.record_to(out)
+            app.frame(drawn=first - warm <= k < last)
+            if k >= first and not app.is_recording:
                 break  # the encoder failed; its reason is below
-            if k % 10 == 9 or k == total - 1:
-                _progress(k + 1, total, started)
+            done = k + 1 - first
+            if first <= k < last and (done % 10 == 0 or k == last - 1):
+                progress(done, last - first, started)
     except KeyboardInterrupt as stop:
         if app is not None:
             app.release()  # keeps what was drawn
@@ -138,6 +187,87 @@ def render_video(
     if app.last_recording is None:
         raise RuntimeError(app.recording_failed or "the recording failed")
     return app.last_recording
+
+
+def _draw_in_parts(run: Run, settings: Settings, out: Path, size: tuple[int, int],
+                   timeline: tuple[list[float], int], parts: int) -> Path:  # fmt: skip
+    """Each part of the timeline drawn by a process of its own into a hidden folder beside
+    `out`, the first with the whole soundtrack; then joined (the video copied, not encoded
+    again). One process keeps about 1.1 of this project's 2 cores busy (moderngl holds the
+    GIL, and llvmpipe's rasterizer waits on one thread): two draw 1.4x the frames a second.
+    The parts ignore Ctrl-C and SIGTERM; this process asks them to stop, and keeps the first
+    part (the video from its start) as `out`."""
+    out = check_output_path(out)
+    folder = out.with_name(f".{out.name}.parts")
+    folder.mkdir(exist_ok=True)
+    bounds = _bounds(timeline[1], parts, round(WARM_S * settings.record.fps))
+    paths = [folder / f"part{i}.mp4" for i in range(parts)]
+    context = mp.get_context("spawn")
+    stop, done = context.Event(), [context.Value("i", 0) for _ in range(parts)]
+    total, started = timeline[1], time.perf_counter()
+    try:
+        with ProcessPoolExecutor(parts, mp_context=context, initializer=_part_process,
+                                 initargs=(stop, done)) as pool:  # fmt: skip
+            jobs = [pool.submit(_part, i, run, replace(settings, sound=replace(settings.sound,
+                                enabled=settings.sound.enabled and i == 0)), paths[i], size,
+                                timeline, bounds[i], bounds[i + 1])
+                    for i in range(parts)]  # fmt: skip
+            try:
+                while wait(jobs, timeout=0.5).not_done:
+                    _progress(sum(d.value for d in done), total, started)
+            except KeyboardInterrupt as interrupted:
+                stop.set()
+                first = jobs[0].result()
+                if isinstance(first, Path) and first.is_file():
+                    os.replace(first, out)
+                    interrupted.kept = out
+                raise
+            _progress(total, total, started)
+            results = [job.result() for job in jobs]
+        for result in results:
+            if not isinstance(result, Path):
+                raise RuntimeError(result)
+        problem = join(paths, paths[0] if settings.sound.enabled else None, out)
+        if problem:
+            raise RuntimeError(f"recording {out} failed: {problem}")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return out
+
+
+def _bounds(total: int, parts: int, warm: int) -> list[int]:
+    """Where the parts begin, and the end: every part but the first also draws `warm` frames
+    before its own, so it gets that many fewer, and each process draws alike."""
+    each = (total + (parts - 1) * warm) / parts
+    starts = [0, *(min(total - 1, round(each + i * (each - warm))) for i in range(parts - 1))]
+    return [*starts, total] if each > warm else [total * i // parts for i in range(parts + 1)]
+
+
+_stop, _done = None, []  # a part process's: the parent's stop request, and its progress
+
+
+def _part_process(stop, done) -> None:
+    """A part process starts: the signals that stop a render are the parent's to handle."""
+    global _stop, _done
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    _stop, _done = stop, done
+
+
+def _part(index: int, run: Run, settings: Settings, out: Path, size: tuple[int, int],
+          timeline: tuple[list[float], int], first: int, last: int) -> Path | str:  # fmt: skip
+    """A part, in its own process: its file (what was kept of it if stopped), or why it
+    failed (one line)."""
+
+    def count(frames: int, _total: int, _started: float) -> None:
+        _done[index].value = frames
+
+    try:
+        return _draw_part(run, settings, out, size, timeline, first, last, count, _stop.is_set)
+    except KeyboardInterrupt as stopped:
+        return getattr(stopped, "kept", None) or "stopped"
+    except Exception as exc:  # noqa: BLE001  said by the parent, in one line
+        return str(exc) or type(exc).__name__
 
 
 def snapshot(run: Run, settings: Settings, out: Path, size: tuple[int, int]) -> Path:
