@@ -28,9 +28,17 @@ def long_trace(tmp_path_factory, tiny_llama_dir):
     return path
 
 
-def _render_args(trace, out) -> list[str]:
+def _render_args(trace, out, processes: int = 1) -> list[str]:
+    """One process unless asked (the partials are then in `.NAME.parts/`: _partial)."""
     return ["render", "--trace", str(trace), "--out", str(out), "--size", "160x90", "--fps",
-            "60", "--token-rate", "0.1"]  # fmt: skip
+            "60", "--token-rate", "0.1", "--processes", str(processes)]  # fmt: skip
+
+
+def _partial(out, processes: int = 1):
+    """Where the recording of `out` is being written: the first part's, when in parts."""
+    if processes == 1:
+        return out.with_name(f".{out.name}.partial.mkv")
+    return out.with_name(f".{out.name}.parts") / ".part0.mp4.partial.mkv"
 
 
 def _one_stop_line(stderr: str, name: str) -> str:
@@ -64,19 +72,22 @@ def test_render_under_timeout_keeps_a_playable_video(long_trace, tmp_path):
     _no_partials(tmp_path)
 
 
+@pytest.mark.parametrize("processes", [1, 2])
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
-def test_render_stopped_by_a_signal_to_its_process_group(long_trace, tmp_path, sig):
+def test_render_stopped_by_a_signal_to_its_process_group(long_trace, tmp_path, sig, processes):
     """As systemd stops a unit (the whole group); ffmpeg, in a session of its own, is left to
-    this process, which finishes the file."""
+    this process, which finishes the file; the processes drawing parts ignore it and are
+    stopped by this one, which keeps the first part."""
     out = tmp_path / "cut.mp4"
     status, stderr = interrupt_while_recording(
-        tmp_path / ".cut.mp4.partial.mkv", *_render_args(long_trace, out), sig=sig, group=True,
-        min_bytes=10_000,
+        _partial(out, processes), *_render_args(long_trace, out, processes), sig=sig,
+        group=True, min_bytes=10_000,
     )  # fmt: skip
     assert status == 128 + sig, stderr
     assert f"kept {out}" in _one_stop_line(stderr, signal.Signals(sig).name)
     _playable(out)
     _no_partials(tmp_path)
+    assert [p.name for p in tmp_path.iterdir()] == ["cut.mp4"]
 
 
 def test_a_headless_run_stopped_by_sigterm_keeps_its_recording(tiny_llama_dir, tmp_path):
@@ -164,17 +175,24 @@ def test_recover_makes_the_leftovers_of_a_kill_9_playable(long_trace, tmp_path):
     assert again.returncode == 0 and "no unfinished recordings" in again.stderr
 
 
-def test_recording_again_to_a_crashed_name_recovers_the_old_one_first(long_trace, tmp_path):
+@pytest.mark.parametrize("processes", [1, 2])
+def test_recording_again_to_a_crashed_name_recovers_the_old_one_first(long_trace, tmp_path,
+                                                                       processes):  # fmt: skip
+    """Also after a render in parts: its first part, the video from its start with the sound,
+    is what is recovered, and the hidden parts folder goes."""
     out = tmp_path / "take.mp4"
-    interrupt_while_recording(tmp_path / ".take.mp4.partial.mkv", *_render_args(long_trace, out),
-                              sig=signal.SIGKILL, min_bytes=30_000)  # fmt: skip
+    interrupt_while_recording(_partial(out, processes),
+                              *_render_args(long_trace, out, processes), sig=signal.SIGKILL,
+                              min_bytes=30_000)  # fmt: skip
     result = neuroweb("render", "--trace", str(long_trace), "--out", str(out), "--size",
                       "160x90", "--fps", str(FPS), "--token-rate", "20")  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert f"an earlier recording to {out} was cut short: recovered as " in result.stderr
     _playable(tmp_path / "take.recovered.mp4")
+    assert len(_sound(tmp_path / "take.recovered.mp4")) > 0
     _playable(out)
     _no_partials(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["take.mp4", "take.recovered.mp4"]
 
 
 def test_recover_leaves_a_recording_that_is_still_being_made_alone(long_trace, tmp_path):

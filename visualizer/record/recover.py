@@ -1,10 +1,14 @@
 """`neuroweb recover [FOLDER]`: a recording cut short (a crash, kill -9, a power cut) leaves its
 hidden partial files beside where its mp4 was to go (`.NAME.partial.mkv` and
 `.NAME.partial.wav`, both playable as they are); each is remuxed into `NAME.recovered.mp4`,
-video and sound up to where they were cut, and the partials are removed.
+video and sound up to where they were cut, and the partials are removed. A render drawn in
+parts (render/offline.py) leaves them in its hidden `.NAME.parts/` folder: its first part's
+partials (the video from its start, and the whole sound so far) are recovered the same way,
+beside the folder, and the folder is removed.
 """
 
 import re
+import shutil
 import sys
 import wave
 from pathlib import Path
@@ -12,24 +16,33 @@ from pathlib import Path
 from visualizer.record.ffmpeg import is_held, remux
 
 PARTIAL = re.compile(r"^\.(?P<name>.+)\.partial\.mkv$")
+PARTS = re.compile(r"^\.(?P<name>.+)\.parts$")
+FIRST_PART = ".part0.mp4.partial.mkv"  # in a parts folder: the first part's partial video
 
 
 def leftovers(folder: Path) -> list[Path]:
     """The partial videos of recordings cut short in `folder` (not of ones still being made),
     oldest first."""
     try:
-        found = [p for p in folder.iterdir()
-                 if PARTIAL.match(p.name) and p.is_file() and not is_held(p)]  # fmt: skip
+        found = [p for p in folder.iterdir() if PARTIAL.match(p.name) and p.is_file()]
+        found += [p / FIRST_PART for p in folder.iterdir()
+                  if PARTS.match(p.name) and (p / FIRST_PART).is_file()]  # fmt: skip
     except OSError:
         return []
-    return sorted(found, key=lambda p: p.stat().st_mtime)
+    return sorted((p for p in found if not is_held(p)), key=lambda p: p.stat().st_mtime)
+
+
+def recording_name(video: Path) -> str:
+    """The name of the mp4 a leftover partial video was to become."""
+    parts = PARTS.match(video.parent.name)
+    return parts["name"] if parts else PARTIAL.match(video.name)["name"]
 
 
 def mention_leftovers(folder: Path) -> None:
     """One line when `folder` holds unfinished recordings (at the start of run, render, kiosk)."""
     found = leftovers(folder)
     if found:
-        names = ", ".join(PARTIAL.match(p.name)["name"] for p in found[:3])
+        names = ", ".join(recording_name(p) for p in found[:3])
         more = f" and {len(found) - 3} more" if len(found) > 3 else ""
         print(f"neuroweb: {len(found)} unfinished recording(s) in {folder} ({names}{more}): "
               f"`neuroweb recover {folder}` makes them playable", file=sys.stderr)  # fmt: skip
@@ -54,23 +67,25 @@ def _has_sound(wav: Path) -> bool:
 def recover_one(video: Path) -> tuple[Path | None, str]:
     """One leftover partial video, with its sound if any, into `NAME.recovered.mp4`: the mp4
     (None if it could not be made, its partials then kept) and what happened."""
-    folder, name = video.parent, PARTIAL.match(video.name)["name"]
-    sound = folder / f".{name}.partial.wav"
-    target = _target(folder, name)
+    own = PARTIAL.match(video.name)["name"]
+    sound = video.parent / f".{own}.partial.wav"
+    parts = PARTS.match(video.parent.name) is not None
+    target = _target(video.parent.parent if parts else video.parent, recording_name(video))
     problem = remux(video, sound if _has_sound(sound) else None, target)
     if problem:
         target.unlink(missing_ok=True)
         return None, f"{problem}; its partial files are kept"
     said = "video and sound" if _has_sound(sound) else "video (no sound was kept)"
-    for partial in (video, sound, folder / f".{name}.partial.mp4"):
+    if parts:  # the other parts are pieces of its middle: nothing to keep
+        shutil.rmtree(video.parent, ignore_errors=True)
+    for partial in (video, sound, video.parent / f".{own}.partial.mp4"):
         partial.unlink(missing_ok=True)
     return target, said
 
 
 def recover(folder: Path) -> list[tuple[str, Path | None, str]]:
     """Each leftover: (its name, the recovered mp4 or None, what happened)."""
-    return [(PARTIAL.match(video.name)["name"], *recover_one(video))
-            for video in leftovers(folder)]  # fmt: skip
+    return [(recording_name(video), *recover_one(video)) for video in leftovers(folder)]
 
 
 def recover_command(folder: Path) -> int:

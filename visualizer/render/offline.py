@@ -16,17 +16,21 @@ import signal
 import sys
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, wait
+from contextlib import suppress
 from dataclasses import dataclass, replace
+from multiprocessing.connection import Connection
+from multiprocessing.connection import wait as connection_wait
 from pathlib import Path
 
 from visualizer.architecture import Architecture, from_config
 from visualizer.clock import FixedStepClock
 from visualizer.config import Settings
+from visualizer.errors import UserError
 from visualizer.frame import Frame
 from visualizer.handoff import Status
 from visualizer.paths import check_output_path
-from visualizer.record.ffmpeg import join
+from visualizer.record.ffmpeg import is_held, join
+from visualizer.record.recover import FIRST_PART, recover_one
 from visualizer.render.app import App
 from visualizer.render.context import HeadlessTarget
 from visualizer.sources.player import TracePlayer, schedule
@@ -36,6 +40,7 @@ TAIL_S = 1.5
 SETTLE_S = 2.0  # a poster lets every eased value reach its target first
 MAX_PROCESSES = 2  # that draw one video (measured on 2 cores: README, Recording)
 PART_MIN_S = 3.0  # of video per process at least: starting one costs about a second
+PART_EXIT_S = 30.0  # a stopped part finishes its file within this, or is killed
 WARM_S = 1.0  # drawn before a part's first frame: what the flash limiter remembers
 
 
@@ -128,6 +133,8 @@ def render_video(
     audible = sound and settings.sound.enabled
     settings = replace(settings, record=replace(settings.record, fps=fps),
                        sound=replace(settings.sound, enabled=audible))  # fmt: skip
+    out = check_output_path(out)
+    _clear_parts(out.with_name(f".{out.name}.parts"), out)
     parts = processes_for(timeline[1], fps, processes)
     if parts == 1:
         return _draw_part(run, settings, out, size, timeline, 0, timeline[1], _progress)
@@ -194,45 +201,68 @@ def _draw_in_parts(run: Run, settings: Settings, out: Path, size: tuple[int, int
     """Each part of the timeline drawn by a process of its own into a hidden folder beside
     `out`, the first with the whole soundtrack; then joined (the video copied, not encoded
     again). One process keeps about 1.1 of this project's 2 cores busy (moderngl holds the
-    GIL, and llvmpipe's rasterizer waits on one thread): two draw 1.4x the frames a second.
-    The parts ignore Ctrl-C and SIGTERM; this process asks them to stop, and keeps the first
-    part (the video from its start) as `out`."""
-    out = check_output_path(out)
+    GIL, and llvmpipe's rasterizer waits on the one thread that feeds it): two draw more
+    frames a second. The parts ignore the signals that stop a render, even sent to the whole
+    process group; this process asks them to stop over their pipes and keeps the first part
+    (the video from its start) as `out`."""
     folder = out.with_name(f".{out.name}.parts")
-    folder.mkdir(exist_ok=True)
+    folder.mkdir()
     bounds = _bounds(timeline[1], parts, round(WARM_S * settings.record.fps))
     paths = [folder / f"part{i}.mp4" for i in range(parts)]
     context = mp.get_context("spawn")
-    stop, done = context.Event(), [context.Value("i", 0) for _ in range(parts)]
-    total, started = timeline[1], time.perf_counter()
+    pipes, processes = [], []
     try:
-        with ProcessPoolExecutor(parts, mp_context=context, initializer=_part_process,
-                                 initargs=(stop, done)) as pool:  # fmt: skip
-            jobs = [pool.submit(_part, i, run, replace(settings, sound=replace(settings.sound,
-                                enabled=settings.sound.enabled and i == 0)), paths[i], size,
-                                timeline, bounds[i], bounds[i + 1])
-                    for i in range(parts)]  # fmt: skip
-            try:
-                while wait(jobs, timeout=0.5).not_done:
-                    _progress(sum(d.value for d in done), total, started)
-            except KeyboardInterrupt as interrupted:
-                stop.set()
-                first = jobs[0].result()
-                if isinstance(first, Path) and first.is_file():
-                    os.replace(first, out)
-                    interrupted.kept = out
-                raise
-            _progress(total, total, started)
-            results = [job.result() for job in jobs]
+        for i in range(parts):
+            mine, theirs = context.Pipe()
+            audible = replace(settings.sound, enabled=settings.sound.enabled and i == 0)
+            process = context.Process(
+                target=_part, name=f"neuroweb-part{i}", daemon=True,
+                args=(theirs, run, replace(settings, sound=audible), paths[i], size, timeline,
+                      bounds[i], bounds[i + 1]),
+            )  # fmt: skip
+            process.start()
+            theirs.close()
+            pipes.append(mine)
+            processes.append(process)
+        results = _follow(pipes, processes, timeline[1])
         for result in results:
             if not isinstance(result, Path):
                 raise RuntimeError(result)
         problem = join(paths, paths[0] if settings.sound.enabled else None, out)
         if problem:
             raise RuntimeError(f"recording {out} failed: {problem}")
+    except KeyboardInterrupt as stop:
+        for pipe in pipes:
+            with suppress(OSError):
+                pipe.send("stop")
+        first = _result(pipes[0]) if pipes else None
+        if isinstance(first, Path) and first.is_file():
+            os.replace(first, out)
+            stop.kept = out
+        raise
     finally:
+        for pipe, process in zip(pipes, processes, strict=True):
+            with suppress(OSError):
+                pipe.send("stop")
+            process.join(PART_EXIT_S)
+            if process.is_alive():
+                process.kill()
+            pipe.close()
         shutil.rmtree(folder, ignore_errors=True)
     return out
+
+
+def _clear_parts(folder: Path, out: Path) -> None:
+    """An earlier render to `out` in parts was cut short (a kill, a power cut): its video from
+    the start is recovered first, never drawn over, as a recording's is (record/ffmpeg.py)."""
+    first = folder / FIRST_PART
+    if is_held(first):
+        raise UserError(f"{out}: another neuroweb is recording to it right now")
+    if first.is_file():
+        target, said = recover_one(first)
+        print(f"neuroweb: an earlier recording to {out} was cut short: "
+              + (f"recovered as {target}" if target else said), file=sys.stderr)  # fmt: skip
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def _bounds(total: int, parts: int, warm: int) -> list[int]:
@@ -243,31 +273,55 @@ def _bounds(total: int, parts: int, warm: int) -> list[int]:
     return [*starts, total] if each > warm else [total * i // parts for i in range(parts + 1)]
 
 
-_stop, _done = None, []  # a part process's: the parent's stop request, and its progress
+def _follow(pipes: list[Connection], processes: list, total: int) -> list[Path | str]:
+    """The parts' results, saying the progress of them all meanwhile."""
+    done, results, started = [0] * len(pipes), [None] * len(pipes), time.perf_counter()
+    while any(r is None for r in results):
+        for pipe in connection_wait([p for p, r in zip(pipes, results, strict=True)
+                                     if r is None], timeout=0.5):  # fmt: skip
+            i = pipes.index(pipe)
+            try:
+                kind, value = pipe.recv()
+            except (EOFError, OSError):
+                kind, value = "result", f"the process drawing part {i + 1} died"
+            if kind == "done":
+                done[i] = value
+                _progress(sum(done), total, started)
+            else:
+                results[i] = value
+    _progress(total, total, started)
+    return results
 
 
-def _part_process(stop, done) -> None:
-    """A part process starts: the signals that stop a render are the parent's to handle."""
-    global _stop, _done
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    _stop, _done = stop, done
+def _result(pipe: Connection) -> Path | str | None:
+    """A stopped part's last word: its file (what was kept of it), or why not."""
+    while True:
+        try:
+            kind, value = pipe.recv()
+        except (EOFError, OSError):
+            return None
+        if kind == "result":
+            return value
 
 
-def _part(index: int, run: Run, settings: Settings, out: Path, size: tuple[int, int],
-          timeline: tuple[list[float], int], first: int, last: int) -> Path | str:  # fmt: skip
-    """A part, in its own process: its file (what was kept of it if stopped), or why it
-    failed (one line)."""
+def _part(pipe: Connection, run: Run, settings: Settings, out: Path, size: tuple[int, int],
+          timeline: tuple[list[float], int], first: int, last: int) -> None:  # fmt: skip
+    """A part, in its own process: says its progress, then its file (what was kept of it if
+    stopped) or why it failed (one line)."""
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # the parent's to handle
+        signal.signal(sig, signal.SIG_IGN)
 
     def count(frames: int, _total: int, _started: float) -> None:
-        _done[index].value = frames
+        pipe.send(("done", frames))
 
     try:
-        return _draw_part(run, settings, out, size, timeline, first, last, count, _stop.is_set)
+        result = _draw_part(run, settings, out, size, timeline, first, last, count, pipe.poll)
     except KeyboardInterrupt as stopped:
-        return getattr(stopped, "kept", None) or "stopped"
+        result = getattr(stopped, "kept", None) or "stopped"
     except Exception as exc:  # noqa: BLE001  said by the parent, in one line
-        return str(exc) or type(exc).__name__
+        result = str(exc) or type(exc).__name__
+    with suppress(OSError):
+        pipe.send(("result", result))
 
 
 def snapshot(run: Run, settings: Settings, out: Path, size: tuple[int, int]) -> Path:
