@@ -125,8 +125,9 @@ class WindowSettings:
 class RecordSettings:
     fps: int = 30  # frames per second of video (live recordings resample the display's rate)
     crf: int = 20  # H.264 quality: lower is better and larger
-    speed: str = "superfast"  # x264 preset: measured at 720p30 against veryfast, 1.2x the frames
-    # a second, PSNR 45.9 against 43.0 dB at crf 20, files 1.8x larger (README: Recording)
+    speed: str = "ultrafast"  # x264 preset: measured on a 720p30 render in parts against
+    # superfast and veryfast: 1.12x and 1.29x the frames a second, PSNR 48.4 against 45.4 and
+    # 43.0 dB at crf 20, files 1.33x and 2.2x as large (README: Recording)
     demo_frames: int = 360  # length of the clip rendered when no display is available
     demo_prompt: str = "In three sentences, what does a lighthouse keeper do at night?"
     poster_width: int = 3840  # the S key's and `neuroweb snapshot`'s image
