@@ -74,8 +74,8 @@ SETTLE_S = 3.0
 FRAME_S = 1 / 60
 BUSY_S = 0.008  # Python work per frame in the busy consumer
 PASS_FRAMES = 240  # frames with the HUD's pass timing after each render measurement
-PAIRED_RUNS = 3  # bare decode and the capture, measured in turn
-WARM_TOKENS = 24  # the answer a model process gives before its decode rate is measured
+PAIRED_RUNS = 5  # bare decode and the capture, measured in turn
+WARM_TOKENS = 32  # the answer a model process gives before its decode rate is measured
 
 
 def _say(quiet: bool, text: str) -> None:

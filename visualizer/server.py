@@ -269,6 +269,7 @@ class Server:
     def _serve_model(self, out: zmq.Socket) -> None:
         import torch
 
+        from visualizer.model.capture import prepare_lens
         from visualizer.model.generate import generate_frames
         from visualizer.model.load import load_model
 
@@ -281,6 +282,7 @@ class Server:
         lm = load_model(self.settings.model.name, trust_pickle=self.settings.model.trust_pickle,
                         progress=progress, stop=self.stopping, device_map=self.device_map,
                         dtype=self.dtype)  # fmt: skip
+        prepare_lens(lm.parts)
         ready = Status("ready", lm.name, 1.0, 0, lm.name, lm.architecture,
                        config=lm.model.config.to_dict())  # fmt: skip
         self._set_status(out, ready)

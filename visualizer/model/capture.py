@@ -261,6 +261,12 @@ def _screen(unembed: nn.Module) -> Screen | None:
     return _screens[unembed]
 
 
+def prepare_lens(parts) -> None:
+    """Choose the lens's screen now: a model process calls this once its model is loaded, so
+    the float16 packing overlaps the wait for a prompt rather than the first answer."""
+    _screen(parts.unembed)
+
+
 def _pack_if_faster(unembed: "weakref.ref[nn.Module]", x: torch.Tensor) -> None:
     """The float16 packed screen, swapped in if it beats the screen in use (or, with none,
     the model's own precision by the margin)."""

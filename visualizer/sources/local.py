@@ -48,6 +48,7 @@ def _serve(settings: Settings, commands: Connection, out: Connection, cancel, ch
     try:
         import torch
 
+        from visualizer.model.capture import prepare_lens
         from visualizer.model.generate import generate_frames
         from visualizer.model.load import load_model
 
@@ -58,6 +59,7 @@ def _serve(settings: Settings, commands: Connection, out: Connection, cancel, ch
             trust_pickle=settings.model.trust_pickle,
             progress=lambda f, stage: out.send(("status", Status("loading", stage, f))),
         )
+        prepare_lens(lm.parts)
         ready = Status("ready", lm.name, 1.0, 0, lm.name, lm.architecture,
                        config=lm.model.config.to_dict())  # fmt: skip
         out.send(("status", ready))
