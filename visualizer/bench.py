@@ -34,9 +34,10 @@ Figures (tok/s are decode rates after the prompt, greedy, the embedded SmolLM2):
   capture_ratio_while_rendering   its ratio to bare_tok_s
   bare_tok_s_spare_threads        bare decode with all cores but one (what the model process
                                   gets while a window renders)
-  offline_render_fps_720p30 / _1080p60   `neuroweb render` of a SmolLM2 trace (no model
-                       running): video frames written per second of wall time, encode and the
-                       soundtrack included, in as many processes as it chooses, and
+  offline_render_fps_720p30 / _1080p60   `neuroweb render` of a SmolLM2 trace at 4 tokens
+                       a second (no model running): video frames written per second of wall
+                       time, encode and the soundtrack included, in as many processes as it
+                       chooses, and
   offline_render_fps_720p30_one_process   the same drawn by one process
   synth_cpu_share      CPU seconds the synthesiser needs per second of sound (the live window
                        pays this on its render thread)
@@ -75,6 +76,7 @@ FRAME_S = 1 / 60
 BUSY_S = 0.008  # Python work per frame in the busy consumer
 PASS_FRAMES = 240  # frames with the HUD's pass timing after each render measurement
 PAIRED_RUNS = 5  # bare decode and the capture, measured in turn
+OFFLINE_TOKEN_RATE = 4.0  # the offline renders' pace: 48 tokens make a 14 s video, in parts
 WARM_TOKENS = 32  # the answer a model process gives before its decode rate is measured
 
 
@@ -215,7 +217,7 @@ def offline_fps(frames: list, name: str, size: tuple[int, int], fps: int,
     from visualizer.render.offline import Run, paced, render_video
 
     run = Run(frames, name, PROMPT, None)
-    timeline = paced(frames, fps, 8.0)
+    timeline = paced(frames, fps, OFFLINE_TOKEN_RATE)
     with tempfile.TemporaryDirectory() as folder:
         start = time.perf_counter()
         render_video(run, load_settings("default"), Path(folder) / "bench.mp4", size, fps,

@@ -157,7 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--no-audio", action="store_true", help="no soundtrack")
     render.add_argument("--processes", type=_count, default=0,
                         help="processes that draw it, each a part (default 0: one per core, "
-                        "at most 2, each part at least 3 s)")  # fmt: skip
+                        "at most 2, each part at least 5 s)")  # fmt: skip
     _add_scene_flag(render)
     _add_model_flags(render)
     _add_sampling_flags(render)
