@@ -211,18 +211,23 @@ def test_bad_trace_or_output_leaves_nothing(trace_file, tmp_path):
     assert list(out.iterdir()) == []
 
 
-def test_ctrl_c_keeps_what_was_rendered(trace_file, tmp_path):
+@pytest.mark.parametrize("processes", [1, 2])
+def test_ctrl_c_keeps_what_was_rendered(trace_file, tmp_path, processes):
+    """In one process; in parts, the video from its start (the first part as far as it got),
+    and the hidden parts folder goes."""
     out = tmp_path / "cut.mp4"
-    partial = tmp_path / ".cut.mp4.partial.mkv"
+    partial = (tmp_path / ".cut.mp4.partial.mkv" if processes == 1
+               else tmp_path / ".cut.mp4.parts" / ".part0.mp4.partial.mkv")  # fmt: skip
     status, stderr = interrupt_while_recording(
         partial, "render", "--trace", str(trace_file[0]), "--out", str(out), "--size", "160x90",
-        "--fps", "60", "--token-rate", "0.05", "--processes", "1",
+        "--fps", "60", "--token-rate", "0.05", "--processes", str(processes),
     )  # fmt: skip
     assert status == 130, stderr
     assert f"neuroweb: stopped (Ctrl-C); kept {out}" in stderr
     count, _ = imageio_ffmpeg.count_frames_and_secs(str(out))
-    assert 0 < count < video_frames(schedule(trace_file[1], 0.05, LEAD_S), 60)
+    assert 0 < count < video_frames(schedule(trace_file[1], 0.05, LEAD_S), 60) // processes
     assert not partial.exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["cut.mp4"]
 
 
 def test_a_crash_leaves_a_playable_video_and_sound(trace_file, tmp_path):
@@ -322,17 +327,3 @@ def test_a_render_in_parts_is_the_render_of_one_process(trace_file, tmp_path):
     assert len(set(_framemd5(three))) > expected // 2  # it moves
     assert _framemd5(one, "a") == _framemd5(three, "a")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["one.mp4", "three.mp4"]
-
-
-def test_ctrl_c_during_a_render_in_parts_keeps_the_video_from_its_start(trace_file, tmp_path):
-    out = tmp_path / "cut.mp4"
-    partial = tmp_path / ".cut.mp4.parts" / ".part0.mp4.partial.mkv"
-    status, stderr = interrupt_while_recording(
-        partial, "render", "--trace", str(trace_file[0]), "--out", str(out), "--size", "160x90",
-        "--fps", "60", "--token-rate", "0.05", "--processes", "2",
-    )  # fmt: skip
-    assert status == 130, stderr
-    assert f"neuroweb: stopped (Ctrl-C); kept {out}" in stderr
-    count, _ = imageio_ffmpeg.count_frames_and_secs(str(out))
-    assert 0 < count < video_frames(schedule(trace_file[1], 0.05, LEAD_S), 60) // 2
-    assert [p.name for p in tmp_path.iterdir()] == ["cut.mp4"]

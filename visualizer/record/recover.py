@@ -17,7 +17,18 @@ from visualizer.record.ffmpeg import is_held, remux
 
 PARTIAL = re.compile(r"^\.(?P<name>.+)\.partial\.mkv$")
 PARTS = re.compile(r"^\.(?P<name>.+)\.parts$")
-FIRST_PART = ".part0.mp4.partial.mkv"  # in a parts folder: the first part's partial video
+
+
+def parts_folder(out: Path) -> Path:
+    """Where a render to `out` in parts keeps its parts (matches PARTS)."""
+    return out.with_name(f".{out.name}.parts")
+
+
+def part_name(index: int) -> str:
+    return f"part{index}.mp4"
+
+
+FIRST_PART = f".{part_name(0)}.partial.mkv"  # in a parts folder: the first part's partial video
 
 
 def leftovers(folder: Path) -> list[Path]:

@@ -30,7 +30,7 @@ from visualizer.frame import Frame
 from visualizer.handoff import Status
 from visualizer.paths import check_output_path
 from visualizer.record.ffmpeg import is_held, join
-from visualizer.record.recover import FIRST_PART, recover_one
+from visualizer.record.recover import FIRST_PART, part_name, parts_folder, recover_one
 from visualizer.render.app import App
 from visualizer.render.context import HeadlessTarget
 from visualizer.sources.player import TracePlayer, schedule
@@ -134,7 +134,7 @@ def render_video(
     settings = replace(settings, record=replace(settings.record, fps=fps),
                        sound=replace(settings.sound, enabled=audible))  # fmt: skip
     out = check_output_path(out)
-    _clear_parts(out.with_name(f".{out.name}.parts"), out)
+    _clear_parts(parts_folder(out), out)
     parts = processes_for(timeline[1], fps, processes)
     if parts == 1:
         return _draw_part(run, settings, out, size, timeline, 0, timeline[1], _progress)
@@ -205,10 +205,10 @@ def _draw_in_parts(run: Run, settings: Settings, out: Path, size: tuple[int, int
     frames a second. The parts ignore the signals that stop a render, even sent to the whole
     process group; this process asks them to stop over their pipes and keeps the first part
     (the video from its start) as `out`."""
-    folder = out.with_name(f".{out.name}.parts")
+    folder = parts_folder(out)
     folder.mkdir()
     bounds = _bounds(timeline[1], parts, round(WARM_S * settings.record.fps))
-    paths = [folder / f"part{i}.mp4" for i in range(parts)]
+    paths = [folder / part_name(i) for i in range(parts)]
     context = mp.get_context("spawn")
     pipes, processes = [], []
     try:
@@ -224,7 +224,7 @@ def _draw_in_parts(run: Run, settings: Settings, out: Path, size: tuple[int, int
             theirs.close()
             pipes.append(mine)
             processes.append(process)
-        results = _follow(pipes, processes, timeline[1])
+        results = _follow(pipes, timeline[1])
         for result in results:
             if not isinstance(result, Path):
                 raise RuntimeError(result)
@@ -273,7 +273,7 @@ def _bounds(total: int, parts: int, warm: int) -> list[int]:
     return [*starts, total] if each > warm else [total * i // parts for i in range(parts + 1)]
 
 
-def _follow(pipes: list[Connection], processes: list, total: int) -> list[Path | str]:
+def _follow(pipes: list[Connection], total: int) -> list[Path | str]:
     """The parts' results, saying the progress of them all meanwhile."""
     done, results, started = [0] * len(pipes), [None] * len(pipes), time.perf_counter()
     while any(r is None for r in results):
