@@ -295,8 +295,7 @@ def stream_tok_s(settings: Settings, busy: bool) -> tuple[float, float]:
     from visualizer.sources.local import LocalSource
 
     with LocalSource(settings) as stream:
-        while stream.drain(timeout=60).status.state != "ready":
-            pass
+        _wait_ready(stream)
         warm = replace(settings.generation, max_tokens=WARM_TOKENS)
         _consume(stream, stream.generate(PROMPT, warm), busy=False)
         request = stream.generate(PROMPT)
@@ -340,8 +339,11 @@ def _free_port() -> int:
 
 
 def _wait_ready(source, seconds: float = 120.0) -> None:
+    """Until `source` has loaded its model; its failure, or two minutes, ends the bench."""
     deadline = time.monotonic() + seconds
-    while source.drain(timeout=0.5).status.state not in ("ready", "stopped"):
+    while (batch := source.drain(timeout=0.5)).status.state not in ("ready", "stopped"):
+        if batch.failure:
+            raise RuntimeError(batch.failure.message)
         if time.monotonic() > deadline:
             raise RuntimeError(f"{source.name} never became ready")
 

@@ -4,6 +4,7 @@ Bad input ends with one line on stderr naming the argument, file or key, and exi
 """
 
 import argparse
+import faulthandler
 import os
 import sys
 from pathlib import Path
@@ -327,6 +328,8 @@ def _snapshot(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
+    if not faulthandler.is_enabled():  # a crash in native code (GL, SDL) says where it was
+        faulthandler.enable()
     try:
         args = build_parser().parse_args(argv)
         if args.command in ("run", "render", "trace", "snapshot", "kiosk"):

@@ -13,7 +13,6 @@ import fcntl
 import os
 import queue
 import subprocess
-import sys
 import tempfile
 import threading
 import wave
@@ -75,19 +74,16 @@ def hold(partial: Path, path: Path) -> IO[bytes]:
     lock goes with the process, however it ends): a recording still being made is told from
     the leftovers of one that was cut short. ffmpeg writes the same file. Leftovers of an
     earlier recording to `path` are recovered first, never recorded over."""
-    from visualizer.errors import UserError
-    from visualizer.record.recover import recover_one
+    from visualizer.record.recover import recording_now, recover_earlier
 
     handle = open(partial, "ab")  # nothing truncated before the lock is ours
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         handle.close()
-        raise UserError(f"{path}: another neuroweb is recording to it right now") from None
+        raise recording_now(path) from None
     if partial.stat().st_size > 0:
-        target, said = recover_one(partial)
-        print(f"neuroweb: an earlier recording to {path} was cut short: "
-              + (f"recovered as {target}" if target else said), file=sys.stderr)  # fmt: skip
+        recover_earlier(partial, path)
     return handle
 
 

@@ -13,6 +13,7 @@ import sys
 import wave
 from pathlib import Path
 
+from visualizer.errors import UserError
 from visualizer.record.ffmpeg import is_held, remux
 
 PARTIAL = re.compile(r"^\.(?P<name>.+)\.partial\.mkv$")
@@ -92,6 +93,19 @@ def recover_one(video: Path) -> tuple[Path | None, str]:
     for partial in (video, sound, video.parent / f".{own}.partial.mp4"):
         partial.unlink(missing_ok=True)
     return target, said
+
+
+def recover_earlier(video: Path, out: Path) -> None:
+    """Before anything is recorded to `out`: its earlier recording's leftover `video`, cut
+    short, is recovered, and the user told where it went."""
+    target, said = recover_one(video)
+    print(f"neuroweb: an earlier recording to {out} was cut short: "
+          + (f"recovered as {target}" if target else said), file=sys.stderr)  # fmt: skip
+
+
+def recording_now(out: Path) -> UserError:
+    """The refusal to record to `out` while another neuroweb records to it."""
+    return UserError(f"{out}: another neuroweb is recording to it right now")
 
 
 def recover(folder: Path) -> list[tuple[str, Path | None, str]]:

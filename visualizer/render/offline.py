@@ -25,12 +25,17 @@ from pathlib import Path
 from visualizer.architecture import Architecture, from_config
 from visualizer.clock import FixedStepClock
 from visualizer.config import Settings
-from visualizer.errors import UserError
 from visualizer.frame import Frame
 from visualizer.handoff import Status
 from visualizer.paths import check_output_path
 from visualizer.record.ffmpeg import is_held, join
-from visualizer.record.recover import FIRST_PART, part_name, parts_folder, recover_one
+from visualizer.record.recover import (
+    FIRST_PART,
+    part_name,
+    parts_folder,
+    recording_now,
+    recover_earlier,
+)
 from visualizer.render.app import App
 from visualizer.render.context import HeadlessTarget
 from visualizer.sources.player import TracePlayer, schedule
@@ -257,11 +262,9 @@ def _clear_parts(folder: Path, out: Path) -> None:
     the start is recovered first, never drawn over, as a recording's is (record/ffmpeg.py)."""
     first = folder / FIRST_PART
     if is_held(first):
-        raise UserError(f"{out}: another neuroweb is recording to it right now")
+        raise recording_now(out)
     if first.is_file():
-        target, said = recover_one(first)
-        print(f"neuroweb: an earlier recording to {out} was cut short: "
-              + (f"recovered as {target}" if target else said), file=sys.stderr)  # fmt: skip
+        recover_earlier(first, out)
     shutil.rmtree(folder, ignore_errors=True)
 
 
