@@ -9,6 +9,8 @@ Figures (tok/s are decode rates after the prompt, greedy, the embedded SmolLM2):
   capture_ratio        capture_tok_s / bare_tok_s
   capture_plain_tok_s  the capture without the logit lens (capture.lens_every = 0), and
   lens_ratio           capture_tok_s (the default lens: every 4th layer and the last) over it
+  lens_ms              the default lens's milliseconds per generated token, in-process
+  lens_share_of_bare_token   that over a bare token's time: steadier than lens_ratio
   ghost_ratio          with an ablation and its ghost (a batch of two, no lens), over it
   capture_tok_s_busy_consumer         the same while the consumer runs Python for half of
                                       every 60 Hz frame (a render loop's shape)
@@ -437,6 +439,34 @@ def bytes_per_token(lm) -> dict:
     return out
 
 
+def lens_ms(lm, calls: int = 50) -> float:
+    """The default logit lens's cost per generated token, in-process, once its screen is
+    settled (median of `calls`, on a real token's residual stream): steadier than lens_ratio,
+    whose two model processes differ by the machine's drift between them."""
+    import numpy as np
+    import torch
+
+    from visualizer.model.capture import PACKING_THREAD, lens_rows, logit_lens, prepare_lens
+    from visualizer.model.generate import generate_frames
+
+    prepare_lens(lm.parts)
+    for thread in threading.enumerate():
+        if thread.name == PACKING_THREAD:
+            thread.join()
+    cap = CaptureSettings()
+    gen = GenerationSettings(max_tokens=1, temperature=0.0)
+    *_, frame = generate_frames(lm, PROMPT, gen, cap)
+    hidden = torch.tensor(frame.hidden)[None]  # [1, L+1, d]
+    rows = lens_rows(len(lm.parts.blocks), cap.lens_every)
+    times = []
+    with torch.no_grad():
+        for _ in range(calls + 1):
+            start = time.perf_counter()
+            logit_lens(hidden, lm.parts, rows, cap.lens_candidates)
+            times.append(time.perf_counter() - start)
+    return float(np.median(times[1:])) * 1e3
+
+
 def bench_command(tokens: int = 64, skip_cold: bool = False, quiet: bool = False) -> int:
     import numpy as np
     import torch
@@ -480,6 +510,8 @@ def bench_command(tokens: int = 64, skip_cold: bool = False, quiet: bool = False
     ghost = {**plain, "intervene": {"ablate": ["mlp:10"]}}
     out["ghost_tok_s"], _ = stream_tok_s(load_settings(None, ghost), busy=False)
     out["lens_ratio"] = out["capture_tok_s"] / out["capture_plain_tok_s"]
+    out["lens_ms"] = lens_ms(lm)
+    out["lens_share_of_bare_token"] = out["lens_ms"] * out["bare_tok_s"] / 1000
     out["ghost_ratio"] = out["ghost_tok_s"] / out["capture_plain_tok_s"]
 
     spare = max(1, cores - 1)  # leave a core to the consumer, as the window does

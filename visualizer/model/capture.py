@@ -229,6 +229,7 @@ FLOOR = -80.0  # exp(-80) ≈ 1.8e-35: still a normal float32
 
 SCREEN = 4  # candidates scored exactly per word reported
 TIMED_VOCAB, TIMED_ROWS, TIMINGS = 4096, 9, 5  # how the screens are timed
+PACKING_THREAD = "neuroweb-lens-screen"
 Screen = Callable[[torch.Tensor], torch.Tensor]  # [..., d] → float32 logits [..., V]
 _screens: "weakref.WeakKeyDictionary[nn.Module, Screen | None]" = weakref.WeakKeyDictionary()
 
@@ -257,7 +258,7 @@ def _screen(unembed: nn.Module) -> Screen | None:
                 _screens[unembed] = _bfloat16_screen(weight)
             if weight.device.type == "cpu":  # fbgemm's kernel, where this torch has it
                 threading.Thread(target=_pack_if_faster, args=(weakref.ref(unembed), x),
-                                 name="neuroweb-lens-screen").start()  # fmt: skip
+                                 name=PACKING_THREAD).start()  # fmt: skip
     return _screens[unembed]
 
 
