@@ -34,6 +34,26 @@ def test_the_lens_at_the_last_layer_is_the_model_s_own_top_k(family, family_dir)
         assert np.allclose(frame.lens_probs[-1], frame.topk_probs[:k], atol=1e-5)
         assert (frame.lens_ids[:, 0] >= 0).all()  # every layer lensed (lens_every = 1)
         assert frame.lens_text[-1] == frame.topk_text[0]
+        # the last row is taken from the model's logits, not lensed: the plain lens agrees
+        parts = lm.parts
+        with torch.no_grad():
+            x = parts.final_norm(torch.from_numpy(frame.hidden[-1:].astype(np.float32)))
+            logits = parts.unembed(x).float()
+            if parts.final_softcap:
+                logits = torch.tanh(logits / parts.final_softcap) * parts.final_softcap
+            plain = torch.softmax(logits, dim=-1)[0].numpy()
+        assert np.allclose(plain[frame.lens_ids[-1]], frame.lens_probs[-1], atol=1e-5)
+        assert plain[frame.lens_ids[-1]].min() >= np.sort(plain)[-k] - 1e-6  # its top k
+
+
+def test_a_lens_keeping_more_words_than_the_candidates_fills_its_last_row(tiny_llama):
+    """capture.lens_candidates may exceed capture.candidates (20 against 10): the last row
+    still holds the model's own top 20, and the frame its top 10."""
+    cap = CaptureSettings(lens_every=1, lens_candidates=20)
+    for frame in generate_frames(tiny_llama, PROMPT, GenerationSettings(max_tokens=3), cap):
+        assert frame.lens_ids.shape[1] == 20 and len(frame.topk_ids) == 10
+        assert np.array_equal(frame.lens_ids[-1, :10], frame.topk_ids)
+        assert (np.diff(frame.lens_probs[-1]) <= 0).all() and (frame.lens_ids[:, 0] >= 0).all()
 
 
 def test_the_default_lens_reads_every_fourth_layer_and_the_last(tiny_llama):

@@ -446,7 +446,13 @@ def lens_ms(lm, calls: int = 50) -> float:
     import numpy as np
     import torch
 
-    from visualizer.model.capture import PACKING_THREAD, lens_rows, logit_lens, prepare_lens
+    from visualizer.model.capture import (
+        PACKING_THREAD,
+        lens_rows,
+        logit_lens,
+        prepare_lens,
+        unembedded_rows,
+    )
     from visualizer.model.generate import generate_frames
 
     prepare_lens(lm.parts)
@@ -457,7 +463,8 @@ def lens_ms(lm, calls: int = 50) -> float:
     gen = GenerationSettings(max_tokens=1, temperature=0.0)
     *_, frame = generate_frames(lm, PROMPT, gen, cap)
     hidden = torch.tensor(frame.hidden)[None]  # [1, L+1, d]
-    rows = lens_rows(len(lm.parts.blocks), cap.lens_every)
+    layers = len(lm.parts.blocks)
+    rows = unembedded_rows(lens_rows(layers, cap.lens_every), layers)  # as Recorder.take
     times = []
     with torch.no_grad():
         for _ in range(calls + 1):

@@ -154,8 +154,15 @@ class Recorder:
         weights = attention_weights([self.attn[b] for b in range(n)], positions)  # [L, H, S, P]
         first = max(0, positions - s - detail.attention + 1) if detail.attention else 0
         dtype = torch.float16 if detail.dtype == "float16" else torch.float32
-        lens_ids, lens_probs = logit_lens(hidden, self.parts, *self.lens)
-        ghost = logit_lens(rows[1], self.parts, *self.lens) if len(rows) > 1 else (None, None)
+        lensed, k = self.lens
+        screened = unembedded_rows(lensed, n)
+        own = screened != lensed
+        lens_ids, lens_probs = logit_lens(hidden, self.parts, screened, k)
+        ghost = logit_lens(rows[1], self.parts, screened, k) if len(rows) > 1 else (None, None)
+        if own:  # left for generate.own_row to fill from the logits: no second unembedding
+            for ids in (lens_ids, ghost[0]):
+                if ids is not None:
+                    ids[:, n] = OWN_ANSWER
 
         def out(t: torch.Tensor) -> np.ndarray:
             return t.to(dtype).cpu().numpy()
@@ -228,6 +235,7 @@ FLOOR = -80.0  # exp(-80) ≈ 1.8e-35: still a normal float32
 
 
 SCREEN = 4  # candidates scored exactly per word reported
+OWN_ANSWER = -2  # lens id of a last row that the model's own logits fill (-1: not lensed)
 TIMED_VOCAB, TIMED_ROWS, TIMINGS = 4096, 9, 5  # how the screens are timed
 PACKING_THREAD = "neuroweb-lens-screen"
 Screen = Callable[[torch.Tensor], torch.Tensor]  # [..., d] → float32 logits [..., V]
@@ -311,6 +319,12 @@ def lens_rows(layers: int, every: int) -> tuple[int, ...]:
     if every <= 0:
         return ()
     return tuple(sorted({*range(0, layers + 1, every), layers}))
+
+
+def unembedded_rows(rows: tuple[int, ...], layers: int) -> tuple[int, ...]:
+    """The lensed rows that go through the unembedding: all but the last block's output,
+    whose words the model's own logits give exactly (Recorder.take, generate.own_row)."""
+    return rows[:-1] if rows[-1:] == (layers,) else rows
 
 
 def group_rms(x: torch.Tensor, groups: int) -> torch.Tensor:

@@ -20,7 +20,14 @@ from visualizer.config import CaptureSettings, GenerationSettings
 from visualizer.detail import Detail
 from visualizer.frame import Frame, Ghost
 from visualizer.interventions import Interventions
-from visualizer.model.capture import FULL, Captured, Recorder, capture, lens_rows
+from visualizer.model.capture import (
+    FULL,
+    OWN_ANSWER,
+    Captured,
+    Recorder,
+    capture,
+    lens_rows,
+)
 from visualizer.model.intervene import intervening, steering_vector
 from visualizer.model.load import LoadedModel
 from visualizer.model.sampling import Sampler, summarize
@@ -99,19 +106,20 @@ class _Ghost:
 
 def own_row(lens_ids: np.ndarray, lens_probs: np.ndarray, top_ids: torch.Tensor,
             top_probs: torch.Tensor) -> None:  # fmt: skip
-    """The lens's last row, when it is lensed, is the model's own answer: its exact top words
-    (the other rows are scored as logit_lens says)."""
-    last = lens_ids[..., -1, 0] >= 0
+    """The lens's last row, when it is lensed, is the model's own answer: Recorder.take leaves
+    it (OWN_ANSWER) for its exact top words, from the logits, to fill here; `top_ids` and
+    `top_probs` hold at least as many words as the lens keeps."""
     width = lens_ids.shape[-1]
-    if np.all(last):
+    if np.all(lens_ids[..., -1, 0] == OWN_ANSWER):
         lens_ids[..., -1, :] = top_ids[..., :width].numpy()
         lens_probs[..., -1, :] = top_probs[..., :width].numpy()
 
 
 def _ghost_frame(g: _Ghost, token: int, logits: torch.Tensor, lens: tuple, k: int) -> Ghost:
-    top_ids, top_probs, entropy = summarize(logits[None], k)
     ids, probs = lens
+    top_ids, top_probs, entropy = summarize(logits[None], max(k, ids.shape[-1]))
     own_row(ids, probs, top_ids[0], top_probs[0])
+    top_ids, top_probs = top_ids[:, :k], top_probs[:, :k]
     candidates = top_ids[0].tolist()
     return Ghost(
         token_id=token, text=g.detok.push(token), topk_ids=np.array(candidates, np.int64),
@@ -137,8 +145,9 @@ def _frames(
     ghosts: list[Ghost | None],
 ) -> Iterator[Frame]:
     """One Frame per position of the pass; `window`: attention positions kept (0: all)."""
-    top_ids, top_probs, entropy = summarize(logits, k)  # [S, k], [S, k], [S]
+    top_ids, top_probs, entropy = summarize(logits, max(k, cap.lens_ids.shape[-1]))  # [S, ≥k]
     own_row(cap.lens_ids, cap.lens_probs, top_ids, top_probs)
+    top_ids, top_probs = top_ids[:, :k], top_probs[:, :k]
     for s, token in enumerate(ids):
         candidates = top_ids[s].tolist()
         n = past + s + 1  # positions this token attends to, itself included
