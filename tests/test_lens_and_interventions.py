@@ -56,6 +56,17 @@ def test_a_lens_keeping_more_words_than_the_candidates_fills_its_last_row(tiny_l
         assert (np.diff(frame.lens_probs[-1]) <= 0).all() and (frame.lens_ids[:, 0] >= 0).all()
 
 
+def test_the_ghost_s_lens_ends_in_the_ghost_s_own_answer(tiny_llama):
+    """The untouched run beside an ablation gets its last lens row from its own logits too."""
+    ghosts = [f.ghost for f in _run(tiny_llama, ablate=["mlp:1"]) if f.ghost is not None]
+    assert ghosts
+    for ghost in ghosts:
+        k = ghost.lens_ids.shape[1]
+        assert np.array_equal(ghost.lens_ids[-1], ghost.topk_ids[:k])
+        assert np.allclose(ghost.lens_probs[-1], ghost.topk_probs[:k], atol=1e-6)
+        assert (ghost.lens_ids[:, 0] >= 0).all()
+
+
 def test_the_default_lens_reads_every_fourth_layer_and_the_last(tiny_llama):
     frame = list(generate_frames(tiny_llama, PROMPT, GenerationSettings(max_tokens=2),
                                  CaptureSettings()))[-1]  # fmt: skip

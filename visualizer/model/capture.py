@@ -159,7 +159,7 @@ class Recorder:
         own = screened != lensed
         lens_ids, lens_probs = logit_lens(hidden, self.parts, screened, k)
         ghost = logit_lens(rows[1], self.parts, screened, k) if len(rows) > 1 else (None, None)
-        if own:  # left for generate.own_row to fill from the logits: no second unembedding
+        if own:  # left for generate.summarized to fill from the logits: no second unembedding
             for ids in (lens_ids, ghost[0]):
                 if ids is not None:
                     ids[:, n] = OWN_ANSWER
@@ -323,7 +323,7 @@ def lens_rows(layers: int, every: int) -> tuple[int, ...]:
 
 def unembedded_rows(rows: tuple[int, ...], layers: int) -> tuple[int, ...]:
     """The lensed rows that go through the unembedding: all but the last block's output,
-    whose words the model's own logits give exactly (Recorder.take, generate.own_row)."""
+    whose words the model's own logits give exactly (Recorder.take, generate.summarized)."""
     return rows[:-1] if rows[-1:] == (layers,) else rows
 
 

@@ -104,22 +104,22 @@ class _Ghost:
     ended: bool = False
 
 
-def own_row(lens_ids: np.ndarray, lens_probs: np.ndarray, top_ids: torch.Tensor,
-            top_probs: torch.Tensor) -> None:  # fmt: skip
-    """The lens's last row, when it is lensed, is the model's own answer: Recorder.take leaves
-    it (OWN_ANSWER) for its exact top words, from the logits, to fill here; `top_ids` and
-    `top_probs` hold at least as many words as the lens keeps."""
+def summarized(logits: torch.Tensor, k: int, lens_ids: np.ndarray, lens_probs: np.ndarray
+               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:  # fmt: skip
+    """summarize(logits [S, V], k); and the lens's last row [S, L+1, ·], when it is lensed,
+    is the model's own answer: Recorder.take leaves it (OWN_ANSWER) for the same exact top
+    words, as many as the lens keeps, to fill here."""
     width = lens_ids.shape[-1]
+    top_ids, top_probs, entropy = summarize(logits, max(k, width))
     if np.all(lens_ids[..., -1, 0] == OWN_ANSWER):
-        lens_ids[..., -1, :] = top_ids[..., :width].numpy()
-        lens_probs[..., -1, :] = top_probs[..., :width].numpy()
+        lens_ids[..., -1, :] = top_ids[:, :width].numpy()
+        lens_probs[..., -1, :] = top_probs[:, :width].numpy()
+    return top_ids[:, :k], top_probs[:, :k], entropy
 
 
 def _ghost_frame(g: _Ghost, token: int, logits: torch.Tensor, lens: tuple, k: int) -> Ghost:
     ids, probs = lens
-    top_ids, top_probs, entropy = summarize(logits[None], max(k, ids.shape[-1]))
-    own_row(ids, probs, top_ids[0], top_probs[0])
-    top_ids, top_probs = top_ids[:, :k], top_probs[:, :k]
+    top_ids, top_probs, entropy = summarized(logits[None], k, ids[None], probs[None])
     candidates = top_ids[0].tolist()
     return Ghost(
         token_id=token, text=g.detok.push(token), topk_ids=np.array(candidates, np.int64),
@@ -145,9 +145,7 @@ def _frames(
     ghosts: list[Ghost | None],
 ) -> Iterator[Frame]:
     """One Frame per position of the pass; `window`: attention positions kept (0: all)."""
-    top_ids, top_probs, entropy = summarize(logits, max(k, cap.lens_ids.shape[-1]))  # [S, ≥k]
-    own_row(cap.lens_ids, cap.lens_probs, top_ids, top_probs)
-    top_ids, top_probs = top_ids[:, :k], top_probs[:, :k]
+    top_ids, top_probs, entropy = summarized(logits, k, cap.lens_ids, cap.lens_probs)  # [S, k]
     for s, token in enumerate(ids):
         candidates = top_ids[s].tolist()
         n = past + s + 1  # positions this token attends to, itself included
