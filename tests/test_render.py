@@ -158,3 +158,31 @@ def test_a_lower_render_scale_keeps_the_web_s_light(target):
         means[scale] = image[: SIZE[1] * 2 // 3, SIZE[0] // 4 : SIZE[0] * 3 // 4].mean()
     renderer.release()
     assert means[0.3] == pytest.approx(means[1.0], rel=0.12)
+
+
+
+@pytest.mark.parametrize("split", [0.0, 0.01])
+def test_the_light_is_finished_alike_at_every_render_scale(target, split):
+    """Below scale 1 the light is finished (tone map, the answer's darkened band) at the render
+    scale, by the composite pass; at scale 1 by the upscale pass itself. An even light must
+    come out the same on both paths: tone-mapped as 1 - exp(-light × exposure), and darkened
+    by the band's shade below its top."""
+    from visualizer.render.layers.bloom import EXPOSURE, Bloom
+
+    shaders = ShaderLibrary(target.ctx)
+    bloom = Bloom(shaders, PassTimes(target.ctx))
+    light, top, shade = 0.3, 0.25, 0.5
+    out = {}
+    for scale in (1.0, 0.5):
+        scene = bloom.begin((round(SIZE[0] * scale), round(SIZE[1] * scale)))
+        scene.clear(light, light, light, 1.0)
+        bloom.finish(target.fbo, 0.0, lambda: None, top, shade, split)
+        out[scale] = read_rgb(target.fbo, SIZE).astype(np.float32)
+    bloom.release()
+    shaders.release()
+    expected = 255 * (1 - np.exp(-light * EXPOSURE))
+    edge = round(SIZE[1] * (1 - top))  # the band's top, in rows from the top
+    for image in out.values():
+        assert image[: edge - 20, 20:-20].mean() == pytest.approx(expected, abs=1.5)
+        assert image[edge + 20 :, 20:-20].mean() == pytest.approx(expected * (1 - shade), abs=1.5)
+    assert np.abs(out[1.0] - out[0.5])[:, 20:-20].max() <= 3

@@ -3,8 +3,9 @@
 The 3D scene's light renders into an RGBA8 texture at the governor's render scale (llvmpipe is
 fill-rate bound, and blends half floats 1.5× slower than bytes); bright parts are downsampled to
 a quarter of that and blurred, and the backdrop is added to them at that quarter size (the glow
-layer); the composite pass adds the glow layer to the light, still at the render scale; only the
-final upscale (and tone map) touches every pixel of the target, with one texture read each.
+layer); the composite pass adds the glow layer to the light and finishes it (tone map, the
+answer's band), still at the render scale; only the final upscale touches every pixel of the
+target, with one filtered read each.
 """
 
 from collections.abc import Callable
@@ -69,16 +70,16 @@ class Bloom:
         self.ctx.disable(moderngl.BLEND)
         scene, glow_layer, _, final = self._textures
         direct = self.size == target.size  # composing first would only add a full-size pass
+        band = (band_top, band_shade)
         with self.passes.measure("web: bloom"):
             self._glow_layer(glow, backdrop)
             if not direct:
-                self._compose()
+                self._compose(band)
         with self.passes.measure("web: upscale"):
-            self._upscale(target, scene if direct else final, glow_layer, direct, band_top,
-                          band_shade, split)  # fmt: skip
+            self._upscale(target, scene if direct else final, glow_layer, direct, band, split)
 
     def _upscale(self, target: moderngl.Framebuffer, image: moderngl.Texture,
-                 glow_layer: moderngl.Texture, direct: bool, band_top: float, band_shade: float,
+                 glow_layer: moderngl.Texture, direct: bool, band: tuple[float, float],
                  split: float) -> None:  # fmt: skip
         """The one full-size pass: see upscale.glsl."""
         target.use()
@@ -90,11 +91,8 @@ class Bloom:
         upscale = self._shaders.get(name)
         upscale.set("u_image", 0)
         upscale.set("u_glow", 1)
-        upscale.set("u_gain", 1.0 if direct else 2.0)
         upscale.set("u_split", split)
-        upscale.set("u_exposure", EXPOSURE)
-        upscale.set("u_band_top", band_top)
-        upscale.set("u_band_shade", band_shade)
+        _finish_uniforms(upscale, band)
         self._vaos[name].render(moderngl.TRIANGLES, vertices=3)
 
     def _glow_layer(self, glow: float, backdrop: Callable[[], None]) -> None:
@@ -123,14 +121,15 @@ class Bloom:
         backdrop()
         self.ctx.disable(moderngl.BLEND)
 
-    def _compose(self) -> None:
-        """The light + the glow layer at the render scale, halved (see composite.glsl)."""
+    def _compose(self, band: tuple[float, float]) -> None:
+        """The light + the glow layer at the render scale, finished (see composite.glsl)."""
         scene, a, _, _ = self._textures
         self._fbos[3].use()
         scene.use(0)
         a.use(1)
         self._composite.set("u_scene", 0)
         self._composite.set("u_glow", 1)
+        _finish_uniforms(self._composite, band)
         self._vaos["composite"].render(moderngl.TRIANGLES, vertices=3)
 
     def _free(self) -> None:
@@ -142,3 +141,10 @@ class Bloom:
         self._free()
         for vao in self._vaos.values():
             vao.release()
+
+
+def _finish_uniforms(program, band: tuple[float, float]) -> None:
+    """shaders/lib/finish.glsl's uniforms: the exposure, and the answer band's top and shade."""
+    program.set("u_exposure", EXPOSURE)
+    program.set("u_band_top", band[0])
+    program.set("u_band_shade", band[1])
