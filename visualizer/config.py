@@ -115,8 +115,8 @@ class WindowSettings:
     fullscreen: bool = False
     vsync: bool = True
     target_fps: int = 60  # the governor lowers render scale and detail to hold this
-    software_fps: int = 32  # the frame-rate cap when OpenGL runs on the CPU (Mesa llvmpipe):
-    #                         no vsync paces it there, and every spare cycle goes to the model
+    software_fps: int = 60  # the frame-rate cap when OpenGL runs on the CPU (Mesa llvmpipe):
+    #                         no vsync paces it there; no frame a 60 Hz display cannot show
     min_scale: float = 0.3  # the lowest internal render scale the governor may use
     max_scale: float = 1.0
 
