@@ -160,7 +160,6 @@ def test_a_lower_render_scale_keeps_the_web_s_light(target):
     assert means[0.3] == pytest.approx(means[1.0], rel=0.12)
 
 
-
 @pytest.mark.parametrize("split", [0.0, 0.01])
 def test_the_light_is_finished_alike_at_every_render_scale(target, split):
     """Below scale 1 the light is finished (tone map, the answer's darkened band) at the render

@@ -92,7 +92,8 @@ class Bloom:
         upscale.set("u_image", 0)
         upscale.set("u_glow", 1)
         upscale.set("u_split", split)
-        _finish_uniforms(upscale, band)
+        if direct:  # no composite pass finished the light: this one does (ADD_GLOW)
+            _finish_uniforms(upscale, band)
         self._vaos[name].render(moderngl.TRIANGLES, vertices=3)
 
     def _glow_layer(self, glow: float, backdrop: Callable[[], None]) -> None:
