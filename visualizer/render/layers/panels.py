@@ -55,6 +55,13 @@ class Overlay:
     intervene: str = ""  # the interventions panel's text ("" when nothing is changed or chosen)
 
 
+Box = tuple[float, float, float, float]  # a label's left, top, right, bottom in pixels
+
+
+def _overlap(a: Box, b: Box) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
 def _visible(text: str) -> str:
     return text.replace("\n", " ¶ ").replace("\t", " ")
 
@@ -108,10 +115,9 @@ class Panels:
         w, h = size
         self.painter.begin(size)
         self._title(o, w, h)
-        self._token_labels(scene, matrix, w, h)
+        lens = self._lens(scene, matrix, w, h) if scene.rows and o.lens else []
+        self._token_labels(scene, matrix, w, h, lens)
         if scene.rows:
-            if o.lens:
-                self._lens(scene, matrix, w, h)
             self._answer(scene, o, w, h)
             self._candidates(scene, w, h)
             self._ghost(scene, w, h)
@@ -144,8 +150,11 @@ class Panels:
                     anchor="right", upward=True)  # fmt: skip
         self.painter.flush()
 
-    def _token_labels(self, scene: SceneState, matrix: np.ndarray, w: int, h: int) -> None:
-        """The words on the token path: the newest, and the ones its attention goes to most."""
+    def _token_labels(self, scene: SceneState, matrix: np.ndarray, w: int, h: int,
+                      taken: list[Box]) -> None:  # fmt: skip
+        """The words on the token path: the newest, and the ones its attention goes to most;
+        none where it would touch another label or one of the `taken` boxes (the lens's: a
+        path word beside a lens label would read as part of it)."""
         size = round(0.028 * h)
         history = self.look.history
         recent = list(scene.tokens)[-(history + 1) :]
@@ -157,7 +166,6 @@ class Panels:
         received = {i: w for i, w in scene.attention_received().items() if i in tokens}
         attended = sorted(received, key=received.get, reverse=True)
         chosen = [scene.newest] + [i for i in attended if i != scene.newest][:LABELLED_TOKENS]
-        placed: list[tuple[float, float, float]] = []  # x, y, half width of labels drawn
         for index in chosen:
             token = tokens.get(index)
             text = token.text.strip() if token else ""
@@ -171,19 +179,20 @@ class Panels:
             y = (1 - clip[1] / clip[3]) / 2 * h - size * 1.7
             text = text[:32] if text.startswith("first token: ") else text[:24]
             half = self.painter.fonts.width(text, size) / 2
-            if any(abs(x - px) < half + ph + size * 0.3 and abs(y - py) < size * 1.2
-                   for px, py, ph in placed):  # fmt: skip
+            pad = size * 0.15  # each side: 0.3 of the size between two labels
+            box = (x - half - pad, y - pad, x + half + pad, y + size * 1.2 + pad)
+            if any(_overlap(box, other) for other in taken):
                 continue  # never on top of another label
-            placed.append((x, y, half))
+            taken = [*taken, box]
             colour = self.accent if index == scene.newest else self.dim
             self.painter.text(text, x, y, size, colour, anchor="center")
 
-    def _lens(self, scene: SceneState, matrix: np.ndarray, w: int, h: int) -> None:
+    def _lens(self, scene: SceneState, matrix: np.ndarray, w: int, h: int) -> list[Box]:
         """The logit lens beside the tower: at each lensed layer's height, the word that layer
         would say next and its probability (the top one is the model's own answer), so the
-        answer can be seen forming up the tower."""
+        answer can be seen forming up the tower. Returns the boxes its labels cover."""
         if not scene.lens or scene.rows < 2:
-            return
+            return []
         size = round(0.026 * h)
         heights = layout.row_height(scene.rows)
         angles = np.linspace(0, 2 * np.pi, 16, endpoint=False)
@@ -199,7 +208,8 @@ class Panels:
             ys = (1 - clip[1, front] / clip[3, front]) / 2 * h
             placed.append((float(xs.max()) + size, float(ys.mean()), row, word, prob))
         if not placed:
-            return
+            return []
+        boxes: list[Box] = []
         x = min(max(p[0] for p in placed), 0.72 * w - 9 * size)
         y_first = max(min(p[1] for p in placed) - 0.6 * size, 0.1 * h)  # below the title
         y_last = y_first - 1.2 * size
@@ -211,14 +221,16 @@ class Panels:
             colour = self.accent if top else self.dim
             self.painter.text(f"{name:>3}", x, y, round(size * 0.8), self.dim)
             label = f"{_candidate_label(word)[:14]} {prob:.0%}"
-            self.painter.text(label, x + 2.2 * size, y, size, colour, bold=top)
+            lw, lh = self.painter.text(label, x + 2.2 * size, y, size, colour, bold=top)
+            boxes.append((x, y, x + 2.2 * size + lw, y + lh))
             ghost = scene.ghost
             if ghost is not None and ghost.lens_ids[row, 0] >= 0 and ghost.lens_text[row] != word:
                 other = f"untouched: {_candidate_label(ghost.lens_text[row])[:12]}"
                 right = x + 2.6 * size + self.painter.fonts.width(label, size, bold=top)
                 small = round(size * 0.75)
                 if right + self.painter.fonts.width(other, small) < 0.73 * w:  # never under
-                    self.painter.text(other, right, y + 0.15 * size, small, self.faint)
+                    ow, oh = self.painter.text(other, right, y + 0.15 * size, small, self.faint)
+                    boxes.append((right, y, right + ow, y + 0.15 * size + oh))
         rows = [row for row, _, _ in scene.lens]
         every = rows[1] - rows[0] if len(rows) > 2 else 1
         shown = "every layer" if every == 1 else f"every {every}th layer + the last"
@@ -226,7 +238,10 @@ class Panels:
         caption = [f"logit lens, {shown}"]
         if x + self.painter.fonts.width(caption[0], small) > 0.73 * w:  # not under the panel
             caption = ["logit lens,", shown]
-        self._lines(caption, x, y_last + 1.6 * size, small, self.dim)
+        below = y_last + 1.6 * size
+        self._lines(caption, x, below, small, self.dim)
+        wide = max(self.painter.fonts.width(line, small) for line in caption)
+        return [*boxes, (x, below, x + wide, below + round(small * 1.3) * len(caption))]
 
     def _ghost(self, scene: SceneState, w: int, h: int) -> None:
         """The untouched run beside a changed one: where the two answers part, what the

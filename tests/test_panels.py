@@ -1,0 +1,103 @@
+"""The web's 2D labels (render/layers/panels.py) on real GL: placed so that none is drawn over
+another, as the camera turns."""
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from tests.synthetic import synthetic_frame
+from visualizer.config import load_settings
+from visualizer.features import SceneState
+from visualizer.render.camera import Camera
+from visualizer.render.context import HeadlessTarget
+from visualizer.render.layers.panels import Overlay, Panels
+from visualizer.render.layers.text import Painter
+from visualizer.render.shaders import ShaderLibrary
+
+SIZE = (1280, 720)
+L, D, D_FF, H = 30, 32, 64, 3  # SmolLM2's depth: its lens reads nine rows
+WORDS = " the keeper lit a lamp and the storm came over sea rock light wave night".split()
+OVERLAY = Overlay("generating", "", 1.0, "test", L, "a prompt", None, False, None, (), (), ())
+
+
+def lensed_frame(index: int, rng: np.random.Generator):
+    attn = rng.uniform(0.0, 1.0, (L, H, index + 1)).astype(np.float32)
+    attn /= attn.sum(-1, keepdims=True)
+    frame = synthetic_frame(index, rng.normal(size=(L + 1, D)), np.ones((L, D_FF)), attn,
+                            text=f" {WORDS[index % len(WORDS)]}")  # fmt: skip
+    rows = [*range(0, L + 1, 4), L]
+    ids = np.full((L + 1, 5), -1, np.int32)
+    ids[rows] = 1
+    probs = np.zeros((L + 1, 5), np.float32)
+    probs[rows, 0] = 0.5
+    text = tuple(WORDS[(index + r) % len(WORDS)] if r in rows else "" for r in range(L + 1))
+    return replace(frame, lens_ids=ids, lens_probs=probs, lens_text=text)
+
+
+@pytest.fixture
+def drawn():
+    """(panels, painter) on a real painter whose text() also records each label's box,
+    tagged with the Panels method that placed it."""
+    target = HeadlessTarget(SIZE)
+    library = ShaderLibrary(target.ctx)
+    painter = Painter(library)
+    panels = Panels(painter, load_settings("default").look)
+    boxes: list[tuple[str, tuple[float, float, float, float]]] = []
+    tag = ["other"]
+    text = painter.text
+
+    def recorded(label, x, y, size, colour, bold=False, anchor="left"):
+        w, h = text(label, x, y, size, colour, bold, anchor)
+        left = x - {"left": 0.0, "center": w / 2, "right": w}[anchor]
+        boxes.append((tag[0], (left, y, left + w, y + h)))
+        return w, h
+
+    def tagged(name):
+        method = getattr(panels, name)
+
+        def call(*args, **kwargs):
+            tag[0] = name
+            try:
+                return method(*args, **kwargs)
+            finally:
+                tag[0] = "other"
+
+        setattr(panels, name, call)
+
+    painter.text = recorded
+    for name in ("_lens", "_token_labels"):
+        tagged(name)
+    target.fbo.use()
+    yield panels, boxes
+    painter.release()
+    library.release()
+    target.close()
+
+
+def _overlap(a, b) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def test_no_word_on_the_token_path_is_drawn_over_the_logit_lens(drawn):
+    """The path's words (the newest, the most attended) are skipped where they would land on
+    a lens label: "the" beside "a 100%" would read as one label that is not true."""
+    panels, boxes = drawn
+    rng = np.random.default_rng(1)
+    scene = SceneState(load_settings("default").look)
+    for i in range(40):
+        scene.ingest(lensed_frame(i, rng))
+        scene.advance(0.25)
+    camera = Camera(load_settings("default").look.drift_deg_s)
+    seen = {"_lens": 0, "_token_labels": 0}
+    for step in range(72):  # a whole turn of the camera's drift and more
+        camera.advance(2.0)
+        boxes.clear()
+        panels.draw(scene, OVERLAY, SIZE, 1.0, camera.matrix(SIZE[0] / SIZE[1]))
+        lens = [box for tag, box in boxes if tag == "_lens"]
+        words = [box for tag, box in boxes if tag == "_token_labels"]
+        seen["_lens"] += len(lens)
+        seen["_token_labels"] += len(words)
+        for word in words:
+            assert not any(_overlap(word, label) for label in lens), (step, word)
+    assert seen["_lens"] > 72 * 9 and seen["_token_labels"] > 72  # both were drawn
