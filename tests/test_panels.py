@@ -11,7 +11,7 @@ from visualizer.config import load_settings
 from visualizer.features import SceneState
 from visualizer.render.camera import Camera
 from visualizer.render.context import HeadlessTarget
-from visualizer.render.layers.panels import Overlay, Panels
+from visualizer.render.layers.panels import Overlay, Panels, quoted_token
 from visualizer.render.layers.text import Painter
 from visualizer.render.shaders import ShaderLibrary
 
@@ -101,3 +101,10 @@ def test_no_word_on_the_token_path_is_drawn_over_the_logit_lens(drawn):
         for word in words:
             assert not any(_overlap(word, label) for label in lens), (step, word)
     assert seen["_lens"] > 72 * 9 and seen["_token_labels"] > 72  # both were drawn
+
+
+def test_a_token_named_in_a_sentence_is_never_empty_quotes():
+    """The architecture's "block N up close: for … " names the newest token: a space is
+    "(space)", a newline "¶", a word is quoted."""
+    assert quoted_token(" ") == "(space)" and quoted_token("") == "∅"
+    assert quoted_token("\n") == "“¶”" and quoted_token(" Storm") == "“Storm”"

@@ -18,6 +18,7 @@ from visualizer.render.layers.panels import (
     Overlay,
     _candidate_label,
     _visible,
+    quoted_token,
     wrap_tokens,
 )
 from visualizer.render.layers.text import Fonts, Painter
@@ -342,8 +343,8 @@ class ArchitectureView:
     def _anatomy(self, d: Diagram, scene: SceneState, focus: int, alpha: float) -> None:
         u, a = d.unit, scene.anatomy
         region = d.region("anatomy")
-        token = _visible(scene.tokens[-1].text) if scene.tokens else ""
-        title = (f"block {focus} up close: for “{token.strip()[:20]}” its update is "
+        token = quoted_token(scene.tokens[-1].text) if scene.tokens else "∅"
+        title = (f"block {focus} up close: for {token} its update is "
                  f"{a.surprise[focus]:.1f}× its recent mean")  # fmt: skip
         size = round(2.0 * u)
         while size > u and self.painter.fonts.width(title, size, bold=True) > region.w:

@@ -72,6 +72,13 @@ def _candidate_label(text: str) -> str:
     return text.strip(" ").replace("\n", "¶").replace("\t", "→") or ("(space)" if text else "∅")
 
 
+def quoted_token(text: str) -> str:
+    """A token named inside a sentence: a word in quotes, a bare space or nothing by name
+    (empty quotes would say nothing)."""
+    label = _candidate_label(text)[:20]
+    return label if label in ("(space)", "∅") else f"“{label}”"
+
+
 def wrap_tokens(tokens: list[Token], fonts: Fonts, size: int, width: float) -> list[list]:
     """Lines of [text, token index] pieces; breaks at newlines and before a piece that would
     overflow. Only generated tokens; chat-template markers are left out."""
