@@ -7,7 +7,7 @@ import pytest
 
 from tests.synthetic import synthetic_frame
 from visualizer.config import LookSettings
-from visualizer.features import SHARE_FLOOR, SceneState
+from visualizer.features import SHARE_FLOOR, SceneState, percent
 from visualizer.frame import Frame
 from visualizer.measures import group_rms
 
@@ -97,3 +97,15 @@ def test_printed_numbers_are_the_frame_s_not_eased_ones():
     rows = scene.candidate_rows(3)
     assert [printed for _, _, printed in rows] == ["50%", "25%", "12%"]
     assert all(bar < p for (_, bar, _), p in zip(rows, probs, strict=False))
+
+
+def test_a_printed_probability_never_rounds_to_nothing_or_to_certainty():
+    """Whole percent, as on screen; a vocabulary-wide spread (a random model's 0.002 %) is
+    "<1%", a near-certain 99.7 % ">99%"; only exact 0 and 1 print as 0 % and 100 %."""
+    assert [percent(p) for p in (0.0, 2e-5, 0.0049, 0.0051, 0.5, 0.994, 0.997, 1.0)] == [
+        "0%", "<1%", "<1%", "1%", "50%", "99%", ">99%", "100%"]  # fmt: skip
+    scene = SceneState(LookSettings())
+    probs = np.array([0.9971] + [2e-5] * 9, np.float32)
+    scene.ingest(synthetic_frame(0, np.ones((L + 1, D)), np.ones((L, 20)), np.ones((L, H, 1)),
+                                 topk_probs=probs))  # fmt: skip
+    assert [printed for _, _, printed in scene.candidate_rows(2)] == [">99%", "<1%"]

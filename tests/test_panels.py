@@ -81,7 +81,7 @@ def _overlap(a, b) -> bool:
 
 def test_no_word_on_the_token_path_is_drawn_over_the_logit_lens(drawn):
     """The path's words (the newest, the most attended) are skipped where they would land on
-    a lens label: "the" beside "a 100%" would read as one label that is not true."""
+    a lens label: "the" beside "a >99%" would read as one label that is not true."""
     panels, boxes = drawn
     rng = np.random.default_rng(1)
     scene = SceneState(load_settings("default").look)

@@ -43,6 +43,17 @@ class Token:
     is_prompt: bool
 
 
+def percent(p: float) -> str:
+    """A probability as printed on screen, in whole percent, never rounded to a claim it does
+    not make: what would round to 0 % but is more is "<1%", to 100 % but is less ">99%"."""
+    printed = f"{p:.0%}"
+    if printed == "0%" and p > 0:
+        return "<1%"
+    if printed == "100%" and p < 1:
+        return ">99%"
+    return printed
+
+
 class SceneState:
     """The scene's CPU state: targets set by `ingest`, displayed values moved by `advance`."""
 
@@ -156,7 +167,7 @@ class SceneState:
         """The top `n` next-token candidates as drawn: (text, the bar's eased length, the
         printed probability, the newest frame's own)."""
         count = min(n, len(self.candidates), len(self.target_probs))
-        return [(self.candidates[i], float(self.probs[i]), f"{float(self.target_probs[i]):.0%}")
+        return [(self.candidates[i], float(self.probs[i]), percent(float(self.target_probs[i])))
                 for i in range(count)]  # fmt: skip
 
     def slot_of(self, position: int) -> float:

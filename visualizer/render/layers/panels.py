@@ -13,7 +13,7 @@ import pygame
 
 from visualizer.architecture import Architecture
 from visualizer.config import LookSettings, rgb
-from visualizer.features import SceneState, Token
+from visualizer.features import SceneState, Token, percent
 from visualizer.render import layout
 from visualizer.render.layers.text import Fonts, Painter
 
@@ -227,7 +227,7 @@ class Panels:
             name = "emb" if row == 0 else f"{row - 1}"
             colour = self.accent if top else self.dim
             self.painter.text(f"{name:>3}", x, y, round(size * 0.8), self.dim)
-            label = f"{_candidate_label(word)[:14]} {prob:.0%}"
+            label = f"{_candidate_label(word)[:14]} {percent(prob)}"
             lw, lh = self.painter.text(label, x + 2.2 * size, y, size, colour, bold=top)
             boxes.append((x, y, x + 2.2 * size + lw, y + lh))
             ghost = scene.ghost
@@ -265,7 +265,7 @@ class Panels:
         self.painter.text(line[-110:], 0.04 * w, 0.955 * h, size, self.faint)
         x, y = 0.74 * w, 0.1 * h + round(0.03 * h) * (1.5 + 1.55 * CANDIDATES_SHOWN) + size
         pairs = zip(ghost.topk_text[:3], ghost.topk_probs[:3], strict=False)
-        top = ", ".join(f"{_candidate_label(t)} {p:.0%}" for t, p in pairs)
+        top = ", ".join(f"{_candidate_label(t)} {percent(p)}" for t, p in pairs)
         self.painter.text(f"untouched: {top}", x, y, round(0.8 * size), self.faint)
 
     def _hud(self, o: Overlay, w: int, h: int) -> None:
@@ -407,11 +407,11 @@ class Panels:
         """The candidates' labels and percentages as one texture (it changes once per token)."""
         font = self.painter.fonts.get(size)
         surface = pygame.Surface((width, step * len(texts)), pygame.SRCALPHA)
-        for i, (text, percent) in enumerate(zip(texts, percents, strict=True)):
+        for i, (text, printed) in enumerate(zip(texts, percents, strict=True)):
             colour = self.accent if i == 0 else self.text
             label = font.render(_candidate_label(text), True, [round(255 * c) for c in colour[:3]])
             surface.blit(label, (0, i * step), area=pygame.Rect(0, 0, width * 0.8, step))
-            number = font.render(percent, True, [round(255 * c) for c in self.dim[:3]])
+            number = font.render(printed, True, [round(255 * c) for c in self.dim[:3]])
             surface.blit(number, (width - number.get_width(), i * step))
         return surface
 
