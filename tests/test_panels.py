@@ -9,9 +9,10 @@ import pytest
 from tests.synthetic import synthetic_frame
 from visualizer.config import load_settings
 from visualizer.features import SceneState
+from visualizer.model.capture import lens_rows
 from visualizer.render.camera import Camera
 from visualizer.render.context import HeadlessTarget
-from visualizer.render.layers.panels import Overlay, Panels, quoted_token
+from visualizer.render.layers.panels import Overlay, Panels, lens_caption, quoted_token
 from visualizer.render.layers.text import Painter
 from visualizer.render.shaders import ShaderLibrary
 
@@ -108,3 +109,14 @@ def test_a_token_named_in_a_sentence_is_never_empty_quotes():
     "(space)", a newline "¶", a word is quoted."""
     assert quoted_token(" ") == "(space)" and quoted_token("") == "∅"
     assert quoted_token("\n") == "“¶”" and quoted_token(" Storm") == "“Storm”"
+
+
+def test_the_lens_caption_says_which_layers_were_read():
+    """Said from the rows the lens read: a 2-block GPT-2 read at every 4th row has the
+    embedding and its last layer only, not "every layer"."""
+    assert lens_caption(lens_rows(30, 4), 30) == "every 4th layer + the last"
+    assert lens_caption(lens_rows(30, 2), 30) == "every 2nd layer + the last"
+    assert lens_caption(lens_rows(12, 3), 12) == "every 3rd layer + the last"
+    assert lens_caption(lens_rows(6, 1), 6) == "every layer"
+    assert lens_caption(lens_rows(2, 4), 2) == "the embedding and the last layer"
+    assert lens_caption([0, 5, 30], 30) == "layers emb, 4, 29"

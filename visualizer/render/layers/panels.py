@@ -6,6 +6,7 @@ screen; the answer's height is `look.text_size` (5 % by default: about 54 px at 
 """
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -77,6 +78,21 @@ def quoted_token(text: str) -> str:
     (empty quotes would say nothing)."""
     label = _candidate_label(text)[:20]
     return label if label in ("(space)", "∅") else f"“{label}”"
+
+
+def lens_caption(rows: Sequence[int], layers: int) -> str:
+    """Which layers the lens reads, said from the rows it did read (0 the embedding, r the
+    output of block r - 1) of a model with `layers` blocks."""
+    rows = sorted(rows)
+    if rows == list(range(layers + 1)):
+        return "every layer"
+    if rows == [0, layers]:
+        return "the embedding and the last layer"
+    step = rows[1] - rows[0] if len(rows) > 1 and rows[0] == 0 else 0
+    if step < 1 or rows != sorted({*range(0, layers + 1, step), layers}):
+        return "layers " + ", ".join("emb" if r == 0 else str(r - 1) for r in rows)
+    nth = {1: "st", 2: "nd", 3: "rd"}.get(step % 10 if step % 100 not in (11, 12, 13) else 0, "th")
+    return f"every {step}{nth} layer + the last"
 
 
 def wrap_tokens(tokens: list[Token], fonts: Fonts, size: int, width: float) -> list[list]:
@@ -238,9 +254,7 @@ class Panels:
                 if right + self.painter.fonts.width(other, small) < 0.73 * w:  # never under
                     ow, oh = self.painter.text(other, right, y + 0.15 * size, small, self.faint)
                     boxes.append((right, y, right + ow, y + 0.15 * size + oh))
-        rows = [row for row, _, _ in scene.lens]
-        every = rows[1] - rows[0] if len(rows) > 2 else 1
-        shown = "every layer" if every == 1 else f"every {every}th layer + the last"
+        shown = lens_caption([row for row, _, _ in scene.lens], scene.rows - 1)
         small = round(size * 0.75)
         caption = [f"logit lens, {shown}"]
         if x + self.painter.fonts.width(caption[0], small) > 0.73 * w:  # not under the panel
