@@ -97,6 +97,7 @@ def test_the_gpt2_layout_has_learned_positions_layernorm_and_no_groups(tiny_gpt2
     assert {b.label for b in d.of("norm")} == {"LN"}
     assert {b.label for b in d.of("mlp")} == {"GELU (tanh) MLP"}
     assert d.region("positions").label.startswith("+ learned positions 128 × 32")
+    assert " · LayerNorm ×2 a block · learned positions · " in facts_line(d.arch)
     notes = " ".join(line for line, _ in up_close(d.arch, 0))
     assert "4 heads, each with its own keys and values" in notes
     assert "c_fc 32→128, GELU (tanh), c_proj 128→32" in notes

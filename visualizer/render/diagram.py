@@ -132,7 +132,8 @@ def facts_line(arch: Architecture) -> str:
     norms = [s.label for s in first.norms]
     norm = (f"{norms[0]} ×{len(norms)} a block" if norms and len(set(norms)) == 1
             else " + ".join(norms) if norms else "norms unknown")  # fmt: skip
-    positions = arch.positions or "positions unknown"
+    positions = {"learned": "learned positions", None: "positions unknown"}.get(
+        arch.positions, arch.positions)  # fmt: skip
     parts = [_n(arch.family), f"{arch.blocks} blocks", f"width {_n(arch.width)}", heads, norm,
              positions, first.mlp.name]  # fmt: skip
     if arch.sliding:
