@@ -110,6 +110,8 @@ def test_temperature_keys_apply_to_the_next_answer(app):
     assert app.gen.temperature == pytest.approx(0.2)
     app.execute(Command("temperature", -5))
     assert app.gen.temperature == 0.0
+    # the HUD's number is this one, the next prompt's, and says so (not the answer's on screen)
+    assert "next prompt: temperature 0.0" in " ".join(app.hud_lines())
 
 
 def test_a_live_recording_keeps_real_time_whatever_the_frame_rate(tmp_path):

@@ -554,7 +554,8 @@ class App:
             f"model {self.model_name or '…'}   {max(self.scene.rows - 1, 0)} layers",
             f"render scale {self.governor.scale:.2f} of {w}×{h}   detail "
             f"{self.governor.detail:.1f}",
-            f"temperature {self.gen.temperature:.1f}   panel draws {self.renderer.painter.draws}",
+            f"next prompt: temperature {self.gen.temperature:.1f}   "
+            f"panel draws {self.renderer.painter.draws}",
             *self._pass_lines(),
         )
 
