@@ -165,6 +165,16 @@ def _inspect_json(capsys, folder) -> dict:
     return json.loads(capsys.readouterr().out)
 
 
+def test_inspect_s_text_groups_blocks_alike_and_names_a_lone_one(family_dir, capsys):
+    """Gemma 3's five sliding blocks to one global: one row for blocks 0–4 (their sources
+    differ only by the block's own index) and one for block 5, not six rows."""
+    assert main(["inspect", "--model", str(family_dir("gemma3"))]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines()
+            if line.startswith("attention ")]  # fmt: skip
+    assert [row.split(None, 1)[1] for row in rows] == [
+        "blocks 0–4: sliding, window 8", "block 5: global"]  # fmt: skip
+
+
 @pytest.mark.parametrize("family", FAMILIES)
 def test_inspect_states_what_the_config_and_modules_say(family, family_dir, capsys):
     import transformers

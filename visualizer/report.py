@@ -33,10 +33,15 @@ def _by_blocks(arch: Architecture, describe) -> list[tuple[str, str, str]]:
     for i, block in enumerate(arch.block):
         text, source = describe(block)
         source = re.sub(rf"({prefix})\.\d+", r"\1.<block>", source) if prefix else source
+        source = source.replace(f"[{i}]", "[<block>]")  # config.layer_types[i]
         groups.setdefault((text, source), []).append(i)
     one = len(groups) == 1
-    return [(f"all {arch.blocks} blocks" if one else f"blocks {ranges(ids)}", text, source)
-            for (text, source), ids in groups.items()]  # fmt: skip
+
+    def which(ids: list[int]) -> str:
+        return (f"all {arch.blocks} blocks" if one else
+                f"block {ids[0]}" if len(ids) == 1 else f"blocks {ranges(ids)}")  # fmt: skip
+
+    return [(which(ids), text, source) for (text, source), ids in groups.items()]
 
 
 def _per_block(arch: Architecture, name: str, describe) -> list[tuple[str, str, str]]:
