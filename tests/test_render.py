@@ -2,6 +2,7 @@
 
 import shutil
 
+import moderngl
 import numpy as np
 import pytest
 
@@ -185,3 +186,38 @@ def test_the_light_is_finished_alike_at_every_render_scale(target, split):
         assert image[: edge - 20, 20:-20].mean() == pytest.approx(expected, abs=1.5)
         assert image[edge + 20 :, 20:-20].mean() == pytest.approx(expected * (1 - shade), abs=1.5)
     assert np.abs(out[1.0] - out[0.5])[:, 20:-20].max() <= 3
+
+
+def test_lines_drawn_smooth_keep_their_light_without_the_staircase(target):
+    """The attention arcs are drawn through smooth_lines: a shallow line drawn plain is a
+    staircase of whole pixels (one level of light), which a low render scale magnifies into
+    dots; drawn smooth its light is spread by coverage over the pixels it partly crosses, and
+    adds up to about the same."""
+    from visualizer.render.layers import smooth_lines
+
+    ctx = target.ctx
+    program = ctx.program(
+        vertex_shader="#version 330\nin vec2 p;\nvoid main() { gl_Position = vec4(p, 0, 1); }",
+        fragment_shader="#version 330\nout vec4 c;\nvoid main() { c = vec4(0.5, 0.5, 0.5, 1); }",
+    )
+    ends = ctx.buffer(np.array([-0.9, -0.5, 0.9, -0.3], np.float32).tobytes())
+    line = ctx.vertex_array(program, [(ends, "2f", "p")])
+    ctx.enable(moderngl.BLEND)
+    ctx.blend_func = moderngl.ONE, moderngl.ONE  # the scene's additive light
+    lit = {}
+    for smooth in (False, True):
+        target.fbo.use()
+        target.fbo.clear(0.0, 0.0, 0.0, 1.0)
+        if smooth:
+            with smooth_lines(ctx):
+                line.render(moderngl.LINES)
+        else:
+            line.render(moderngl.LINES)
+        image = read_rgb(target.fbo, SIZE)[..., 0].astype(np.float32)
+        lit[smooth] = image[image > 0]
+    assert set(lit[False]) == {128.0}  # every pixel whole or nothing: the staircase
+    partial = (lit[True] > 8) & (lit[True] < 120)
+    assert partial.mean() > 0.3 and lit[True].sum() == pytest.approx(lit[False].sum(), rel=0.25)
+    line.release()
+    ends.release()
+    program.release()

@@ -8,7 +8,7 @@ import numpy as np
 from visualizer.config import LookSettings, rgb
 from visualizer.features import SceneState
 from visualizer.render import layout
-from visualizer.render.layers import Instances, View
+from visualizer.render.layers import Instances, View, smooth_lines
 from visualizer.render.shaders import ShaderLibrary
 
 SEGMENTS = 16
@@ -18,6 +18,7 @@ class Arcs:
     def __init__(self, shaders: ShaderLibrary, look: LookSettings) -> None:
         self.program = shaders.get("arcs")
         self.look = look
+        self._ctx = shaders.ctx
         t = np.linspace(0, 1, SEGMENTS + 1, dtype=np.float32)
         self._t = shaders.ctx.buffer(t.tobytes())
         self._arcs = Instances(
@@ -56,7 +57,8 @@ class Arcs:
         # match, so a lower render scale neither brightens nor blows out the web
         p.set("u_gain", view.render_scale)
         shown = self._data[: max(1, int(len(self._data) * view.detail))]
-        self._arcs.draw(shown, moderngl.LINE_STRIP, SEGMENTS + 1)
+        with smooth_lines(self._ctx):
+            self._arcs.draw(shown, moderngl.LINE_STRIP, SEGMENTS + 1)
 
     def release(self) -> None:
         self._arcs.release()
