@@ -189,10 +189,10 @@ def test_the_light_is_finished_alike_at_every_render_scale(target, split):
 
 
 def test_lines_drawn_smooth_keep_their_light_without_the_staircase(target):
-    """The attention arcs are drawn through smooth_lines: a shallow line drawn plain is a
-    staircase of whole pixels (one level of light), which a low render scale magnifies into
-    dots; drawn smooth its light is spread by coverage over the pixels it partly crosses, and
-    adds up to about the same."""
+    """Below render scale 1 the attention arcs are drawn through smooth_lines: a shallow line
+    drawn plain is a staircase of whole pixels (one level of light), which a low render scale
+    magnifies into dots; drawn smooth its light is spread by coverage over the pixels it partly
+    crosses, and adds up to about the same; switched off (scale 1) it is drawn plain."""
     from visualizer.render.layers import smooth_lines
 
     ctx = target.ctx
@@ -204,20 +204,23 @@ def test_lines_drawn_smooth_keep_their_light_without_the_staircase(target):
     line = ctx.vertex_array(program, [(ends, "2f", "p")])
     ctx.enable(moderngl.BLEND)
     ctx.blend_func = moderngl.ONE, moderngl.ONE  # the scene's additive light
-    lit = {}
-    for smooth in (False, True):
+    images = {}
+    for mode in ("plain", "off", "smooth"):  # "off": smooth_lines(ctx, False), at render scale 1
         target.fbo.use()
         target.fbo.clear(0.0, 0.0, 0.0, 1.0)
-        if smooth:
-            with smooth_lines(ctx):
-                line.render(moderngl.LINES)
-        else:
+        if mode == "plain":
             line.render(moderngl.LINES)
-        image = read_rgb(target.fbo, SIZE)[..., 0].astype(np.float32)
-        lit[smooth] = image[image > 0]
-    assert set(lit[False]) == {128.0}  # every pixel whole or nothing: the staircase
-    partial = (lit[True] > 8) & (lit[True] < 120)
-    assert partial.mean() > 0.3 and lit[True].sum() == pytest.approx(lit[False].sum(), rel=0.25)
+        else:
+            with smooth_lines(ctx, mode == "smooth"):
+                line.render(moderngl.LINES)
+        images[mode] = read_rgb(target.fbo, SIZE)[..., 0].astype(np.float32)
+    lit = {mode: image[image > 0] for mode, image in images.items()}
+    assert set(lit["plain"]) == {128.0}  # every pixel whole or nothing: the staircase
+    partial = (lit["smooth"] > 8) & (lit["smooth"] < 120)
+    assert partial.mean() > 0.3
+    assert lit["smooth"].sum() == pytest.approx(lit["plain"].sum(), rel=0.25)
+    assert (images["off"] == images["plain"]).all()
     line.release()
     ends.release()
     program.release()
+

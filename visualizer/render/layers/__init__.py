@@ -29,12 +29,16 @@ LINE_SMOOTH = 0x0B20  # GL_LINE_SMOOTH, which moderngl has no flag for
 
 
 @contextmanager
-def smooth_lines(ctx: moderngl.Context) -> Iterator[None]:
-    """Lines drawn antialiased, their coverage weighting the light they add: at a low render
-    scale a one-pixel line is otherwise a staircase of dots once upscaled. The attention arcs
-    are drawn so (about 0.4 ms more of the 3D pass at 720p, scale 0.3); the links, whose
-    staircase the dense tower hides, are not (8-15 % of a whole frame there). The scene's
-    additive blending (ONE, ONE) is set again after."""
+def smooth_lines(ctx: moderngl.Context, on: bool = True) -> Iterator[None]:
+    """Lines drawn antialiased (while `on`), their coverage weighting the light they add: below
+    render scale 1 a one-pixel line is otherwise a staircase of dots once upscaled. The
+    attention arcs are drawn so there (about 0.4 ms more of the 3D pass at 720p, scale 0.3),
+    not at scale 1 (a video's, where they cost 4-7 % of its render); the links, whose
+    staircase the dense tower hides, never (8-15 % of a whole frame at scale 0.3). The
+    scene's additive blending (ONE, ONE) is set again after."""
+    if not on:
+        yield
+        return
     ctx.enable_direct(LINE_SMOOTH)
     ctx.blend_func = moderngl.SRC_ALPHA, moderngl.ONE
     try:

@@ -57,7 +57,7 @@ class Arcs:
         # match, so a lower render scale neither brightens nor blows out the web
         p.set("u_gain", view.render_scale)
         shown = self._data[: max(1, int(len(self._data) * view.detail))]
-        with smooth_lines(self._ctx):
+        with smooth_lines(self._ctx, view.render_scale < 1.0):
             self._arcs.draw(shown, moderngl.LINE_STRIP, SEGMENTS + 1)
 
     def release(self) -> None:
