@@ -44,14 +44,14 @@ def drawn():
     library = ShaderLibrary(target.ctx)
     painter = Painter(library)
     panels = Panels(painter, load_settings("default").look)
-    boxes: list[tuple[str, tuple[float, float, float, float]]] = []
+    boxes: list[tuple[str, tuple[float, float, float, float], str]] = []
     tag = ["other"]
     text = painter.text
 
     def recorded(label, x, y, size, colour, bold=False, anchor="left"):
         w, h = text(label, x, y, size, colour, bold, anchor)
         left = x - {"left": 0.0, "center": w / 2, "right": w}[anchor]
-        boxes.append((tag[0], (left, y, left + w, y + h)))
+        boxes.append((tag[0], (left, y, left + w, y + h), label))
         return w, h
 
     def tagged(name):
@@ -95,13 +95,15 @@ def test_no_word_on_the_token_path_is_drawn_over_the_logit_lens(drawn):
         camera.advance(2.0)
         boxes.clear()
         panels.draw(scene, OVERLAY, SIZE, 1.0, camera.matrix(SIZE[0] / SIZE[1]))
-        lens = [box for tag, box in boxes if tag == "_lens"]
-        words = [box for tag, box in boxes if tag == "_token_labels"]
+        lens = [box for tag, box, _ in boxes if tag == "_lens"]
+        words = [box for tag, box, _ in boxes if tag == "_token_labels"]
         seen["_lens"] += len(lens)
         seen["_token_labels"] += len(words)
         for word in words:
             assert not any(_overlap(word, label) for label in lens), (step, word)
     assert seen["_lens"] > 72 * 9 and seen["_token_labels"] > 72  # both were drawn
+    # the candidates' probabilities are the model's softmax (T = 1), not the sampler's
+    assert "next token (softmax)" in [label for _, _, label in boxes]
 
 
 def test_a_token_named_in_a_sentence_is_never_empty_quotes():

@@ -22,6 +22,7 @@ ANSWER_LINES = 3
 LABELLED_TOKENS = 3  # words shown on the path besides the newest: the most attended
 BAND_SHADE = 0.55  # how much the scene darkens behind the answer
 CANDIDATES_SHOWN = 8
+CANDIDATES_TITLE = "next token (softmax)"
 SPECIAL = re.compile(r"^\s*<\|[^|]*\|>\s*$")  # chat-template markers such as <|im_end|>
 RED = (1.0, 0.35, 0.35, 1.0)
 PENDING_LIMIT = 4096  # frames a pause holds
@@ -401,7 +402,8 @@ class Panels:
         x, y, width = 0.74 * w, 0.1 * h, 0.23 * w
         if not scene.candidates:  # the web at rest: no token read yet
             return
-        self.painter.text("next token", x, y, round(0.03 * h), self.text, bold=True)
+        # the model's own distribution (T = 1), not the sampler's at the chosen temperature
+        self.painter.text(CANDIDATES_TITLE, x, y, round(0.03 * h), self.text, bold=True)
         y += size * 1.5
         step = round(size * 1.55)
         rows = scene.candidate_rows(CANDIDATES_SHOWN)
