@@ -238,3 +238,24 @@ def test_the_float16_packed_screen_is_closer_to_the_exact_logits_than_bfloat16()
     rough = (_bfloat16_screen(weight)(x) - exact).abs().max() / exact.abs().max()
     print(f"float16 packed {error:.2e}, bfloat16 {rough:.2e}")
     assert error < 5e-4 and rough > 5 * error
+
+
+def test_the_lens_screen_is_packed_only_once_the_first_token_is_out(tiny_llama_dir):
+    """Packing the float16 screen takes a core for a while (0.6 s for SmolLM2): started
+    before the first generated token, it delayed that token by 0.3-0.6 s on two cores. It
+    starts, once, as the answer goes on past its first token."""
+    import threading
+
+    from visualizer.model import capture
+    from visualizer.model.load import load_model
+
+    lm = load_model(str(tiny_llama_dir))  # its own unembedding: not packed by another test
+    frames = generate_frames(lm, PROMPT, GenerationSettings(max_tokens=3, temperature=0.0),
+                             CaptureSettings())  # fmt: skip
+    first = next(f for f in frames if not f.is_prompt)
+    assert first is not None and lm.parts.unembed not in capture._packing
+    next(frames)
+    assert lm.parts.unembed in capture._packing
+    for thread in threading.enumerate():
+        if thread.name == capture.PACKING_THREAD:
+            thread.join()

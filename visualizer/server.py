@@ -269,7 +269,7 @@ class Server:
     def _serve_model(self, out: zmq.Socket) -> None:
         import torch
 
-        from visualizer.model.capture import prepare_lens
+        from visualizer.model.capture import IDLE_S, prepare_lens
         from visualizer.model.generate import generate_frames
         from visualizer.model.load import load_model
 
@@ -282,13 +282,16 @@ class Server:
         lm = load_model(self.settings.model.name, trust_pickle=self.settings.model.trust_pickle,
                         progress=progress, stop=self.stopping, device_map=self.device_map,
                         dtype=self.dtype)  # fmt: skip
-        prepare_lens(lm.parts)
         ready = Status("ready", lm.name, 1.0, 0, lm.name, lm.architecture,
                        config=lm.model.config.to_dict())  # fmt: skip
         self._set_status(out, ready)
         print(f"neuroweb: serving {lm.name} on {self.address}", file=sys.stderr, flush=True)
         while not self.stopping.is_set():
-            job = self.jobs.get()
+            try:
+                job = self.jobs.get(timeout=IDLE_S)
+            except queue.Empty:  # nothing to do: a moment for the lens's screen
+                prepare_lens(lm.parts)
+                job = self.jobs.get()
             if job is None:
                 return
             if job.cancel.is_set():

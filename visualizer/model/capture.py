@@ -238,8 +238,10 @@ SCREEN = 4  # candidates scored exactly per word reported
 OWN_ANSWER = -2  # lens id of a last row that the model's own logits fill (-1: not lensed)
 TIMED_VOCAB, TIMED_ROWS, TIMINGS = 4096, 9, 5  # how the screens are timed
 PACKING_THREAD = "neuroweb-lens-screen"
+IDLE_S = 0.5  # a model host waiting this long for work is idle: prepare_lens's moment
 Screen = Callable[[torch.Tensor], torch.Tensor]  # [..., d] → float32 logits [..., V]
 _screens: "weakref.WeakKeyDictionary[nn.Module, Screen | None]" = weakref.WeakKeyDictionary()
+_packing: "weakref.WeakSet[nn.Module]" = weakref.WeakSet()  # unembeddings packed or packing
 
 
 def _softcapped(logits: torch.Tensor, cap: float | None) -> torch.Tensor:
@@ -250,30 +252,41 @@ def _screen(unembed: nn.Module) -> Screen | None:
     """The cheaper copy of the unembedding that the vocabulary is scored with now, or None
     when none is faster than the model's own by a margin. The bfloat16 copy is measured on a
     slice of the vocabulary at a decode step's shape and made at once (a few tens of ms, so
-    the first token barely waits); on a CPU with fbgemm, float16 weights packed for it
-    (products summed in float32) are then made and measured on a thread, whole (a slice fits
-    in cache and hides the difference), and swapped in if faster. For SmolLM2 packing takes
-    0.6 s of one core with the GIL released, for 4.1 ms instead of 6.4 per token's 9 rows, and
-    0.02 % per logit instead of 0.4 %. The thread is not a daemon: an exiting process waits
-    for it (under a second) rather than tear torch down under it, which aborts the process."""
+    the first token barely waits); the float16 packed one replaces it later (prepare_lens)."""
     if unembed not in _screens:
         weight = unembed.weight.detach()
         _screens[unembed] = None
-        if weight.dtype in (torch.float32, torch.float16) and weight.device.type != "meta":
+        if _screenable(weight):
             x = torch.randn(TIMED_ROWS, weight.shape[1], device=weight.device)
             part, sliced = weight[:TIMED_VOCAB], _bfloat16_screen(weight[:TIMED_VOCAB])
             if _timed(lambda: sliced(x)) < 0.7 * _timed(lambda: x.to(part.dtype) @ part.T):
                 _screens[unembed] = _bfloat16_screen(weight)
-            if weight.device.type == "cpu":  # fbgemm's kernel, where this torch has it
-                threading.Thread(target=_pack_if_faster, args=(weakref.ref(unembed), x),
-                                 name=PACKING_THREAD).start()  # fmt: skip
     return _screens[unembed]
 
 
+def _screenable(weight: torch.Tensor) -> bool:
+    return weight.dtype in (torch.float32, torch.float16) and weight.device.type != "meta"
+
+
 def prepare_lens(parts) -> None:
-    """Choose the lens's screen now: a model process calls this once its model is loaded, so
-    the float16 packing overlaps the wait for a prompt rather than the first answer."""
-    _screen(parts.unembed)
+    """Start making the lens's float16 packed screen, once per model: on a CPU with fbgemm,
+    float16 weights packed for it (products summed in float32), made and measured on a
+    thread, whole (a slice fits in cache and hides the difference), and swapped in if faster.
+    For SmolLM2 packing takes 0.6 s of one core with the GIL released, for 4.1 ms instead of
+    6.4 per token's 9 rows, and 0.02 % per logit instead of 0.4 %. Called when the model has
+    a moment: after an answer's first token (generate_frames), or while a model process waits
+    for its first prompt; before that first token it delayed it by 0.3-0.6 s on two cores.
+    The thread is not a daemon: an exiting process waits for it (under a second) rather than
+    tear torch down under it, which aborts the process."""
+    unembed = parts.unembed
+    _screen(unembed)
+    weight = unembed.weight.detach()
+    if unembed in _packing or not _screenable(weight) or weight.device.type != "cpu":
+        return
+    _packing.add(unembed)
+    x = torch.randn(TIMED_ROWS, weight.shape[1])
+    threading.Thread(target=_pack_if_faster, args=(weakref.ref(unembed), x),
+                     name=PACKING_THREAD).start()  # fmt: skip
 
 
 def _pack_if_faster(unembed: "weakref.ref[nn.Module]", x: torch.Tensor) -> None:

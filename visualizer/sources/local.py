@@ -48,7 +48,7 @@ def _serve(settings: Settings, commands: Connection, out: Connection, cancel, ch
     try:
         import torch
 
-        from visualizer.model.capture import prepare_lens
+        from visualizer.model.capture import IDLE_S, prepare_lens
         from visualizer.model.generate import generate_frames
         from visualizer.model.load import load_model
 
@@ -59,11 +59,12 @@ def _serve(settings: Settings, commands: Connection, out: Connection, cancel, ch
             trust_pickle=settings.model.trust_pickle,
             progress=lambda f, stage: out.send(("status", Status("loading", stage, f))),
         )
-        prepare_lens(lm.parts)
         ready = Status("ready", lm.name, 1.0, 0, lm.name, lm.architecture,
                        config=lm.model.config.to_dict())  # fmt: skip
         out.send(("status", ready))
         while True:
+            if not commands.poll(IDLE_S):  # nothing to do: a moment for the lens's screen
+                prepare_lens(lm.parts)
             try:
                 command = commands.recv()
             except EOFError:
