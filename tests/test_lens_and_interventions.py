@@ -259,3 +259,31 @@ def test_the_lens_screen_is_packed_only_once_the_first_token_is_out(tiny_llama_d
     for thread in threading.enumerate():
         if thread.name == capture.PACKING_THREAD:
             thread.join()
+
+
+def test_a_lens_probability_prints_the_same_after_a_trace_and_the_wire(tmp_path):
+    """Printed probabilities never round into a claim (features.percent): 0.9999 is ">99%"
+    and 1e-9 is "<1%". Stored as float16, a trace and a reduced frame on the wire made them
+    1.0 and 0, "100%" and "0%"; they keep float32 now, and print as the live frame did."""
+    from dataclasses import replace
+
+    from tests.synthetic import synthetic_frame
+    from visualizer import wire
+    from visualizer.detail import detail_named
+    from visualizer.features import percent
+    from visualizer.trace import frames_from_trace, read_trace, write_trace
+
+    layers = 4
+    frame = synthetic_frame(0, np.ones((layers + 1, 8)), np.ones((layers, 16)),
+                            np.full((layers, 2, 1), 1.0))  # fmt: skip
+    ids = np.full((layers + 1, 5), -1, np.int32)
+    ids[[0, layers]] = 7
+    probs = np.zeros((layers + 1, 5), np.float32)
+    probs[0, 0], probs[layers, 0] = 1e-9, 0.9999
+    frame = replace(frame, lens_ids=ids, lens_probs=probs)
+    write_trace(tmp_path / "t.npz", [frame], {"model": "test", "prompt": "x"})
+    (traced,) = frames_from_trace(read_trace(tmp_path / "t.npz"))
+    header, buffers = wire.unpack(wire.frame_to(frame, 1, 1, detail_named("reduced")), 1 << 24)
+    sent = wire.frame_from(header, buffers)
+    for back in (traced, sent):
+        assert [percent(float(back.lens_probs[r, 0])) for r in (0, layers)] == ["<1%", ">99%"]

@@ -21,7 +21,7 @@ window kept, meta "attention_window"; E = experts, 0 without MoE; K = lens words
   topk_text      str     [T, k]         each candidate decoded alone
   entropy        float32 [T]            nats
   lens_ids       int32   [T, L+1, K]    the logit lens: each layer's top words (-1: not lensed)
-  lens_probs     float16 [T, L+1, K]
+  lens_probs     float32 [T, L+1, K]    (float16 before: 0.9999 became 1.0, "100%")
   lens_text      str     [T, L+1]       each layer's top word
   changed        str     [T]            the interventions on at that token, "; "-joined
   ghost_*                               the untouched run beside an intervened one, per position
@@ -107,10 +107,10 @@ class TraceBuilder:
             "attn": ((L, H, self.window), np.float16), "attn_sink": ((L, H), np.float16),
             "topk_ids": ((k,), np.int64), "topk_probs": ((k,), np.float32),
             "entropy": ((), np.float32), "lens_ids": (lens, np.int32),
-            "lens_probs": (lens, np.float16), "ghost_token_ids": ((), np.int64),
+            "lens_probs": (lens, np.float32), "ghost_token_ids": ((), np.int64),
             "ghost_topk_ids": ((k,), np.int64), "ghost_topk_probs": ((k,), np.float32),
             "ghost_entropy": ((), np.float32), "ghost_lens_ids": (lens, np.int32),
-            "ghost_lens_probs": (lens, np.float16),
+            "ghost_lens_probs": (lens, np.float32),
         }  # fmt: skip
         old, self._arrays = self._arrays, {}
         for name, (shape, dtype) in shapes.items():

@@ -27,7 +27,7 @@ Server → client:
   busy      {message}                     another client's answer is running
   error     {code, message}               the message was refused: code "version", "auth",
                                           "schema", "size"; it is dropped, nothing crashes
-Frame arrays: hidden, mlp, mlp_write, experts, attn, attn_sink, lens_probs ("<f2" or "<f4"),
+Frame arrays: hidden, mlp, mlp_write, experts, attn, attn_sink ("<f2" or "<f4"), lens_probs ("<f4"),
 topk_ids ("<i8"), topk_probs ("<f4"), lens_ids ("<i4"); with a ghost, "ghost.topk_ids",
 "ghost.topk_probs", "ghost.lens_ids", "ghost.lens_probs". At the compact detail, hidden and
 mlp_write travel as "|i1" with a "<name>.scale" ("<f4", one per row): value = int8 × scale.
@@ -248,7 +248,8 @@ def frame_to(frame: Frame, seq: int, request: int, detail: Detail) -> list[bytes
     return pack(header, buffers)
 
 
-_KINDS = {"topk_ids": "<i8", "topk_probs": "<f4", "lens_ids": "<i4"}
+# probabilities stay float32 at every detail: in float16 0.9999 is 1.0, printed "100%"
+_KINDS = {"topk_ids": "<i8", "topk_probs": "<f4", "lens_ids": "<i4", "lens_probs": "<f4"}
 
 
 def frame_from(header: dict, buffers: list[bytes]) -> Frame:
