@@ -32,7 +32,8 @@ def lensed_frame(index: int, rng: np.random.Generator):
     ids[rows] = 1
     probs = np.zeros((L + 1, 5), np.float32)
     probs[rows, 0] = 0.5
-    text = tuple(WORDS[(index + r) % len(WORDS)] if r in rows else "" for r in range(L + 1))
+    text = tuple((WORDS[(index + r) % len(WORDS)] if r % 8 else "<|endoftext|>") if r in rows
+                 else "" for r in range(L + 1))  # fmt: skip
     return replace(frame, lens_ids=ids, lens_probs=probs, lens_text=text)
 
 
@@ -82,7 +83,8 @@ def _overlap(a, b) -> bool:
 
 def test_no_word_on_the_token_path_is_drawn_over_the_logit_lens(drawn):
     """The path's words (the newest, the most attended) are skipped where they would land on
-    a lens label: "the" beside "a >99%" would read as one label that is not true."""
+    a lens label: "the" beside "a >99%" would read as one label that is not true; and a long
+    lens word is cut short rather than run under the candidates ("54%" beside their "¶")."""
     panels, boxes = drawn
     rng = np.random.default_rng(1)
     scene = SceneState(load_settings("default").look)
@@ -101,6 +103,7 @@ def test_no_word_on_the_token_path_is_drawn_over_the_logit_lens(drawn):
         seen["_token_labels"] += len(words)
         for word in words:
             assert not any(_overlap(word, label) for label in lens), (step, word)
+        assert all(right <= 0.73 * SIZE[0] for _, _, right, _ in lens)  # not under the panel
     assert seen["_lens"] > 72 * 9 and seen["_token_labels"] > 72  # both were drawn
     # the candidates' probabilities are the model's softmax (T = 1), not the sampler's
     assert "next token (softmax)" in [label for _, _, label in boxes]

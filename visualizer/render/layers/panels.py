@@ -244,7 +244,8 @@ class Panels:
             name = "emb" if row == 0 else f"{row - 1}"
             colour = self.accent if top else self.dim
             self.painter.text(f"{name:>3}", x, y, round(size * 0.8), self.dim)
-            label = f"{_candidate_label(word)[:14]} {percent(prob)}"
+            label = self._fitted(_candidate_label(word)[:14], f" {percent(prob)}",
+                                 0.73 * w - x - 2.2 * size, size, top)  # not under the panel
             lw, lh = self.painter.text(label, x + 2.2 * size, y, size, colour, bold=top)
             boxes.append((x, y, x + 2.2 * size + lw, y + lh))
             ghost = scene.ghost
@@ -264,6 +265,14 @@ class Panels:
         self._lines(caption, x, below, small, self.dim)
         wide = max(self.painter.fonts.width(line, small) for line in caption)
         return [*boxes, (x, below, x + wide, below + round(small * 1.3) * len(caption))]
+
+    def _fitted(self, word: str, tail: str, room: float, size: int, bold: bool) -> str:
+        """`word` + `tail`, the word cut short (…) until the whole is at most `room` wide."""
+        text = word + tail
+        while len(word) > 1 and self.painter.fonts.width(text, size, bold) > room:
+            word = word[:-1]
+            text = f"{word}…{tail}"
+        return text
 
     def _ghost(self, scene: SceneState, w: int, h: int) -> None:
         """The untouched run beside a changed one: where the two answers part, what the
