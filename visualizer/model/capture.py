@@ -241,7 +241,7 @@ PACKING_THREAD = "neuroweb-lens-screen"
 IDLE_S = 0.5  # a model host waiting this long for work is idle: prepare_lens's moment
 Screen = Callable[[torch.Tensor], torch.Tensor]  # [..., d] → float32 logits [..., V]
 _screens: "weakref.WeakKeyDictionary[nn.Module, Screen | None]" = weakref.WeakKeyDictionary()
-_packing: "weakref.WeakSet[nn.Module]" = weakref.WeakSet()  # unembeddings packed or packing
+_packing: "weakref.WeakSet[nn.Module]" = weakref.WeakSet()  # prepare_lens has seen these
 
 
 def _softcapped(logits: torch.Tensor, cap: float | None) -> torch.Tensor:
@@ -279,11 +279,13 @@ def prepare_lens(parts) -> None:
     The thread is not a daemon: an exiting process waits for it (under a second) rather than
     tear torch down under it, which aborts the process."""
     unembed = parts.unembed
-    _screen(unembed)
-    weight = unembed.weight.detach()
-    if unembed in _packing or not _screenable(weight) or weight.device.type != "cpu":
+    if unembed in _packing:  # asked after every token: nothing more to do after the first
         return
     _packing.add(unembed)
+    _screen(unembed)
+    weight = unembed.weight.detach()
+    if not _screenable(weight) or weight.device.type != "cpu":
+        return
     x = torch.randn(TIMED_ROWS, weight.shape[1])
     threading.Thread(target=_pack_if_faster, args=(weakref.ref(unembed), x),
                      name=PACKING_THREAD).start()  # fmt: skip

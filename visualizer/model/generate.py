@@ -290,7 +290,7 @@ def generate_frames(
                 yield from _frames([token], len(run), past, view.start, captured, logits[0],
                                    cap.candidates, detok, False, detail.attention,
                                    changed.now.specs, ghosts)  # fmt: skip
-                prepare_lens(lm.parts)  # once, now that the first token is out
+                prepare_lens(lm.parts)  # now that the first token is out (once per model)
                 run.append(token)
                 if token in eos:
                     return

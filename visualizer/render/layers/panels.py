@@ -251,7 +251,7 @@ class Panels:
             ghost = scene.ghost
             if ghost is not None and ghost.lens_ids[row, 0] >= 0 and ghost.lens_text[row] != word:
                 other = f"untouched: {_candidate_label(ghost.lens_text[row])[:12]}"
-                right = x + 2.6 * size + self.painter.fonts.width(label, size, bold=top)
+                right = x + 2.6 * size + lw
                 small = round(size * 0.75)
                 if right + self.painter.fonts.width(other, small) < 0.73 * w:  # never under
                     ow, oh = self.painter.text(other, right, y + 0.15 * size, small, self.faint)
