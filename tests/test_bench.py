@@ -13,16 +13,14 @@ def test_bytes_per_token_measures_every_detail_level_and_a_70b_frame(tiny_llama)
     assert big[1] > 81 * 8192 * 2  # a reduced frame carries the 81 rows of the stream, float16
 
 
-
-def test_lens_ms_is_timed_once_the_screen_is_settled(tiny_llama):
-    """The lens's own figure is taken after the screen's packing thread has finished (while
-    it runs, the lens and the packing share the cores), and is a real, finite time."""
+def test_the_unembedding_figures_are_real_times(tiny_llama):
+    """The unembedding's figures (stock, the capture's, and what the lens adds) are timed on a
+    real token's residual stream: finite, and the products take time."""
     import math
-    import threading
 
-    from visualizer.bench import lens_ms
-    from visualizer.model.capture import PACKING_THREAD
+    from visualizer.bench import unembedding_ms
 
-    ms = lens_ms(tiny_llama, calls=5)
-    assert not [t for t in threading.enumerate() if t.name == PACKING_THREAD]
-    assert 0 < ms < 1000 and math.isfinite(ms)
+    figures = unembedding_ms(tiny_llama, calls=5)
+    assert set(figures) == {"unembed_ms_stock", "unembed_ms", "lens_ms"}
+    assert all(math.isfinite(v) for v in figures.values())
+    assert 0 < figures["unembed_ms_stock"] < 1000 and 0 < figures["unembed_ms"] < 1000

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from tests.families import FAMILIES
 from tests.test_cli import _assert_user_error, neuroweb
 from visualizer.config import CaptureSettings, GenerationSettings
 from visualizer.interventions import Interventions, interventions_from, parse_ablation
@@ -193,8 +194,8 @@ def test_steering_smollm2_with_a_contrast_pair_raises_a_chosen_word(smollm2):
 @pytest.mark.slow
 def test_smollm2_s_lens_rows_are_the_exact_lens_within_their_stated_precision(smollm2):
     """Each lensed row against the lens computed here the plain way (final norm, the whole
-    float32 unembedding, softmax): the same top words, probabilities within 0.3 points (the
-    bfloat16 screen's normaliser, README)."""
+    float32 unembedding, softmax): the same top words and probabilities (the capture's product
+    is float32 too, README)."""
     frames = list(generate_frames(smollm2, PROMPT, GenerationSettings(max_tokens=6,
                                                                        temperature=0.0),
                                   CaptureSettings()))  # fmt: skip
@@ -206,7 +207,7 @@ def test_smollm2_s_lens_rows_are_the_exact_lens_within_their_stated_precision(sm
             x = parts.final_norm(torch.from_numpy(frame.hidden[rows].astype(np.float32)))
             exact = torch.softmax(parts.unembed(x), dim=-1).topk(5, dim=-1)
         assert np.array_equal(frame.lens_ids[rows], exact.indices.numpy())
-        assert np.abs(frame.lens_probs[rows] - exact.values.numpy()).max() < 3e-3
+        assert np.abs(frame.lens_probs[rows] - exact.values.numpy()).max() < 1e-5
 
 
 def test_the_lens_normaliser_equals_torch_s_on_logits_of_any_spread():
@@ -220,45 +221,72 @@ def test_the_lens_normaliser_equals_torch_s_on_logits_of_any_spread():
                           rtol=0, atol=1e-5)  # fmt: skip
 
 
-def test_the_float16_packed_screen_is_closer_to_the_exact_logits_than_bfloat16():
-    """The lens's screens (model/capture.py) against float32 on an unembedding-like matrix:
-    the fbgemm float16 one within 0.05 % of the largest logit, bfloat16 about ten times
-    further off (measured 0.02 % and 0.4 %)."""
-    from visualizer.model.capture import _bfloat16_screen, _float16_packed_screen
-
-    generator = torch.Generator().manual_seed(0)
-    weight = torch.randn(8192, 576, generator=generator) * 0.05
-    x = torch.randn(9, 576, generator=generator)
-    exact = x @ weight.T
-    try:
-        packed = _float16_packed_screen(weight)(x)
-    except RuntimeError:
-        pytest.skip("this torch has no fbgemm float16 kernel")
-    error = (packed - exact).abs().max() / exact.abs().max()
-    rough = (_bfloat16_screen(weight)(x) - exact).abs().max() / exact.abs().max()
-    print(f"float16 packed {error:.2e}, bfloat16 {rough:.2e}")
-    assert error < 5e-4 and rough > 5 * error
-
-
-def test_the_lens_screen_is_packed_only_once_the_first_token_is_out(tiny_llama_dir):
-    """Packing the float16 screen takes a core for a while (0.6 s for SmolLM2): started
-    before the first generated token, it delayed that token by 0.3-0.6 s on two cores. It
-    starts, once, as the answer goes on past its first token."""
-    import threading
-
-    from visualizer.model import capture
+@pytest.mark.parametrize("family", FAMILIES)
+def test_under_the_capture_the_model_s_logits_are_its_own_and_its_lens_is_exact(family,
+                                                                                family_dir):
+    """The capture's hooks run the unembedding themselves (its layer is handed no positions),
+    the model's rows and the lensed ones in one product: the model's logits are those it gives
+    without the capture, and every lensed row's words and probabilities are those of the plain
+    lens (final norm, the layer's own product, softmax) taken after the capture."""
+    from visualizer.model.capture import capture, lens_rows, logit_lens
     from visualizer.model.load import load_model
 
-    lm = load_model(str(tiny_llama_dir))  # its own unembedding: not packed by another test
-    frames = generate_frames(lm, PROMPT, GenerationSettings(max_tokens=3, temperature=0.0),
-                             CaptureSettings())  # fmt: skip
-    first = next(f for f in frames if not f.is_prompt)
-    assert first is not None and lm.parts.unembed not in capture._packing
-    next(frames)
-    assert lm.parts.unembed in capture._packing
-    for thread in threading.enumerate():
-        if thread.name == capture.PACKING_THREAD:
-            thread.join()
+    lm = load_model(str(family_dir(family)))
+    layers = len(lm.parts.blocks)
+    ids = torch.tensor([[1, 5, 9, 14, 3, 7]])
+    ran = []
+    with torch.no_grad():
+        stock = lm.model(input_ids=ids).logits
+        spy = lm.parts.unembed.register_forward_hook(lambda m, a, o: ran.append(a[0].shape[-2]))
+        try:
+            with capture(lm.model, lm.parts, (lens_rows(layers, 1), 5)) as rec:
+                hooked = lm.model(input_ids=ids).logits
+                captured = rec.take(ids.shape[1])
+        finally:
+            spy.remove()
+        hidden = torch.from_numpy(captured.hidden)
+        plain_ids, plain_probs = logit_lens(hidden, lm.parts, tuple(range(layers)), 5)
+    assert ran == [0]
+    torch.testing.assert_close(hooked, stock, rtol=1e-5, atol=1e-5 * stock.abs().max().item())
+    assert np.array_equal(captured.lens_ids[:, :layers], plain_ids[:, :layers].numpy())
+    assert np.allclose(captured.lens_probs[:, :layers], plain_probs[:, :layers].numpy(),
+                       atol=1e-6)  # fmt: skip
+
+
+def test_an_unembedding_the_hooks_cannot_run_is_lensed_as_the_model_runs_it(tiny_llama_dir):
+    """A layer that is not a plain nn.Linear (a quantized one, say) runs its own product for
+    the model; the lens then takes its rows through it after the pass, with the same words."""
+    from visualizer.model.load import load_model
+
+    class Wrapped(torch.nn.Linear):
+        """An nn.Linear by another type, as a quantizing library's layer would be."""
+
+    lm = load_model(str(tiny_llama_dir))
+    settings = GenerationSettings(max_tokens=4, temperature=0.0)
+    folded = list(generate_frames(lm, PROMPT, settings, EVERY))
+    lm.parts.unembed.__class__ = Wrapped
+    ran = []
+    spy = lm.parts.unembed.register_forward_hook(lambda m, a, o: ran.append(a[0].shape[-2]))
+    try:
+        unfolded = list(generate_frames(lm, PROMPT, settings, EVERY))
+    finally:
+        spy.remove()
+    assert 0 not in ran
+    for a, b in zip(folded, unfolded, strict=True):
+        assert a.token_id == b.token_id and np.array_equal(a.lens_ids, b.lens_ids)
+        assert np.allclose(a.lens_probs, b.lens_probs, atol=1e-6)
+
+
+def test_an_unembedding_over_the_packing_limit_runs_as_the_layer_s_own_product(monkeypatch):
+    """oneDNN's packed copy is made only up to PACK_LIMIT bytes; above it the hooks run the
+    layer's own F.linear, bit for bit."""
+    from visualizer.model import unembed
+
+    layer = torch.nn.Linear(64, 512)
+    x = torch.randn(9, 64)
+    monkeypatch.setattr(unembed, "PACK_LIMIT", 512 * 64 * 4 - 1)
+    assert torch.equal(unembed.product(layer)(x), torch.nn.functional.linear(x, layer.weight,
+                                                                             layer.bias))
 
 
 def test_a_lens_probability_prints_the_same_after_a_trace_and_the_wire(tmp_path):

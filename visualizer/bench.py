@@ -9,7 +9,10 @@ Figures (tok/s are decode rates after the prompt, greedy, the embedded SmolLM2):
   capture_ratio        capture_tok_s / bare_tok_s
   capture_plain_tok_s  the capture without the logit lens (capture.lens_every = 0), and
   lens_ratio           capture_tok_s (the default lens: every 4th layer and the last) over it
-  lens_ms              the default lens's milliseconds per generated token, in-process
+  lens_ms              the default lens's milliseconds per generated token, in-process: what
+                       its rows add to the unembedding's product, and their top words
+  unembed_ms_stock / unembed_ms   the model's own unembedding of a token, in-process: as
+                       transformers runs it, and as the capture's hooks do (model/unembed.py)
   lens_share_of_bare_token   that over a bare token's time: steadier than lens_ratio
   ghost_ratio          with an ablation and its ghost (a batch of two, no lens), over it
   capture_tok_s_busy_consumer         the same while the consumer runs Python for half of
@@ -439,39 +442,45 @@ def bytes_per_token(lm) -> dict:
     return out
 
 
-def lens_ms(lm, calls: int = 50) -> float:
-    """The default logit lens's cost per generated token, in-process, once its screen is
-    settled (median of `calls`, on a real token's residual stream): steadier than lens_ratio,
-    whose two model processes differ by the machine's drift between them."""
+def unembedding_ms(lm, calls: int = 50) -> dict:
+    """Per generated token, in-process, on a real token's residual stream (medians of `calls`,
+    the three taken in turn): the model's unembedding of its own row as transformers runs it
+    (unembed_ms_stock) and as the capture's hooks run it (unembed_ms), and what the default
+    lens adds to the latter: its rows in the same product, and their top words (lens_ms)."""
     import numpy as np
     import torch
+    import torch.nn.functional as F
 
-    from visualizer.model.capture import (
-        PACKING_THREAD,
-        lens_rows,
-        logit_lens,
-        prepare_lens,
-        unembedded_rows,
-    )
+    from visualizer.model.capture import lens_rows, lens_words, unembedded_rows
     from visualizer.model.generate import generate_frames
+    from visualizer.model.unembed import product
 
-    prepare_lens(lm.parts)
-    for thread in threading.enumerate():
-        if thread.name == PACKING_THREAD:
-            thread.join()
     cap = CaptureSettings()
     gen = GenerationSettings(max_tokens=1, temperature=0.0)
     *_, frame = generate_frames(lm, PROMPT, gen, cap)
-    hidden = torch.tensor(frame.hidden)[None]  # [1, L+1, d]
-    layers = len(lm.parts.blocks)
+    parts, layers = lm.parts, len(lm.parts.blocks)
     rows = unembedded_rows(lens_rows(layers, cap.lens_every), layers)  # as Recorder.take
-    times = []
     with torch.no_grad():
+        x = parts.final_norm(torch.tensor(frame.hidden))  # [L+1, d]
+        own, lensed = x[layers:], x[list(rows)]  # [1, d], [n, d]
+        weight, bias = parts.unembed.weight, parts.unembed.bias
+        run = product(parts.unembed)
+
+        def with_lens() -> None:
+            logits = run(torch.cat([own, lensed]))
+            lens_words(logits[1:][None], parts, rows, (1, layers + 1), cap.lens_candidates)
+
+        steps = {"stock": lambda: F.linear(own, weight, bias), "own": lambda: run(own),
+                 "lens": with_lens}  # fmt: skip
+        times: dict[str, list[float]] = {name: [] for name in steps}
         for _ in range(calls + 1):
-            start = time.perf_counter()
-            logit_lens(hidden, lm.parts, rows, cap.lens_candidates)
-            times.append(time.perf_counter() - start)
-    return float(np.median(times[1:])) * 1e3
+            for name, step in steps.items():
+                start = time.perf_counter()
+                step()
+                times[name].append(time.perf_counter() - start)
+    ms = {name: float(np.median(t[1:])) * 1e3 for name, t in times.items()}
+    return {"unembed_ms_stock": ms["stock"], "unembed_ms": ms["own"],
+            "lens_ms": ms["lens"] - ms["own"]}  # fmt: skip
 
 
 def bench_command(tokens: int = 64, skip_cold: bool = False, quiet: bool = False) -> int:
@@ -517,7 +526,7 @@ def bench_command(tokens: int = 64, skip_cold: bool = False, quiet: bool = False
     ghost = {**plain, "intervene": {"ablate": ["mlp:10"]}}
     out["ghost_tok_s"], _ = stream_tok_s(load_settings(None, ghost), busy=False)
     out["lens_ratio"] = out["capture_tok_s"] / out["capture_plain_tok_s"]
-    out["lens_ms"] = lens_ms(lm)
+    out.update(unembedding_ms(lm))
     out["lens_share_of_bare_token"] = out["lens_ms"] * out["bare_tok_s"] / 1000
     out["ghost_ratio"] = out["ghost_tok_s"] / out["capture_plain_tok_s"]
 

@@ -269,7 +269,6 @@ class Server:
     def _serve_model(self, out: zmq.Socket) -> None:
         import torch
 
-        from visualizer.model.capture import IDLE_S, prepare_lens
         from visualizer.model.generate import generate_frames
         from visualizer.model.load import load_model
 
@@ -287,11 +286,7 @@ class Server:
         self._set_status(out, ready)
         print(f"neuroweb: serving {lm.name} on {self.address}", file=sys.stderr, flush=True)
         while not self.stopping.is_set():
-            try:
-                job = self.jobs.get(timeout=IDLE_S)
-            except queue.Empty:  # nothing to do: a moment for the lens's screen
-                prepare_lens(lm.parts)
-                job = self.jobs.get()
+            job = self.jobs.get()
             if job is None:
                 return
             if job.cancel.is_set():

@@ -7,7 +7,10 @@ What is captured per forward pass (S = positions in the pass, kv = positions in 
   non-linearity (zeros in MoE blocks: their experts' activations are not captured);
 - `mlp_write`: what each MLP branch adds to the residual stream (after a post-MLP norm);
 - `experts`: an MoE block's routing weight per expert (0 for experts not chosen);
-- `attn`: each head's softmax weights of the new positions over the cached keys.
+- `attn`: each head's softmax weights of the new positions over the cached keys;
+- `lens`: the logit lens, the lensed rows of the residual stream through the final norm and
+  the unembedding, in one product with the model's own positions (hooks on the unembedding
+  layer, `visualizer/model/unembed.py`).
 
 Where the hooks go (which module is the attention, the MLP's output projection, the end of the
 MLP branch, the experts) is found by `visualizer/model/inspect.py` and handed in as Parts.
@@ -21,10 +24,7 @@ every query head gets its own row; a sliding-window block's shorter cache is ali
 others' positions.
 """
 
-import threading
-import time
-import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -36,6 +36,7 @@ from transformers.integrations.sdpa_attention import repeat_kv, sdpa_attention_f
 from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 
 from visualizer.detail import Detail
+from visualizer.model.unembed import foldable, product
 
 ATTN_IMPLEMENTATION = "neuroweb"
 FULL = Detail()
@@ -127,6 +128,36 @@ class Recorder:
         self.mlp_write: dict[int, torch.Tensor] = {}  # block → [S, d]
         self.routes: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}  # block → ids, weights
         self.attn: dict[int, AttentionInputs] = {}  # block → its query, keys and mask
+        self.lens_logits: torch.Tensor | None = None  # [B, S, n, V] when the hooks unembedded
+        self._unembedding: torch.Tensor | None = None  # its input [B, S, d], between its hooks
+
+    def before_unembed(self, mod: nn.Module, args: tuple) -> tuple:
+        """Keep the unembedding's input and hand the layer no positions: after_unembed runs
+        them, with the lensed rows, in one product (model/unembed.py)."""
+        self._unembedding = args[0]
+        return (args[0].narrow(-2, 0, 0), *args[1:])
+
+    def after_unembed(self, mod: nn.Module, args: tuple, out: torch.Tensor) -> torch.Tensor:
+        """The model's own logits, as the layer would have returned them; the lensed rows'
+        are kept for take()."""
+        x, self._unembedding = self._unembedding, None  # [B, S, d]
+        own = x.reshape(-1, x.shape[-1]).to(mod.weight.device)  # [B·S, d]
+        lensed = self._lensed()  # [B, S, n, d] or None
+        rows = own if lensed is None else torch.cat([own, lensed.reshape(-1, own.shape[-1])])
+        logits = product(mod)(rows)  # [B·S (+ B·S·n), V]
+        if lensed is not None:
+            self.lens_logits = logits[len(own):].reshape(*lensed.shape[:-1], -1)
+        return logits[: len(own)].reshape(*x.shape[:-1], -1)
+
+    def _lensed(self) -> torch.Tensor | None:
+        """The lensed rows of this pass's residual stream through the final norm, or None
+        (no lens, or a pass whose rows are not all here)."""
+        rows = unembedded_rows(self.lens[0], self.n_layers)
+        if not rows or len(self.hidden) != self.n_layers + 1:
+            return None
+        weight = self.parts.unembed.weight
+        x = torch.stack([self.hidden[r].to(weight.device, weight.dtype) for r in rows], dim=2)
+        return self.parts.final_norm(x) if self.parts.final_norm is not None else x
 
     def take(self, positions: int, detail: Detail = FULL) -> Captured:
         """The pass's internals, reduced to `detail` on the model's device before they leave
@@ -157,8 +188,13 @@ class Recorder:
         lensed, k = self.lens
         screened = unembedded_rows(lensed, n)
         own = screened != lensed
-        lens_ids, lens_probs = logit_lens(hidden, self.parts, screened, k)
-        ghost = logit_lens(rows[1], self.parts, screened, k) if len(rows) > 1 else (None, None)
+        logits = self.lens_logits  # [B, S, n, V]; else the unembedding ran outside the hooks
+        if logits is None and screened:
+            logits = lens_logits(rows, self.parts, screened)
+        lens_ids, lens_probs = lens_words(
+            None if logits is None else logits[0], self.parts, screened, (s, n + 1), k)
+        ghost = lens_words(None if logits is None else logits[1], self.parts, screened,
+                           (s, n + 1), k) if len(rows) > 1 else (None, None)  # fmt: skip
         if own:  # left for generate.summarized to fill from the logits: no second unembedding
             for ids in (lens_ids, ghost[0]):
                 if ids is not None:
@@ -182,43 +218,37 @@ class Recorder:
 def logit_lens(
     hidden: torch.Tensor, parts, rows: tuple[int, ...], k: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """What each of `rows` of the residual stream [S, L+1, d] would say next: through the
-    model's own final norm and unembedding (and final softcap), its top `k` tokens and their
-    probabilities; [S, L+1, k] each, -1 and 0 for rows not lensed.
+    """What each of `rows` of the residual stream [S, L+1, d] would say next: its top `k`
+    tokens and their probabilities, [S, L+1, k] each (-1 and 0 for rows not lensed). For a
+    model run outside the capture's hooks (nnsight); under them the rows ride along with the
+    model's own unembedding (Recorder.take)."""
+    logits = lens_logits(hidden, parts, rows) if rows else None
+    return lens_words(logits, parts, rows, hidden.shape[:2], k)
 
-    All rows in one product. Where the machine multiplies a cheaper copy of the unembedding
-    faster than the model's own (`_screen`: float16 packed for fbgemm on a CPU, 0.02 % per
-    logit; else bfloat16, 0.4 %), the whole vocabulary is scored through it only to find each
-    row's SCREEN × k best candidates; those are scored again exactly in the model's own
-    precision, and only those exact logits are reported. The softmax's normaliser takes the
-    rest of the vocabulary from the screen."""
-    s, layers = hidden.shape[:2]
-    ids = torch.full((s, layers, k), -1, dtype=torch.int32)
-    probs = torch.zeros(s, layers, k)
-    if not rows:
-        return ids, probs
+
+def lens_logits(hidden: torch.Tensor, parts, rows: tuple[int, ...]) -> torch.Tensor:
+    """`rows` of the residual stream [..., L+1, d] through the model's own final norm and
+    unembedding: logits [..., n, V], exact (the model's own precision)."""
     weight = parts.unembed.weight
-    bias = getattr(parts.unembed, "bias", None)
-    x = hidden[:, list(rows)].to(weight.device, weight.dtype)  # [S, n, d]
+    x = hidden[..., list(rows), :].to(weight.device, weight.dtype)  # [..., n, d]
     if parts.final_norm is not None:
         x = parts.final_norm(x)
-    screen = _screen(parts.unembed)
-    if screen is None:  # the model's own precision is as fast here: score exactly once
-        logits = _softcapped(parts.unembed(x).float(), parts.final_softcap)
-        top = logits.topk(k, dim=-1)
-        chosen, exact = top.indices, top.values
-    else:
-        approx = _softcapped(screen(x), parts.final_softcap)
-        candidates = approx.topk(min(SCREEN * k, approx.shape[-1]), dim=-1).indices
-        exact_all = torch.einsum("snd,sncd->snc", x.float(), weight[candidates].float())
-        if bias is not None:
-            exact_all = exact_all + bias[candidates].float()
-        exact_all = _softcapped(exact_all, parts.final_softcap)
-        logits = approx.scatter(-1, candidates, exact_all)  # exact where it is reported
-        order = exact_all.topk(k, dim=-1)
-        chosen, exact = candidates.gather(-1, order.indices), order.values
-    ids[:, list(rows)] = chosen.to(torch.int32).cpu()
-    probs[:, list(rows)] = (exact - _logsumexp(logits)).exp().cpu()
+    return parts.unembed(x)
+
+
+def lens_words(
+    logits: torch.Tensor | None, parts, rows: tuple[int, ...], shape: tuple[int, int], k: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The top `k` tokens and probabilities [S, L+1, k] of the lensed `rows`' logits
+    [S, n, V] (through the final softcap), in a `shape` (S, L+1) of -1 and 0 elsewhere."""
+    ids = torch.full((*shape, k), -1, dtype=torch.int32)
+    probs = torch.zeros(*shape, k)
+    if not rows or logits is None:
+        return ids, probs
+    logits = _softcapped(logits.float(), parts.final_softcap)
+    top = logits.topk(k, dim=-1)
+    ids[:, list(rows)] = top.indices.to(torch.int32).cpu()
+    probs[:, list(rows)] = (top.values - _logsumexp(logits)).exp().cpu()
     return ids, probs
 
 
@@ -232,100 +262,11 @@ def _logsumexp(logits: torch.Tensor) -> torch.Tensor:
 
 
 FLOOR = -80.0  # exp(-80) ≈ 1.8e-35: still a normal float32
-
-
-SCREEN = 4  # candidates scored exactly per word reported
 OWN_ANSWER = -2  # lens id of a last row that the model's own logits fill (-1: not lensed)
-TIMED_VOCAB, TIMED_ROWS, TIMINGS = 4096, 9, 5  # how the screens are timed
-PACKING_THREAD = "neuroweb-lens-screen"
-IDLE_S = 0.5  # a model host waiting this long for work is idle: prepare_lens's moment
-Screen = Callable[[torch.Tensor], torch.Tensor]  # [..., d] → float32 logits [..., V]
-_screens: "weakref.WeakKeyDictionary[nn.Module, Screen | None]" = weakref.WeakKeyDictionary()
-_packing: "weakref.WeakSet[nn.Module]" = weakref.WeakSet()  # prepare_lens has seen these
 
 
 def _softcapped(logits: torch.Tensor, cap: float | None) -> torch.Tensor:
     return torch.tanh(logits / cap) * cap if cap else logits
-
-
-def _screen(unembed: nn.Module) -> Screen | None:
-    """The cheaper copy of the unembedding that the vocabulary is scored with now, or None
-    when none is faster than the model's own by a margin. The bfloat16 copy is measured on a
-    slice of the vocabulary at a decode step's shape and made at once (a few tens of ms, so
-    the first token barely waits); the float16 packed one replaces it later (prepare_lens)."""
-    if unembed not in _screens:
-        weight = unembed.weight.detach()
-        _screens[unembed] = None
-        if _screenable(weight):
-            x = torch.randn(TIMED_ROWS, weight.shape[1], device=weight.device)
-            part, sliced = weight[:TIMED_VOCAB], _bfloat16_screen(weight[:TIMED_VOCAB])
-            if _timed(lambda: sliced(x)) < 0.7 * _timed(lambda: x.to(part.dtype) @ part.T):
-                _screens[unembed] = _bfloat16_screen(weight)
-    return _screens[unembed]
-
-
-def _screenable(weight: torch.Tensor) -> bool:
-    return weight.dtype in (torch.float32, torch.float16) and weight.device.type != "meta"
-
-
-def prepare_lens(parts) -> None:
-    """Start making the lens's float16 packed screen, once per model: on a CPU with fbgemm,
-    float16 weights packed for it (products summed in float32), made and measured on a
-    thread, whole (a slice fits in cache and hides the difference), and swapped in if faster.
-    For SmolLM2 packing takes 0.6 s of one core with the GIL released, for 4.1 ms instead of
-    6.4 per token's 9 rows, and 0.02 % per logit instead of 0.4 %. Called when the model has
-    a moment: after an answer's first token (generate_frames), or while a model process waits
-    for its first prompt; before that first token it delayed it by 0.3-0.6 s on two cores.
-    The thread is not a daemon: an exiting process waits for it (under a second) rather than
-    tear torch down under it, which aborts the process."""
-    unembed = parts.unembed
-    if unembed in _packing:  # asked after every token: nothing more to do after the first
-        return
-    _packing.add(unembed)
-    _screen(unembed)
-    weight = unembed.weight.detach()
-    if not _screenable(weight) or weight.device.type != "cpu":
-        return
-    x = torch.randn(TIMED_ROWS, weight.shape[1])
-    threading.Thread(target=_pack_if_faster, args=(weakref.ref(unembed), x),
-                     name=PACKING_THREAD).start()  # fmt: skip
-
-
-def _pack_if_faster(unembed: "weakref.ref[nn.Module]", x: torch.Tensor) -> None:
-    """The float16 packed screen, swapped in if it beats the screen in use (or, with none,
-    the model's own precision by the margin)."""
-    module = unembed()
-    if module is None:
-        return
-    weight = module.weight.detach()
-    try:
-        packed = _float16_packed_screen(weight)
-    except RuntimeError:  # this torch lacks the kernel
-        return
-    now = _screens.get(module)
-    beat = _timed(lambda: now(x)) if now else 0.7 * _timed(lambda: x.to(weight.dtype) @ weight.T)
-    if _timed(lambda: packed(x)) < beat:
-        _screens[module] = packed
-
-
-def _float16_packed_screen(weight: torch.Tensor) -> Screen:
-    packed = torch.ops.quantized.linear_prepack_fp16(weight.float(), None)
-    return lambda x: torch.ops.quantized.linear_dynamic_fp16(x.float(), packed)
-
-
-def _bfloat16_screen(weight: torch.Tensor) -> Screen:
-    copy = weight.to(torch.bfloat16)
-    return lambda x: (x.to(torch.bfloat16) @ copy.T).float()
-
-
-def _timed(product: Callable[[], object]) -> float:
-    product()  # warm
-    best = float("inf")
-    for _ in range(TIMINGS):
-        start = time.perf_counter()
-        product()
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def lens_rows(layers: int, every: int) -> tuple[int, ...]:
@@ -429,6 +370,9 @@ def capture(model: nn.Module, parts, lens: tuple[tuple[int, ...], int] = ((), 5)
             handles.append(parts.downs[i].register_forward_pre_hook(activation))
         if parts.experts[i] is not None:
             handles.append(parts.experts[i].register_forward_pre_hook(routed, with_kwargs=True))
+    if foldable(parts.unembed):
+        handles += [parts.unembed.register_forward_pre_hook(rec.before_unembed),
+                    parts.unembed.register_forward_hook(rec.after_unembed)]  # fmt: skip
     previous = model.config._attn_implementation
     model.set_attn_implementation(ATTN_IMPLEMENTATION)
     try:

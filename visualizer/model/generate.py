@@ -27,7 +27,6 @@ from visualizer.model.capture import (
     Recorder,
     capture,
     lens_rows,
-    prepare_lens,
 )
 from visualizer.model.intervene import intervening, steering_vector
 from visualizer.model.load import LoadedModel
@@ -290,7 +289,6 @@ def generate_frames(
                 yield from _frames([token], len(run), past, view.start, captured, logits[0],
                                    cap.candidates, detok, False, detail.attention,
                                    changed.now.specs, ghosts)  # fmt: skip
-                prepare_lens(lm.parts)  # now that the first token is out (once per model)
                 run.append(token)
                 if token in eos:
                     return

@@ -48,7 +48,6 @@ def _serve(settings: Settings, commands: Connection, out: Connection, cancel, ch
     try:
         import torch
 
-        from visualizer.model.capture import IDLE_S, prepare_lens
         from visualizer.model.generate import generate_frames
         from visualizer.model.load import load_model
 
@@ -63,8 +62,6 @@ def _serve(settings: Settings, commands: Connection, out: Connection, cancel, ch
                        config=lm.model.config.to_dict())  # fmt: skip
         out.send(("status", ready))
         while True:
-            if not commands.poll(IDLE_S):  # nothing to do: a moment for the lens's screen
-                prepare_lens(lm.parts)
             try:
                 command = commands.recv()
             except EOFError:
