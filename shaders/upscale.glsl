@@ -20,8 +20,11 @@ uniform float u_split;        // the glitch's colour split, in texture widths
 #endif
 
 vec3 light(vec2 uv) {
-#ifdef ADD_GLOW
-    return texture(u_image, uv).rgb + texture(u_glow, uv).rgb;
+#ifdef ADD_GLOW  // the image is the target's size: its texel, unfiltered (a CPU renderer's
+    // bilinear read costs four), the edge's where the split reaches past it
+    ivec2 size = textureSize(u_image, 0);
+    ivec2 texel = clamp(ivec2(uv * vec2(size)), ivec2(0), size - 1);
+    return texelFetch(u_image, texel, 0).rgb + texture(u_glow, uv).rgb;
 #else
     return texture(u_image, uv).rgb;
 #endif

@@ -161,6 +161,27 @@ def test_a_lower_render_scale_keeps_the_web_s_light(target):
     assert means[0.3] == pytest.approx(means[1.0], rel=0.12)
 
 
+def test_at_render_scale_1_each_pixel_of_the_light_reaches_its_own_pixel(target):
+    """At scale 1 (videos, posters) the upscale pass reads the light texel for texel, not
+    filtered (a CPU renderer's bilinear read costs four): single lit pixels land where they
+    were drawn, each alone, at the even tone of their light."""
+    from visualizer.render.layers.bloom import EXPOSURE, Bloom
+
+    shaders = ShaderLibrary(target.ctx)
+    bloom = Bloom(shaders, PassTimes(target.ctx))
+    dots = [(0, 0), (17, 5), (240, 135), (SIZE[0] - 1, SIZE[1] - 1)]  # (x, y) from the bottom
+    scene = bloom.begin(SIZE)
+    for x, y in dots:
+        scene.clear(1.0, 1.0, 1.0, 1.0, viewport=(x, y, 1, 1))
+    bloom.finish(target.fbo, 0.0, lambda: None, 0.0, 0.0)
+    image = read_rgb(target.fbo, SIZE)[::-1, :, 0]  # rows from the bottom, as GL counts
+    bloom.release()
+    shaders.release()
+    lit = sorted((int(x), int(y)) for y, x in zip(*np.nonzero(image), strict=True))
+    assert lit == sorted(dots)
+    assert image[dots[2][1], dots[2][0]] == round(255 * (1 - np.exp(-EXPOSURE)))
+
+
 @pytest.mark.parametrize("split", [0.0, 0.01])
 def test_the_light_is_finished_alike_at_every_render_scale(target, split):
     """Below scale 1 the light is finished (tone map, the answer's darkened band) at the render
