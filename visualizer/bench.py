@@ -295,8 +295,8 @@ def _consume(
 
 def stream_tok_s(settings: Settings, busy: bool) -> tuple[float, float]:
     """Decode rate and peak RSS of an answer from a model process that has answered once
-    (WARM_TOKENS): the once-per-process setup, such as packing the lens's screen on a
-    thread (model/capture.py), is not a decode rate."""
+    (WARM_TOKENS): the once-per-process setup, such as packing the unembedding for oneDNN
+    (model/unembed.py), is not a decode rate."""
     from visualizer.sources.local import LocalSource
 
     with LocalSource(settings) as stream:

@@ -186,14 +186,14 @@ class Recorder:
         first = max(0, positions - s - detail.attention + 1) if detail.attention else 0
         dtype = torch.float16 if detail.dtype == "float16" else torch.float32
         lensed, k = self.lens
-        screened = unembedded_rows(lensed, n)
-        own = screened != lensed
+        unembedded = unembedded_rows(lensed, n)
+        own = unembedded != lensed
         logits = self.lens_logits  # [B, S, n, V]; else the unembedding ran outside the hooks
-        if logits is None and screened:
-            logits = lens_logits(rows, self.parts, screened)
+        if logits is None and unembedded:
+            logits = lens_logits(rows, self.parts, unembedded)
         lens_ids, lens_probs = lens_words(
-            None if logits is None else logits[0], self.parts, screened, (s, n + 1), k)
-        ghost = lens_words(None if logits is None else logits[1], self.parts, screened,
+            None if logits is None else logits[0], self.parts, unembedded, (s, n + 1), k)
+        ghost = lens_words(None if logits is None else logits[1], self.parts, unembedded,
                            (s, n + 1), k) if len(rows) > 1 else (None, None)  # fmt: skip
         if own:  # left for generate.summarized to fill from the logits: no second unembedding
             for ids in (lens_ids, ghost[0]):
