@@ -114,6 +114,19 @@ def test_a_token_named_in_a_sentence_is_never_empty_quotes():
     "(space)", a newline "¶", a word is quoted."""
     assert quoted_token(" ") == "(space)" and quoted_token("") == "∅"
     assert quoted_token("\n") == "“¶”" and quoted_token(" Storm") == "“Storm”"
+    assert quoted_token("   ") == "(3 spaces)"
+
+
+def test_distinct_tokens_are_labelled_distinctly():
+    """SmolLM2's candidates after an answer were '\\n', '\\n ' and '\\n   ' (a newline, then
+    indentation), and all three read '¶'. Only a space that starts a word goes unshown."""
+    from visualizer.render.layers.panels import _candidate_label
+
+    tokens = ["\n", "\n ", "\n   ", " \n", "\n\n", " ", "  ", "", " Storm", "  Storm", "Storm",
+              "\t", " \t", "New York"]
+    labels = [_candidate_label(t) for t in tokens]
+    assert len(set(labels) - {"Storm"}) == len(tokens) - 2  # " Storm" and "Storm": one word
+    assert labels[:4] == ["¶", "¶·", "¶···", "·¶"] and labels[8:11] == ["Storm", "·Storm", "Storm"]
 
 
 def test_the_lens_caption_says_which_layers_were_read():

@@ -69,16 +69,25 @@ def _visible(text: str) -> str:
 
 
 def _candidate_label(text: str) -> str:
-    """A candidate as the audience should read it: newlines as '¶', nothing as '∅' (a leading
-    space, which starts a new word, is not shown)."""
-    return text.strip(" ").replace("\n", "¶").replace("\t", "→") or ("(space)" if text else "∅")
+    """A token as the audience should read it, each distinct token differently: a space
+    before a word (it starts the word) is not shown, any other is '·'; a newline is '¶', a tab
+    '→'; spaces alone are named ('(space)', '(3 spaces)'), nothing is '∅'. SmolLM2's
+    candidates after an answer were '\\n', '\\n ' and '\\n   ', all shown as '¶' before."""
+    if not text.strip(" "):
+        return _spaces(text)
+    if not text.lstrip(" ")[0].isspace():  # spaces, then a word: the last of them starts it
+        text = text.removeprefix(" ")
+    return text.replace(" ", "·").replace("\n", "¶").replace("\t", "→")
+
+
+def _spaces(text: str) -> str:
+    return "∅" if not text else "(space)" if len(text) == 1 else f"({len(text)} spaces)"
 
 
 def quoted_token(text: str) -> str:
-    """A token named inside a sentence: a word in quotes, a bare space or nothing by name
+    """A token named inside a sentence: a word in quotes, spaces alone or nothing by name
     (empty quotes would say nothing)."""
-    label = _candidate_label(text)[:20]
-    return label if label in ("(space)", "∅") else f"“{label}”"
+    return _spaces(text) if not text.strip(" ") else f"“{_candidate_label(text)[:20]}”"
 
 
 def lens_caption(rows: Sequence[int], layers: int) -> str:
