@@ -129,6 +129,16 @@ def test_distinct_tokens_are_labelled_distinctly():
     assert labels[:4] == ["¶", "¶·", "¶···", "·¶"] and labels[8:11] == ["Storm", "·Storm", "Storm"]
 
 
+def test_a_token_before_a_number_cannot_be_read_as_part_of_it():
+    """The lens's labels put a token before its percentage: on the demo poster "- 28%" read as
+    minus 28 %, ". 95%" as 0.95 %, and "1 87%" as 187 %. A token without letters is quoted."""
+    from visualizer.render.layers.panels import before_number
+
+    labels = {t: before_number(t) for t in ["-", ".", "1", "\n", " in", "<|endoftext|>", " ", ""]}
+    assert labels == {"-": "“-”", ".": "“.”", "1": "“1”", "\n": "“¶”", " in": "in",
+                      "<|endoftext|>": "<|endoftext|>", " ": "(space)", "": "∅"}  # fmt: skip
+
+
 def test_the_lens_caption_says_which_layers_were_read():
     """Said from the rows the lens read: a 2-block GPT-2 read at every 4th row has the
     embedding and its last layer only, not "every layer"."""

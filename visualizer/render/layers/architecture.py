@@ -18,6 +18,7 @@ from visualizer.render.layers.panels import (
     Overlay,
     _candidate_label,
     _visible,
+    before_number,
     quoted_token,
     wrap_tokens,
 )
@@ -279,7 +280,7 @@ class ArchitectureView:
             corner = tile.y + (2.3 if d.arch.sliding else 0.3) * u  # under a window badge
             if b in words:  # the logit lens: what the stream after this block would say
                 word, prob = words[b]
-                text = f"→ {_candidate_label(word)[:12]} {percent(prob)}"
+                text = f"→ {before_number(word, 12)} {percent(prob)}"
                 text_w = p.fonts.width(text, round(1.3 * u))
                 right = tile.x + tile.w - 0.4 * u
                 p.rect(right - text_w - 0.4 * u, corner, text_w + 0.6 * u, 1.8 * u,
@@ -336,7 +337,7 @@ class ArchitectureView:
         ghost = scene.ghost
         if ghost is not None:  # the untouched run's, beside the changed one's
             pairs = zip(ghost.topk_text[:3], ghost.topk_probs[:3], strict=False)
-            said = ", ".join(f"{_candidate_label(t)} {percent(p)}" for t, p in pairs)
+            said = ", ".join(f"{before_number(t)} {percent(p)}" for t, p in pairs)
             line = f"untouched: {said}"
             self.painter.text(line, softmax.x, softmax.y + softmax.h + 0.4 * u, round(1.4 * u),
                               self._fade(self.dim, alpha))  # fmt: skip

@@ -84,6 +84,15 @@ def _spaces(text: str) -> str:
     return "∅" if not text else "(space)" if len(text) == 1 else f"({len(text)} spaces)"
 
 
+def before_number(text: str, limit: int = 20) -> str:
+    """A token's label where a number follows it (the lens's "in 29%"): in quotes when it has
+    no letters, for "- 28%" read as minus 28 %, ". 95%" as 0.95 % and "1 87%" as 187 %."""
+    if not text.strip(" "):
+        return _spaces(text)
+    label = _candidate_label(text)[:limit]
+    return label if any(c.isalpha() for c in label) else f"“{label}”"
+
+
 def quoted_token(text: str) -> str:
     """A token named inside a sentence: a word in quotes, spaces alone or nothing by name
     (empty quotes would say nothing)."""
@@ -253,7 +262,7 @@ class Panels:
             name = "emb" if row == 0 else f"{row - 1}"
             colour = self.accent if top else self.dim
             self.painter.text(f"{name:>3}", x, y, round(size * 0.8), self.dim)
-            label = self._fitted(_candidate_label(word)[:14], f" {percent(prob)}",
+            label = self._fitted(before_number(word, 14), f" {percent(prob)}",
                                  0.73 * w - x - 2.2 * size, size, top)  # not under the panel
             lw, lh = self.painter.text(label, x + 2.2 * size, y, size, colour, bold=top)
             boxes.append((x, y, x + 2.2 * size + lw, y + lh))
@@ -298,7 +307,7 @@ class Panels:
         self.painter.text(line[-110:], 0.04 * w, 0.955 * h, size, self.faint)
         x, y = 0.74 * w, 0.1 * h + round(0.03 * h) * (1.5 + 1.55 * CANDIDATES_SHOWN) + size
         pairs = zip(ghost.topk_text[:3], ghost.topk_probs[:3], strict=False)
-        top = ", ".join(f"{_candidate_label(t)} {percent(p)}" for t, p in pairs)
+        top = ", ".join(f"{before_number(t)} {percent(p)}" for t, p in pairs)
         self.painter.text(f"untouched: {top}", x, y, round(0.8 * size), self.faint)
 
     def _hud(self, o: Overlay, w: int, h: int) -> None:
