@@ -451,7 +451,7 @@ def unembedding_ms(lm, calls: int = 50) -> dict:
     import torch
     import torch.nn.functional as F
 
-    from visualizer.model.capture import lens_rows, lens_words, unembedded_rows
+    from visualizer.model.capture import lens_input, lens_rows, lens_words, unembedded_rows
     from visualizer.model.generate import generate_frames
     from visualizer.model.unembed import product
 
@@ -461,7 +461,7 @@ def unembedding_ms(lm, calls: int = 50) -> dict:
     parts, layers = lm.parts, len(lm.parts.blocks)
     rows = unembedded_rows(lens_rows(layers, cap.lens_every), layers)  # as Recorder.take
     with torch.no_grad():
-        x = parts.final_norm(torch.tensor(frame.hidden))  # [L+1, d]
+        x = lens_input(torch.tensor(frame.hidden), parts)  # [L+1, d]
         own, lensed = x[layers:], x[list(rows)]  # [1, d], [n, d]
         weight, bias = parts.unembed.weight, parts.unembed.bias
         run = product(parts.unembed)

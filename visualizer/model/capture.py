@@ -155,9 +155,9 @@ class Recorder:
         rows = unembedded_rows(self.lens[0], self.n_layers)
         if not rows or len(self.hidden) != self.n_layers + 1:
             return None
-        weight = self.parts.unembed.weight
-        x = torch.stack([self.hidden[r].to(weight.device, weight.dtype) for r in rows], dim=2)
-        return self.parts.final_norm(x) if self.parts.final_norm is not None else x
+        device = self.parts.unembed.weight.device
+        return lens_input(torch.stack([self.hidden[r].to(device) for r in rows], dim=2),
+                          self.parts)  # fmt: skip
 
     def take(self, positions: int, detail: Detail = FULL) -> Captured:
         """The pass's internals, reduced to `detail` on the model's device before they leave
@@ -229,11 +229,15 @@ def logit_lens(
 def lens_logits(hidden: torch.Tensor, parts, rows: tuple[int, ...]) -> torch.Tensor:
     """`rows` of the residual stream [..., L+1, d] through the model's own final norm and
     unembedding: logits [..., n, V], exact (the model's own precision)."""
+    return parts.unembed(lens_input(hidden[..., list(rows), :], parts))
+
+
+def lens_input(x: torch.Tensor, parts) -> torch.Tensor:
+    """Lensed rows of the residual stream [..., n, d] as the unembedding takes them: on its
+    device, in its dtype, through the model's own final norm."""
     weight = parts.unembed.weight
-    x = hidden[..., list(rows), :].to(weight.device, weight.dtype)  # [..., n, d]
-    if parts.final_norm is not None:
-        x = parts.final_norm(x)
-    return parts.unembed(x)
+    x = x.to(weight.device, weight.dtype)
+    return parts.final_norm(x) if parts.final_norm is not None else x
 
 
 def lens_words(

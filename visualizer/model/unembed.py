@@ -33,7 +33,8 @@ def product(unembed: nn.Linear) -> Product:
     """The unembedding's product, made once per layer: oneDNN on a packed float32 copy on a
     CPU (checked against F.linear on a probe first), else the layer's own F.linear."""
     if unembed not in _products:
-        weight, bias = unembed.weight.detach(), _bias(unembed)
+        weight = unembed.weight.detach()
+        bias = None if unembed.bias is None else unembed.bias.detach()
         own: Product = lambda rows: F.linear(rows, weight, bias)  # noqa: E731
         _products[unembed] = _packed(weight, bias, own) or own
     return _products[unembed]
@@ -56,7 +57,3 @@ def _packed(weight: torch.Tensor, bias: torch.Tensor | None, own: Product) -> Pr
     except (RuntimeError, AttributeError):  # a torch built without these kernels
         return None
     return run if agrees else None
-
-
-def _bias(unembed: nn.Linear) -> torch.Tensor | None:
-    return None if unembed.bias is None else unembed.bias.detach()
