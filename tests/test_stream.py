@@ -120,3 +120,22 @@ def test_a_bad_prompt_is_reported_and_the_model_stays_ready(tiny_llama_dir):
         _, batch = _until(stream, lambda b, f: b.failure is not None)
         assert "empty" in batch.failure.message
         assert stream.alive
+
+
+def test_a_whole_frame_of_the_embedded_model_fits_in_the_frames_pipe(smollm2, tiny_llama_dir):
+    """The receiver thread needs the GIL after every read of the pipe, and a render loop lets
+    go of it once per switch interval: a frame that took several reads kept the model waiting
+    in `send` (local._make_room)."""
+    import fcntl
+    from multiprocessing.reduction import ForkingPickler
+
+    from visualizer.config import CaptureSettings, GenerationSettings
+    from visualizer.model.generate import generate_frames
+
+    gen = GenerationSettings(max_tokens=2, temperature=0.0)
+    frames = list(generate_frames(smollm2, "Hello", gen, CaptureSettings()))
+    largest = max(len(ForkingPickler.dumps(("frame", f))) for f in frames if not f.is_prompt)
+    assert largest > 64 * 1024  # more than a default pipe holds
+    with LocalSource(_settings(str(tiny_llama_dir))) as stream:
+        room = fcntl.fcntl(stream._frames.fileno(), fcntl.F_GETPIPE_SZ)
+    assert room >= largest, (room, largest)
