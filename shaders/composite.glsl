@@ -14,7 +14,9 @@ uniform sampler2D u_glow;
 #include "lib/finish.glsl"
 
 void main() {
-    vec3 c = texture(u_scene, v_uv).rgb + texture(u_glow, v_uv).rgb;
+    // the scene is this target's size: its own texel, unfiltered (a CPU renderer's bilinear
+    // read costs four)
+    vec3 c = texelFetch(u_scene, ivec2(gl_FragCoord.xy), 0).rgb + texture(u_glow, v_uv).rgb;
     f_colour = vec4(finished(c, v_uv.y), 1.0);
 }
 #endif
