@@ -1,7 +1,8 @@
 #version 330
 // Flash limiter, step 1: the frame's relative luminance and red value (WCAG's saturated red:
 // (R - G - B) × 320 where R / (R + G + B) ≥ 0.8), averaged over each cell of a coarse grid
-// (one fragment per cell, 8 × 8 taps across it), for the CPU to judge.
+// (one fragment per cell, 8 × 8 taps across it: u_frame holds just the frame's pixels at the
+// taps, safety/limiter.py), for the CPU to judge.
 #ifdef VERTEX_SHADER
 #include "lib/fullscreen.glsl"
 #endif

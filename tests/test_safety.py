@@ -77,7 +77,7 @@ def _through_limiter(frames, ctx_target):
     shown, amounts = [], []
     try:
         for k, frame in enumerate(frames):
-            limiter.frame((W, H)).clear(*(frame[0, 0] / 255.0), 1.0)
+            limiter.frame(ctx_target.fbo, (W, H), k / FPS).clear(*(frame[0, 0] / 255.0), 1.0)
             amounts.append(limiter.finish(ctx_target.fbo, k / FPS))
             shown.append(read_rgb(ctx_target.fbo, (W, H)))
     finally:
@@ -142,3 +142,59 @@ def test_the_glitch_preset_stays_lively_but_within_three_flashes(tiny_llama, tmp
         reports[limit] = analyse_video(out)
     assert reports["false"].general_per_s > 3 and not reports["false"].compliant
     assert reports["true"].compliant and reports["true"].general_per_s >= 2
+
+
+def test_a_frame_that_cannot_be_held_back_is_drawn_into_the_target_itself(gl_target):
+    """No copy while no cell is within a transition of its budget; its own texture from then
+    on, so that the last shown frame is there to mix from; never held back on the target."""
+    from visualizer.render.shaders import ShaderLibrary
+    from visualizer.safety.limiter import BUDGET, FlashLimiter
+
+    limiter = FlashLimiter(ShaderLibrary(gl_target.ctx))
+    direct, amounts = [], []
+    try:
+        for k in range(3 * FPS):  # a full-screen strobe at 7.5 Hz: 15 transitions a second
+            fbo = limiter.frame(gl_target.fbo, (W, H), k / FPS)
+            direct.append(fbo is gl_target.fbo)
+            fbo.clear(*((1.0,) * 3 if k // 2 % 2 else (0.0,) * 3), 1.0)
+            amounts.append(limiter.finish(gl_target.fbo, k / FPS))
+    finally:
+        limiter.release()
+    # transitions on frames 2, 4, 6 …: the one on frame 2 (BUDGET - 1) spends all but one
+    last_direct = 2 * (BUDGET - 1)
+    assert direct[: last_direct + 1] == [True] * (last_direct + 1)
+    assert not direct[last_direct + 1]
+    held = [k for k, amount in enumerate(amounts) if amount < 1.0]
+    assert held and not any(direct[k] for k in held)
+
+
+def test_the_limiter_measures_each_cell_of_the_frame(gl_target):
+    """Luminance and red value per cell, from a frame of flat cells (row 0 the bottom)."""
+    from visualizer.render.shaders import ShaderLibrary
+    from visualizer.safety.limiter import CELLS, FlashLimiter
+
+    cols, rows = CELLS
+    grey = (np.arange(cols * rows) * 5 + 10).reshape(rows, cols)  # a level per cell
+    image = np.repeat(np.repeat(grey, H // rows, 0), W // cols, 1)[..., None].repeat(3, 2)
+    image[30:60, 280:320] = (230, 20, 10)  # cell (7, 1): saturated red
+    texture = gl_target.ctx.texture((W, H), 3, image.astype(np.uint8).tobytes())
+    fbo = gl_target.ctx.framebuffer(color_attachments=[texture])
+    limiter = FlashLimiter(ShaderLibrary(gl_target.ctx))
+    try:
+        limiter.frame(gl_target.fbo, (W, H), 0.0)
+        measured = limiter._measure_cells(fbo)
+    finally:
+        limiter.release()
+        fbo.release()
+        texture.release()
+
+    def linear(c):
+        c = np.asarray(c) / 255
+        return np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+
+    expected = linear(grey).ravel()
+    expected[1 * cols + 7] = linear([230, 20, 10]) @ [0.2126, 0.7152, 0.0722]
+    assert np.allclose(measured[:, 0], expected, atol=2e-4)
+    red = np.zeros(cols * rows)
+    red[1 * cols + 7] = (230 - 20 - 10) / 255 * 320
+    assert np.allclose(measured[:, 1], red, atol=0.05)

@@ -73,7 +73,7 @@ class Renderer:
         if arch is None:
             mix = 0.0
         limiter = self.limiter if limited else None
-        out = limiter.frame(size) if limiter is not None else fbo
+        out = limiter.frame(fbo, size, time) if limiter is not None else fbo
         if mix < 1.0:
             self._web(out, size, scene, overlay, camera, time, scale, detail)
         else:

@@ -1,9 +1,13 @@
 """Keeps what neuroweb shows within WCAG 2.3.1: no more than three flashes in any second.
 
-Frames are drawn into `frame()`, an offscreen texture, instead of the target. `finish` measures
-the new frame's relative luminance per cell of a coarse grid (shaders/flash_measure.glsl),
-decides how much of the change may be shown, and draws the shown frame onto the target
-(shaders/flash_limit.glsl: the last shown frame moved toward the new one, in linear light).
+Frames are drawn into `frame()`. `finish` measures the new frame's relative luminance per cell
+of a coarse grid (shaders/flash_measure.glsl), decides how much of the change may be shown, and
+shows it on the target (shaders/flash_limit.glsl: the last shown frame moved toward the new
+one, in linear light). A frame that may be held back is drawn into an offscreen texture of the
+limiter's own, and copied or mixed onto the target; while no cell is within one transition of
+its budget, neither the frame nor the next can be held back, and it is drawn straight into the
+target: in a window the copy, a format-converting draw of every pixel, cost 2.5 ms of a 720p
+frame idle and 4-5 ms beside the model.
 
 Each cell remembers, for its relative luminance and for its red value (WCAG's saturated red
 measure), what is shown, its last extreme and the direction of its last transition (a change of
@@ -29,6 +33,7 @@ DARK = 0.8
 RED_STEP = 20.0  # red value: (R - G - B) × 320 where R / (R + G + B) ≥ 0.8
 RED_MARGIN = 16.0
 BUDGET = 5  # transitions per cell per second: two and a half flashes, under the limit of three
+TAPS = 8  # pixels measured per cell, across and down (flash_measure.glsl averages them)
 
 
 class FlashLimiter:
@@ -40,6 +45,10 @@ class FlashLimiter:
                       ("flash_measure", "flash_limit")}  # fmt: skip
         self._cells_texture = self.ctx.texture(CELLS, 2, dtype="f4")
         self._cells_fbo = self.ctx.framebuffer(color_attachments=[self._cells_texture])
+        self._taps = self.ctx.texture((CELLS[0] * TAPS, CELLS[1] * TAPS), 3)
+        self._taps.filter = (moderngl.NEAREST, moderngl.NEAREST)
+        self._columns = self._rows = np.zeros(0, int)  # the taps' pixels in a frame
+        self._direct = False  # this frame is drawn straight into the target
         self.size = (0, 0)
         self._textures: list[moderngl.Texture] = []  # three, in turn: the new frame, the frame
         self._fbos: list[moderngl.Framebuffer] = []  # shown last, and a spare for a mix
@@ -50,12 +59,18 @@ class FlashLimiter:
     def _reset(self) -> None:
         self._tracks = (_Track(STEP, MARGIN, DARK), _Track(RED_STEP, RED_MARGIN, None))
 
-    def frame(self, size: tuple[int, int]) -> moderngl.Framebuffer:
-        """The framebuffer to draw this frame into, bound."""
+    def frame(self, target: moderngl.Framebuffer, size: tuple[int, int], now: float
+              ) -> moderngl.Framebuffer:  # fmt: skip
+        """The framebuffer to draw this frame (of `size`, to be shown on `target` at `now`)
+        into, bound: `target` itself when no cell has spent more than BUDGET - 2 transitions
+        in the last second (this frame cannot be held back, nor can the next, which would mix
+        from it), else a texture of the limiter's own."""
         if size != self.size:
             self._allocate(size)
-        self._fbos[self._new].use()
-        return self._fbos[self._new]
+        self._direct = all(track.most_spent(now) <= BUDGET - 2 for track in self._tracks)
+        fbo = target if self._direct else self._fbos[self._new]
+        fbo.use()
+        return fbo
 
     def _allocate(self, size: tuple[int, int]) -> None:
         for thing in (*self._fbos, *self._textures):
@@ -65,6 +80,9 @@ class FlashLimiter:
             texture.filter = (moderngl.NEAREST, moderngl.NEAREST)
         self._fbos = [self.ctx.framebuffer(color_attachments=[t]) for t in self._textures]
         self.size = size
+        across, down = CELLS[0] * TAPS, CELLS[1] * TAPS  # each tap at its pixel's centre
+        self._columns = ((np.arange(across) + 0.5) * size[0] / across).astype(int)
+        self._rows = ((np.arange(down) + 0.5) * size[1] / down).astype(int)  # from the bottom
         self._reset()
 
     def finish(self, target: moderngl.Framebuffer, now: float) -> float:
@@ -73,8 +91,14 @@ class FlashLimiter:
         only copied: the mix pass runs just for the frames held back, and what it shows is
         measured again (the red value is not linear in the mix)."""
         self.ctx.disable(moderngl.BLEND)
-        measured = self._measure_cells(self._new)  # [cells, 2]: luminance, red value
+        drawn = target if self._direct else self._fbos[self._new]
+        measured = self._measure_cells(drawn)  # [cells, 2]: luminance, red value
         amount = min(track.allowed(measured[:, i], now) for i, track in enumerate(self._tracks))
+        if self._direct:  # on the target already; 1.0 here, as frame() foresaw
+            for i, track in enumerate(self._tracks):
+                track.show(measured[:, i], now)
+            target.use()
+            return amount
         spare = 3 - self._new - self._shown
         if amount < 1.0:
             self.held_back += 1
@@ -86,7 +110,7 @@ class FlashLimiter:
             self._limit.set("u_amount", amount)
             self._vaos["flash_limit"].render(moderngl.TRIANGLES, vertices=3)
             self._shown, self._new = spare, self._new  # the new frame's texture is reused
-            measured = self._measure_cells(self._shown)  # what the mix really shows
+            measured = self._measure_cells(self._fbos[self._shown])  # what the mix shows
         else:
             self._shown, self._new = self._new, self._shown
         for i, track in enumerate(self._tracks):
@@ -95,10 +119,16 @@ class FlashLimiter:
         target.use()
         return amount
 
-    def _measure_cells(self, texture: int) -> np.ndarray:
-        """Texture `texture`'s mean relative luminance and red value per cell, [cells, 2]."""
+    def _measure_cells(self, fbo: moderngl.Framebuffer) -> np.ndarray:
+        """The frame in `fbo`: its mean relative luminance and red value per cell, [cells, 2],
+        from TAPS × TAPS pixels per cell, read a row at a time (a window's framebuffer cannot
+        be sampled by a shader), then averaged by flash_measure.glsl."""
+        width = self.size[0]
+        taps = [np.frombuffer(fbo.read(viewport=(0, y, width, 1), components=3, alignment=1),
+                              np.uint8).reshape(width, 3)[self._columns] for y in self._rows]
+        self._taps.write(np.stack(taps).tobytes())
         self._cells_fbo.use()
-        self._textures[texture].use(0)
+        self._taps.use(0)
         self._measure.set("u_frame", 0)
         self._measure.set("u_cells", CELLS)
         self._vaos["flash_measure"].render(moderngl.TRIANGLES, vertices=3)
@@ -106,7 +136,8 @@ class FlashLimiter:
         return values.reshape(-1, 2)
 
     def release(self) -> None:
-        for thing in (*self._fbos, *self._textures, self._cells_fbo, self._cells_texture):
+        for thing in (*self._fbos, *self._textures, self._cells_fbo, self._cells_texture,
+                      self._taps):  # fmt: skip
             thing.release()
         for vao in self._vaos.values():
             vao.release()
@@ -129,9 +160,7 @@ class _Track:
             self.shown, self.extreme = new.copy(), new.copy()
             self.direction = np.zeros(len(new), np.int8)
             return 1.0
-        while self.recent and self.recent[0][0] <= now - 1.0:
-            self.recent.popleft()
-        spent = sum((moved for _, moved in self.recent), np.zeros(len(new), int))
+        spent = self._spent(now)
         amount = 1.0
         for cell in np.flatnonzero((spent >= BUDGET) & self._turns(new)):
             # the most the cell may move: to `margin` short of a transition from its extreme
@@ -140,6 +169,16 @@ class _Track:
             if abs(span) > 1e-9:
                 amount = min(amount, max(0.0, (limit - self.shown[cell]) / span))
         return amount
+
+    def most_spent(self, now: float) -> int:
+        """The most transitions any cell made in the second before `now`."""
+        return int(np.max(self._spent(now)))
+
+    def _spent(self, now: float) -> np.ndarray | int:
+        """Each cell's transitions in the second before `now` (0 when there were none)."""
+        while self.recent and self.recent[0][0] <= now - 1.0:
+            self.recent.popleft()
+        return sum((moved for _, moved in self.recent), 0)
 
     def show(self, shown: np.ndarray, now: float) -> None:
         """`shown` is on screen now: remember it, and any transition it made."""
