@@ -1,11 +1,11 @@
-"""The governor: under load it lowers the render scale (then the detail), and when the load
-goes it raises them back, in that order; a fixed-step render is never governed."""
+"""The governor: under load it lowers the detail (then the render scale), and when the load
+goes it raises them back in reverse; a fixed-step render is never governed."""
 
 from visualizer.clock import RealClock
 from visualizer.config import load_settings
 from visualizer.render.app import App
 from visualizer.render.context import HeadlessTarget
-from visualizer.render.governor import DETAIL_MIN, SETTLE_FRAMES, Governor
+from visualizer.render.governor import DETAIL_MIN, REMEMBER_FRAMES, SETTLE_FRAMES, Governor
 from visualizer.sources.local import LocalSource
 
 
@@ -17,20 +17,36 @@ def _frames(governor: Governor, seconds: float, count: int) -> list[tuple[float,
     return seen
 
 
-def test_scale_then_detail_go_down_under_load_and_come_back_in_reverse():
+def test_detail_then_scale_go_down_under_load_and_come_back_in_reverse():
     governor = Governor(30, 0.3, 1.0)
     heavy = _frames(governor, 2 / 30, 40 * SETTLE_FRAMES)
-    scales = [s for s, _ in heavy]
-    assert scales == sorted(scales, reverse=True) and scales[-1] == 0.3
-    first_detail_drop = next(n for n, (_, d) in enumerate(heavy) if d < 1.0)
-    assert heavy[first_detail_drop - 1][0] == 0.3  # detail only once the scale is at its floor
-    assert heavy[-1][1] == DETAIL_MIN
+    details = [d for _, d in heavy]
+    assert details == sorted(details, reverse=True) and details[-1] == DETAIL_MIN
+    first_scale_drop = next(n for n, (s, _) in enumerate(heavy) if s < 1.0)
+    assert heavy[first_scale_drop - 1][1] == DETAIL_MIN  # the scale only once detail is down
+    assert heavy[-1] == (0.3, DETAIL_MIN)
     light = _frames(governor, 0.5 / 30, 40 * SETTLE_FRAMES)
-    first_scale_rise = next(n for n, (s, _) in enumerate(light) if s > 0.3)
-    assert light[first_scale_rise - 1][1] == 1.0  # detail is restored first
+    first_detail_rise = next(n for n, (_, d) in enumerate(light) if d > DETAIL_MIN)
+    assert light[first_detail_rise - 1][0] == 1.0  # the scale is restored first
     assert light[-1] == (1.0, 1.0)
-    steady = _frames(governor, 0.9 / 30, 10 * SETTLE_FRAMES)  # within budget: left alone
+    steady = _frames(governor, 1.05 / 30, 10 * SETTLE_FRAMES)  # within its margin: left alone
     assert set(steady) == {(1.0, 1.0)}
+
+
+def test_from_its_floor_it_climbs_to_the_dearest_setting_that_fits_and_stays():
+    """Frames of mostly fixed cost (a CPU renderer's): 0.9 of the budget at the floor, 1.2 of
+    it above scale 0.5. It climbs whenever frames fit, settles at 0.5, and tries the step it
+    had to leave only once per REMEMBER_FRAMES."""
+    governor = Governor(30, 0.3, 1.0)
+    _frames(governor, 2 / 30, 40 * SETTLE_FRAMES)  # a slow start (the model loading)
+    assert (governor.scale, governor.detail) == (0.3, DETAIL_MIN)
+    seen = []
+    for _ in range(3 * REMEMBER_FRAMES):
+        governor.record((0.9 if governor.scale <= 0.5 + 1e-6 else 1.2) / 30)
+        seen.append(governor.scale)
+    assert seen[-1] == 0.5 and max(seen) == 0.55
+    tries = sum(1 for a, b in zip(seen, seen[1:], strict=False) if (a, b) == (0.5, 0.55))
+    assert tries <= 3
 
 
 def test_a_fixed_step_governor_only_measures():
@@ -41,7 +57,8 @@ def test_a_fixed_step_governor_only_measures():
 
 def test_the_live_window_lowers_its_scale_under_real_load_and_raises_it_after(tiny_llama_dir):
     """A real App drawing with llvmpipe, asked for 240 fps (no CPU renderer gives that at
-    640×360): its measured frames lower the scale; given a budget it can meet, it climbs back."""
+    640×360): its measured frames lower the detail and scale; given a budget it can meet, it
+    climbs back."""
     settings = load_settings("default", {
         "model": {"name": str(tiny_llama_dir), "threads": 1},
         "window": {"target_fps": 240, "software_fps": 240},
@@ -51,16 +68,18 @@ def test_the_live_window_lowers_its_scale_under_real_load_and_raises_it_after(ti
         with LocalSource(settings) as source:
             app = App(settings, target, source, RealClock(), adaptive=True, prompt="Hello")
             try:
-                for _ in range(6 * SETTLE_FRAMES):
+                for _ in range(10 * SETTLE_FRAMES):  # the detail's 7 steps, then the scale
                     app.frame()
                 lowered = app.governor.scale
+                assert app.governor.detail == DETAIL_MIN
                 assert lowered < settings.window.max_scale
                 app.governor.budget = 10.0  # the load goes: every frame is well inside this
                 for _ in range(20 * SETTLE_FRAMES):
                     app.frame()
-                    if app.governor.scale == settings.window.max_scale:
+                    if app.governor.detail == 1.0:
                         break
                 assert app.governor.scale == settings.window.max_scale > lowered
+                assert app.governor.detail == 1.0
             finally:
                 app.release()
     finally:

@@ -1,14 +1,28 @@
-"""Holds the frame rate: lowers the render scale (then the detail) when frames take too long,
-and raises them again when there is room. llvmpipe's cost is mostly fill rate, so the scale
-(the scene's resolution before upscaling) is the strongest lever."""
+"""Holds the frame rate: lowers the detail (the share of links and arcs drawn), then the render
+scale, when frames take too long, and raises them again in reverse, the scale first, when there
+is room.
+
+On a CPU renderer most of a frame is fixed cost (text, the full-size passes, Python): a step of
+scale costs a few percent of a frame, so the governor tries the next step up whenever frames fit
+the budget; a step up that proves too slow is left at once and tried again only REMEMBER_FRAMES
+later. (Raising only below 0.7 of the budget, it stayed at its floor for good once
+the model's loading had pushed it there.) The scale is kept before the detail: at render scale
+0.3 the upscaled web is blurred and stair-stepped, while a lower detail drops the weakest arcs
+and a random share of the links.
+"""
 
 from collections import deque
 
 import numpy as np
 
 STEP = 0.05  # scale changes in these steps (each change reallocates the scene textures)
+DETAIL_STEP = 0.1
 SETTLE_FRAMES = 12  # frames between changes, so one change is measured before the next
 DETAIL_MIN = 0.35
+LOWER_ABOVE = 1.08  # the settling frames' median above this share of the budget lowers a step
+REMEMBER_FRAMES = 600  # a step up that proved too slow is tried again after this many frames
+
+Setting = tuple[float, float]  # render scale, detail
 
 
 class Governor:
@@ -23,26 +37,49 @@ class Governor:
         self.detail = 1.0
         self.frame_times: deque[float] = deque(maxlen=240)  # seconds, for the HUD and bench
         self._since_change = 0
+        self._frames = 0
+        self._too_slow: dict[Setting, int] = {}  # a step up that proved too slow: when
+        self._probing = False  # the setting is a step up, not yet judged
 
     def record(self, frame_s: float) -> None:
         """Account one frame's duration; maybe change the scale or the detail."""
         self.frame_times.append(frame_s)
+        self._frames += 1
         self._since_change += 1
         if not self.adaptive or self._since_change < SETTLE_FRAMES:
             return
         recent = float(np.median(list(self.frame_times)[-SETTLE_FRAMES:]))
-        if recent > self.budget * 1.08:
-            if self.scale > self.min_scale + 1e-6:
-                self.scale = max(self.min_scale, round(self.scale - STEP, 2))
-            else:
-                self.detail = max(DETAIL_MIN, self.detail - 0.1)
-            self._since_change = 0
-        elif recent < self.budget * 0.7:
-            if self.detail < 1.0:
-                self.detail = min(1.0, self.detail + 0.1)
-            elif self.scale < self.max_scale - 1e-6:
-                self.scale = min(self.max_scale, round(self.scale + STEP, 2))
-            self._since_change = 0
+        probe, self._probing = self._probing, False
+        if recent > self.budget * LOWER_ABOVE:
+            lower = self._lower()
+            if lower is not None:
+                if probe:
+                    self._too_slow[(self.scale, self.detail)] = self._frames
+                self._change(lower)
+        elif recent < self.budget:
+            higher = self._higher()
+            left = self._too_slow.get(higher, -REMEMBER_FRAMES)
+            if higher is not None and self._frames - left >= REMEMBER_FRAMES:
+                self._change(higher)
+                self._probing = True
+
+    def _lower(self) -> Setting | None:
+        if self.detail > DETAIL_MIN + 1e-6:
+            return self.scale, max(DETAIL_MIN, round(self.detail - DETAIL_STEP, 2))
+        if self.scale > self.min_scale + 1e-6:
+            return max(self.min_scale, round(self.scale - STEP, 2)), self.detail
+        return None
+
+    def _higher(self) -> Setting | None:
+        if self.scale < self.max_scale - 1e-6:
+            return min(self.max_scale, round(self.scale + STEP, 2)), self.detail
+        if self.detail < 1.0 - 1e-6:
+            return self.scale, min(1.0, round(self.detail + DETAIL_STEP, 2))
+        return None
+
+    def _change(self, setting: Setting) -> None:
+        self.scale, self.detail = setting
+        self._since_change = 0
 
     def stats(self) -> tuple[float, float, float]:
         """Median fps, median and 99th-percentile frame time in ms over the recent frames."""
