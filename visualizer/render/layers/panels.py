@@ -25,6 +25,9 @@ CANDIDATES_SHOWN = 8
 CANDIDATES_TITLE = "next token (softmax)"
 SPECIAL = re.compile(r"^\s*<\|[^|]*\|>\s*$")  # chat-template markers such as <|im_end|>
 RED = (1.0, 0.35, 0.35, 1.0)
+_ANGLES = np.linspace(0, 2 * np.pi, 16, endpoint=False)
+_RING = np.stack([layout.RING_RADIUS * np.cos(_ANGLES), np.zeros(16),
+                  layout.RING_RADIUS * np.sin(_ANGLES), np.ones(16)])  # a row's ring at height 0
 PENDING_LIMIT = 4096  # frames a pause holds
 REPLAY = "↻ a replay of an earlier answer, while the model loads"
 
@@ -236,19 +239,18 @@ class Panels:
         if not scene.lens or scene.rows < 2:
             return []
         size = round(0.026 * h)
-        heights = layout.row_height(scene.rows)
-        angles = np.linspace(0, 2 * np.pi, 16, endpoint=False)
+        heights = layout.row_height(scene.rows)[[row for row, _, _ in scene.lens]].astype(float)
+        # each lensed row's ring of 16 points, projected at once: [4, rows, 16]
+        clip = (matrix @ _RING)[:, None, :] + matrix[:, 1, None, None] * heights[None, :, None]
+        front = clip[3] > 0
+        depth = np.where(front, clip[3], 1.0)
+        xs = np.where(front, (clip[0] / depth + 1) / 2 * w, -np.inf)
+        ys = (1 - clip[1] / depth) / 2 * h
         placed: list[tuple[float, float, int, str, float]] = []
-        for row, word, prob in scene.lens:
-            ring = np.stack([layout.RING_RADIUS * np.cos(angles), np.full(16, heights[row]),
-                             layout.RING_RADIUS * np.sin(angles), np.ones(16)])  # fmt: skip
-            clip = matrix @ ring  # [4, 16]
-            front = clip[3] > 0
-            if not front.any():
-                continue
-            xs = (clip[0, front] / clip[3, front] + 1) / 2 * w
-            ys = (1 - clip[1, front] / clip[3, front]) / 2 * h
-            placed.append((float(xs.max()) + size, float(ys.mean()), row, word, prob))
+        for i, (row, word, prob) in enumerate(scene.lens):
+            if front[i].any():
+                y = float(ys[i][front[i]].mean())
+                placed.append((float(xs[i].max()) + size, y, row, word, prob))
         if not placed:
             return []
         boxes: list[Box] = []
