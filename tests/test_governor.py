@@ -1,11 +1,17 @@
-"""The governor: under load it lowers the detail (then the render scale), and when the load
-goes it raises them back in reverse; a fixed-step render is never governed."""
+"""The governor: under load it lowers the render scale to 0.5, then the detail, then the scale,
+and when the load goes it raises them back in reverse; a fixed-step render is never governed."""
 
 from visualizer.clock import RealClock
 from visualizer.config import load_settings
 from visualizer.render.app import App
 from visualizer.render.context import HeadlessTarget
-from visualizer.render.governor import DETAIL_MIN, REMEMBER_FRAMES, SETTLE_FRAMES, Governor
+from visualizer.render.governor import (
+    DETAIL_MIN,
+    PREFERRED_SCALE,
+    REMEMBER_FRAMES,
+    SETTLE_FRAMES,
+    Governor,
+)
 from visualizer.sources.local import LocalSource
 
 
@@ -17,17 +23,21 @@ def _frames(governor: Governor, seconds: float, count: int) -> list[tuple[float,
     return seen
 
 
-def test_detail_then_scale_go_down_under_load_and_come_back_in_reverse():
+def test_scale_detail_then_scale_go_down_under_load_and_come_back_in_reverse():
     governor = Governor(30, 0.3, 1.0)
     heavy = _frames(governor, 2 / 30, 40 * SETTLE_FRAMES)
-    details = [d for _, d in heavy]
-    assert details == sorted(details, reverse=True) and details[-1] == DETAIL_MIN
-    first_scale_drop = next(n for n, (s, _) in enumerate(heavy) if s < 1.0)
-    assert heavy[first_scale_drop - 1][1] == DETAIL_MIN  # the scale only once detail is down
+    first_detail_drop = next(n for n, (_, d) in enumerate(heavy) if d < 1.0)
+    assert heavy[first_detail_drop - 1][0] == PREFERRED_SCALE  # the scale goes first, to 0.5
+    first_low_scale = next(n for n, (s, _) in enumerate(heavy) if s < PREFERRED_SCALE)
+    assert heavy[first_low_scale - 1][1] == DETAIL_MIN  # below it, only once detail is down
+    assert [s for s, _ in heavy] == sorted((s for s, _ in heavy), reverse=True)
+    assert [d for _, d in heavy] == sorted((d for _, d in heavy), reverse=True)
     assert heavy[-1] == (0.3, DETAIL_MIN)
     light = _frames(governor, 0.5 / 30, 40 * SETTLE_FRAMES)
     first_detail_rise = next(n for n, (_, d) in enumerate(light) if d > DETAIL_MIN)
-    assert light[first_detail_rise - 1][0] == 1.0  # the scale is restored first
+    assert light[first_detail_rise - 1][0] == PREFERRED_SCALE  # the scale back to 0.5 first
+    first_high_scale = next(n for n, (s, _) in enumerate(light) if s > PREFERRED_SCALE)
+    assert light[first_high_scale - 1][1] == 1.0
     assert light[-1] == (1.0, 1.0)
     steady = _frames(governor, 1.05 / 30, 10 * SETTLE_FRAMES)  # within its margin: left alone
     assert set(steady) == {(1.0, 1.0)}
@@ -44,7 +54,7 @@ def test_from_its_floor_it_climbs_to_the_dearest_setting_that_fits_and_stays():
     for _ in range(3 * REMEMBER_FRAMES):
         governor.record((0.9 if governor.scale <= 0.5 + 1e-6 else 1.2) / 30)
         seen.append(governor.scale)
-    assert seen[-1] == 0.5 and max(seen) == 0.55
+    assert seen[-1] == 0.5 and max(seen) == 0.55 and governor.detail == 1.0
     tries = sum(1 for a, b in zip(seen, seen[1:], strict=False) if (a, b) == (0.5, 0.55))
     assert tries <= 3
 
@@ -57,8 +67,8 @@ def test_a_fixed_step_governor_only_measures():
 
 def test_the_live_window_lowers_its_scale_under_real_load_and_raises_it_after(tiny_llama_dir):
     """A real App drawing with llvmpipe, asked for 240 fps (no CPU renderer gives that at
-    640×360): its measured frames lower the detail and scale; given a budget it can meet, it
-    climbs back."""
+    640×360): its measured frames lower the scale; given a budget it can meet, it climbs
+    back."""
     settings = load_settings("default", {
         "model": {"name": str(tiny_llama_dir), "threads": 1},
         "window": {"target_fps": 240, "software_fps": 240},
@@ -68,18 +78,16 @@ def test_the_live_window_lowers_its_scale_under_real_load_and_raises_it_after(ti
         with LocalSource(settings) as source:
             app = App(settings, target, source, RealClock(), adaptive=True, prompt="Hello")
             try:
-                for _ in range(10 * SETTLE_FRAMES):  # the detail's 7 steps, then the scale
+                for _ in range(6 * SETTLE_FRAMES):
                     app.frame()
                 lowered = app.governor.scale
-                assert app.governor.detail == DETAIL_MIN
                 assert lowered < settings.window.max_scale
                 app.governor.budget = 10.0  # the load goes: every frame is well inside this
                 for _ in range(20 * SETTLE_FRAMES):
                     app.frame()
-                    if app.governor.detail == 1.0:
+                    if app.governor.scale == settings.window.max_scale:
                         break
                 assert app.governor.scale == settings.window.max_scale > lowered
-                assert app.governor.detail == 1.0
             finally:
                 app.release()
     finally:

@@ -1,14 +1,15 @@
-"""Holds the frame rate: lowers the detail (the share of links and arcs drawn), then the render
-scale, when frames take too long, and raises them again in reverse, the scale first, when there
-is room.
+"""Holds the frame rate: lowers the render scale to PREFERRED_SCALE, then the detail (the share
+of links and arcs drawn), then the scale again, when frames take too long, and raises them in
+reverse when there is room.
 
 On a CPU renderer most of a frame is fixed cost (text, the full-size passes, Python): a step of
 scale costs a few percent of a frame, so the governor tries the next step up whenever frames fit
 the budget; a step up that proves too slow is left at once and tried again only REMEMBER_FRAMES
-later. (Raising only below 0.7 of the budget, it stayed at its floor for good once
-the model's loading had pushed it there.) The scale is kept before the detail: at render scale
-0.3 the upscaled web is blurred and stair-stepped, while a lower detail drops the weakest arcs
-and a random share of the links.
+later. (Raising only below 0.7 of the budget, it stayed at its floor for good once the model's
+loading had pushed it there.) Below PREFERRED_SCALE the scale is kept before the detail: at
+render scale 0.3 the upscaled web is blurred and stair-stepped, while a lower detail drops the
+weakest arcs and a random share of the links. Above it the scale goes first, the strong lever
+there (llvmpipe's cost at a large scale is fill rate).
 """
 
 from collections import deque
@@ -19,6 +20,7 @@ STEP = 0.05  # scale changes in these steps (each change reallocates the scene t
 DETAIL_STEP = 0.1
 SETTLE_FRAMES = 12  # frames between changes, so one change is measured before the next
 DETAIL_MIN = 0.35
+PREFERRED_SCALE = 0.5  # the scale is lowered to this, then the detail, then the scale again
 LOWER_ABOVE = 1.08  # the settling frames' median above this share of the budget lowers a step
 REMEMBER_FRAMES = 600  # a step up that proved too slow is tried again after this many frames
 
@@ -64,6 +66,9 @@ class Governor:
                 self._probing = True
 
     def _lower(self) -> Setting | None:
+        kept = self._kept_scale()
+        if self.scale > kept + 1e-6:
+            return max(kept, round(self.scale - STEP, 2)), self.detail
         if self.detail > DETAIL_MIN + 1e-6:
             return self.scale, max(DETAIL_MIN, round(self.detail - DETAIL_STEP, 2))
         if self.scale > self.min_scale + 1e-6:
@@ -71,11 +76,17 @@ class Governor:
         return None
 
     def _higher(self) -> Setting | None:
-        if self.scale < self.max_scale - 1e-6:
-            return min(self.max_scale, round(self.scale + STEP, 2)), self.detail
+        kept = self._kept_scale()
+        if self.scale < kept - 1e-6:
+            return min(kept, round(self.scale + STEP, 2)), self.detail
         if self.detail < 1.0 - 1e-6:
             return self.scale, min(1.0, round(self.detail + DETAIL_STEP, 2))
+        if self.scale < self.max_scale - 1e-6:
+            return min(self.max_scale, round(self.scale + STEP, 2)), self.detail
         return None
+
+    def _kept_scale(self) -> float:
+        return min(max(PREFERRED_SCALE, self.min_scale), self.max_scale)
 
     def _change(self, setting: Setting) -> None:
         self.scale, self.detail = setting
