@@ -87,9 +87,10 @@ class FlashLimiter:
 
     def finish(self, target: moderngl.Framebuffer, now: float) -> float:
         """Show the frame drawn since `frame()` on `target`, held back if it would flash too
-        often; returns the share of the change shown (1 = all of it). A frame shown whole is
-        only copied: the mix pass runs just for the frames held back, and what it shows is
-        measured again (the red value is not linear in the mix)."""
+        often; returns the share of the change shown (1 = all of it). A frame drawn straight
+        onto the target is only measured; one drawn offscreen and shown whole is copied; the mix
+        pass runs just for the frames held back, and what it shows is measured again (the red
+        value is not linear in the mix)."""
         self.ctx.disable(moderngl.BLEND)
         drawn = target if self._direct else self._fbos[self._new]
         measured = self._measure_cells(drawn)  # [cells, 2]: luminance, red value
@@ -152,6 +153,7 @@ class _Track:
         self.shown: np.ndarray | None = None
         self.extreme = self.direction = None
         self.recent: deque[tuple[float, np.ndarray]] = deque()
+        self._total: np.ndarray | int = 0  # each cell's transitions in `recent`
 
     def allowed(self, new: np.ndarray, now: float) -> float:
         """The share of the change from what is shown to `new` that keeps every cell within
@@ -177,8 +179,8 @@ class _Track:
     def _spent(self, now: float) -> np.ndarray | int:
         """Each cell's transitions in the second before `now` (0 when there were none)."""
         while self.recent and self.recent[0][0] <= now - 1.0:
-            self.recent.popleft()
-        return sum((moved for _, moved in self.recent), 0)
+            self._total = self._total - self.recent.popleft()[1]
+        return self._total
 
     def show(self, shown: np.ndarray, now: float) -> None:
         """`shown` is on screen now: remember it, and any transition it made."""
@@ -189,6 +191,7 @@ class _Track:
         self.extreme = np.where(moved | follow, shown, self.extreme)
         self.shown = shown
         self.recent.append((now, moved.astype(int)))
+        self._total = self._total + self.recent[-1][1]
 
     def _turns(self, value: np.ndarray) -> np.ndarray:
         """Cells that showing `value` makes a transition: `step` or more from the last extreme,
