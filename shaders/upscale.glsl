@@ -31,6 +31,7 @@ vec3 light(vec2 uv) {
 }
 
 void main() {
+#if defined(SPLIT) || defined(ADD_GLOW)
 #ifdef SPLIT
     vec2 d = vec2(u_split, 0.0);  // red one way, blue the other
     vec3 c = vec3(light(v_uv + d).r, light(v_uv).g, light(v_uv - d).b);
@@ -41,5 +42,10 @@ void main() {
     c = finished(c, v_uv.y);
 #endif
     f_colour = vec4(c, 1.0);
+#else
+    // the plain copy (the composite's alpha is 1), written as llvmpipe's linear rasterizer
+    // recognises it: see window_texture in visualizer/render/context.py
+    f_colour = texture(u_image, v_uv);
+#endif
 }
 #endif

@@ -245,3 +245,30 @@ def test_lines_drawn_smooth_keep_their_light_without_the_staircase(target):
     ends.release()
     program.release()
 
+
+
+def test_a_target_stored_as_a_window_shows_the_same_picture():
+    """A window-like target and the upscale's source are stored BGRA (window_texture), which
+    llvmpipe's linear rasterizer copies and filters without shading each pixel. Its picture
+    must be the shaded one's: the same noise, upscaled from half size, differs by no more than
+    its 8-bit filter weights round (a plain texture read: written `vec4(c.rgb, 1)`, that path
+    swapped red and blue on every tile it drew)."""
+    from visualizer.render.layers.bloom import Bloom
+
+    light = np.random.default_rng(3).random((SIZE[1] // 2, SIZE[0] // 2, 4)).astype(np.float32)
+    images = []
+    for like_a_window in (False, True):
+        target = HeadlessTarget(SIZE, like_a_window=like_a_window)
+        shaders = ShaderLibrary(target.ctx)
+        bloom = Bloom(shaders, PassTimes(target.ctx))
+        bloom.begin((SIZE[0] // 2, SIZE[1] // 2))
+        noise = target.ctx.texture(bloom.size, 4, light.tobytes(), dtype="f4")
+        target.ctx.copy_framebuffer(bloom._fbos[0], target.ctx.framebuffer([noise]))
+        bloom.finish(target.fbo, 0.0, lambda: None, 0.0, 0.0)
+        images.append(read_rgb(target.fbo, SIZE).astype(np.int16))
+        bloom.release()
+        shaders.release()
+        target.close()
+    difference = np.abs(images[0] - images[1])
+    assert images[0].std() > 20  # the noise came through
+    assert difference.max() <= 3 and difference.mean() < 1

@@ -4,8 +4,11 @@ Both give the loop the same things: a moderngl context, the target framebuffer a
 present(), and the window's events.
 """
 
+import ctypes
+import ctypes.util
 import os
 import warnings
+from functools import cache
 
 import moderngl
 
@@ -17,6 +20,36 @@ def is_software(ctx: moderngl.Context) -> bool:
     """OpenGL rendered by the CPU (Mesa's llvmpipe or softpipe), sharing it with the model."""
     renderer = ctx.info.get("GL_RENDERER", "").lower()
     return "llvmpipe" in renderer or "softpipe" in renderer
+
+
+def window_texture(ctx: moderngl.Context, size: tuple[int, int]) -> moderngl.Texture:
+    """An RGBA8 texture stored as a window stores its pixels. On llvmpipe that is BGRA, and
+    then, with no depth buffer on the target, its linear rasterizer copies or filters such a
+    texture onto a window (or onto another like it) without shading each pixel: a bilinear
+    640x360 -> 1280x720 upscale takes 1.6-2.2 ms against 3.2-3.6 ms, and a same-size blit is a
+    memory copy. Reads and writes through moderngl stay RGBA; Mesa converts."""
+    texture = ctx.texture(size, 4)
+    gl = _gl() if is_software(ctx) else None
+    if gl is not None:  # the same texture name, respecified from BGRA bytes: Mesa keeps that order
+        texture.use(0)
+        gl.glTexImage2D(_TEXTURE_2D, 0, _RGBA, size[0], size[1], 0, _BGRA, _UNSIGNED_BYTE, None)
+    return texture
+
+
+_TEXTURE_2D, _RGBA, _BGRA, _UNSIGNED_BYTE = 0x0DE1, 0x1908, 0x80E1, 0x1401
+
+
+@cache
+def _gl() -> ctypes.CDLL | None:
+    """The GL library that the current context's calls dispatch through (GLVND's)."""
+    for name in ("OpenGL", "GL"):
+        path = ctypes.util.find_library(name)
+        if path:
+            try:
+                return ctypes.CDLL(path)
+            except OSError:
+                continue
+    return None
 
 
 class WindowUnavailable(Exception):
@@ -35,7 +68,11 @@ class HeadlessTarget:
         waits only for frames two behind."""
         self.ctx = moderngl.create_standalone_context(backend="egl", require=GL_VERSION)
         self.size, self.like_a_window = size, like_a_window
-        self._colour = self.ctx.texture(size, 4)
+        # stored as a window stores its pixels (BGRA: see window_texture), or as a video reads them
+        if like_a_window:
+            self._colour = window_texture(self.ctx, size)
+        else:
+            self._colour = self.ctx.texture(size, 4)
         self.fbo = self.ctx.framebuffer(color_attachments=[self._colour])
 
     def events(self) -> list:
@@ -76,6 +113,10 @@ class WindowTarget:
         pygame.display.gl_set_attribute(
             pygame.GL_CONTEXT_PROFILE_MASK, pygame.GL_CONTEXT_PROFILE_CORE
         )
+        # no depth or stencil buffer (nothing uses them): with one, llvmpipe cannot use its fast
+        # path for full-size copies onto the window (see window_texture)
+        pygame.display.gl_set_attribute(pygame.GL_DEPTH_SIZE, 0)
+        pygame.display.gl_set_attribute(pygame.GL_STENCIL_SIZE, 0)
         flags = pygame.OPENGL | pygame.DOUBLEBUF | pygame.RESIZABLE
         if fullscreen:
             flags |= pygame.FULLSCREEN | pygame.NOFRAME

@@ -13,6 +13,7 @@ import pygame
 from visualizer.config import LookSettings, rgb
 from visualizer.features import SceneState
 from visualizer.render.camera import Camera
+from visualizer.render.context import window_texture
 from visualizer.render.diagram import Diagram, layout
 from visualizer.render.layers import View, mvp_bytes
 from visualizer.render.layers.architecture import ArchitectureView
@@ -100,7 +101,7 @@ class Renderer:
         if self._outgoing is None or self._outgoing.size != size:
             if self._outgoing is not None:
                 self._release_outgoing()
-            texture = self.ctx.texture(size, 4)
+            texture = window_texture(self.ctx, size)  # drawn like the window
             self._outgoing = self.ctx.framebuffer(color_attachments=[texture])
             self._crossfade = self._crossfade or self.shaders.vertex_array("crossfade", [])
         return self._outgoing

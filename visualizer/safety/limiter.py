@@ -24,6 +24,7 @@ from collections import deque
 import moderngl
 import numpy as np
 
+from visualizer.render.context import window_texture
 from visualizer.render.shaders import ShaderLibrary
 
 CELLS = (8, 6)
@@ -75,7 +76,7 @@ class FlashLimiter:
     def _allocate(self, size: tuple[int, int]) -> None:
         for thing in (*self._fbos, *self._textures):
             thing.release()
-        self._textures = [self.ctx.texture(size, 4) for _ in range(3)]
+        self._textures = [window_texture(self.ctx, size) for _ in range(3)]  # copied by memcpy
         for texture in self._textures:
             texture.filter = (moderngl.NEAREST, moderngl.NEAREST)
         self._fbos = [self.ctx.framebuffer(color_attachments=[t]) for t in self._textures]

@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 import moderngl
 
+from visualizer.render.context import window_texture
 from visualizer.render.passes import PassTimes
 from visualizer.render.shaders import ShaderLibrary
 
@@ -36,8 +37,9 @@ class Bloom:
     def _allocate(self, size: tuple[int, int]) -> None:
         self._free()
         small = (max(1, size[0] // BLOOM_DIVISOR), max(1, size[1] // BLOOM_DIVISOR))
-        for s in (size, small, small, size):
-            texture = self.ctx.texture(s, 4)
+        for i, s in enumerate((size, small, small, size)):
+            # the last is what the upscale reads (see window_texture)
+            texture = window_texture(self.ctx, s) if i == 3 else self.ctx.texture(s, 4)
             texture.filter = (moderngl.LINEAR, moderngl.LINEAR)
             texture.repeat_x = texture.repeat_y = False
             self._textures.append(texture)
