@@ -147,19 +147,24 @@ def test_the_glitch_preset_stays_lively_but_within_three_flashes(tiny_llama, tmp
 def test_a_frame_that_cannot_be_held_back_is_drawn_into_the_target_itself(gl_target):
     """No copy while no cell is within a transition of its budget; its own texture from then
     on, so that the last shown frame is there to mix from; never held back on the target."""
+    from visualizer.render.renderer import read_rgb
     from visualizer.render.shaders import ShaderLibrary
     from visualizer.safety.limiter import BUDGET, FlashLimiter
 
     limiter = FlashLimiter(ShaderLibrary(gl_target.ctx))
-    direct, amounts = [], []
+    direct, amounts, shown = [], [], []
     try:
         for k in range(3 * FPS):  # a full-screen strobe at 7.5 Hz: 15 transitions a second
             fbo = limiter.frame(gl_target.fbo, (W, H), k / FPS)
             direct.append(fbo is gl_target.fbo)
             fbo.clear(*((1.0,) * 3 if k // 2 % 2 else (0.0,) * 3), 1.0)
             amounts.append(limiter.finish(gl_target.fbo, k / FPS))
+            shown.append(read_rgb(gl_target.fbo, (W, H)))
     finally:
         limiter.release()
+    whole = [k for k in range(len(amounts)) if amounts[k] == 1.0 and not direct[k]]
+    assert whole  # drawn offscreen, then copied onto the target as drawn
+    assert all((shown[k] == (255 if k // 2 % 2 else 0)).all() for k in whole)
     # transitions on frames 2, 4, 6 …: the one on frame 2 (BUDGET - 1) spends all but one
     last_direct = 2 * (BUDGET - 1)
     assert direct[: last_direct + 1] == [True] * (last_direct + 1)

@@ -6,8 +6,8 @@ shows it on the target (shaders/flash_limit.glsl: the last shown frame moved tow
 one, in linear light). A frame that may be held back is drawn into an offscreen texture of the
 limiter's own, and copied or mixed onto the target; while no cell is within one transition of
 its budget, neither the frame nor the next can be held back, and it is drawn straight into the
-target: in a window the copy, a format-converting draw of every pixel, cost 2.5 ms of a 720p
-frame idle and 4-5 ms beside the model.
+target, with no copy (a copy of a 720p frame onto a window costs 0.8 ms idle: copy.glsl; as a
+framebuffer blit it cost 2.3 ms, and 4-5 ms beside the model).
 
 Each cell remembers, for its relative luminance and for its red value (WCAG's saturated red
 measure), what is shown, its last extreme and the direction of its last transition (a change of
@@ -42,8 +42,9 @@ class FlashLimiter:
         self.ctx = shaders.ctx
         self._measure = shaders.get("flash_measure")
         self._limit = shaders.get("flash_limit")
+        self._copy = shaders.get("copy")
         self._vaos = {name: shaders.vertex_array(name, []) for name in
-                      ("flash_measure", "flash_limit")}  # fmt: skip
+                      ("flash_measure", "flash_limit", "copy")}  # fmt: skip
         self._cells_texture = self.ctx.texture(CELLS, 2, dtype="f4")
         self._cells_fbo = self.ctx.framebuffer(color_attachments=[self._cells_texture])
         self._taps = self.ctx.texture((CELLS[0] * TAPS, CELLS[1] * TAPS), 3)
@@ -76,7 +77,7 @@ class FlashLimiter:
     def _allocate(self, size: tuple[int, int]) -> None:
         for thing in (*self._fbos, *self._textures):
             thing.release()
-        self._textures = [window_texture(self.ctx, size) for _ in range(3)]  # copied by memcpy
+        self._textures = [window_texture(self.ctx, size) for _ in range(3)]  # see copy.glsl
         for texture in self._textures:
             texture.filter = (moderngl.NEAREST, moderngl.NEAREST)
         self._fbos = [self.ctx.framebuffer(color_attachments=[t]) for t in self._textures]
@@ -117,8 +118,10 @@ class FlashLimiter:
             self._shown, self._new = self._new, self._shown
         for i, track in enumerate(self._tracks):
             track.show(measured[:, i], now)
-        self.ctx.copy_framebuffer(target, self._fbos[self._shown])
-        target.use()
+        target.use()  # a draw, not a blit: see copy.glsl
+        self._textures[self._shown].use(0)
+        self._copy.set("u_image", 0)
+        self._vaos["copy"].render(moderngl.TRIANGLES, vertices=3)
         return amount
 
     def _measure_cells(self, fbo: moderngl.Framebuffer) -> np.ndarray:
