@@ -272,3 +272,21 @@ def test_a_target_stored_as_a_window_shows_the_same_picture():
     difference = np.abs(images[0] - images[1])
     assert images[0].std() > 20  # the noise came through
     assert difference.max() <= 3 and difference.mean() < 1
+
+
+def test_a_whole_frame_is_the_same_on_a_target_stored_as_a_window():
+    """Every pass that draws onto the target (the web's upscale, its text and panels, the
+    chrome) gives the same frame on a window-order target as on an RGBA one."""
+    look = load_settings("default").look
+    scene, _ = steady_scene(look)
+    images = []
+    for like_a_window in (False, True):
+        target = HeadlessTarget(SIZE, like_a_window=like_a_window)
+        renderer = Renderer(target.ctx, look, True, PassTimes(target.ctx))
+        renderer.draw(target.fbo, SIZE, scene, OVERLAY, Camera(0.0), time=1.0, scale=0.5)
+        images.append(read_rgb(target.fbo, SIZE).astype(np.int16))
+        renderer.release()
+        target.close()
+    difference = np.abs(images[0] - images[1])
+    assert images[0].std() > 10
+    assert difference.max() <= 3 and difference.mean() < 0.5
