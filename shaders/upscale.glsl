@@ -1,6 +1,7 @@
 #version 330
 // The last, full-resolution pass: the finished scene (composite.glsl) upscaled from its
-// render scale, one filtered read per pixel.
+// render scale, one filtered read per pixel. Its plain form, neither variant below, is a plain
+// texture read: copy.glsl, which llvmpipe's linear rasterizer can do.
 #ifdef VERTEX_SHADER
 #include "lib/fullscreen.glsl"
 #endif
@@ -31,7 +32,6 @@ vec3 light(vec2 uv) {
 }
 
 void main() {
-#if defined(SPLIT) || defined(ADD_GLOW)
 #ifdef SPLIT
     vec2 d = vec2(u_split, 0.0);  // red one way, blue the other
     vec3 c = vec3(light(v_uv + d).r, light(v_uv).g, light(v_uv - d).b);
@@ -42,10 +42,5 @@ void main() {
     c = finished(c, v_uv.y);
 #endif
     f_colour = vec4(c, 1.0);
-#else
-    // the plain copy (the composite's alpha is 1), written as llvmpipe's linear rasterizer
-    // recognises it: see window_texture in visualizer/render/context.py
-    f_colour = texture(u_image, v_uv);
-#endif
 }
 #endif

@@ -83,11 +83,12 @@ class Bloom:
     def _upscale(self, target: moderngl.Framebuffer, image: moderngl.Texture,
                  glow_layer: moderngl.Texture, direct: bool, band: tuple[float, float],
                  split: float) -> None:  # fmt: skip
-        """The one full-size pass: see upscale.glsl."""
+        """The one full-size pass: see upscale.glsl and copy.glsl."""
         target.use()
         image.use(0)
         glow_layer.use(1)
-        name = "upscale" + ("+ADD_GLOW" if direct else "") + ("+SPLIT" if split > 0 else "")
+        variants = ("+ADD_GLOW" if direct else "") + ("+SPLIT" if split > 0 else "")
+        name = "upscale" + variants if variants else "copy"  # the plain form: see copy.glsl
         if name not in self._vaos:
             self._vaos[name] = self._shaders.vertex_array(name, [])
         upscale = self._shaders.get(name)
