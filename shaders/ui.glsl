@@ -8,7 +8,7 @@ in vec4 in_uv;       // the atlas region: u0, v0 (top left), u1, v1
 in vec4 in_colour;
 uniform vec2 u_screen;   // target size in pixels
 out vec2 v_uv;
-out vec4 v_colour;
+flat out vec4 v_colour;  // the same over the quad: not interpolated per pixel
 
 void main() {
     vec2 corner = vec2(gl_VertexID & 1, (gl_VertexID >> 1) & 1);
@@ -21,7 +21,7 @@ void main() {
 
 #ifdef FRAGMENT_SHADER
 in vec2 v_uv;
-in vec4 v_colour;
+flat in vec4 v_colour;
 out vec4 f_colour;
 uniform sampler2D u_texture;
 
