@@ -23,14 +23,14 @@ class Arcs:
         self._t = shaders.ctx.buffer(t.tobytes())
         self._arcs = Instances(
             shaders, "arcs", [(self._t, "1f", "in_t")],
-            "3f 3f 1f 1f/i", "in_start", "in_end", "in_weight", "in_layer",
+            "3f 3f 1f/i", "in_start", "in_end", "in_weight",
         )  # fmt: skip
-        self._data = np.zeros((0, 8), np.float32)
+        self._data = np.zeros((0, 7), np.float32)
 
     def update(self, scene: SceneState) -> None:
         history = self.look.history
         if not scene.arcs or scene.rows < 2:
-            self._data = np.zeros((0, 8), np.float32)
+            self._data = np.zeros((0, 7), np.float32)
             return
         keys = np.array(list(scene.arcs.keys()), np.float32)  # [n, 2] layer, run position
         weights = np.array(list(scene.arcs.values()), np.float32)
@@ -44,8 +44,7 @@ class Arcs:
         y = 0.5 * (heights[layer] + heights[layer + 1])  # inside block `layer`
         r = layout.RING_RADIUS
         start = np.column_stack([r * np.cos(angle), y, r * np.sin(angle)])
-        frac = layer / max(scene.rows - 2, 1)
-        data = np.column_stack([start, end, weights, frac]).astype(np.float32)
+        data = np.column_stack([start, end, weights]).astype(np.float32)
         self._data = data[np.argsort(-weights)]  # strongest first: lower detail drops the weakest
 
     def draw(self, view: View) -> None:
