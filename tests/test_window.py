@@ -7,6 +7,7 @@ process). neuroweb itself never mixes the two: a run is either a window or headl
 
 import multiprocessing
 import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,7 @@ import pygame
 
 from visualizer.clock import RealClock
 from visualizer.config import load_settings
-from visualizer.render.app import App
+from visualizer.render.app import LOADING_FPS, App
 from visualizer.render.context import WindowTarget
 from visualizer.render.controls import Command, Controls
 from visualizer.sound.speakers import Speakers
@@ -31,8 +32,9 @@ def _key(key: int, text: str = "", mod: int = 0) -> list[pygame.event.Event]:
 
 
 def _window_session(model: str, folder: str) -> None:
-    """In its own process: open the window, stream and play, screenshot with Ctrl+S, mute with
-    Ctrl+M, quit with Esc. The sound goes through SDL's disk driver into speakers.raw."""
+    """In its own process: open the window (the loading screen at its lower frame cap), stream
+    and play, screenshot with Ctrl+S, mute with Ctrl+M, quit with Esc. The sound goes through
+    SDL's disk driver into speakers.raw."""
     os.chdir(folder)
     os.environ["SDL_AUDIODRIVER"] = "disk"
     os.environ["SDL_DISKAUDIOFILE"] = str(Path(folder) / "speakers.raw")
@@ -47,11 +49,18 @@ def _window_session(model: str, folder: str) -> None:
         with LocalSource(settings) as stream:
             app = App(settings, target, stream, RealClock(), adaptive=True, prompt="Hello",
                       speakers=speakers)  # fmt: skip
-            frames = 0
+            frames, loading = 0, []
             while app.scene.tokens_seen < 5 and frames < MAX_FRAMES:
+                start = time.perf_counter()
                 app.frame()
+                if app.frame_cap_now() == LOADING_FPS:  # the loading screen: the model imports
+                    loading.append(time.perf_counter() - start)
                 frames += 1
             assert app.scene.tokens_seen >= 5, app.status
+            # llvmpipe: the loading screen was drawn at the lower cap, the answer is not
+            assert app.frame_cap == settings.window.software_fps > LOADING_FPS
+            assert app.frame_cap_now() == app.frame_cap
+            assert len(loading) >= 3 and min(loading) >= 1 / LOADING_FPS - 0.002, loading
             played = Path(folder) / "speakers.raw"
             heard_from = played.stat().st_size
             while played.stat().st_size < heard_from + 48000 and frames < MAX_FRAMES:

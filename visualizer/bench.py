@@ -134,15 +134,15 @@ def _probe_first_frame() -> dict:
     """The live path as `neuroweb run --prompt` takes it, offscreen: its first frame, then the
     first word of the answer on screen (the window's clock and frame cap, the model loading in
     its process beside the loading screen)."""
-    from visualizer.clock import RealClock
-    from visualizer.live import leave_a_core
-    from visualizer.render.app import App
-    from visualizer.render.context import HeadlessTarget
-    from visualizer.sources import open_source
+    from visualizer.sources import model_first
 
     served = os.environ.get("NEUROWEB_BENCH_SOURCE", "")  # HOST:PORT of a warm server, if any
     settings = load_settings("default", {"model": {"source": served}})
-    with open_source(leave_a_core(settings)) as source:
+    with model_first(settings) as source:
+        from visualizer.clock import RealClock
+        from visualizer.render.app import App
+        from visualizer.render.context import HeadlessTarget
+
         target = HeadlessTarget((settings.window.width, settings.window.height), like_a_window=True)
         app = App(settings, target, source, RealClock(), adaptive=True, prompt=PROMPT)
         app.frame()
@@ -162,9 +162,9 @@ def render_fps(size: tuple[int, int], quiet: bool) -> dict:
     import numpy as np
 
     from visualizer.clock import RealClock
-    from visualizer.live import leave_a_core
     from visualizer.render.app import App
     from visualizer.render.context import HeadlessTarget
+    from visualizer.sources import leave_a_core
     from visualizer.sources.local import LocalSource
 
     gen = {"temperature": 0.0, "max_tokens": 1000}

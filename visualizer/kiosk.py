@@ -33,7 +33,7 @@ from visualizer.config import KioskSettings, Settings, load_settings, parse_keys
 from visualizer.errors import UserError
 from visualizer.render.app import App
 from visualizer.sound.speakers import Speakers
-from visualizer.sources import open_source
+from visualizer.sources import leave_a_core, open_source
 from visualizer.sources.replay import ReplayWhileLoading
 
 LOG_BACKUPS = 3
@@ -249,7 +249,6 @@ def looks_of(settings: Settings) -> dict[str, Settings]:
 def run_kiosk(settings: Settings) -> int:
     import pygame
 
-    from visualizer.live import leave_a_core
     from visualizer.render.context import WindowTarget, WindowUnavailable
     from visualizer.render.controls import Controls
 

@@ -1,12 +1,11 @@
 """`neuroweb run`: the live window, or, with no display, a headless clip of the same demo.
 
-The model process starts first and imports torch while the window opens (the first frame comes
-within a second); the loading screen shows its progress.
+The model process starts first (sources.model_first, before this module's imports) and imports
+torch while the window opens (the first frame comes within a second); the loading screen shows
+its progress.
 """
 
-import os
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 from visualizer.clock import FixedStepClock, RealClock
@@ -17,19 +16,11 @@ from visualizer.render.context import HeadlessTarget, WindowTarget, WindowUnavai
 from visualizer.render.offline import Run, fitted, render_video, snapshot
 from visualizer.render.renderer import save_png
 from visualizer.sound.speakers import Speakers
-from visualizer.sources import FrameSource, open_source
+from visualizer.sources import FrameSource
 from visualizer.tracer import answer
 
 DEMO_VIDEO = Path("neuroweb-demo.mp4")
 DEMO_IMAGE = Path("neuroweb-demo.png")
-
-
-def leave_a_core(settings: Settings) -> Settings:
-    """The renderer needs a core of its own: by default the model takes all but one."""
-    if settings.model.threads:
-        return settings
-    threads = max(1, (os.cpu_count() or 2) - 1)
-    return replace(settings, model=replace(settings.model, threads=threads))
 
 
 def _finish(app: App) -> None:
@@ -115,12 +106,6 @@ def run_headless(
     return 0
 
 
-def model_first(settings: Settings) -> FrameSource:
-    """The model of `settings` (not started), to enter before anything else of a run: its
-    process then imports torch and loads while the window opens."""
-    return open_source(leave_a_core(settings))
-
-
 def demo_clip(
     settings: Settings, source: FrameSource, prompt: str, video: Path, image: Path
 ) -> int:
@@ -138,14 +123,17 @@ def demo_clip(
 
 
 def run_live(
-    settings: Settings, prompt: str | None, record: Path | None, watch: PresetWatch | None = None
+    settings: Settings,
+    source: FrameSource,
+    prompt: str | None,
+    record: Path | None,
+    watch: PresetWatch | None = None,
 ) -> int:
     """The window (reloading the preset when `watch` sees it change); without a display, the
     demo clip and a PNG, from the same model process."""
-    with model_first(settings) as source:
-        try:
-            return run_window(settings, source, prompt, record, watch)
-        except WindowUnavailable as exc:
-            print(f"{exc}: rendering a headless demo clip instead", file=sys.stderr)
-        return demo_clip(settings, source, prompt or settings.record.demo_prompt,
-                         record or DEMO_VIDEO, DEMO_IMAGE)  # fmt: skip
+    try:
+        return run_window(settings, source, prompt, record, watch)
+    except WindowUnavailable as exc:
+        print(f"{exc}: rendering a headless demo clip instead", file=sys.stderr)
+    return demo_clip(settings, source, prompt or settings.record.demo_prompt,
+                     record or DEMO_VIDEO, DEMO_IMAGE)  # fmt: skip

@@ -10,6 +10,8 @@ The window, `render`, `trace`, `snapshot`, the kiosk and `soak` all take frames 
 `drain()`, and ask for answers through `generate()`.
 """
 
+import os
+from dataclasses import replace
 from typing import Protocol
 
 from visualizer.config import GenerationSettings, Settings
@@ -64,3 +66,18 @@ def open_source(settings: Settings, lossless: bool = False) -> FrameSource:
     from visualizer.sources.local import LocalSource
 
     return LocalSource(settings, lossless=lossless)
+
+
+def leave_a_core(settings: Settings) -> Settings:
+    """The renderer needs a core of its own: by default the model takes all but one."""
+    if settings.model.threads:
+        return settings
+    threads = max(1, (os.cpu_count() or 2) - 1)
+    return replace(settings, model=replace(settings.model, threads=threads))
+
+
+def model_first(settings: Settings) -> FrameSource:
+    """The model of `settings` beside a renderer (not started), to enter before anything else
+    of a run, the render stack's imports included: its process then imports torch and loads
+    while the window opens."""
+    return open_source(leave_a_core(settings))
