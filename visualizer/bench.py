@@ -23,7 +23,8 @@ Figures (tok/s are decode rates after the prompt, greedy, the embedded SmolLM2):
   first_token_s_cold / _warm   fresh process, empty / warm cache: interpreter start to the
                        first generated token arriving from a model process it starts
   first_token_on_screen_s_warm   fresh `neuroweb run --prompt`-like process (offscreen,
-                       model process first, window clock): to the answer's first word drawn
+                       drawing as a window does: model process first, window clock and frame
+                       caps, no waiting on the model): to the answer's first word drawn
   first_token_s_served the same with `--source`, a `neuroweb serve` already up (kept warm)
   peak_rss_mb          the model process's peak resident memory while streaming
   first_frame_s        fresh process: interpreter start to the first complete frame of the live

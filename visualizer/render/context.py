@@ -63,12 +63,14 @@ class HeadlessTarget:
     interactive = False
 
     def __init__(self, size: tuple[int, int], like_a_window: bool = False) -> None:
-        """`like_a_window`: each present waits for the frame, as a window's swap does (the
-        bench's and the governor's frame times count the whole frame); otherwise (a video) the
-        next frame's Python runs while this one rasterizes, and the recording's read-back ring
-        waits only for frames two behind."""
+        """`like_a_window`: the bench's stand-in for a window. Each present waits for the
+        frame, as a window's swap does (the bench's and the governor's frame times count the
+        whole frame), and the app treats it as interactive: it draws on while the model loads
+        rather than waiting for it. Otherwise (a video) the next frame's Python runs while this
+        one rasterizes, and the recording's read-back ring waits only for frames two behind."""
         self.ctx = moderngl.create_standalone_context(backend="egl", require=GL_VERSION)
         self.size, self.like_a_window = size, like_a_window
+        self.interactive = like_a_window
         # stored as a window stores its pixels (BGRA: see window_texture), or as a video reads them
         if like_a_window:
             self._colour = window_texture(self.ctx, size)
