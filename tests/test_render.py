@@ -209,6 +209,33 @@ def test_the_light_is_finished_alike_at_every_render_scale(target, split):
     assert np.abs(out[1.0] - out[0.5])[:, 20:-20].max() <= 3
 
 
+def test_the_colour_split_moves_red_and_blue_alike_at_every_render_scale(target):
+    """The glitch's colour split: red shows the light `split` of the width to its right, blue
+    to its left, green in place. Below scale 1 the composite splits at the render scale (the
+    full-size pass stays a plain read); at scale 1 the upscale does: the same places."""
+    from visualizer.render.layers.bloom import Bloom
+
+    shaders = ShaderLibrary(target.ctx)
+    bloom = Bloom(shaders, PassTimes(target.ctx))
+    split, column = 0.05, 0.5  # a bright column at the middle of the width
+    peaks = {}
+    for scale in (1.0, 0.5):
+        size = (round(SIZE[0] * scale), round(SIZE[1] * scale))
+        scene = bloom.begin(size)
+        scene.clear(1.0, 1.0, 1.0, 1.0, viewport=(round(size[0] * column) - 1, 0, 2, size[1]))
+        bloom.finish(target.fbo, 0.0, lambda: None, 0.0, 0.0, split)
+        profile = read_rgb(target.fbo, SIZE).astype(np.float32).mean(axis=0)  # [x, rgb]
+        peaks[scale] = [float(np.average(np.arange(SIZE[0]), weights=profile[:, c] ** 4))
+                        for c in range(3)]  # fmt: skip
+    bloom.release()
+    shaders.release()
+    shift = split * SIZE[0]  # 24 pixels
+    for red, green, blue in peaks.values():
+        assert green == pytest.approx(SIZE[0] * column, abs=1.5)
+        assert red == pytest.approx(green - shift, abs=1.5)
+        assert blue == pytest.approx(green + shift, abs=1.5)
+
+
 def test_lines_drawn_smooth_keep_their_light_without_the_staircase(target):
     """Below render scale 1 the attention arcs are drawn through smooth_lines: a shallow line
     drawn plain is a staircase of whole pixels (one level of light), which a low render scale

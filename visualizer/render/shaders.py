@@ -139,7 +139,7 @@ class ShaderLibrary:
 
     def get(self, name: str) -> LiveProgram:
         """The program, compiled now; a first compile that fails raises ShaderError. A name
-        such as "upscale+ADD_GLOW" is a variant: shaders/upscale.glsl with ADD_GLOW #defined
+        such as "upscale+SPLIT" is a variant: shaders/upscale.glsl with SPLIT #defined
         (a CPU renderer runs both sides of a uniform branch, texture reads and all, so a
         choice made once a frame is compiled in rather than branched on)."""
         if name not in self._programs:

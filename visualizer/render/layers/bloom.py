@@ -26,7 +26,6 @@ class Bloom:
         self.ctx, self.passes = shaders.ctx, passes
         self._bright = shaders.get("bright")
         self._blur = shaders.get("blur")
-        self._composite = shaders.get("composite")
         self._shaders = shaders
         self._vaos = {name: shaders.vertex_array(name, []) for name in
                       ("bright", "blur", "composite")}  # fmt: skip
@@ -76,26 +75,26 @@ class Bloom:
         with self.passes.measure("web: bloom"):
             self._glow_layer(glow, backdrop)
             if not direct:
-                self._compose(band)
+                self._compose(band, split)
         with self.passes.measure("web: upscale"):
             self._upscale(target, scene if direct else final, glow_layer, direct, band, split)
 
     def _upscale(self, target: moderngl.Framebuffer, image: moderngl.Texture,
                  glow_layer: moderngl.Texture, direct: bool, band: tuple[float, float],
                  split: float) -> None:  # fmt: skip
-        """The one full-size pass: see upscale.glsl and copy.glsl."""
+        """The one full-size pass: see upscale.glsl and copy.glsl. Below render scale 1 the
+        composite has split the colours already."""
         target.use()
         image.use(0)
         glow_layer.use(1)
-        variants = ("+ADD_GLOW" if direct else "") + ("+SPLIT" if split > 0 else "")
-        name = "upscale" + variants if variants else "copy"  # the plain form: see copy.glsl
+        name = ("upscale+SPLIT" if split > 0 else "upscale") if direct else "copy"
         if name not in self._vaos:
             self._vaos[name] = self._shaders.vertex_array(name, [])
         upscale = self._shaders.get(name)
         upscale.set("u_image", 0)
         upscale.set("u_glow", 1)
         upscale.set("u_split", split)
-        if direct:  # no composite pass finished the light: this one does (ADD_GLOW)
+        if direct:  # no composite pass finished the light: this one does
             _finish_uniforms(upscale, band)
         self._vaos[name].render(moderngl.TRIANGLES, vertices=3)
 
@@ -125,16 +124,22 @@ class Bloom:
         backdrop()
         self.ctx.disable(moderngl.BLEND)
 
-    def _compose(self, band: tuple[float, float]) -> None:
-        """The light + the glow layer at the render scale, finished (see composite.glsl)."""
+    def _compose(self, band: tuple[float, float], split: float) -> None:
+        """The light + the glow layer at the render scale, finished, its colours split by
+        `split` (see composite.glsl)."""
         scene, a, _, _ = self._textures
         self._fbos[3].use()
         scene.use(0)
         a.use(1)
-        self._composite.set("u_scene", 0)
-        self._composite.set("u_glow", 1)
-        _finish_uniforms(self._composite, band)
-        self._vaos["composite"].render(moderngl.TRIANGLES, vertices=3)
+        name = "composite+SPLIT" if split > 0 else "composite"
+        if name not in self._vaos:
+            self._vaos[name] = self._shaders.vertex_array(name, [])
+        composite = self._shaders.get(name)
+        composite.set("u_scene", 0)
+        composite.set("u_glow", 1)
+        composite.set("u_split", split)
+        _finish_uniforms(composite, band)
+        self._vaos[name].render(moderngl.TRIANGLES, vertices=3)
 
     def _free(self) -> None:
         for thing in (*self._fbos, *self._textures):
