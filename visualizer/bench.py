@@ -36,6 +36,10 @@ Figures (tok/s are decode rates after the prompt, greedy, the embedded SmolLM2):
   passes_ms_720p / _1080p   then, over PASS_FRAMES more frames with the HUD on, each pass's
                        median time as the HUD measures it (render/passes.py), and
   panel_draws_720p / _1080p  the draw calls of the text and panels in a frame
+  render_fps_720p_glitch, frame_ms_p99_720p_glitch, passes_ms_720p_glitch   the same in
+                       the glitch look (cuts, stutters, word flashes, colour splits), and
+  held_back_share_720p_glitch   the share of its frames the flash limiter held back (each
+                       one a mix in linear light: the costliest frames of that look)
   capture_tok_s_while_rendering   the model's decode rate during the 720p measurement, and
   capture_ratio_while_rendering   its ratio to bare_tok_s
   bare_tok_s_spare_threads        bare decode with all cores but one (what the model process
@@ -158,8 +162,9 @@ def _probe_first_frame() -> dict:
     return {"first_frame_at": first, "first_token_on_screen_at": answered}
 
 
-def render_fps(size: tuple[int, int], quiet: bool) -> dict:
-    """The live demo rendering offscreen at `size` while the model streams (see the top)."""
+def render_fps(size: tuple[int, int], quiet: bool, preset: str = "default") -> dict:
+    """The live demo rendering offscreen at `size` in `preset`'s look while the model streams
+    (see the top)."""
     import numpy as np
 
     from visualizer.clock import RealClock
@@ -169,7 +174,7 @@ def render_fps(size: tuple[int, int], quiet: bool) -> dict:
     from visualizer.sources.local import LocalSource
 
     gen = {"temperature": 0.0, "max_tokens": 1000}
-    settings = load_settings("default", {"generation": gen})
+    settings = load_settings(preset, {"generation": gen})
     target = HeadlessTarget(size, like_a_window=True)
     with LocalSource(leave_a_core(settings)) as stream:
         app = App(settings, target, stream, RealClock(), adaptive=True, prompt=PROMPT)
@@ -189,6 +194,8 @@ def render_fps(size: tuple[int, int], quiet: bool) -> dict:
                 setting, changed = (app.governor.scale, app.governor.detail), time.perf_counter()
         _say(quiet, f"{size[0]}x{size[1]}: measuring")
         times, arrivals = [], []
+        limiter = app.renderer.limiter
+        held = limiter.held_back if limiter is not None else 0
         end = time.perf_counter() + RENDER_S
         while time.perf_counter() < end:
             start = time.perf_counter()
@@ -197,6 +204,7 @@ def render_fps(size: tuple[int, int], quiet: bool) -> dict:
             times.append(time.perf_counter() - start)
             arrivals.extend(t for t in app.arrivals if t > last)
         scale, detail = app.governor.scale, app.governor.detail
+        held = (limiter.held_back - held) / len(times) if limiter is not None else 0.0
         app.hud = True  # then pass by pass, as the HUD samples them (one frame in 8)
         for _ in range(PASS_FRAMES):
             app.frame()
@@ -213,6 +221,7 @@ def render_fps(size: tuple[int, int], quiet: bool) -> dict:
         "render_scale": scale,
         "detail": detail,
         "tok_s": _rate(arrivals) if len(arrivals) > 1 else 0.0,
+        "held_back_share": held,
     }
 
 
@@ -573,6 +582,12 @@ def bench_command(tokens: int = 64, skip_cold: bool = False, quiet: bool = False
         if name == "720p":
             out["capture_tok_s_while_rendering"] = r["tok_s"]
             out["capture_ratio_while_rendering"] = r["tok_s"] / out["bare_tok_s"]
+    _say(quiet, "rendering at 720p in the glitch look with the model streaming")
+    r = render_fps((1280, 720), quiet, "glitch")
+    out["render_fps_720p_glitch"] = r["fps"]
+    out["frame_ms_p99_720p_glitch"] = r["frame_ms_p99"]
+    out["held_back_share_720p_glitch"] = r["held_back_share"]
+    out["passes_ms_720p_glitch"] = r["passes_ms"]
 
     out = {k: round(v, 3) if isinstance(v, float) else v for k, v in out.items()}
     print(json.dumps(out, indent=None if quiet else 2))
