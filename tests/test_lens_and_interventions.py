@@ -15,7 +15,7 @@ from visualizer.model.generate import generate_frames
 from visualizer.trace import frames_from_trace, read_trace
 
 PROMPT = "Tell me about the sea, please."
-EVERY = CaptureSettings(lens_every=1)
+EVERY = CaptureSettings(lens_every=1, lens_prompt="all")  # every layer, every position
 
 
 def _run(lm, ablate=(), steer=(), ghost=True, **gen):
@@ -50,7 +50,7 @@ def test_the_lens_at_the_last_layer_is_the_model_s_own_top_k(family, family_dir)
 def test_a_lens_keeping_more_words_than_the_candidates_fills_its_last_row(tiny_llama):
     """capture.lens_candidates may exceed capture.candidates (20 against 10): the last row
     still holds the model's own top 20, and the frame its top 10."""
-    cap = CaptureSettings(lens_every=1, lens_candidates=20)
+    cap = CaptureSettings(lens_every=1, lens_candidates=20, lens_prompt="all")
     for frame in generate_frames(tiny_llama, PROMPT, GenerationSettings(max_tokens=3), cap):
         assert frame.lens_ids.shape[1] == 20 and len(frame.topk_ids) == 10
         assert np.array_equal(frame.lens_ids[-1, :10], frame.topk_ids)
@@ -66,6 +66,27 @@ def test_the_ghost_s_lens_ends_in_the_ghost_s_own_answer(tiny_llama):
         assert np.array_equal(ghost.lens_ids[-1], ghost.topk_ids[:k])
         assert np.allclose(ghost.lens_probs[-1], ghost.topk_probs[:k], atol=1e-6)
         assert (ghost.lens_ids[:, 0] >= 0).all()
+
+
+def test_by_default_the_prompt_is_lensed_at_its_last_position_only(tiny_llama):
+    """capture.lens_prompt "last": of the prompt's positions only the last, whose answer is the
+    first word, goes through the lens (the others show for a frame at most), with the words
+    and probabilities that lensing every position gives; every position keeps the model's own
+    answer as its last row, and every generated token is lensed. Over several prefill chunks
+    the earlier chunks are not lensed at all."""
+    gen = GenerationSettings(max_tokens=3, temperature=0.0)
+    for chunk in (64, 5):  # the prompt in one pass, and in several
+        last, every = (list(generate_frames(tiny_llama, PROMPT, gen, CaptureSettings(
+            lens_every=1, prefill_chunk=chunk, lens_prompt=kept))) for kept in ("last", "all"))
+        prompt = [f for f in last if f.is_prompt]
+        assert len(prompt) > chunk or chunk == 64
+        for frame in prompt[:-1]:
+            assert (frame.lens_ids[:-1, 0] == -1).all() and (frame.lens_probs[:-1] == 0).all()
+            assert np.array_equal(frame.lens_ids[-1], frame.topk_ids[: frame.lens_ids.shape[1]])
+        for a, b in zip(last[len(prompt) - 1 :], every[len(prompt) - 1 :], strict=True):
+            assert (a.lens_ids[:, 0] >= 0).all()
+            assert np.array_equal(a.lens_ids, b.lens_ids) and a.text == b.text
+            assert np.allclose(a.lens_probs, b.lens_probs, atol=1e-6)
 
 
 def test_the_default_lens_reads_every_fourth_layer_and_the_last(tiny_llama):

@@ -79,6 +79,10 @@ class CaptureSettings:
     trace_window: int = 64  # attention a trace keeps per token: its newest positions (and the sink)
     lens_every: int = 4  # the logit lens on every Nth layer (and the last); 0: no lens
     lens_candidates: int = 5  # the top words kept per lensed layer
+    # the lens over the prompt: "last", only its last position (the one whose answer is the
+    # first word; the others are shown at once and replaced within a frame, and lensing them
+    # all doubled the wait for the first word); "all", every position (traces for analysis)
+    lens_prompt: str = "last"
 
 
 @dataclass(frozen=True)
@@ -216,6 +220,7 @@ class Settings:
             (c.prefill_chunk >= 1, "capture.prefill_chunk", "an integer ≥ 1"),
             (c.lens_every >= 0, "capture.lens_every", "an integer ≥ 0"),
             (1 <= c.lens_candidates <= 20, "capture.lens_candidates", "an integer in 1..20"),
+            (c.lens_prompt in ("last", "all"), "capture.lens_prompt", '"last" | "all"'),
             (m.threads >= 0, "model.threads", "an integer ≥ 0"),
             *((is_colour(getattr(lk, k)), f"look.{k}", 'a colour "#rrggbb"') for k in COLOURS),
             (1 <= lk.nodes_per_layer <= 512, "look.nodes_per_layer", "an integer in 1..512"),

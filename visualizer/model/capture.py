@@ -120,6 +120,7 @@ class Recorder:
         self.n_layers, self.mlp_width, self.n_experts = (
             len(parts.blocks), parts.mlp_width, parts.n_experts)  # fmt: skip
         self.lens = lens
+        self.lens_from = 0  # the first position of a pass that is lensed (see generate.py)
         self.clear()
 
     def clear(self) -> None:
@@ -150,14 +151,17 @@ class Recorder:
         return logits[: len(own)].reshape(*x.shape[:-1], -1)
 
     def _lensed(self) -> torch.Tensor | None:
-        """The lensed rows of this pass's residual stream through the final norm, or None
-        (no lens, or a pass whose rows are not all here)."""
+        """The lensed rows of this pass's residual stream from position lens_from on, through
+        the final norm, or None (no lens, no such position, or a pass whose rows are not all
+        here)."""
         rows = unembedded_rows(self.lens[0], self.n_layers)
         if not rows or len(self.hidden) != self.n_layers + 1:
             return None
+        if self.lens_from >= self.hidden[0].shape[1]:
+            return None
         device = self.parts.unembed.weight.device
-        return lens_input(torch.stack([self.hidden[r].to(device) for r in rows], dim=2),
-                          self.parts)  # fmt: skip
+        stacked = torch.stack([self.hidden[r][:, self.lens_from :].to(device) for r in rows], dim=2)
+        return lens_input(stacked, self.parts)
 
     def take(self, positions: int, detail: Detail = FULL) -> Captured:
         """The pass's internals, reduced to `detail` on the model's device before they leave
@@ -188,13 +192,17 @@ class Recorder:
         lensed, k = self.lens
         unembedded = unembedded_rows(lensed, n)
         own = unembedded != lensed
-        logits = self.lens_logits  # [B, S, n, V]; else the unembedding ran outside the hooks
-        if logits is None and unembedded:
-            logits = lens_logits(rows, self.parts, unembedded)
-        lens_ids, lens_probs = lens_words(
-            None if logits is None else logits[0], self.parts, unembedded, (s, n + 1), k)
-        ghost = lens_words(None if logits is None else logits[1], self.parts, unembedded,
-                           (s, n + 1), k) if len(rows) > 1 else (None, None)  # fmt: skip
+        start = min(self.lens_from, s)  # positions before it are not lensed
+        logits = self.lens_logits  # [B, S - start, n, V]; else the unembedding ran elsewhere
+        if logits is None and unembedded and start < s:
+            logits = lens_logits(rows[:, start:], self.parts, unembedded)
+
+        def words(row: int) -> tuple[torch.Tensor, torch.Tensor]:  # of batch row `row`
+            found = None if logits is None else logits[row]
+            return _from(start, *lens_words(found, self.parts, unembedded, (s - start, n + 1), k))
+
+        lens_ids, lens_probs = words(0)
+        ghost = words(1) if len(rows) > 1 else (None, None)
         if own:  # left for generate.summarized to fill from the logits: no second unembedding
             for ids in (lens_ids, ghost[0]):
                 if ids is not None:
@@ -213,6 +221,14 @@ class Recorder:
         )  # fmt: skip
         self.clear()
         return captured
+
+
+def _from(start: int, ids: torch.Tensor, probs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Lens words of the positions from `start` on, placed after `start` unlensed ones."""
+    if not start:
+        return ids, probs
+    unlensed = torch.full((start, *ids.shape[1:]), -1, dtype=ids.dtype)
+    return torch.cat([unlensed, ids]), torch.cat([torch.zeros(start, *probs.shape[1:]), probs])
 
 
 def logit_lens(

@@ -242,6 +242,8 @@ def generate_frames(
                     return
                 chunk = ids[i : i + cap.prefill_chunk]
                 past = view.length
+                last = i + len(chunk) == len(ids)
+                rec.lens_from = 0 if cap.lens_prompt == "all" else len(chunk) - last
                 logits = view.forward([chunk] * len(view.ids))
                 captured = rec.take(view.length, detail)
                 ghosts = [None] * len(chunk)
@@ -252,6 +254,7 @@ def generate_frames(
                 yield from _frames(chunk, i, past, 0, captured, logits[0], cap.candidates, detok,
                                    True, detail.attention, changed.now.specs, ghosts)  # fmt: skip
                 run.extend(chunk)
+            rec.lens_from = 0
             for _ in range(gen.max_tokens):
                 if stop is not None and stop.is_set():
                     return
