@@ -195,7 +195,7 @@ def render_fps(size: tuple[int, int], quiet: bool, preset: str = "default") -> d
         _say(quiet, f"{size[0]}x{size[1]}: measuring")
         times, arrivals = [], []
         limiter = app.renderer.limiter
-        held = limiter.held_back if limiter is not None else 0
+        held_before = limiter.held_back if limiter is not None else 0
         end = time.perf_counter() + RENDER_S
         while time.perf_counter() < end:
             start = time.perf_counter()
@@ -204,7 +204,7 @@ def render_fps(size: tuple[int, int], quiet: bool, preset: str = "default") -> d
             times.append(time.perf_counter() - start)
             arrivals.extend(t for t in app.arrivals if t > last)
         scale, detail = app.governor.scale, app.governor.detail
-        held = (limiter.held_back - held) / len(times) if limiter is not None else 0.0
+        held = (limiter.held_back - held_before) / len(times) if limiter is not None else 0.0
         app.hud = True  # then pass by pass, as the HUD samples them (one frame in 8)
         for _ in range(PASS_FRAMES):
             app.frame()

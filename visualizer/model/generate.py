@@ -242,6 +242,7 @@ def generate_frames(
                     return
                 chunk = ids[i : i + cap.prefill_chunk]
                 past = view.length
+                # "last": none of an earlier chunk's positions lensed, the last chunk's last one
                 last = i + len(chunk) == len(ids)
                 rec.lens_from = 0 if cap.lens_prompt == "all" else len(chunk) - last
                 logits = view.forward([chunk] * len(view.ids))
@@ -275,8 +276,10 @@ def generate_frames(
                     other = shadow.sampler(torch.tensor([shadow.run]), logits[1, -1])
                     tokens.append(next(iter(eos)) if shadow.ended and eos else other)
                 if view.length + 1 > view.window:
+                    rec.lens_from = cap.prefill_chunk  # its passes make no frames: no lens
                     view.slide(cap.prefill_chunk, stop)
                     rec.clear()
+                    rec.lens_from = 0
                     if stop is not None and stop.is_set():
                         return
                 past = view.length

@@ -31,7 +31,7 @@ from visualizer.render.context import is_software
 from visualizer.render.controls import Command, Controls
 from visualizer.render.glitch import Glitch
 from visualizer.render.governor import Governor
-from visualizer.render.layers.panels import PENDING_LIMIT, Overlay
+from visualizer.render.layers.panels import PENDING_LIMIT, Overlay, loading_screen
 from visualizer.render.passes import PassTimes
 from visualizer.render.renderer import Renderer, render_poster
 from visualizer.sound.speakers import Speakers
@@ -192,8 +192,9 @@ class App:
         show: the model process is importing torch and loading on the same cores, and every
         frame of its slow dots and drift would take CPU time from it (in an Xvfb window on two
         cores, a cap of 10 rather than 60 brought the first word on screen 0.5 s sooner)."""
-        loading = self.status.state in ("starting", "loading") and self.scene.rows == 0
-        return min(self.frame_cap, LOADING_FPS) if loading else self.frame_cap
+        if loading_screen(self.status.state, self.scene.rows):
+            return min(self.frame_cap, LOADING_FPS)
+        return self.frame_cap
 
     # --- model side -----------------------------------------------------------------------
 

@@ -27,8 +27,7 @@ class Bloom:
         self._bright = shaders.get("bright")
         self._blur = shaders.get("blur")
         self._shaders = shaders
-        self._vaos = {name: shaders.vertex_array(name, []) for name in
-                      ("bright", "blur", "composite")}  # fmt: skip
+        self._vaos = {name: shaders.vertex_array(name, []) for name in ("bright", "blur")}
         self.size = (0, 0)
         self._textures: list[moderngl.Texture] = []
         self._fbos: list[moderngl.Framebuffer] = []
@@ -87,16 +86,14 @@ class Bloom:
         target.use()
         image.use(0)
         glow_layer.use(1)
-        name = ("upscale+SPLIT" if split > 0 else "upscale") if direct else "copy"
-        if name not in self._vaos:
-            self._vaos[name] = self._shaders.vertex_array(name, [])
-        upscale = self._shaders.get(name)
+        upscale, vao = self._variant(
+            ("upscale+SPLIT" if split > 0 else "upscale") if direct else "copy")
         upscale.set("u_image", 0)
         upscale.set("u_glow", 1)
         upscale.set("u_split", split)
         if direct:  # no composite pass finished the light: this one does
             _finish_uniforms(upscale, band)
-        self._vaos[name].render(moderngl.TRIANGLES, vertices=3)
+        vao.render(moderngl.TRIANGLES, vertices=3)
 
     def _glow_layer(self, glow: float, backdrop: Callable[[], None]) -> None:
         """glow × the scene's blurred highlights + the backdrop, at a quarter of the render
@@ -131,15 +128,19 @@ class Bloom:
         self._fbos[3].use()
         scene.use(0)
         a.use(1)
-        name = "composite+SPLIT" if split > 0 else "composite"
-        if name not in self._vaos:
-            self._vaos[name] = self._shaders.vertex_array(name, [])
-        composite = self._shaders.get(name)
+        composite, vao = self._variant("composite+SPLIT" if split > 0 else "composite")
         composite.set("u_scene", 0)
         composite.set("u_glow", 1)
         composite.set("u_split", split)
         _finish_uniforms(composite, band)
-        self._vaos[name].render(moderngl.TRIANGLES, vertices=3)
+        vao.render(moderngl.TRIANGLES, vertices=3)
+
+    def _variant(self, name: str):
+        """The full-screen program `name` (a variant such as "composite+SPLIT" is compiled the
+        first time it is asked for) and its vertex array."""
+        if name not in self._vaos:
+            self._vaos[name] = self._shaders.vertex_array(name, [])
+        return self._shaders.get(name), self._vaos[name]
 
     def _free(self) -> None:
         for thing in (*self._fbos, *self._textures):

@@ -63,6 +63,12 @@ class Overlay:
 Box = tuple[float, float, float, float]  # a label's left, top, right, bottom in pixels
 
 
+def loading_screen(state: str, rows: int) -> bool:
+    """The loading screen is what a frame shows: the model starting or loading, and nothing of
+    it in the scene yet (no web at rest, no replayed answer)."""
+    return state in ("starting", "loading") and rows == 0
+
+
 def _overlap(a: Box, b: Box) -> bool:
     return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
 
@@ -179,7 +185,7 @@ class Panels:
             self.painter.rect(0, 0, w, h, (*self.text[:3], o.flash))
             self.painter.text(_visible(o.flash_word), w / 2, 0.36 * h, round(0.22 * h),
                               (*self.ink[:3], o.flash), bold=True, anchor="center")  # fmt: skip
-        if (o.state in ("starting", "loading") and scene.rows == 0) or o.state == "reconnecting":
+        if loading_screen(o.state, scene.rows) or o.state == "reconnecting":
             self._loading(o, w, h, time)
         if o.replay:
             self._lines((REPLAY,), 0.5 * w, 0.085 * h, round(0.03 * h), self.accent,
