@@ -1,7 +1,8 @@
 """Keeps what neuroweb shows within WCAG 2.3.1: no more than three flashes in any second.
 
 Frames are drawn into `frame()`. `finish` measures the new frame's relative luminance per cell
-of a coarse grid (shaders/flash_measure.glsl), decides how much of the change may be shown, and
+of a coarse grid (from TAPS × TAPS pixels a cell, read back), decides how much of the change may
+be shown, and
 shows it on the target (shaders/flash_limit.glsl: the last shown frame moved toward the new
 one, in linear light). A frame that may be held back is drawn into an offscreen texture of the
 limiter's own, and copied or mixed onto the target; while no cell is within one transition of
@@ -34,21 +35,18 @@ DARK = 0.8
 RED_STEP = 20.0  # red value: (R - G - B) × 320 where R / (R + G + B) ≥ 0.8
 RED_MARGIN = 16.0
 BUDGET = 5  # transitions per cell per second: two and a half flashes, under the limit of three
-TAPS = 8  # pixels measured per cell, across and down (flash_measure.glsl averages them)
+TAPS = 8  # pixels measured per cell, across and down
+LUMINANCE = np.array([0.2126, 0.7152, 0.0722])  # relative luminance of linear R, G, B
+_LEVELS = np.arange(256) / 255
+LINEAR = np.where(_LEVELS <= 0.04045, _LEVELS / 12.92, ((_LEVELS + 0.055) / 1.055) ** 2.4)
 
 
 class FlashLimiter:
     def __init__(self, shaders: ShaderLibrary) -> None:
         self.ctx = shaders.ctx
-        self._measure = shaders.get("flash_measure")
         self._limit = shaders.get("flash_limit")
         self._copy = shaders.get("copy")
-        self._vaos = {name: shaders.vertex_array(name, []) for name in
-                      ("flash_measure", "flash_limit", "copy")}  # fmt: skip
-        self._cells_texture = self.ctx.texture(CELLS, 2, dtype="f4")
-        self._cells_fbo = self.ctx.framebuffer(color_attachments=[self._cells_texture])
-        self._taps = self.ctx.texture((CELLS[0] * TAPS, CELLS[1] * TAPS), 3)
-        self._taps.filter = (moderngl.NEAREST, moderngl.NEAREST)
+        self._vaos = {name: shaders.vertex_array(name, []) for name in ("flash_limit", "copy")}
         self._columns = self._rows = np.zeros(0, int)  # the taps' pixels in a frame
         self._direct = False  # this frame is drawn straight into the target
         self.size = (0, 0)
@@ -125,24 +123,26 @@ class FlashLimiter:
         return amount
 
     def _measure_cells(self, fbo: moderngl.Framebuffer) -> np.ndarray:
-        """The frame in `fbo`: its mean relative luminance and red value per cell, [cells, 2],
-        from TAPS × TAPS pixels per cell, read a row at a time (a window's framebuffer cannot
-        be sampled by a shader), then averaged by flash_measure.glsl."""
+        """The frame in `fbo`: its mean relative luminance and red value (WCAG's saturated red:
+        (R - G - B) × 320 where R / (R + G + B) ≥ 0.8) per cell, [cells, 2], cells in rows from
+        the bottom, from TAPS × TAPS pixels per cell read a row at a time (a window's
+        framebuffer cannot be sampled by a shader). Averaged here rather than by a GL pass: a
+        pass of its own is one more hand-over to llvmpipe's threads, each costly beside the
+        model, to average 3,072 numbers."""
         width = self.size[0]
-        taps = [np.frombuffer(fbo.read(viewport=(0, y, width, 1), components=3, alignment=1),
-                              np.uint8).reshape(width, 3)[self._columns] for y in self._rows]
-        self._taps.write(np.stack(taps).tobytes())
-        self._cells_fbo.use()
-        self._taps.use(0)
-        self._measure.set("u_frame", 0)
-        self._measure.set("u_cells", CELLS)
-        self._vaos["flash_measure"].render(moderngl.TRIANGLES, vertices=3)
-        values = np.frombuffer(self._cells_texture.read(), np.float32).astype(np.float64)
-        return values.reshape(-1, 2)
+        lines = b"".join(fbo.read(viewport=(0, y, width, 1), components=3, alignment=1)
+                         for y in self._rows)  # fmt: skip
+        taps = np.frombuffer(lines, np.uint8).reshape(len(self._rows), width, 3)[:, self._columns]
+        luminance = LINEAR[taps] @ LUMINANCE  # [down, across]
+        c = taps / 255
+        saturated = c[..., 0] / np.maximum(c.sum(axis=-1), 1e-6) >= 0.8
+        red = np.where(saturated, np.maximum(0.0, (c[..., 0] - c[..., 1] - c[..., 2]) * 320), 0)
+        cols, rows = CELLS
+        cells = np.stack([luminance, red], axis=-1).reshape(rows, TAPS, cols, TAPS, 2)
+        return cells.mean(axis=(1, 3)).reshape(-1, 2)
 
     def release(self) -> None:
-        for thing in (*self._fbos, *self._textures, self._cells_fbo, self._cells_texture,
-                      self._taps):  # fmt: skip
+        for thing in (*self._fbos, *self._textures):
             thing.release()
         for vao in self._vaos.values():
             vao.release()
