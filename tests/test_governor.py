@@ -7,9 +7,11 @@ from visualizer.render.app import App
 from visualizer.render.context import HeadlessTarget
 from visualizer.render.governor import (
     DETAIL_MIN,
+    LOWER_ABOVE,
     PREFERRED_SCALE,
     REMEMBER_FRAMES,
     SETTLE_FRAMES,
+    SHARP_SLACK,
     Governor,
 )
 from visualizer.sources.local import LocalSource
@@ -57,6 +59,22 @@ def test_from_its_floor_it_climbs_to_the_dearest_setting_that_fits_and_stays():
     assert seen[-1] == 0.5 and max(seen) == 0.55 and governor.detail == 1.0
     tries = sum(1 for a, b in zip(seen, seen[1:], strict=False) if (a, b) == (0.5, 0.55))
     assert tries <= 3
+
+
+def test_under_the_preferred_scale_frames_may_run_a_little_over_budget():
+    """At 1.15 budgets a frame the scale goes to 0.5 and the detail to its floor, and no further
+    (at 1.3 it goes on to the floor); at 1.05 it climbs back to 0.5 and no higher."""
+    budget = 1 / 60
+    assert LOWER_ABOVE * SHARP_SLACK > 1.15 and SHARP_SLACK > 1.05
+    governor = Governor(60, 0.3, 1.0)
+    seen = _frames(governor, 1.15 * budget, 60 * SETTLE_FRAMES)
+    assert seen[-1] == (PREFERRED_SCALE, DETAIL_MIN)
+    assert min(s for s, _ in seen) == PREFERRED_SCALE
+    _frames(governor, 1.3 * budget, 40 * SETTLE_FRAMES)
+    assert (governor.scale, governor.detail) == (0.3, DETAIL_MIN)
+    back = _frames(governor, 1.05 * budget, 60 * SETTLE_FRAMES)
+    assert back[-1] == (PREFERRED_SCALE, DETAIL_MIN)
+    assert max(s for s, _ in back) == PREFERRED_SCALE
 
 
 def test_a_fixed_step_governor_only_measures():

@@ -9,7 +9,9 @@ later. (Raising only below 0.7 of the budget, it stayed at its floor for good on
 loading had pushed it there.) Below PREFERRED_SCALE the scale is kept before the detail: at
 render scale 0.3 the upscaled web is blurred and stair-stepped, while a lower detail drops the
 weakest arcs and a random share of the links. Above it the scale goes first, the strong lever
-there (llvmpipe's cost at a large scale is fill rate).
+there (llvmpipe's cost at a large scale is fill rate). Below it the budget is SHARP_SLACK times
+longer: the scale is lowered under PREFERRED_SCALE only for frames over that, and climbs back
+to it under that, so a picture that is sharp at a few frames a second under the cap stays sharp.
 """
 
 from collections import deque
@@ -22,6 +24,8 @@ SETTLE_FRAMES = 12  # frames between changes, so one change is measured before t
 DETAIL_MIN = 0.35
 PREFERRED_SCALE = 0.5  # the scale is lowered to this, then the detail, then the scale again
 LOWER_ABOVE = 1.08  # the settling frames' median above this share of the budget lowers a step
+SHARP_SLACK = 1.1  # below PREFERRED_SCALE frames may take this much longer (at a 60 fps cap:
+# lowered under 50.5 fps, raised toward it over 54.5)
 REMEMBER_FRAMES = 600  # a step up that proved too slow is tried again after this many frames
 
 Setting = tuple[float, float]  # render scale, detail
@@ -52,14 +56,14 @@ class Governor:
             return
         recent = float(np.median(list(self.frame_times)[-SETTLE_FRAMES:]))
         probe, self._probing = self._probing, False
-        if recent > self.budget * LOWER_ABOVE:
-            lower = self._lower()
+        lower, higher, kept = self._lower(), self._higher(), self._kept_scale()
+        sharp = lower is not None and lower[0] < kept - 1e-6  # lowering goes under it
+        if recent > self.budget * LOWER_ABOVE * (SHARP_SLACK if sharp else 1.0):
             if lower is not None:
                 if probe:
                     self._too_slow[(self.scale, self.detail)] = self._frames
                 self._change(lower)
-        elif recent < self.budget:
-            higher = self._higher()
+        elif recent < self.budget * (SHARP_SLACK if self.scale < kept - 1e-6 else 1.0):
             left = self._too_slow.get(higher, -REMEMBER_FRAMES)
             if higher is not None and self._frames - left >= REMEMBER_FRAMES:
                 self._change(higher)
