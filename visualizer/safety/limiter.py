@@ -2,13 +2,12 @@
 
 Frames are drawn into `frame()`. `finish` measures the new frame's relative luminance per cell
 of a coarse grid (from TAPS × TAPS pixels a cell, read back), decides how much of the change may
-be shown, and
-shows it on the target (shaders/flash_limit.glsl: the last shown frame moved toward the new
-one, in linear light). A frame that may be held back is drawn into an offscreen texture of the
-limiter's own, and copied or mixed onto the target; while no cell is within one transition of
-its budget, neither the frame nor the next can be held back, and it is drawn straight into the
-target, with no copy (a copy of a 720p frame onto a window costs 0.8 ms idle: copy.glsl; as a
-framebuffer blit it cost 2.3 ms, and 4-5 ms beside the model).
+be shown, and shows it on the target (shaders/flash_limit.glsl: the last shown frame moved
+toward the new one, in linear light). A frame that may be held back is drawn into an offscreen
+texture of the limiter's own, and copied or mixed onto the target; while no cell is within one
+transition of its budget, neither the frame nor the next can be held back, and it is drawn
+straight into the target, with no copy (a copy of a 720p frame onto a window costs 0.8 ms idle:
+copy.glsl; as a framebuffer blit it cost 2.3 ms, and 4-5 ms beside the model).
 
 Each cell remembers, for its relative luminance and for its red value (WCAG's saturated red
 measure), what is shown, its last extreme and the direction of its last transition (a change of
