@@ -6,8 +6,12 @@ import json
 import os
 import shutil
 
+import torch
+import transformers
 from safetensors import safe_open
+from safetensors.torch import load_file, save_file
 
+from visualizer.model.convert import _stored_state
 from visualizer.model.load import CACHE_LAYOUT, embedded_gguf, ensure_converted, gguf_cache_folder
 
 
@@ -66,3 +70,26 @@ def test_a_copy_in_an_earlier_cache_layout_is_removed(tmp_path, smollm2_folder):
     (superseded / "model.safetensors").write_bytes(b"old")
     assert ensure_converted(gguf, lambda fraction, stage: None, root=root) == current
     assert not superseded.exists() and (current / "model.safetensors").is_file()
+
+
+def _tiny_llama(tied: bool) -> transformers.LlamaForCausalLM:
+    torch.manual_seed(0)
+    return transformers.LlamaForCausalLM(transformers.LlamaConfig(
+        vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=2,
+        num_attention_heads=2, num_key_value_heads=1, tie_word_embeddings=tied,
+    ))  # fmt: skip
+
+
+def test_a_conversion_writes_every_weight_a_load_needs(tmp_path):
+    """Tied: the source only. Untied: both. Storage shared without a declared tie (the file
+    cannot share): a copy under each name, the same numbers."""
+    assert "lm_head.weight" not in _stored_state(_tiny_llama(tied=True))
+    assert {"lm_head.weight", "model.embed_tokens.weight"} <= set(
+        _stored_state(_tiny_llama(tied=False)))  # fmt: skip
+    model = _tiny_llama(tied=False)
+    up = [layer.mlp.up_proj for layer in model.model.layers]
+    up[1].weight = up[0].weight
+    save_file(_stored_state(model), tmp_path / "m.safetensors")
+    written = load_file(tmp_path / "m.safetensors")
+    names = [f"model.layers.{i}.mlp.up_proj.weight" for i in (0, 1)]
+    assert torch.equal(written[names[0]], written[names[1]])

@@ -44,14 +44,20 @@ def _stored_state(model) -> dict:
     out, so its source (embed_tokens) is what the file holds. Why: safetensors' `save_model`
     kept lm_head instead, and every load then filled the "missing" embed_tokens with random
     numbers before tying it over them: 0.17 s of each start for SmolLM2 (0.50 s against
-    0.66-0.80 s for `load_model`)."""
+    0.66-0.80 s for `load_model`). Any other tensor sharing storage is written as a copy:
+    the file cannot share, and a dropped name would load as random numbers."""
     state = model.state_dict()
     for target, source in model.all_tied_weights_keys.items():
         if target in state and source in state and (
             state[target].data_ptr() == state[source].data_ptr()
         ):
             del state[target]
-    return {name: tensor.contiguous() for name, tensor in state.items()}
+    stored, seen = {}, set()
+    for name, tensor in state.items():
+        shared = tensor.data_ptr() in seen
+        seen.add(tensor.data_ptr())
+        stored[name] = tensor.clone() if shared else tensor.contiguous()
+    return stored
 
 
 if __name__ == "__main__":
