@@ -12,7 +12,13 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from visualizer.model.convert import _stored_state
-from visualizer.model.load import CACHE_LAYOUT, embedded_gguf, ensure_converted, gguf_cache_folder
+from visualizer.model.load import (
+    CACHE_LAYOUT,
+    embedded_gguf,
+    ensure_converted,
+    gguf_cache_folder,
+    gguf_cache_folders,
+)
 
 
 def _memo(root):
@@ -65,7 +71,7 @@ def test_a_copy_in_an_earlier_cache_layout_is_removed(tmp_path, smollm2_folder):
     root = tmp_path / "cache"
     current = gguf_cache_folder(gguf, root)
     shutil.copytree(smollm2_folder, current, copy_function=os.link)  # converted already
-    superseded = gguf_cache_folder(gguf, root, layout=1)
+    superseded = gguf_cache_folders(gguf, root)[0]  # layout 1
     superseded.mkdir()
     (superseded / "model.safetensors").write_bytes(b"old")
     assert ensure_converted(gguf, lambda fraction, stage: None, root=root) == current

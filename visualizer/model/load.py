@@ -90,11 +90,17 @@ def _file_hash(path: Path, models: Path) -> str:
     return sha
 
 
-def gguf_cache_folder(gguf: Path, root: Path | None = None, layout: int = CACHE_LAYOUT) -> Path:
-    """Where `gguf`'s converted copy in cache `layout` lives (1 had no version in its name)."""
+def gguf_cache_folders(gguf: Path, root: Path | None = None) -> list[Path]:
+    """Where `gguf`'s converted copy lives in each cache layout, oldest first (1 had no version
+    in its name): the last is the current one."""
     models = (root or cache_root()) / "models"
     key = _file_hash(gguf, models)[:24]
-    return models / (f"gguf-{key}" if layout == 1 else f"gguf-{key}-v{layout}")
+    return [models / (f"gguf-{key}" if layout == 1 else f"gguf-{key}-v{layout}")
+            for layout in range(1, CACHE_LAYOUT + 1)]  # fmt: skip
+
+
+def gguf_cache_folder(gguf: Path, root: Path | None = None) -> Path:
+    return gguf_cache_folders(gguf, root)[-1]
 
 
 def ensure_converted(
@@ -105,11 +111,11 @@ def ensure_converted(
 ) -> Path:
     """The cache folder for `gguf`, converting it first if this is the first start. The same
     file's copies in earlier cache layouts are removed (540 MB for SmolLM2)."""
-    folder = gguf_cache_folder(gguf, root)
+    *superseded, folder = gguf_cache_folders(gguf, root)
     if not (folder / "config.json").is_file():
         _convert(gguf, folder, progress, stop)
-    for layout in range(1, CACHE_LAYOUT):
-        shutil.rmtree(gguf_cache_folder(gguf, root, layout), ignore_errors=True)
+    for old in superseded:
+        shutil.rmtree(old, ignore_errors=True)
     return folder
 
 
