@@ -206,6 +206,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="a model exception, a killed ffmpeg, a corrupted preset, in turn")
     soak.add_argument("--fault-every", type=_rate, default=20.0, help="seconds between faults")
     soak.add_argument("--model", default="", help="a model folder, .gguf or HF cache name")
+    soak.add_argument("--served", action="store_true",
+                      help="the model in a `neuroweb serve` child process, the kiosk its client")
 
     bench = sub.add_parser("bench", help="measure speed and memory, print JSON")
     bench.add_argument("--json", action="store_true", help="print only the JSON object")
@@ -346,7 +348,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "soak":
             from visualizer.soak import soak_command
 
-            return soak_command(args.minutes, args.inject_faults, args.model, args.fault_every)
+            return soak_command(args.minutes, args.inject_faults, args.model, args.fault_every,
+                                args.served)
         if args.command == "recover":
             from visualizer.record.recover import recover_command
 

@@ -71,6 +71,10 @@ class _Job:
         return found
 
 
+class ModelGone(Exception):
+    """The model failed a request and then a one-token probe too: nothing can be served."""
+
+
 class Server:
     def __init__(self, settings: Settings, host: str, port: int, token: str | None,
                  device_map: str | None, dtype: str) -> None:  # fmt: skip
@@ -101,6 +105,8 @@ class Server:
         self.stopping = threading.Event()
         self.refused = 0  # messages refused (malformed, hostile, unauthorised)
         self.answers = 0
+        self.failed = 0  # requests that failed (each said to its client)
+        self.gone: str | None = None  # why the model thread ended, if it did by failing
         self._model = threading.Thread(target=self._model_thread, name="neuroweb-serve-model")
 
     # --- the network thread --------------------------------------------------------------
@@ -255,9 +261,11 @@ class Server:
         out.connect(f"inproc://made-{self.id}")
         try:
             self._serve_model(out)
-        except BaseException as exc:  # noqa: BLE001 - said, and the server ends
+        except BaseException as exc:  # noqa: BLE001 - said, and the server ends, not with 0
             detail = traceback.format_exception_only(exc)[-1].strip()
-            print(f"neuroweb: serve: the model failed: {detail}", file=sys.stderr)
+            if isinstance(exc, ModelGone):
+                detail = f"the model cannot go on: {exc}"
+            self.gone = detail
             self.stopping.set()
         finally:
             out.close()
@@ -312,12 +320,34 @@ class Server:
                     message = wire.frame_to(frame, session.seq, job.request, job.detail)
                     out.send_multipart([job.client, *message], copy=False)
             except UserError as exc:  # a bad prompt: said to its client, the server goes on
-                failure = {"type": "failure", "message": str(exc), "user_error": True}
-                out.send_multipart([job.client, *wire.pack(failure)])
+                self._fail(out, job, str(exc), user_error=True)
+            except Exception as exc:  # noqa: BLE001 - one request's failure, not the server's
+                line = traceback.format_exception_only(exc)[-1].strip()
+                self._fail(out, job, f"the model failed on this request: {line}", False)
+                if not self._model_can_go_on(lm):
+                    raise ModelGone(line) from exc
             if job.cancel.is_set():
                 state = "stopped"
             self.answers += 1
             self._set_status(out, replace(generating, state=state))
+
+    def _fail(self, out: zmq.Socket, job: _Job, message: str, user_error: bool) -> None:
+        failure = {"type": "failure", "message": message[:4096], "user_error": user_error}
+        out.send_multipart([job.client, *wire.pack(failure)])
+        self.failed += 1
+
+    def _model_can_go_on(self, lm) -> bool:
+        """After a request failed: does one token's forward pass still run? If not (weights
+        gone, device lost), the server cannot serve anyone and must end."""
+        import torch
+
+        try:
+            with torch.no_grad():
+                device = lm.model.get_input_embeddings().weight.device
+                out = lm.model(torch.zeros((1, 1), dtype=torch.long, device=device))
+            return bool(torch.isfinite(out.logits).all())
+        except Exception:  # noqa: BLE001 - whatever it raises, the model is gone
+            return False
 
     def _room(self, job: _Job) -> bool:
         """A lossless client's frames wait for its credit (the model waits with them); False
@@ -353,4 +383,7 @@ def serve_command(settings: Settings, listen: str, device_map: str | None, dtype
         server.stop()
     print(f"neuroweb: served {server.answers} answers; refused {server.refused} messages",
           file=sys.stderr)  # fmt: skip
+    if server.gone is not None:  # non-zero, so a supervisor (Restart=on-failure) restarts it
+        print(f"neuroweb: serve: {server.gone}", file=sys.stderr)
+        return 1
     return 0

@@ -6,6 +6,13 @@ prompts and scene changes than an hour on the wall. With --inject-faults it take
 `--fault-every` seconds, at: an exception in the model process, a recording whose ffmpeg is
 killed, and a corrupted preset written while the kiosk watches it (then mended). A fault is
 survived when the kiosk is still drawing and answering afterwards.
+
+With --served the model is a `neuroweb serve` child process on loopback and the kiosk its
+client; the model's fault is then a poisonous request (the server must answer it with a
+failure and go on), and the server's memory is measured beside the kiosk's.
+
+Memory is judged by the slope of the per-minute RSS floors after the warm-up (least squares,
+MB per hour, with its 95 % interval): a first-to-last difference swings with noise.
 """
 
 import json
@@ -13,12 +20,18 @@ import math
 import os
 import shutil
 import signal
+import socket
+import subprocess
+import sys
 import tempfile
 import time
 import traceback
+from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import psutil
+from scipy import stats
 
 from visualizer.clock import FixedStepClock
 from visualizer.config import PresetWatch, Settings, load_settings, parse_keys, preset_path
@@ -26,42 +39,78 @@ from visualizer.kiosk import Kiosk, kiosk_log, kiosk_source, looks_of
 from visualizer.render.app import App
 from visualizer.render.context import HeadlessTarget
 from visualizer.render.controls import Controls
+from visualizer.sources import FrameSource
 from visualizer.sources.local import LocalSource
 
 FAULT_EVERY_S = 20.0
 WARM_UP_S = 120.0  # memory is measured from the first whole minute after this
 SIZE = (320, 180)
 FAULTS = ("model", "ffmpeg", "preset")
+SERVER_READY_S = 120.0  # a served soak waits this long for its server to listen
 
 
-def soak_settings(model: str, log_file: Path) -> dict:
+def soak_settings(model: str, log_file: Path, source: str = "") -> dict:
     """What compresses time: short answers, no pauses, quick scene changes."""
     return {
-        "model": {"name": model},
+        "model": {"name": model, "source": source},
         "kiosk": {"tokens": 16, "pause_s": 0.0, "scene_s": 4.0, "stall_s": 20.0,
                   "log_file": str(log_file), "attract_file": str(log_file.with_suffix(".npz"))},
     }
 
 
 def soak(minutes: float, inject_faults: bool, model: str = "", every_s: float = FAULT_EVERY_S,
-         warm_up_s: float = WARM_UP_S) -> dict:  # fmt: skip
+         warm_up_s: float = WARM_UP_S, served: bool = False) -> dict:  # fmt: skip
     folder = Path(tempfile.mkdtemp(prefix="neuroweb-soak-"))
+    server = _Server(model, folder) if served else None
     try:
         preset = folder / "kiosk.toml"
         shutil.copy(preset_path("kiosk"), preset)
-        watch = PresetWatch(str(preset), soak_settings(model, folder / "kiosk.log"))
+        source = server.address if server is not None else ""
+        watch = PresetWatch(str(preset), soak_settings(model, folder / "kiosk.log", source))
         settings = load_settings(str(preset), watch.overrides)
-        return _run(settings, watch, minutes * 60, inject_faults, folder, every_s, warm_up_s)
+        report = _run(settings, watch, minutes * 60, inject_faults, folder, every_s, warm_up_s,
+                      server)  # fmt: skip
+        if server is not None:
+            report["server_exit"] = server.stop()
+        return report
     finally:
+        if server is not None:
+            server.stop()
         shutil.rmtree(folder, ignore_errors=True)
 
 
+class _Server:
+    """A `neuroweb serve` child process on a free loopback port, for a served soak."""
+
+    def __init__(self, model: str, folder: Path) -> None:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        self.address = f"127.0.0.1:{port}"
+        command = [sys.executable, "-m", "visualizer", "serve", "--listen", self.address,
+                   "--threads", "1", *(["--model", model] if model else [])]  # fmt: skip
+        self._log = open(folder / "serve.log", "wb")  # noqa: SIM115 - closed in stop()
+        self.process = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT)
+        self.memory: _Memory | None = None
+
+    def stop(self) -> int | None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._log.close()
+        return self.process.returncode
+
+
 def _run(settings: Settings, watch: PresetWatch, seconds: float, faults: bool, folder: Path,
-         every_s: float, warm_up_s: float) -> dict:  # fmt: skip
+         every_s: float, warm_up_s: float, server: _Server | None = None) -> dict:  # fmt: skip
     target = HeadlessTarget(SIZE)
     log = kiosk_log(settings.kiosk)
     source, attract = kiosk_source(settings, log)
-    model = source.source  # the model process itself: faults are injected into it
+    model = source.source  # the model process (or the server's client): faults go into it
     app = App(settings, target, source, FixedStepClock(30), adaptive=False, watch=watch,
               controls=Controls(parse_keys(settings.kiosk.exit_keys)), log=log)  # fmt: skip
     kiosk = Kiosk(app, looks_of(settings), log, attract)
@@ -69,6 +118,7 @@ def _run(settings: Settings, watch: PresetWatch, seconds: float, faults: bool, f
     report = {"frames": 0, "longest_frame_ms": 0.0, "answers": 0, "restarts": 0,
               "faults_injected": 0, "faults_survived": 0, "crashes": 0}  # fmt: skip
     memory = _Memory(start)
+    server_memory = _Memory(start, server.process.pid) if server is not None else None
     next_fault, turn, pending = start + every_s, 0, None
     recovery = _Recovery()
     try:
@@ -86,6 +136,12 @@ def _run(settings: Settings, watch: PresetWatch, seconds: float, faults: bool, f
             report["frames"] += 1
             recovery.watch(kiosk, frame_ms)
             memory.sample(now)
+            if server_memory is not None:
+                if server.process.poll() is not None:
+                    report["crashes"] += 1
+                    report["crash"] = f"the server ended with status {server.process.returncode}"
+                    break
+                server_memory.sample(now)
             if pending is not None and kiosk.answers > pending[1] + 1 and app.running:
                 report["faults_survived"] += 1  # two more answers since: it healed
                 pending = None
@@ -101,20 +157,21 @@ def _run(settings: Settings, watch: PresetWatch, seconds: float, faults: bool, f
     report.update(answers=kiosk.answers, restarts=kiosk.restarts, seconds=round(seconds),
                   longest_restart_frame_ms=recovery.restart_frame_ms,
                   longest_reload_s=recovery.reload_s, **memory.report(warm_up_s))  # fmt: skip
+    if server_memory is not None:
+        report["server"] = server_memory.report(warm_up_s)
     for key in ("longest_frame_ms", "longest_restart_frame_ms", "longest_reload_s"):
         report[key] = round(report[key], 1)
     return report
 
 
 class _Memory:
-    """This process's RSS, sampled once a second (while the kiosk runs, not after its clean-up).
-    A minute's floor is what a leak raises; its peak also holds passing loads (a recording's
-    buffers, a restart), so the growth is taken from floor to floor: the first whole minute
-    after the warm-up against the last minute."""
+    """A process's RSS (this one by default), sampled once a second while the kiosk runs. A
+    minute's floor is what a leak raises; its peak also holds passing loads (a recording's
+    buffers, a restart), so growth is judged from the floors after the warm-up."""
 
-    def __init__(self, start: float) -> None:
+    def __init__(self, start: float, pid: int | None = None) -> None:
         self.start, self._next = start, start
-        self._process = psutil.Process()
+        self._process = psutil.Process(pid)
         self.floors: list[float] = []
         self.peaks: list[float] = []
 
@@ -122,7 +179,10 @@ class _Memory:
         if now < self._next:
             return
         self._next = now + 1.0
-        rss = self._process.memory_info().rss / 2**20
+        try:
+            rss = self._process.memory_info().rss / 2**20
+        except psutil.Error:  # a child that has just ended: the caller sees it
+            return
         minute = int((now - self.start) // 60)
         while len(self.floors) <= minute:
             self.floors.append(rss)
@@ -133,10 +193,25 @@ class _Memory:
     def report(self, warm_up_s: float) -> dict:
         first = min(math.ceil(warm_up_s / 60), len(self.floors) - 1)
         begin, end = self.floors[first], self.floors[-1]
+        # the last minute is cut short by the end of the run: its floor is of fewer samples
+        whole = self.floors[first:-1] if len(self.floors) - first > 3 else self.floors[first:]
         return {"rss_start_mb": round(begin, 1), "rss_end_mb": round(end, 1),
                 "rss_growth_pct": round(100 * (end - begin) / begin, 2),
+                **floor_slope(whole),
                 "rss_floor_mb_by_minute": [round(m, 1) for m in self.floors],
                 "rss_peak_mb_by_minute": [round(m, 1) for m in self.peaks]}  # fmt: skip
+
+
+def floor_slope(floors_mb: list[float]) -> dict:
+    """The least-squares slope of per-minute floors in MB per hour, with the two-sided 95 %
+    interval from Student's t; None for each with fewer than three minutes to fit."""
+    if len(floors_mb) < 3:
+        return {"rss_slope_mb_per_h": None, "rss_slope_ci95_mb_per_h": None}
+    fit = stats.linregress(np.arange(len(floors_mb)), floors_mb)
+    half = stats.t.ppf(0.975, len(floors_mb) - 2) * fit.stderr
+    return {"rss_slope_mb_per_h": round(60 * fit.slope, 3),
+            "rss_slope_ci95_mb_per_h": [round(60 * (fit.slope - half), 3),
+                                        round(60 * (fit.slope + half), 3)]}  # fmt: skip
 
 
 class _Recovery:
@@ -157,9 +232,12 @@ class _Recovery:
             self.reload_s, self._since = max(self.reload_s, now - self._since), None
 
 
-def _inject(fault: str, app: App, model: LocalSource, watch: PresetWatch, folder: Path) -> None:
-    if fault == "model":
+def _inject(fault: str, app: App, model: FrameSource, watch: PresetWatch, folder: Path) -> None:
+    if fault == "model" and isinstance(model, LocalSource):
         model.inject_fault()
+    elif fault == "model":  # served: a request that once ended the whole server
+        gen = replace(app.settings.generation, temperature=1e-40, max_tokens=4)
+        model.generate("poison", gen)
     elif fault == "ffmpeg":
         if app.recording_encoder_pid is None:
             app.start_recording(folder / "soak.mp4")
@@ -180,10 +258,11 @@ def _touch(path: Path) -> None:
     os.utime(path, (stamp, stamp))
 
 
-def soak_command(minutes: float, inject_faults: bool, model: str, every_s: float) -> int:
+def soak_command(minutes: float, inject_faults: bool, model: str, every_s: float,
+                 served: bool = False) -> int:  # fmt: skip
     """Prints the report; exits 1 when the kiosk crashed or a fault was not survived (the last
     one may still be healing when the time is up)."""
-    report = soak(minutes, inject_faults, model, every_s, min(WARM_UP_S, minutes * 15))
+    report = soak(minutes, inject_faults, model, every_s, min(WARM_UP_S, minutes * 15), served)
     print(json.dumps(report))
     healed = report["faults_survived"] >= report["faults_injected"] - 1
     return 0 if report["crashes"] == 0 and healed else 1
