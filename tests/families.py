@@ -36,6 +36,10 @@ def config(family: str) -> transformers.PretrainedConfig:
                                            shared_expert_intermediate_size=24)  # fmt: skip
     if family == "mixtral":
         return transformers.MixtralConfig(**c, num_local_experts=4, num_experts_per_tok=2)
+    if family == "smollm3":  # block 1 without RoPE (a NoPE layer), as config.no_rope_layers says
+        return transformers.SmolLM3Config(**c, no_rope_layers=[1, 0, 1])
+    if family == "cohere2":  # three sliding blocks with RoPE, then a global one without
+        return transformers.Cohere2Config(**{**c, "num_hidden_layers": 4}, sliding_window=WINDOW)
     if family == "gpt2":
         return transformers.GPT2Config(vocab_size=49152, n_embd=32, n_layer=2, n_head=4,
                                        n_positions=256, bos_token_id=1, eos_token_id=2)  # fmt: skip
@@ -43,4 +47,4 @@ def config(family: str) -> transformers.PretrainedConfig:
 
 
 FAMILIES = ("llama", "qwen2", "mistral", "phi3", "gemma2", "gemma3", "qwen2_moe", "mixtral",
-            "gpt2")  # fmt: skip
+            "smollm3", "gpt2")  # fmt: skip

@@ -82,7 +82,8 @@ def test_the_smollm2_layout_folds_30_blocks_into_readable_columns(smollm2, size)
     assert {b.label for b in d.of("norm")} == {"RMS"}
     assert {b.label for b in d.of("mlp")} == {"SwiGLU"}
     assert not d.of("badge") and not d.of("expert")  # all global, all dense
-    assert d.region("positions").label.startswith("RoPE θ=100,000")
+    assert d.region("positions").label == ("RoPE θ=100,000: positions rotate q and k inside "
+                                           "every attention")  # fmt: skip
     notes = " ".join(line for line, _ in up_close(d.arch, 3))
     assert "9 query heads share 3 key/value heads" in notes
     assert "gate_proj 576→1,536, up_proj 576→1,536, SiLU(gate_proj) × up_proj" in notes
@@ -168,6 +169,49 @@ def test_a_config_alone_draws_unknown_where_it_cannot_tell(smollm2_folder):
     assert arch.first.mlp.gated is None and arch.final_norm is None and arch.tied is True
     assert "described from the model's config alone" in d.region("footer").label
     assert d.region("final_norm").label == "final norm (kind unknown)"
+
+
+def test_rope_is_stated_per_block_from_each_block_s_own_attention(arch_of):
+    """SmolLM3's block 1 skips RoPE (its config.no_rope_layers); Cohere 2's global block skips
+    it with nothing in its config to say so. Each is read from what that block's attention did
+    in the probe pass (its query against q_proj's output), never from the family."""
+    smol, cohere = arch_of("smollm3"), arch_of("cohere2")
+    assert [b.rope for b in smol.block] == [True, False, True]
+    assert [b.rope for b in cohere.block] == [True, True, True, False]
+    assert "q_proj's output (the same at every position" in smol.block[1].sources["rope"]
+    assert "q_proj's output (turned at positions" in cohere.block[0].sources["rope"]
+    assert positions_label(smol).endswith("positions rotate q and k in blocks 0, 2; "
+                                          "not in block 1")  # fmt: skip
+    assert positions_label(cohere).endswith("in blocks 0–2; not in block 3")
+    assert " · RoPE in 2 of 3 blocks · " in facts_line(smol)
+    nope, rope = (" ".join(line for line, _ in up_close(smol, i)) for i in (1, 0))
+    assert "no RoPE in this block: q and k are not rotated" in nope and "θ=" not in nope
+    assert "RoPE (θ=" in rope and "rotates q and k" in rope
+    assert Architecture.from_json(smol.to_json()) == smol
+    _assert_sourced(layout(smol, (1920, 1080)))
+    # a description kept before this fact was: unknown, not "every attention"
+    old = smol.to_json()
+    for block in old["block"]:
+        del block["rope"]
+    assert "(in which blocks: unknown)" in positions_label(Architecture.from_json(old))
+
+
+def test_a_config_alone_says_rope_and_kv_heads_only_where_it_says_them(family_dir):
+    """From a config: RoPE per block from config.no_rope_layers, else unknown; key/value heads
+    from num_key_value_heads, else unknown (never the query heads' count)."""
+    smol = transformers.AutoConfig.from_pretrained(family_dir("smollm3")).to_dict()
+    arch = from_config(smol)
+    assert [b.rope for b in arch.block] == [True, False, True]
+    assert arch.block[1].sources["rope"] == "config.no_rope_layers[1] (1: RoPE)"
+    llama = transformers.AutoConfig.from_pretrained(family_dir("llama")).to_dict()
+    assert positions_label(from_config(llama)).endswith("(in which blocks: unknown)")
+    del llama["num_key_value_heads"]
+    arch = from_config(llama)
+    assert arch.kv_heads is None and not arch.grouped
+    assert "4 heads, K/V heads unknown" in facts_line(arch)
+    text = " ".join(line for line, _ in up_close(arch, 0))
+    assert "key/value heads: unknown" in text and "its own keys and values" not in text
+    assert {h.group for h in layout(arch, (1920, 1080)).of("head")} == {-1}
 
 
 def _snapshot(tmp_path, prompt: str, name: str, *extra: str) -> Path:

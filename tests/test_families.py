@@ -155,7 +155,7 @@ NORMS = {  # in the order the block runs them, as each family's modeling code do
     "gpt2": [("ln_1", "before attention"), ("ln_2", "before the MLP")],
 }  # fmt: skip
 NORMS["gemma3"] = NORMS["gemma2"]
-for _family in ("qwen2", "mistral", "phi3", "qwen2_moe", "mixtral"):
+for _family in ("qwen2", "mistral", "phi3", "qwen2_moe", "mixtral", "smollm3"):
     NORMS[_family] = NORMS["llama"]
 ACTIVATION = {"silu": "SiLU", "gelu_pytorch_tanh": "GELU (tanh)", "gelu_new": "GELU (tanh)"}
 
@@ -208,6 +208,9 @@ def test_inspect_states_what_the_config_and_modules_say(family, family_dir, caps
              and "value" in item}  # fmt: skip
         assert v["heads"] == heads
         assert v["kv_heads"] == (cfg.get("num_key_value_heads") or heads)
+        attn = block.attn if gpt2 else block.self_attn
+        rope = not gpt2 and bool(getattr(attn, "use_rope", True))  # SmolLM3: no_rope_layers
+        assert v["rope"] == rope, (family, i)
         assert v["head_dim"] == (cfg.get("head_dim") or width // heads)
         scalar = cfg.get("query_pre_attn_scalar")
         assert v["scale"] == pytest.approx((scalar or v["head_dim"]) ** -0.5)
@@ -216,7 +219,6 @@ def test_inspect_states_what_the_config_and_modules_say(family, family_dir, caps
         sliding = (types[i] == "sliding_attention") if types else bool(cfg.get("sliding_window"))
         assert v["attention"] == ("sliding" if sliding else "global")
         assert v["window"] == (cfg["sliding_window"] if sliding else None)
-        attn = block.attn if gpt2 else block.self_attn
         assert (v["qk_norm"] is not None) == hasattr(attn, "q_norm")
         first_proj = attn.c_attn if gpt2 else getattr(attn, "q_proj", None) or attn.qkv_proj
         assert (first_proj.bias is not None) == (len(v["attn_bias"]) > 0)

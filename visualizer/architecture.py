@@ -10,7 +10,7 @@ Plain data, no torch: the window process has none, and traces keep it as JSON (`
 """
 
 import json
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import MISSING, dataclass, field, fields, replace
 from typing import Any
 
 JSON_FORMAT = 1  # of to_json(): bump when a key changes meaning
@@ -76,6 +76,7 @@ class Block:
     steps: tuple[Step, ...]  # () when the order could not be read
     parallel: bool  # attention and MLP both read the block's input (GPT-J style)
     mlp: Mlp
+    rope: bool | None = None  # its attention rotates q and k (RoPE); None: unknown
     sources: dict[str, str] = field(default_factory=dict, compare=False)
 
     @property
@@ -146,6 +147,14 @@ class Architecture:
     def moe(self) -> tuple[int, ...]:
         return tuple(i for i, b in enumerate(self.block) if b.mlp.experts)
 
+    @property
+    def rope_blocks(self) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+        """The blocks whose attention rotates q and k, those whose does not, and those where
+        that is unknown."""
+        ids = {value: tuple(i for i, b in enumerate(self.block) if b.rope is value)
+               for value in (True, False, None)}  # fmt: skip
+        return ids[True], ids[False], ids[None]
+
     def theta_of(self, block: int) -> float | None:
         """RoPE θ of one block: by its layer type where the config gives θ per type."""
         if "all" in self.rope_theta:
@@ -195,8 +204,8 @@ def _facts(obj) -> dict:
 def _unfacts(cls, data: dict):
     kwargs, sources = {}, {}
     for f in fields(cls):
-        if f.name == "sources":
-            continue
+        if f.name == "sources" or (f.name not in data and f.default is not MISSING):
+            continue  # a fact added since it was written: its default (unknown)
         item = data[f.name]
         if _PARTS.get(f.name) == "blocks":
             kwargs[f.name] = tuple(_unfacts(Block, b) for b in item)
@@ -242,7 +251,7 @@ def from_config(
         return None if value is None else cast(value)
 
     heads = get("heads", "num_attention_heads", "n_head")
-    kv_heads = get("kv_heads", "num_key_value_heads") or heads
+    kv_heads = get("kv_heads", "num_key_value_heads", "num_kv_heads")  # None: unknown, not heads
     width = get("width", "hidden_size", "n_embd", "d_model")
     head_dim = get("head_dim", "head_dim")
     if head_dim is None and width and heads:
@@ -255,13 +264,17 @@ def from_config(
     types = config.get("layer_types") or []
     window = config.get("sliding_window")
     blocks = int(_first(config, "num_hidden_layers", "n_layer")[0])
+    no_rope = config.get("no_rope_layers") or []  # per block: 1 uses RoPE, 0 does not
     block = tuple(
         Block(attention=("sliding" if i < len(types) and types[i] == "sliding_attention"
                          else "global" if i < len(types) else None),
               window=window if i < len(types) and types[i] == "sliding_attention" else None,
               heads=heads, kv_heads=kv_heads, head_dim=head_dim, scale=None,
               softcap=config.get("attn_logit_softcapping"), qk_norm=None, attn_bias=(),
-              steps=(), parallel=False, mlp=mlp, sources=block_src)
+              steps=(), parallel=False, mlp=mlp,
+              rope=bool(no_rope[i]) if i < len(no_rope) else None,
+              sources={**block_src, "rope": f"config.no_rope_layers[{i}] (1: RoPE)"}
+              if i < len(no_rope) else block_src)
         for i in range(blocks)
     )  # fmt: skip
     rope = config.get("rope_parameters") or {}

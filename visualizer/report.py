@@ -88,6 +88,9 @@ def lines(arch: Architecture) -> list[str]:
     ]
     for kind, theta in arch.rope_theta.items():
         rows.append((f"RoPE θ ({kind})", f"{theta:g}", s.get("rope_theta", "")))
+    rows += _per_block(arch, "RoPE", lambda b: (
+        {True: "rotates q and k", False: "none", None: UNKNOWN}[b.rope],
+        b.sources.get("rope", "")))  # fmt: skip
     rows += _per_block(arch, "attention", _attention)
     rows += _per_block(arch, "  scale", lambda b: (_value(b.scale), b.sources.get("scale", "")))
     rows += _per_block(arch, "  softcap", lambda b: (

@@ -107,7 +107,10 @@ def _projection(module: nn.Module) -> bool:
 
 def _text_config(model: nn.Module):
     """The language model's own config (a multimodal model nests it)."""
-    config = model.config
+    return _text_config_of(model.config)
+
+
+def _text_config_of(config):
     return config.get_text_config() if hasattr(config, "get_text_config") else config
 
 
@@ -208,6 +211,28 @@ def _activation_of(module: nn.Module) -> str | None:
     return None
 
 
+def _per_head(y: torch.Tensor | None, heads: int, tokens: int, size: int) -> list[torch.Tensor]:
+    """A module's output read as per-head queries [H, S, hd], in each layout attention code
+    uses: [S, H·hd] (of a fused q, k, v projection its first H·hd columns), GPT-NeoX's
+    [S, H, 3·hd] (each head's q, k, v), [S, H, hd] (a per-head q_norm), [H, S, hd]."""
+    if y is None:
+        return []
+    y = y.detach().float()
+    if y.ndim in (3, 4) and y.shape[0] == 1:  # a batch of one
+        y = y[0]
+    width = heads * size
+    found = []
+    if y.shape == (tokens, heads, size):
+        found.append(y.transpose(0, 1))
+    if y.shape == (heads, tokens, size):
+        found.append(y)
+    if y.ndim == 2 and y.shape[0] == tokens and y.shape[1] >= width:
+        found.append(y[:, :width].reshape(tokens, heads, size).transpose(0, 1))
+        if y.shape[1] == 3 * width:
+            found.append(y.reshape(tokens, heads, 3 * size)[..., :size].transpose(0, 1))
+    return found
+
+
 # --- one block ---------------------------------------------------------------------------------
 
 
@@ -302,12 +327,13 @@ class _BlockReader:
             over = f"each head ({dim})" if dim == head_dim else f"all heads together ({dim})"
             qk_norm = f"{kind} over {over}"
             sources["qk_norm"] = ", ".join(f"{attn_path}.{n}" for n, _ in qk)
+        rope, sources["rope"] = self._rope(attn_path)
         block = Block(
             attention="sliding" if window else "global", window=int(window) if window else None,
             heads=heads, kv_heads=kv_heads, head_dim=head_dim, scale=float(inputs.scale),
             softcap=float(inputs.softcap) if inputs.softcap else None, qk_norm=qk_norm,
             attn_bias=tuple(n for n, p in projections if getattr(p, "bias", None) is not None),
-            steps=steps, parallel=parallel, mlp=mlp, sources=sources,
+            steps=steps, parallel=parallel, mlp=mlp, rope=rope, sources=sources,
         )  # fmt: skip
         if mlp_last is self.mlp and down is not None and _same(self.call(down).y, m.y):
             mlp_last = down  # the same tensor, from a module the capture hooks anyway
@@ -316,6 +342,39 @@ class _BlockReader:
         hooks = {"attention": self.attn_module, "down": down, "write": mlp_last,
                  "experts": experts, "attn_out": called[-1] if called else None}  # fmt: skip
         return block, hooks
+
+    def _rope(self, attn_path: str) -> tuple[bool | None, str]:
+        """Whether this block's attention rotates q and k (RoPE), and what says so. Measured
+        first: the query it handed its attention function is matched, at position 0 (which RoPE
+        leaves as it is), with the output of one of its own modules (q_proj, a fused qkv
+        projection, q_norm); RoPE then shows as a change at the later positions that keeps each
+        head's length, and no RoPE as no change from a projection's output (a norm's output may
+        be the query after the rotation, as Llama 4's L2 norm is). Where no output tells, its
+        module's own `use_rope`, else config.no_rope_layers; else unknown. Never from the
+        family: Cohere 2's global blocks skip RoPE with no flag to say so."""
+        query = self.attn_inputs.query.float()  # [H, S, hd], as attention read it
+        heads, tokens, size = query.shape
+        for name, module in self.attn.named_modules():
+            call = self.probe.calls.get(module)
+            if not name or call is None or tokens < 2:
+                continue
+            for before in _per_head(call.y, heads, tokens, size):  # [H, S, hd]
+                if not _close(before[:, 0], query[:, 0]):
+                    continue
+                where = f"the attention call of {attn_path}: its query against {name}'s output"
+                if _close(before, query):
+                    if _projection(module):  # a norm's output may be the query after RoPE
+                        return False, f"{where} (the same at every position: not rotated)"
+                    continue
+                if _close(before.norm(dim=-1), query.norm(dim=-1)):
+                    return True, f"{where} (turned at positions 1–{tokens - 1}, lengths kept)"
+        flag = getattr(self.attn_module, "use_rope", getattr(self.attn, "use_rope", None))
+        if isinstance(flag, bool | int):
+            return bool(flag), f"{attn_path}.use_rope"
+        listed = getattr(_text_config_of(self.config), "no_rope_layers", None)
+        if isinstance(listed, list | tuple) and self.i < len(listed):
+            return bool(listed[self.i]), f"config.no_rope_layers[{self.i}] (1: RoPE)"
+        return None, f"{attn_path}: whether it rotates q and k could not be read"
 
     def _steps(self, placed: dict, parallel: bool, mlp_label: str) -> tuple[Step, ...]:
         def norms(key: str, where: str) -> list[Step]:
@@ -446,6 +505,9 @@ def inspect_model(
     sources["embed_scale"] = f"{emb_path}: its output ÷ its weight row"
     sources["embedding"] = emb_path
     positions, rope_theta = _positions(model, probe, blocks, embedding, sources)
+    if positions is None and any(b.rope for b in described):  # rotary code inside the blocks
+        positions = "RoPE"
+        sources["positions"] = "the blocks' attention calls: q and k turned by position"
     output = model.get_output_embeddings()
     out_path = next((n for n, c in model.named_modules() if c is output), "")
     tied = None if output is None else (output.weight is embedding.weight or (

@@ -26,7 +26,7 @@ for (`Box.source`). Four regions:
 import math
 from dataclasses import dataclass
 
-from visualizer.architecture import UNKNOWN, Architecture, Block, Step
+from visualizer.architecture import UNKNOWN, Architecture, Block, Step, ranges
 
 MIN_TILE = 7.5  # a block tile's least height, in hundredths of the screen height
 MAX_TILE = 14.0
@@ -96,20 +96,50 @@ def _theta(value: float) -> str:
     return f"{value:,.0f}" if value == int(value) else f"{value:g}"
 
 
+def _blocks(ids) -> str:
+    return f"block {ids[0]}" if len(ids) == 1 else f"blocks {ranges(list(ids))}"
+
+
+def rope_where(arch: Architecture) -> str:
+    """Which blocks rotate q and k, as each block's own attention showed it: "inside every
+    attention", or the blocks that do, those that do not, and those where it is unknown."""
+    yes, no, unknown = arch.rope_blocks
+    if yes and not no and not unknown:
+        return "inside every attention"
+    parts = [f"in {_blocks(yes)}"] if yes else []
+    if no:
+        parts.append(f"not in {_blocks(no)}")
+    if unknown and not parts:
+        return "(in which blocks: unknown)"
+    if unknown:
+        parts.append(f"unknown in {_blocks(unknown)}")
+    return "; ".join(parts)
+
+
 def positions_label(arch: Architecture) -> str:
     if arch.positions == "learned":
         return f"+ learned positions {_n(arch.context)} × {_n(arch.width)}"
     if arch.positions == "RoPE":
+        where = rope_where(arch)
         if not arch.rope_theta:
-            return "RoPE inside every attention, θ unknown"
+            return f"RoPE, θ unknown: positions rotate q and k {where}"
         if "all" in arch.rope_theta:
-            return f"RoPE θ={_theta(arch.rope_theta['all'])}: positions rotate q and k inside " \
-                   "every attention"
+            return f"RoPE θ={_theta(arch.rope_theta['all'])}: positions rotate q and k {where}"
         names = {"full_attention": "global", "sliding_attention": "sliding"}
         per = ", ".join(f"θ={_theta(t)} in {names.get(k, k)} blocks"
                         for k, t in sorted(arch.rope_theta.items()))  # fmt: skip
-        return f"RoPE inside attention: {per}"
+        if where == "inside every attention":
+            return f"RoPE inside attention: {per}"
+        return f"RoPE: {per}; q and k rotated {where}"
     return "positions: unknown (no rotary module or position embedding seen)"
+
+
+def _rope_short(arch: Architecture) -> str:
+    yes, no, unknown = arch.rope_blocks
+    if unknown:
+        return "RoPE (which blocks: unknown)" if not yes and not no else (
+            f"RoPE in {len(yes)} of {arch.blocks} blocks, {len(unknown)} unknown")  # fmt: skip
+    return "RoPE" if not no else f"RoPE in {len(yes)} of {arch.blocks} blocks"
 
 
 def norm_short(step: Step) -> str:
@@ -128,12 +158,14 @@ def mlp_short(block: Block) -> str:
 def facts_line(arch: Architecture) -> str:
     """The line under the title: what the whole model is, in a dozen words."""
     first = arch.first
-    heads = f"{_n(first.heads)} heads" + (f", {first.kv_heads} K/V" if arch.grouped else "")
+    kv = (", K/V heads unknown" if first.kv_heads is None else
+          f", {first.kv_heads} K/V" if arch.grouped else "")  # fmt: skip
+    heads = f"{_n(first.heads)} heads{kv}"
     norms = [s.label for s in first.norms]
     norm = (f"{norms[0]} ×{len(norms)} a block" if norms and len(set(norms)) == 1
             else " + ".join(norms) if norms else "norms unknown")  # fmt: skip
-    positions = {"learned": "learned positions", None: "positions unknown"}.get(
-        arch.positions, arch.positions)  # fmt: skip
+    positions = {"learned": "learned positions", None: "positions unknown",
+                 "RoPE": _rope_short(arch)}.get(arch.positions, arch.positions)  # fmt: skip
     parts = [_n(arch.family), f"{arch.blocks} blocks", f"width {_n(arch.width)}", heads, norm,
              positions, first.mlp.name]  # fmt: skip
     if arch.sliding:
@@ -177,9 +209,13 @@ def up_close(arch: Architecture, index: int) -> list[tuple[str, str]]:
               f"q, k, v {_n(arch.width)} → {_n(b.heads)} × {_n(b.head_dim)}{bias}",
               f"{src.get('heads', '')}; {src.get('attn_bias', '')}")]  # fmt: skip
     how = []
-    if arch.positions == "RoPE":
-        theta = arch.theta_of(index)
+    if b.rope:
+        theta = arch.theta_of(index) if arch.positions == "RoPE" else None
         how.append(f"RoPE (θ={_theta(theta)}) rotates q and k" if theta else "RoPE rotates q, k")
+    elif b.rope is False and arch.positions == "RoPE":
+        how.append("no RoPE in this block: q and k are not rotated")
+    elif b.rope is None and arch.positions == "RoPE":
+        how.append("whether RoPE rotates q and k here: unknown")
     if b.qk_norm:
         how.append(f"q, k normed: {b.qk_norm}")
     scale = f"{b.scale:.4g}" if b.scale else "?"
@@ -188,9 +224,14 @@ def up_close(arch: Architecture, index: int) -> list[tuple[str, str]]:
         "; sees every position" if b.attention == "global" else "")  # fmt: skip
     how.append(f"softmax(q·kᵀ × {scale}{cap}) · v{window}")
     lines.append(("; ".join(how), "; ".join(filter(None, (
-        arch.sources.get("rope_theta", ""), src.get("qk_norm", "") if b.qk_norm else "",
-        src.get("scale", ""), src.get("window", ""))))))  # fmt: skip
-    if arch.grouped:
+        src.get("rope", "") if arch.positions == "RoPE" or b.rope else "",
+        arch.sources.get("rope_theta", "") if b.rope else "",
+        src.get("qk_norm", "") if b.qk_norm else "", src.get("scale", ""),
+        src.get("window", ""))))))  # fmt: skip
+    if b.kv_heads is None:  # not read from the model nor its config: never assumed
+        lines.append((f"{_n(b.heads)} query heads; key/value heads: unknown",
+                      src.get("kv_heads", "") or "neither the modules nor the config say"))
+    elif b.heads and b.kv_heads < b.heads:
         lines.append((f"{b.heads} query heads share {b.kv_heads} key/value heads "
                        f"({b.heads // b.kv_heads} each)", src.get("kv_heads", "")))  # fmt: skip
     else:
@@ -254,15 +295,15 @@ def _parts(arch: Architecture, box: Box, u: float, block: int, prefix: str) -> l
     """A block's parts inside `box`: its attention heads on top, one heatmap each, grouped by
     the key/value head they share; below them its steps in the order its data passes them."""
     spec = arch.block[block]
-    heads, kv = spec.heads or 1, spec.kv_heads or spec.heads or 1
+    heads, kv = spec.heads or 1, spec.kv_heads or 1  # K/V heads unknown: no groups drawn
     heads_h = 0.55 * box.h
     group_gap = 0.12 * heads_h
     side = min(heads_h, (box.w - group_gap * (kv - 1)) / heads)
     attn_source = next((s.source for s in spec.steps if s.kind == "attention"), "")
     boxes = []
     for head in range(heads):
-        group = head // max(1, heads // kv)
-        x = box.x + head * side + group * group_gap
+        group = head // max(1, heads // kv) if spec.kv_heads else -1
+        x = box.x + head * side + max(group, 0) * group_gap
         boxes.append(Box(prefix + "head", x, box.y, side * 0.9, side * 0.9, f"head {head}",
                          block, head, group, attn_source))  # fmt: skip
     share = {"norm": 1.0, "attention": 1.0, "add": 0.6, "mlp": 1.8}
