@@ -14,6 +14,7 @@ from visualizer.anatomy import COLUMNS, ROWS, Anatomy
 from visualizer.architecture import Architecture, from_config
 from visualizer.model.load import load_model
 from visualizer.render.diagram import Box, facts_line, layout, positions_label, up_close
+from visualizer.render.layers.architecture import focus_numbers, legend
 
 
 def test_smollm2_is_a_llama_with_rope_gqa_rmsnorm_and_swiglu(smollm2):
@@ -297,6 +298,11 @@ def test_architecture_meters_are_the_measured_norms():
     assert np.allclose(anatomy.mlp, [1 / 3, 0.4, 0])
     updates = [2.0, 4 / 3, np.linalg.norm([27, 36]) / 5]  # 9.0 is clipped to a full glow
     assert np.allclose(anatomy.updates, updates) and np.allclose(anatomy.update, [1, 1, 1])
+    # the up-close line names the ‖h‖ each number is over: block 1 reads ‖h_in‖ = 3, writes
+    # ‖Δh‖ = 4 (‖h_out‖ = 5), so 4 ÷ 3, not ÷ 5
+    assert focus_numbers(anatomy, 1) == ("‖Δh‖ ÷ ‖h_in‖ = 1.33; ‖h_in‖ = 3, ‖h_out‖ = 5; MLP "
+                                         "wrote 40.0% of ‖h_out‖")  # fmt: skip
+    assert "‖Δh‖ ÷ ‖h_in‖" in " ".join(legend(anatomy.norms))
 
 
 def test_the_block_up_close_is_the_most_unusual_update():

@@ -8,7 +8,7 @@ maps, uploaded once per token.
 import moderngl
 import numpy as np
 
-from visualizer.anatomy import COLUMNS, ROWS
+from visualizer.anatomy import COLUMNS, ROWS, Anatomy
 from visualizer.config import LookSettings, rgb
 from visualizer.features import SceneState, percent
 from visualizer.render.diagram import Box, Diagram, facts_line, up_close
@@ -34,9 +34,19 @@ def legend(norms: np.ndarray) -> tuple[str, ...]:
         "each column and on at the foot of the next.",
         f"Squares: a heatmap per head, grouped by shared K/V head. Rows: the last {ROWS} "
         f"tokens; columns: the last {COLUMNS} positions; brightness: √weight.",
-        f"Blue: ‖h‖ after the block, log scale {low}–{high}. Pink and the MLP's glow: its "
-        "write ÷ ‖h‖. Frame glow: the block's ‖Δh‖ ÷ ‖h‖.",
+        f"Blue: ‖h_out‖, the stream after the block, log scale {low}–{high}. Pink and the "
+        "MLP's glow: its write ÷ ‖h_out‖. Frame glow: ‖Δh‖ ÷ ‖h_in‖, the block's update over "
+        "the stream it read.",
     )
+
+
+def focus_numbers(anatomy: Anatomy, block: int) -> str:
+    """The up-close block's numbers, each ‖h‖ named by the one it is: the update over the
+    stream the block read (h_in), that stream's and the output's norms, the MLP's share of the
+    output."""
+    a = anatomy
+    return (f"‖Δh‖ ÷ ‖h_in‖ = {a.updates[block]:.3g}; ‖h_in‖ = {a.norms[block]:.4g}, "
+            f"‖h_out‖ = {a.norms[block + 1]:.4g}; MLP wrote {a.shares[block]:.1%} of ‖h_out‖")
 
 
 def wrap(text: str, fonts: Fonts, size: int, width: float) -> list[str]:
@@ -353,9 +363,11 @@ class ArchitectureView:
             size -= 1
         self.painter.text(title, region.x, region.y, size, self._fade(self.accent, alpha),
                           bold=True)  # fmt: skip
-        numbers = (f"‖Δh‖ ÷ ‖h‖ = {a.updates[focus]:.3g}; ‖h‖ after it = "
-                   f"{a.norms[focus + 1]:.4g}; its MLP wrote {a.shares[focus]:.1%} of that")
-        self.painter.text(numbers, region.x, region.y + 3.2 * u, round(1.5 * u),
+        numbers = focus_numbers(a, focus)
+        size = round(1.5 * u)
+        while size > u and self.painter.fonts.width(numbers, size) > region.w:
+            size -= 1
+        self.painter.text(numbers, region.x, region.y + 3.2 * u, size,
                           self._fade(self.dim, alpha))  # fmt: skip
         size = round(1.6 * u)
         lines = up_close(d.arch, focus)
