@@ -12,7 +12,13 @@ from visualizer.features import SceneState
 from visualizer.model.capture import lens_rows
 from visualizer.render.camera import Camera
 from visualizer.render.context import HeadlessTarget
-from visualizer.render.layers.panels import Overlay, Panels, lens_caption, quoted_token
+from visualizer.render.layers.panels import (
+    Overlay,
+    Panels,
+    lens_caption,
+    path_tokens,
+    quoted_token,
+)
 from visualizer.render.layers.text import Painter
 from visualizer.render.shaders import ShaderLibrary
 
@@ -148,3 +154,23 @@ def test_the_lens_caption_says_which_layers_were_read():
     assert lens_caption(lens_rows(6, 1), 6) == "every layer"
     assert lens_caption(lens_rows(2, 4), 2) == "the embedding and the last layer"
     assert lens_caption([0, 5, 30], 30) == "layers emb, 4, 29"
+
+
+def test_the_far_end_of_the_path_names_the_first_token_in_view_once_the_context_slid():
+    """The sink (the first position in view) is labelled "first token" while that is the
+    run's first token, and "first token in view" once the context has slid past it."""
+    look = load_settings("default").look
+    scene = SceneState(look)
+    last = look.history + 5  # the sink is older than the path: drawn at its far end
+
+    def ingest(index: int, context_start: int) -> None:
+        attn = np.full((L, H, index - context_start + 1), 0.01, np.float32)
+        scene.ingest(synthetic_frame(index, np.ones((L + 1, D)), np.ones((L, D_FF)), attn,
+                                     context_start=context_start, text=f" w{index}"))  # fmt: skip
+
+    for index in range(last + 1):
+        ingest(index, 0)
+    assert path_tokens(scene, look.history)[0].text == "first token: w0"
+    ingest(last + 1, 2)  # positions 0–1 slid out of the model's view
+    labels = path_tokens(scene, look.history)
+    assert labels[2].text == "first token in view: w2" and 0 not in labels

@@ -69,6 +69,20 @@ def loading_screen(state: str, rows: int) -> bool:
     return state in ("starting", "loading") and rows == 0
 
 
+def path_tokens(scene: SceneState, history: int) -> dict[int, Token]:
+    """Run position → the token the path may label: the newest `history` + 1, and the first
+    token in view (the attention sink) once it is older than that, drawn at the far end of
+    the path and named for what it is: "first token" while the run's first token is in view,
+    "first token in view" once the context has slid past it (context_start > 0)."""
+    tokens = {t.index: t for t in list(scene.tokens)[-(history + 1) :]}
+    sink = next((t for t in scene.tokens if t.index == scene.sink), None)
+    if sink is not None and sink.index not in tokens:
+        name = "first token" if sink.index == 0 else "first token in view"
+        tokens[sink.index] = Token(sink.index, f"{name}: {sink.text.strip()[:18]}",
+                                   sink.is_prompt)  # fmt: skip
+    return tokens
+
+
 def _overlap(a: Box, b: Box) -> bool:
     return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
 
@@ -208,12 +222,7 @@ class Panels:
         path word beside a lens label would read as part of it)."""
         size = round(0.028 * h)
         history = self.look.history
-        recent = list(scene.tokens)[-(history + 1) :]
-        tokens = {t.index: t for t in recent}
-        sink = next((t for t in scene.tokens if t.index == scene.sink), None)
-        if sink is not None and sink.index not in tokens:  # drawn at the far end of the path
-            tokens[sink.index] = Token(sink.index, f"first token: {sink.text.strip()}",
-                                       sink.is_prompt)  # fmt: skip
+        tokens = path_tokens(scene, history)
         received = {i: w for i, w in scene.attention_received().items() if i in tokens}
         attended = sorted(received, key=received.get, reverse=True)
         chosen = [scene.newest] + [i for i in attended if i != scene.newest][:LABELLED_TOKENS]
@@ -228,7 +237,7 @@ class Panels:
                 continue
             x = (clip[0] / clip[3] + 1) / 2 * w
             y = (1 - clip[1] / clip[3]) / 2 * h - size * 1.7
-            text = text[:32] if text.startswith("first token: ") else text[:24]
+            text = text[:40] if index == scene.sink else text[:24]  # its name, then 18
             half = self.painter.fonts.width(text, size) / 2
             pad = size * 0.15  # each side: 0.3 of the size between two labels
             box = (x - half - pad, y - pad, x + half + pad, y + size * 1.2 + pad)
