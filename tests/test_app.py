@@ -454,3 +454,104 @@ def test_before_the_first_answer_the_model_s_web_is_there_at_rest(app):
     w, h = app.target.size
     middle = (slice(0, h // 2), slice(2 * w // 5, 3 * w // 5))  # where the web stands
     assert (web[middle] - background[middle]).max() > 60  # its nodes, lit at rest
+
+
+def _synthetic_run(n: int) -> list:
+    from tests.synthetic import synthetic_frame
+
+    layers, width = 2, 8
+    return [synthetic_frame(i, np.ones((layers + 1, width)), np.ones((layers, 16)),
+                            np.full((layers, 2, i + 1), 1 / (i + 1)), is_prompt=i < 2)
+            for i in range(n)]  # fmt: skip
+
+
+class _Marked:
+    """A source that passes on a trace player's frames marked as `how` says (a kiosk's replay,
+    a recorded run, or as if a live model had made them)."""
+
+    name, alive = "marked frames", True
+
+    def __init__(self, player, **how) -> None:
+        self.player, self.how = player, how
+
+    def drain(self, timeout: float = 0.0):
+        from dataclasses import replace
+
+        return replace(self.player.drain(timeout), **self.how)
+
+
+@pytest.mark.parametrize("how, said", [
+    ({"replay": True, "recorded": False}, "replay (no model tokens: no tok/s)"),
+    ({}, "recorded run (no model tokens: no tok/s)"),  # the trace player's own marks
+    ({"replay": False, "recorded": False}, "tok/s"),  # a model's: counted
+])  # fmt: skip
+def test_the_hud_s_tok_s_counts_the_model_s_tokens_not_frames_played_again(how, said):
+    """A kiosk replays its last answer while its model loads, and a trace plays a recorded run:
+    neither is the model's speed, so the HUD says what they are instead of a rate."""
+    from visualizer.handoff import Status
+    from visualizer.sources.player import TracePlayer
+
+    frames = _synthetic_run(40)
+    clock = FixedStepClock(30)
+    player = TracePlayer(frames, [i / 30 for i in range(40)], lambda: clock.now,
+                         Status("generating", model="tiny")).start()  # fmt: skip
+    target = HeadlessTarget((160, 90))
+    app = App(load_settings("default"), target, _Marked(player, **how), clock, adaptive=False)
+    try:
+        for _ in range(45):
+            app.frame(drawn=False)
+        assert app.scene.tokens_seen == 40
+        line = app.hud_lines()[1]
+        if how == {"replay": False, "recorded": False}:
+            assert app.tokens_per_second() > 0 and line.split()[1] == "tok/s"
+        else:
+            assert app.tokens_per_second() == 0.0 and line.startswith(said)
+    finally:
+        app.release()
+        target.close()
+
+
+def test_a_shader_error_on_screen_is_written_to_the_log_once(monkeypatch):
+    """A shader edit that fails to compile is shown on screen every frame, and written to the
+    kiosk's log once, when it appears."""
+    import logging
+
+    from visualizer.handoff import Status
+    from visualizer.render.shaders import ShaderError
+    from visualizer.sources.player import TracePlayer
+
+    records: list[logging.LogRecord] = []
+    log = logging.getLogger("test.shader_errors")
+    handler = logging.Handler()
+    handler.emit = records.append
+    log.addHandler(handler)
+    clock = FixedStepClock(30)
+    player = TracePlayer(_synthetic_run(4), [0.0] * 4, lambda: clock.now,
+                         Status("generating", model="tiny")).start()  # fmt: skip
+    target = HeadlessTarget((160, 90))
+    app = App(load_settings("default"), target, player, clock, adaptive=False, log=log)
+    try:
+        app.frame()  # every program the scene draws with, compiled
+        library = app.renderer.shaders
+        name, compiled, compile_now = next(iter(library._files)), set(library._files), (
+            library._compile)  # fmt: skip
+
+        def broken(program: str):
+            if program not in compiled:
+                return compile_now(program)
+            raise ShaderError(f"{program}.glsl:3: error: syntax error, unexpected ';'")
+
+        monkeypatch.setattr(library, "_compile", broken)
+        for path in library._files[name]:
+            library._stamps[path] = -2.0  # as if the file had just been edited
+        for _ in range(5):
+            app.poll_files(now_or_never=True)
+            app.frame()
+        assert name in library.errors and library.errors[name] in app.overlay().errors
+        logged = [r.getMessage() for r in records]
+        assert sorted(logged) == sorted(f"on screen: shader {n}: {e}"
+                                        for n, e in library.errors.items())  # fmt: skip
+    finally:
+        log.removeHandler(handler)
+        app.release()
+        target.close()

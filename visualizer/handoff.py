@@ -44,6 +44,7 @@ class Batch:
     status: Status
     failure: Failure | None  # delivered once, by the first drain after it happened
     replay: bool = False  # the frames are an earlier answer played again, not live
+    recorded: bool = False  # the frames come from a recorded run (a trace), not a model
 
 
 class Handoff:

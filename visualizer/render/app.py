@@ -106,6 +106,8 @@ class App:
         self.request = 0
         self.notices: list[tuple[float, str]] = []
         self.replaying = False  # the scene shows an earlier answer again (the kiosk's replay)
+        self.recorded = False  # the scene shows a recorded run (a trace), not a model's tokens
+        self._errors_logged: dict[str, str] = {}  # shader errors on screen, already logged
         self.failure: str | None = None
         self.user_failure: str | None = None
         self.recording: RecordingSession | None = None
@@ -297,7 +299,7 @@ class App:
         self.status = batch.status
         self._prompt = batch.status.prompt
         if batch.frames:
-            self.replaying = batch.replay
+            self.replaying, self.recorded = batch.replay, batch.recorded
         self.model_name = batch.status.model or self.model_name
         described = batch.status.architecture
         if described is not None and described is not self.architecture:
@@ -311,7 +313,8 @@ class App:
         overflow = len(self.pending) + len(batch.frames) - PENDING_LIMIT
         self.paused_dropped += max(0, overflow)  # held the newest; said on screen
         self.pending.extend(batch.frames)
-        self.arrivals.extend(now for f in batch.frames if not f.is_prompt)
+        if not (batch.replay or batch.recorded):  # tok/s: the model's own tokens only
+            self.arrivals.extend(now for f in batch.frames if not f.is_prompt)
         if batch.failure is not None:
             if batch.failure.user_error:
                 self.user_failure = batch.failure.message
@@ -354,6 +357,8 @@ class App:
             self.recording.hear(frame, self.clock.wall)
 
     def tokens_per_second(self) -> float:
+        """The model's generated tokens per second, as they arrived over the last 3 s (frames
+        played again or from a recorded run are not counted)."""
         now = time.perf_counter()
         recent = [t for t in self.arrivals if now - t < 3.0]
         if len(recent) < 2:
@@ -560,7 +565,7 @@ class App:
         w, h = self.target.size
         return (
             f"{fps:5.1f} fps   frame {median_ms:.1f} ms   p99 {p99_ms:.1f} ms",
-            f"{self.tokens_per_second():5.1f} tok/s   dropped {self.dropped}",
+            f"{self._rate()}   dropped {self.dropped}",
             f"model {self.model_name or '…'}   {max(self.scene.rows - 1, 0)} layers",
             f"render scale {self.governor.scale:.2f} of {w}×{h}   detail "
             f"{self.governor.detail:.1f}",
@@ -568,6 +573,14 @@ class App:
             f"panel draws {self.renderer.painter.draws}",
             *self._pass_lines(),
         )
+
+    def _rate(self) -> str:
+        """tok/s of the model, or what the frames on screen are instead."""
+        if self.replaying:
+            return "replay (no model tokens: no tok/s)"
+        if self.recorded:
+            return "recorded run (no model tokens: no tok/s)"
+        return f"{self.tokens_per_second():5.1f} tok/s"
 
     def _pass_lines(self) -> list[str]:
         """The costliest passes, three to a line (see render/passes.py)."""
@@ -584,6 +597,7 @@ class App:
         self._next_poll = now + POLL_S
         for name in self.renderer.shaders.reload_changed():
             self.notify(f"reloaded shaders/{name}.glsl")
+        self._log_shader_errors()
         if self.watch is not None:
             try:
                 settings = self.watch.changed()
@@ -593,6 +607,16 @@ class App:
             if settings is not None:
                 self.apply(settings)
                 self.notify(f"reloaded {self.watch.path.name}")
+
+    def _log_shader_errors(self) -> None:
+        """A shader error shown on screen goes to the log too: once, when it appears (it stays
+        on screen, every frame, until its file compiles again)."""
+        errors = self.renderer.shaders.errors
+        if self.log is not None:
+            for name, error in errors.items():
+                if self._errors_logged.get(name) != error:
+                    self.log.error("on screen: shader %s: %s", name, error)
+        self._errors_logged = dict(errors)
 
     def apply(self, settings: Settings) -> None:
         """New settings while running: the look (its renderer), sound levels, the scene, the

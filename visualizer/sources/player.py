@@ -70,7 +70,7 @@ class TracePlayer:
             self._next += 1
         done = self._next == len(self.frames) and self.rest_s is None
         status = replace(self._status, state="finished" if done else "generating", request=1)
-        return Batch(tuple(due), 0, status, None)
+        return Batch(tuple(due), 0, status, None, recorded=True)
 
     def generate(self, prompt: str, gen=None, detail=None, interventions=None) -> int:
         raise UserError("a recorded run answers no new prompt")
