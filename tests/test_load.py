@@ -1,11 +1,14 @@
 """Finding a GGUF's converted copy in the cache: by the file's content hash, which is
-remembered by its path, size and modification time rather than recomputed every start."""
+remembered by its path, size and modification time rather than recomputed every start; and
+what loading says of itself while it goes."""
 
 import hashlib
 import json
 import os
+import re
 import shutil
 
+import pytest
 import torch
 import transformers
 from safetensors import safe_open
@@ -99,3 +102,45 @@ def test_a_conversion_writes_every_weight_a_load_needs(tmp_path):
     written = load_file(tmp_path / "m.safetensors")
     names = [f"model.layers.{i}.mlp.up_proj.weight" for i in (0, 1)]
     assert torch.equal(written[names[0]], written[names[1]])
+
+
+def test_loading_says_its_stages_and_counts_the_weights_it_loads(tiny_llama_dir):
+    """What a loading screen shows: which stage of how many ("stage 3 of 4: loading the
+    weights, 12 of 29 tensors"), the bar at the stages done plus the counted share of the
+    current one; no constant stood in for progress (a 70B model sat at "90%" for minutes)."""
+    from visualizer.model.load import STAGES, load_model
+
+    said: list[tuple[float, str]] = []
+    load_model(str(tiny_llama_dir), progress=lambda fraction, what: said.append((fraction, what)))
+    assert said[-1] == (1.0, "ready")
+    n = len(STAGES)
+    counted = []
+    for fraction, what in said[:-1]:
+        number, name = re.fullmatch(rf"stage (\d) of {n}: (.*)", what).groups()
+        number = int(number)
+        assert name.startswith(STAGES[number - 1])
+        tensors = re.fullmatch(r".*, (\d+) of (\d+) tensors", name)
+        done = int(tensors[1]) / int(tensors[2]) if tensors else 0.0
+        assert fraction == pytest.approx((number - 1 + done) / n), what
+        if tensors:
+            counted.append((int(tensors[1]), int(tensors[2])))
+    numbers = [int(re.match(r"stage (\d)", what)[1]) for _, what in said[:-1]]
+    assert numbers == sorted(numbers) and set(numbers) == set(range(1, n + 1))  # in order
+    with safe_open(str(tiny_llama_dir / "model.safetensors"), "pt") as f:
+        stored = len(list(f.keys()))
+    assert counted[-1] == (stored, stored) and len(counted) > 1  # measured, as it went
+
+
+def test_a_first_start_s_conversion_says_its_steps(tmp_path):
+    """The GGUF converter (a child process) says which of its steps it is on; a file that is
+    not a GGUF stops it at the tokenizer, with its last error line."""
+    from visualizer.errors import UserError
+
+    gguf = tmp_path / "m.gguf"
+    gguf.write_bytes(b"not a gguf" * 100)
+    said: list[str] = []
+    with pytest.raises(UserError, match="cannot convert this GGUF"):
+        ensure_converted(gguf, lambda fraction, what: said.append(what), root=tmp_path / "c")
+    prefix = "stage 1 of 4: converting the GGUF (first start only)"
+    assert said == [prefix, f"{prefix}, step 1 of 4: importing torch and transformers",
+                    f"{prefix}, step 2 of 4: reading the tokenizer from the GGUF"]  # fmt: skip

@@ -174,3 +174,14 @@ def test_the_far_end_of_the_path_names_the_first_token_in_view_once_the_context_
     ingest(last + 1, 2)  # positions 0–1 slid out of the model's view
     labels = path_tokens(scene, look.history)
     assert labels[2].text == "first token in view: w2" and 0 not in labels
+
+
+def test_the_loading_screen_says_the_stage_and_prints_no_percentage(drawn):
+    """The loading screen draws the load's own words (its stage, and what is counted of it)
+    under the bar, and no percentage: a constant one said "90%" for minutes."""
+    panels, boxes = drawn
+    message = "stage 3 of 4: loading the weights, 120 of 272 tensors"
+    loading = replace(OVERLAY, state="loading", message=message, progress=(2 + 120 / 272) / 4)
+    panels.draw_chrome(SceneState(load_settings("default").look), loading, SIZE, 1.0)
+    labels = [label for _, _, label in boxes]
+    assert message in labels and not any("%" in label for label in labels), labels

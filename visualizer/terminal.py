@@ -12,7 +12,7 @@ DEAD_PRODUCER_S = 30.0  # drain's wait; a dead model process arrives as a failur
 
 def show_progress(fraction: float, stage: str) -> None:
     """One updating line on a terminal; one line per stage in a log."""
-    line = f"loading {fraction:4.0%}  {stage}"
+    line = f"loading: {stage}"  # its stage and number, what is counted of it; no percentage
     if sys.stderr.isatty():
         print(f"\r\033[K{line}", end="" if fraction < 1 else "\n", file=sys.stderr, flush=True)
     else:

