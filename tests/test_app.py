@@ -6,6 +6,7 @@ import itertools
 import numpy as np
 import pygame
 import pytest
+from msgspec import structs
 
 from visualizer.clock import FixedStepClock, RealClock
 from visualizer.config import load_settings
@@ -284,7 +285,6 @@ def test_an_edited_preset_is_applied_while_running(tiny_llama_dir, tmp_path):
 def test_a_new_look_fades_in_over_the_old_one(tiny_llama_dir):
     """A soft cut: the frame after a look changes still shows the old look, the next ones
     move toward the new one, and after LOOK_FADE_S only the new one is left."""
-    from dataclasses import replace
 
     from visualizer.render.app import LOOK_FADE_S
     from visualizer.render.renderer import read_rgb
@@ -306,7 +306,8 @@ def test_a_new_look_fades_in_over_the_old_one(tiny_llama_dir):
             while app.status is None or app.status.state != "ready":
                 app.frame()  # the web at rest appears with the model: before the cut
             dark = brightness()
-            app.apply(replace(settings, look=replace(settings.look, background="#b0b0b0")))
+            grey = structs.replace(settings.look, background="#b0b0b0")
+            app.apply(structs.replace(settings, look=grey))
             fading = [brightness() for _ in range(round(LOOK_FADE_S * fps) + 2)]
             bright = brightness()
             app.release()

@@ -332,7 +332,8 @@ def test_a_lens_probability_prints_the_same_after_a_trace_and_the_wire(tmp_path)
     frame = replace(frame, lens_ids=ids, lens_probs=probs)
     write_trace(tmp_path / "t.npz", [frame], {"model": "test", "prompt": "x"})
     (traced,) = frames_from_trace(read_trace(tmp_path / "t.npz"))
-    header, buffers = wire.unpack(wire.frame_to(frame, 1, 1, detail_named("reduced")), 1 << 24)
+    parts = wire.frame_to(frame, 1, 1, detail_named("reduced"))
+    header, buffers = wire.unpack(parts, 1 << 24, wire.ServerMessage)
     sent = wire.frame_from(header, buffers)
     for back in (traced, sent):
         assert [percent(float(back.lens_probs[r, 0])) for r in (0, layers)] == ["<1%", ">99%"]

@@ -4,6 +4,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from msgspec import structs
 
 from visualizer.config import CaptureSettings, GenerationSettings, SoundSettings
 from visualizer.model.generate import generate_frames
@@ -55,7 +56,7 @@ def test_a_fork_continues_exactly_like_the_original(frames):
 def test_a_token_plucks_the_note_its_id_picks_when_it_is_cued(frames):
     prompt = [f for f in frames if f.is_prompt]
     token = next(f for f in frames if not f.is_prompt)
-    synth = Synth(replace(SoundSettings(), echo=0.0, breath=0.0))
+    synth = Synth(structs.replace(SoundSettings(), echo=0.0, breath=0.0))
     for frame in prompt:
         synth.cue(frame)
     before = synth.render(RATE // 2)
@@ -74,7 +75,7 @@ def test_a_token_plucks_the_note_its_id_picks_when_it_is_cued(frames):
 def test_higher_entropy_breathes_louder_and_brighter(frames):
     calm = [replace(f, entropy=0.1) for f in frames]
     unsure = [replace(f, entropy=4.0) for f in frames]
-    quiet = replace(SoundSettings(), drone=0.0, plucks=0.0, bells=0.0, echo=0.0)
+    quiet = structs.replace(SoundSettings(), drone=0.0, plucks=0.0, bells=0.0, echo=0.0)
     a, b = _play(calm, settings=quiet), _play(unsure, settings=quiet)
     assert _band_energy(b, 3000, 9000) > 4 * _band_energy(a, 3000, 9000)
 
@@ -88,7 +89,7 @@ def test_a_token_far_below_the_model_s_favourite_rings_a_bell(frames):
         the pluck has died away by then, a bell rings for seconds."""
         before = replace(prompt[-1], topk_ids=np.array(ranked),
                          topk_probs=np.array(probs, np.float32))  # fmt: skip
-        plain = replace(SoundSettings(), drone=0.0, breath=0.0, echo=0.0)
+        plain = structs.replace(SoundSettings(), drone=0.0, breath=0.0, echo=0.0)
         heard = _play([*prompt[:-1], before, token], gap_s=1.0, settings=plain)[-RATE:]
         return _band_energy(heard[RATE // 2 :], 200, 12000)
 
@@ -105,7 +106,7 @@ def test_a_band_of_layers_that_writes_more_sings_louder(frames):
     louder = last.hidden.copy()
     louder[-1] = louder[-2] + 8 * (louder[-1] - louder[-2])  # the top block writes 8× as much
     loud_top = replace(last, hidden=louder)
-    only_drone = replace(SoundSettings(), plucks=0.0, breath=0.0, bells=0.0, echo=0.0)
+    only_drone = structs.replace(SoundSettings(), plucks=0.0, breath=0.0, bells=0.0, echo=0.0)
     normal = _play([*prompt, last], gap_s=0.5, settings=only_drone)[-RATE // 4 :]
     boosted = _play([*prompt, loud_top], gap_s=0.5, settings=only_drone)[-RATE // 4 :]
     top_voice = D2 * 2 ** (CHORDS[0][-1] / 12)  # the top block sings the chord's highest note

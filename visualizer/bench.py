@@ -71,10 +71,10 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import psutil
+from msgspec import structs
 
 from visualizer.config import CaptureSettings, GenerationSettings, Settings, load_settings
 from visualizer.handoff import Handoff
@@ -319,7 +319,7 @@ def stream_tok_s(settings: Settings, busy: bool) -> tuple[float, float]:
 
     with LocalSource(settings) as stream:
         _wait_ready(stream)
-        warm = replace(settings.generation, max_tokens=WARM_TOKENS)
+        warm = structs.replace(settings.generation, max_tokens=WARM_TOKENS)
         _consume(stream, stream.generate(PROMPT, warm), busy=False)
         request = stream.generate(PROMPT)
         arrivals, peak = _consume(stream, request, busy, stream.pid)

@@ -5,6 +5,7 @@ Bad input ends with one line on stderr naming the argument, file or key, and exi
 
 import argparse
 import faulthandler
+import logging
 import os
 import sys
 from pathlib import Path
@@ -12,7 +13,7 @@ from pathlib import Path
 from visualizer import signals
 from visualizer.config import SCENES, PresetWatch, Settings, load_settings
 from visualizer.detail import LEVELS
-from visualizer.errors import UserError
+from visualizer.errors import Unreachable, UserError
 from visualizer.interventions import interventions_from
 from visualizer.network import DEFAULT_LISTEN
 from visualizer.paths import check_output_path
@@ -79,6 +80,8 @@ def _add_source_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--source", metavar="HOST:PORT",
                    help="take frames from `neuroweb serve` there instead of a local model")
     p.add_argument("--token-file", help="the server's shared token, in this file")
+    p.add_argument("--keys", dest="key_dir", metavar="DIR",
+                   help="CURVE keys for a server beyond loopback: server.key, client.key_secret")
     p.add_argument("--detail", choices=LEVELS,
                    help="what each frame carries (default: full locally, reduced remotely)")
 
@@ -192,8 +195,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help=f"where to listen (default {DEFAULT_LISTEN}, this machine only)")
     serve.add_argument("--device-map", choices=("auto",), help="spread the model over GPUs")
     serve.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default="float32")
-    serve.add_argument("--token-file", help="a shared secret clients must give (needed to "
-                       "listen beyond loopback)")
+    serve.add_argument("--token-file", help="a shared secret clients must give as well")
+    serve.add_argument("--keys", metavar="DIR", help="CURVE keys (made there if absent), needed "
+                       "to listen beyond loopback: encrypted, and only the clients in DIR/clients")
     serve.add_argument("--trust-pickle", action="store_true", default=None,
                        help="allow .bin/.pt weights (pickle can run code)")
     serve.add_argument("--threads", type=int, help="torch threads (0 = all cores)")
@@ -225,7 +229,7 @@ def overrides_from(args: argparse.Namespace) -> dict:
     """The flags that were given (None = not given), as preset sections."""
     flags = {
         "model": {key: getattr(args, key, None) for key in (
-            "trust_pickle", "threads", "source", "token_file", "detail")},
+            "trust_pickle", "threads", "source", "token_file", "key_dir", "detail")},
         "generation": {key: getattr(args, flag, None) for key, flag in (
             ("max_tokens", "tokens"), ("temperature", "temperature"), ("top_k", "top_k"),
             ("top_p", "top_p"), ("seed", "seed"), ("context", "context"), ("raw", "raw"))},
@@ -335,6 +339,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
     if not faulthandler.is_enabled():  # a crash in native code (GL, SDL) says where it was
         faulthandler.enable()
+    # events (a server lost and found again, a kiosk's doings): one line each on stderr
+    logging.basicConfig(format="neuroweb: %(message)s", level=logging.WARNING)
     try:
         args = build_parser().parse_args(argv)
         if args.command in ("run", "render", "trace", "snapshot", "kiosk"):
@@ -367,7 +373,7 @@ def main(argv: list[str] | None = None) -> int:
             from visualizer.server import serve_command
 
             return serve_command(settings_from(args), args.listen, args.device_map, args.dtype,
-                                 args.token_file)  # fmt: skip
+                                 args.token_file, args.keys)  # fmt: skip
         if args.command == "trace":
             from visualizer.tracer import trace_command
 
@@ -382,6 +388,10 @@ def main(argv: list[str] | None = None) -> int:
         clear = "\r\033[K" if sys.stderr.isatty() else ""  # over a progress line
         print(f"{clear}neuroweb: {exc}", file=sys.stderr)
         return 2
+    except Unreachable as exc:
+        clear = "\r\033[K" if sys.stderr.isatty() else ""
+        print(f"{clear}neuroweb: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt as stop:
         kept = getattr(stop, "kept", None)
         said = f"; kept {kept}" if kept else ""

@@ -1,16 +1,19 @@
-"""Settings as frozen dataclasses: defaults here < a TOML preset in configs/ < command-line flags.
+"""Settings as frozen msgspec Structs: defaults here < a TOML preset in configs/ < flags.
 
-Every option has its one default in these dataclasses; presets and flags only override.
-An unknown or ill-typed key raises ConfigError naming the file, the key and what is expected.
+Every option has its one default and its bounds here, in its type (msgspec `Meta`), and every
+value from outside (a preset, a flag, a client on the wire) is decoded through these same types
+by msgspec: ints are taken where floats are meant, non-finite numbers fail their bounds, and a
+refusal is one line naming the file (and line), the key and what it must be.
 """
 
-import dataclasses
+import re
 import tomllib
-import types
 import typing
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
+
+import msgspec
+from msgspec import Meta
 
 from visualizer.errors import UserError
 from visualizer.interventions import interventions_from
@@ -23,6 +26,8 @@ COLOURS = ("background", "cold", "warm", "hot", "text", "accent")
 SCENES = ("web", "architecture")  # number keys 1, 2 in the window
 X264_SPEEDS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow",
                "slower", "veryslow")  # fmt: skip
+MIN_CONTEXT = 8  # the smallest view that can slide: it keeps its newest half less one token
+MIN_TEMPERATURE = 0.01  # below this (but 0, greedy) logits ÷ T overflow float32 to inf
 
 
 def parse_keys(text: str) -> tuple[frozenset[str], str] | None:
@@ -31,11 +36,6 @@ def parse_keys(text: str) -> tuple[frozenset[str], str] | None:
     if not key or not set(mods) <= {"ctrl", "shift", "alt"} or len(key) != 1:
         return None
     return frozenset(mods), key
-
-
-def is_colour(text: str) -> bool:
-    digits = "0123456789abcdefABCDEF"
-    return len(text) == 7 and text[0] == "#" and all(c in digits for c in text[1:])
 
 
 def rgb(text: str) -> tuple[float, float, float]:
@@ -51,111 +51,151 @@ class ConfigError(UserError):
         self.key = key
 
 
-@dataclass(frozen=True)
-class ModelSettings:
-    name: str = ""  # "" = embedded SmolLM2-135M-Instruct; or a folder, .gguf, HF cache name
+def _range(lo: float | None = None, hi: float | None = None, *, gt: float | None = None,
+           kind: type = float) -> Any:  # fmt: skip
+    """A number type with its bounds: what the preset, the flags and the wire all check."""
+    return Annotated[kind, Meta(ge=lo, le=hi, gt=gt)]
+
+
+Colour = Annotated[str, Meta(pattern=r"^#[0-9a-fA-F]{6}$", description='a colour "#rrggbb"')]
+Count = Annotated[int, Meta(ge=0, le=1 << 24)]  # a seed, a size: at least bounded
+Path_ = Annotated[str, Meta(max_length=4096)]
+Scene = Literal["web", "architecture"]
+
+
+class _Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A table of settings: frozen, unknown keys refused."""
+
+
+class ModelSettings(_Settings):
+    name: Path_ = ""  # "" = embedded SmolLM2-135M-Instruct; or a folder, .gguf, HF cache name
     trust_pickle: bool = False  # allow .bin/.pt weights, which can run code when loaded
-    threads: int = 0  # torch intra-op threads in the model process; 0 = one per core
-    source: str = ""  # HOST:PORT of a `neuroweb serve` to take frames from; "" = a local process
-    token_file: str = ""  # the shared token a server asks for (a file holding it)
-    detail: str = ""  # what crosses per frame: "full" | "reduced" | "compact"; "" = the source's
+    threads: _range(0, 4096, kind=int) = 0  # torch intra-op threads; 0 = one per core
+    source: Path_ = ""  # HOST:PORT of a `neuroweb serve` to take frames from; "" = a local process
+    token_file: Path_ = ""  # the shared token a server asks for (a file holding it)
+    key_dir: Path_ = ""  # CURVE keys for a server beyond loopback (`neuroweb serve --keys`)
+    detail: Literal["", "full", "reduced", "compact"] = ""  # what crosses per frame; "" = the
+    #                                                         source's own default
 
 
-@dataclass(frozen=True)
-class GenerationSettings:
-    max_tokens: int = 128  # generated tokens per prompt (the prompt's own frames come on top)
-    temperature: float = 0.7  # 0 = greedy, reproducible
-    top_k: int = 50  # 0 = off
-    top_p: float = 0.95  # 1.0 = off
-    seed: int = 0
+class GenerationSettings(_Settings):
+    """How an answer is sampled; the same type is read from presets, flags and the wire."""
+
+    max_tokens: _range(1, 1 << 20, kind=int) = 128  # generated tokens per prompt (the prompt's
+    #                                                 own frames come on top)
+    temperature: _range(0, 10) = 0.7  # 0 = greedy, reproducible; else at least MIN_TEMPERATURE
+    top_k: _range(0, 1 << 20, kind=int) = 50  # 0 = off
+    top_p: _range(gt=0, hi=1) = 0.95  # 1.0 = off
+    seed: _range(0, 2**63 - 1, kind=int) = 0
     raw: bool = False  # True: feed the prompt as is, without the chat template
-    context: int = 1024  # tokens kept in view; past it the oldest half slides out
+    context: _range(MIN_CONTEXT, 1 << 24, kind=int) = 1024  # tokens kept in view; past it the
+    #                                                          oldest half slides out
+
+    def __post_init__(self) -> None:
+        if 0 < self.temperature < MIN_TEMPERATURE:
+            raise ValueError(f"temperature must be 0 (greedy) or ≥ {MIN_TEMPERATURE}")
 
 
-@dataclass(frozen=True)
-class CaptureSettings:
-    candidates: int = 10  # top-k next-token candidates recorded per frame
-    prefill_chunk: int = 64  # prompt positions per forward pass (bounds attention memory)
-    trace_window: int = 64  # attention a trace keeps per token: its newest positions (and the sink)
-    lens_every: int = 4  # the logit lens on every Nth layer (and the last); 0: no lens
-    lens_candidates: int = 5  # the top words kept per lensed layer
+class CaptureSettings(_Settings):
+    candidates: _range(10, 1000, kind=int) = 10  # top-k next-token candidates recorded per frame
+    prefill_chunk: _range(1, 1 << 16, kind=int) = 64  # prompt positions per forward pass (bounds
+    #                                                   attention memory)
+    trace_window: _range(1, 1 << 16, kind=int) = 64  # attention a trace keeps per token: its
+    #                                                  newest positions (and the sink)
+    lens_every: _range(0, 1 << 16, kind=int) = 4  # the logit lens on every Nth layer (and the
+    #                                               last); 0: no lens
+    lens_candidates: _range(1, 20, kind=int) = 5  # the top words kept per lensed layer
     # the lens over the prompt: "last", only its last position (the one whose answer is the
     # first word; the others are shown at once and replaced within a frame, and lensing them
     # all doubled the wait for the first word); "all", every position (traces for analysis)
-    lens_prompt: str = "last"
+    lens_prompt: Literal["last", "all"] = "last"
 
 
-@dataclass(frozen=True)
-class LookSettings:
+class LookSettings(_Settings):
     """How the neural web looks: colours are "#rrggbb", sizes are relative to the scene."""
 
-    background: str = "#04060d"  # the deepest colour of the animated background
-    cold: str = "#2f7dff"  # a quiet node or link
-    warm: str = "#ff5fa2"  # a node whose MLP (or the chosen hue source) is strongly active
-    hot: str = "#fff4d6"  # the brightest nodes blend toward this
-    text: str = "#f2f4ff"  # the answer, the candidates, the HUD
-    accent: str = "#ffcc4d"  # the current token, the top candidate, attention arcs' tips
-    nodes_per_layer: int = 48  # each layer's d dims are split into this many contiguous groups
-    link_fanout: int = 2  # links from each node to nodes of the next layer
-    arcs_per_layer: int = 3  # attention arcs per layer: its most attended earlier tokens
-    history: int = 40  # tokens shown on the token path
-    brightness: str = "hidden"  # what node brightness follows: "hidden" (residual) | "mlp"
-    hue: str = "mlp"  # what shifts node colour cold→warm: "mlp" | "hidden" | "layer"
-    node_size: float = 1.0
-    glow: float = 0.9  # bloom strength
-    ease_s: float = 0.09  # time constant with which every quantity eases to the newest token
-    pulse_s: float = 0.35  # how long a new token's pulse takes to fade
-    drift_deg_s: float = 4.0  # the camera's slow orbit when nobody drags it
-    text_size: float = 0.05  # answer text height as a fraction of the window height
-    scene: str = "web"  # the scene shown first: "web" (the neural web) | "architecture"
-    glitch: float = 0.0  # 0..1: jump cuts, stutters, word flashes, colour splits on tokens
+    background: Colour = "#04060d"  # the deepest colour of the animated background
+    cold: Colour = "#2f7dff"  # a quiet node or link
+    warm: Colour = "#ff5fa2"  # a node whose MLP (or the chosen hue source) is strongly active
+    hot: Colour = "#fff4d6"  # the brightest nodes blend toward this
+    text: Colour = "#f2f4ff"  # the answer, the candidates, the HUD
+    accent: Colour = "#ffcc4d"  # the current token, the top candidate, attention arcs' tips
+    nodes_per_layer: _range(1, 512, kind=int) = 48  # each layer's d dims are split into this
+    #                                                 many contiguous groups
+    link_fanout: _range(0, 8, kind=int) = 2  # links from each node to nodes of the next layer
+    arcs_per_layer: _range(0, 16, kind=int) = 3  # attention arcs per layer: its most attended
+    #                                              earlier tokens
+    history: _range(2, 256, kind=int) = 40  # tokens shown on the token path
+    brightness: Literal["hidden", "mlp"] = "hidden"  # what node brightness follows: "hidden"
+    #                                                  (residual) | "mlp"
+    hue: Literal["mlp", "hidden", "layer"] = "mlp"  # what shifts node colour cold→warm
+    node_size: _range(gt=0, hi=10) = 1.0
+    glow: _range(0, 5) = 0.9  # bloom strength
+    ease_s: _range(gt=0, hi=5) = 0.09  # time constant with which every quantity eases to the
+    #                                    newest token
+    pulse_s: _range(gt=0, hi=5) = 0.35  # how long a new token's pulse takes to fade
+    drift_deg_s: _range(-360, 360) = 4.0  # the camera's slow orbit when nobody drags it
+    text_size: _range(0.01, 0.2) = 0.05  # answer text height as a fraction of the window height
+    scene: Scene = "web"  # the scene shown first: "web" (the neural web) | "architecture"
+    glitch: _range(0, 1) = 0.0  # 0..1: jump cuts, stutters, word flashes, colour splits on tokens
     lens: bool = True  # the logit lens's words beside the layers (key L)
 
 
-@dataclass(frozen=True)
-class WindowSettings:
-    width: int = 1280
-    height: int = 720
+class WindowSettings(_Settings):
+    width: _range(16, 16384, kind=int) = 1280
+    height: _range(16, 16384, kind=int) = 720
     fullscreen: bool = False
     vsync: bool = True
-    target_fps: int = 60  # the governor lowers render scale and detail to hold this
-    software_fps: int = 60  # the frame-rate cap when OpenGL runs on the CPU (Mesa llvmpipe):
-    #                         no vsync paces it there; no frame a 60 Hz display cannot show
-    min_scale: float = 0.3  # the lowest internal render scale the governor may use
-    max_scale: float = 1.0
+    target_fps: _range(1, 240, kind=int) = 60  # the governor lowers render scale and detail to
+    #                                            hold this
+    software_fps: _range(1, 240, kind=int) = 60  # the frame-rate cap when OpenGL runs on the CPU
+    #                         (Mesa llvmpipe): no vsync paces it there; no frame a 60 Hz display
+    #                         cannot show
+    min_scale: _range(0.1, 1) = 0.3  # the lowest internal render scale the governor may use
+    max_scale: _range(0.1, 1) = 1.0
+
+    def __post_init__(self) -> None:
+        if self.min_scale > self.max_scale:
+            raise ValueError("min_scale must be ≤ max_scale")
 
 
-@dataclass(frozen=True)
-class RecordSettings:
-    fps: int = 30  # frames per second of video (live recordings resample the display's rate)
-    crf: int = 20  # H.264 quality: lower is better and larger
-    speed: str = "ultrafast"  # x264 preset: measured on a 720p30 render in parts against
-    # superfast and veryfast: 1.12x and 1.29x the frames a second, PSNR 48.4 against 45.4 and
-    # 43.0 dB at crf 20, files 1.33x and 2.2x as large (README: Recording)
-    demo_frames: int = 360  # length of the clip rendered when no display is available
-    demo_prompt: str = "In three sentences, what does a lighthouse keeper do at night?"
-    poster_width: int = 3840  # the S key's and `neuroweb snapshot`'s image
-    poster_height: int = 2160
+class RecordSettings(_Settings):
+    fps: _range(1, 240, kind=int) = 30  # frames per second of video (live recordings resample
+    #                                     the display's rate)
+    crf: _range(0, 51, kind=int) = 20  # H.264 quality: lower is better and larger
+    speed: Literal[X264_SPEEDS] = "ultrafast"  # x264 preset: measured on a 720p30 render in
+    # parts against superfast and veryfast: 1.12x and 1.29x the frames a second, PSNR 48.4
+    # against 45.4 and 43.0 dB at crf 20, files 1.33x and 2.2x as large (README: Recording)
+    demo_frames: _range(1, 1 << 24, kind=int) = 360  # length of the clip rendered when no
+    #                                                  display is available
+    demo_prompt: Annotated[str, Meta(min_length=1, max_length=65536)] = (
+        "In three sentences, what does a lighthouse keeper do at night?")
+    poster_width: _range(16, 16384, kind=int) = 3840  # the S key's and `neuroweb snapshot`'s
+    poster_height: _range(16, 16384, kind=int) = 2160
 
 
-@dataclass(frozen=True)
-class SoundSettings:
+Level = _range(0, 1)
+
+
+class SoundSettings(_Settings):
     """The soundtrack synthesised from the frames (README: "The sound"); levels are 0..1."""
 
     enabled: bool = True  # the live window's speakers and the soundtrack of recordings
-    volume: float = 0.8  # master level before the soft limiter
-    drone: float = 1.0  # one voice per band of layers: loudness = what they write, timbre = MLP
-    plucks: float = 1.0  # a note per generated token, chosen by its id
-    breath: float = 1.0  # noise that follows the entropy
-    bells: float = 1.0  # an FM bell when the model did not take its first choice
-    echo: float = 0.35  # ping-pong echo: feedback and wet level
+    volume: Level = 0.8  # master level before the soft limiter
+    drone: Level = 1.0  # one voice per band of layers: loudness = what they write, timbre = MLP
+    plucks: Level = 1.0  # a note per generated token, chosen by its id
+    breath: Level = 1.0  # noise that follows the entropy
+    bells: Level = 1.0  # an FM bell when the model did not take its first choice
+    echo: _range(0, 0.9) = 0.35  # ping-pong echo: feedback and wet level
 
 
-@dataclass(frozen=True)
-class KioskSettings:
+Prompt = Annotated[str, Meta(pattern=r"\S", max_length=65536)]  # not empty, not only spaces
+
+
+class KioskSettings(_Settings):
     """`neuroweb kiosk`: an installation that runs unattended for days."""
 
-    prompts: tuple[str, ...] = (
+    prompts: Annotated[tuple[Prompt, ...], Meta(min_length=1, max_length=10_000)] = (
         "What does the sea remember?",
         "Describe a lighthouse to someone who has never seen one.",
         "Write a short poem about thinking.",
@@ -163,148 +203,137 @@ class KioskSettings:
         "Tell a two-sentence story about a clockmaker.",
     )
     shuffle: bool = True  # a fresh order every round (seeded by generation.seed)
-    tokens: int = 96  # per answer
-    pause_s: float = 8.0  # a finished answer stays this long before the next prompt
-    scenes: tuple[str, ...] = ("web", "architecture")  # shown in turn, crossfading
-    scene_s: float = 60.0  # how long each scene stays
-    presets: tuple[str, ...] = ()  # looks to rotate with the scenes; empty: keep this one
+    tokens: _range(1, 1 << 20, kind=int) = 96  # per answer
+    pause_s: _range(0, 86400) = 8.0  # a finished answer stays this long before the next prompt
+    scenes: Annotated[tuple[Scene, ...], Meta(min_length=1, max_length=64)] = (
+        "web", "architecture")  # shown in turn, crossfading
+    scene_s: _range(gt=0, hi=86400) = 60.0  # how long each scene stays
+    presets: Annotated[tuple[Path_, ...], Meta(max_length=64)] = ()  # looks to rotate with the
+    #                                                                  scenes; empty: keep this one
     exit_keys: str = "ctrl+shift+q"  # the only way out besides a signal
-    display: int = 0  # which screen, when there are several
-    stall_s: float = 30.0  # an answer with no new token this long: restart the model
-    log_file: str = "neuroweb-kiosk.log"
-    attract_file: str = "neuroweb-attract.npz"  # an answer to replay while loading; "": none
-    log_bytes: int = 1_000_000  # per file; three old files are kept
-    frozen_s: float = 20.0  # a render loop stuck this long ends the process (restart it)
+    display: _range(0, 64, kind=int) = 0  # which screen, when there are several
+    stall_s: _range(gt=0, hi=86400) = 30.0  # an answer with no new token this long: restart it
+    log_file: Path_ = "neuroweb-kiosk.log"
+    attract_file: Path_ = "neuroweb-attract.npz"  # an answer to replay while loading; "": none
+    log_bytes: _range(10_000, 1 << 40, kind=int) = 1_000_000  # per file; three old files kept
+    frozen_s: _range(5, 86400) = 20.0  # a render loop stuck this long ends the process
+
+    def __post_init__(self) -> None:
+        if parse_keys(self.exit_keys) is None:
+            raise ValueError('exit_keys must be modifiers and a key, like "ctrl+shift+q"')
 
 
-@dataclass(frozen=True)
-class InterveneSettings:
+class InterveneSettings(_Settings):
     """What a run changes in the model (visualizer/interventions.py spells them)."""
 
-    ablate: tuple[str, ...] = ()  # "mlp:10", "attn:3", "head:3.7": zeroed from the first token
-    steer: tuple[str, ...] = ()  # "8:2:I love you|I hate you": block, scale, two contrast prompts
+    ablate: Annotated[tuple[Path_, ...], Meta(max_length=64)] = ()  # "mlp:10", "attn:3",
+    #                                             "head:3.7": zeroed from the first token
+    steer: Annotated[tuple[Path_, ...], Meta(max_length=8)] = ()  # "8:2:I love you|I hate you":
+    #                                                     block, scale, two contrast prompts
     ghost: bool = True  # while something is changed, the untouched run answers beside it
 
+    def __post_init__(self) -> None:
+        try:
+            interventions_from(self.ablate, self.steer, "intervene.")
+        except UserError as exc:
+            raise ValueError(str(exc).removeprefix("intervene.")) from None
 
-@dataclass(frozen=True)
-class SafetySettings:
+
+class SafetySettings(_Settings):
     flash_limit: bool = True  # hold flashes to WCAG 2.3.1's three a second in all output
 
 
-@dataclass(frozen=True)
-class Settings:
-    model: ModelSettings = field(default_factory=ModelSettings)
-    generation: GenerationSettings = field(default_factory=GenerationSettings)
-    capture: CaptureSettings = field(default_factory=CaptureSettings)
-    look: LookSettings = field(default_factory=LookSettings)
-    window: WindowSettings = field(default_factory=WindowSettings)
-    record: RecordSettings = field(default_factory=RecordSettings)
-    sound: SoundSettings = field(default_factory=SoundSettings)
-    safety: SafetySettings = field(default_factory=SafetySettings)
-    kiosk: KioskSettings = field(default_factory=KioskSettings)
-    intervene: InterveneSettings = field(default_factory=InterveneSettings)
+class ServeSettings(_Settings):
+    """`neuroweb serve`: what one client may take of a model shared by many."""
 
-    def validate(self, where: str) -> "Settings":
-        """Check ranges; `where` names the source for the error message."""
-        g, c, m, lk, w, r, s, k = (
-            self.generation, self.capture, self.model, self.look, self.window, self.record,
-            self.sound, self.kiosk,
-        )
-        checks = [
-            (g.max_tokens >= 1, "generation.max_tokens", "an integer ≥ 1"),
-            (g.temperature >= 0, "generation.temperature", "a number ≥ 0"),
-            (g.top_k >= 0, "generation.top_k", "an integer ≥ 0"),
-            (0 < g.top_p <= 1, "generation.top_p", "a number in (0, 1]"),
-            (g.context >= 8, "generation.context", "an integer ≥ 8"),
-            (c.candidates >= 10, "capture.candidates", "an integer ≥ 10"),
-            (c.prefill_chunk >= 1, "capture.prefill_chunk", "an integer ≥ 1"),
-            (c.lens_every >= 0, "capture.lens_every", "an integer ≥ 0"),
-            (1 <= c.lens_candidates <= 20, "capture.lens_candidates", "an integer in 1..20"),
-            (c.lens_prompt in ("last", "all"), "capture.lens_prompt", '"last" | "all"'),
-            (m.threads >= 0, "model.threads", "an integer ≥ 0"),
-            *((is_colour(getattr(lk, k)), f"look.{k}", 'a colour "#rrggbb"') for k in COLOURS),
-            (1 <= lk.nodes_per_layer <= 512, "look.nodes_per_layer", "an integer in 1..512"),
-            (0 <= lk.link_fanout <= 8, "look.link_fanout", "an integer in 0..8"),
-            (0 <= lk.arcs_per_layer <= 16, "look.arcs_per_layer", "an integer in 0..16"),
-            (2 <= lk.history <= 256, "look.history", "an integer in 2..256"),
-            (lk.brightness in ("hidden", "mlp"), "look.brightness", '"hidden" or "mlp"'),
-            (lk.hue in ("mlp", "hidden", "layer"), "look.hue", '"mlp", "hidden" or "layer"'),
-            (0 < lk.node_size <= 10, "look.node_size", "a number in (0, 10]"),
-            (0 <= lk.glow <= 5, "look.glow", "a number in [0, 5]"),
-            (0 < lk.ease_s <= 5, "look.ease_s", "a number in (0, 5]"),
-            (0 < lk.pulse_s <= 5, "look.pulse_s", "a number in (0, 5]"),
-            (0.01 <= lk.text_size <= 0.2, "look.text_size", "a number in [0.01, 0.2]"),
-            (0 <= lk.glitch <= 1, "look.glitch", "a number in [0, 1]"),
-            (lk.scene in SCENES, "look.scene", " | ".join(f'"{s}"' for s in SCENES)),
-            (16 <= w.width <= 16384, "window.width", "an integer in 16..16384"),
-            (16 <= w.height <= 16384, "window.height", "an integer in 16..16384"),
-            (1 <= w.target_fps <= 240, "window.target_fps", "an integer in 1..240"),
-            (1 <= w.software_fps <= 240, "window.software_fps", "an integer in 1..240"),
-            (0.1 <= w.min_scale <= w.max_scale <= 1, "window.min_scale",
-             "≤ window.max_scale, both in [0.1, 1]"),
-            (1 <= r.fps <= 240, "record.fps", "an integer in 1..240"),
-            (0 <= r.crf <= 51, "record.crf", "an integer in 0..51"),
-            (r.speed in X264_SPEEDS, "record.speed", " | ".join(X264_SPEEDS)),
-            (r.demo_frames >= 1, "record.demo_frames", "an integer ≥ 1"),
-            (16 <= r.poster_width <= 16384, "record.poster_width", "an integer in 16..16384"),
-            (16 <= r.poster_height <= 16384, "record.poster_height", "an integer in 16..16384"),
-            *((0 <= getattr(s, k) <= 1, f"sound.{k}", "a number in [0, 1]")
-              for k in ("volume", "drone", "plucks", "breath", "bells")),
-            (0 <= s.echo <= 0.9, "sound.echo", "a number in [0, 0.9]"),
-            (len(k.prompts) > 0 and all(p.strip() for p in k.prompts), "kiosk.prompts",
-             "a list of prompts, none empty"),
-            (k.tokens >= 1, "kiosk.tokens", "an integer ≥ 1"),
-            (k.pause_s >= 0, "kiosk.pause_s", "a number ≥ 0"),
-            (len(k.scenes) > 0 and all(x in SCENES for x in k.scenes), "kiosk.scenes",
-             "a list of " + " | ".join(SCENES)),
-            (k.scene_s > 0, "kiosk.scene_s", "a number > 0"),
-            (parse_keys(k.exit_keys) is not None, "kiosk.exit_keys",
-             'modifiers and a key, like "ctrl+shift+q"'),
-            (k.display >= 0, "kiosk.display", "an integer ≥ 0"),
-            (k.stall_s > 0, "kiosk.stall_s", "a number > 0"),
-            (k.log_bytes >= 10_000, "kiosk.log_bytes", "an integer ≥ 10000"),
-            (k.frozen_s >= 5, "kiosk.frozen_s", "a number ≥ 5"),
-        ]
-        for ok, key, expected in checks:
-            if not ok:
-                raise ConfigError(f"{where}: {key} must be {expected}", key)
+    max_tokens: _range(1, 1 << 20, kind=int) = 1024  # per answer, whatever a client asks
+    max_answer_s: _range(gt=0, hi=86400) = 120.0  # an answer running longer is stopped
+
+
+class Settings(_Settings):
+    model: ModelSettings = msgspec.field(default_factory=ModelSettings)
+    generation: GenerationSettings = msgspec.field(default_factory=GenerationSettings)
+    capture: CaptureSettings = msgspec.field(default_factory=CaptureSettings)
+    look: LookSettings = msgspec.field(default_factory=LookSettings)
+    window: WindowSettings = msgspec.field(default_factory=WindowSettings)
+    record: RecordSettings = msgspec.field(default_factory=RecordSettings)
+    sound: SoundSettings = msgspec.field(default_factory=SoundSettings)
+    safety: SafetySettings = msgspec.field(default_factory=SafetySettings)
+    kiosk: KioskSettings = msgspec.field(default_factory=KioskSettings)
+    intervene: InterveneSettings = msgspec.field(default_factory=InterveneSettings)
+    serve: ServeSettings = msgspec.field(default_factory=ServeSettings)
+
+
+def decode_settings(data: Any, kind: type, where: str) -> Any:
+    """`data` (plain values: TOML's, the flags', a message's) as a `kind` Struct, through its
+    bounds; ConfigError naming `where`, the key and what it must be."""
+    try:
+        return msgspec.convert(data, kind)
+    except msgspec.ValidationError as exc:
+        message, key = explain(exc, data)
+        raise ConfigError(f"{where}: {message}", key) from None
+
+
+_AT = re.compile(r"^(?P<what>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.S)
+
+
+def explain(exc: msgspec.ValidationError, data: Any = None, root: type | None = None
+            ) -> tuple[str, str]:  # fmt: skip
+    """A msgspec refusal as one line in our words, and the dotted key it concerns (`root`: the
+    type decoded, Settings by default, for the allowed values of a choice)."""
+    match = _AT.match(str(exc))
+    what, path = match["what"], (match["path"] or "").lstrip(".")
+    key = re.sub(r"\[\d+\]$", "", path)
+    got = _at(data, path)
+    shown = f", got {got!r}" if got is not _MISSING else ""
+    unknown = re.match(r"Object contains unknown field `(.*)`", what)
+    if unknown:
+        full = f"{key}.{unknown[1]}" if key else unknown[1]
+        return f"unknown key '{full}'", full
+    missing = re.match(r"Object missing required field `(.*)`", what)
+    if missing:
+        full = f"{key}.{missing[1]}" if key else missing[1]
+        return f"'{full}' is missing", full
+    if what.startswith("Expected `object`"):
+        return f"'{key}' must be a table [{key}]", key
+    if what.startswith("Invalid enum value"):
+        return f"{path} must be one of {_choices(key, root or Settings)}{shown}", key
+    if what.startswith("Expected `str` matching regex"):
+        expected = 'a colour "#rrggbb"' if "[0-9a-fA-F]" in what else "a text that is not blank"
+        return f"{path} must be {expected}{shown}", key
+    if what.startswith("Expected "):
+        expected = re.sub(r", got `\w+`$", "", what.removeprefix("Expected ")).replace("`", "")
+        return f"{path} must be {expected}{shown}", key
+    # a check across keys (__post_init__): its message starts with the key it concerns
+    leaf = what.split(" ", 1)[0]
+    full = f"{key}.{leaf}" if key else leaf
+    return f"{key}.{what}" if key else what, full
+
+
+_MISSING = object()
+
+
+def _at(data: Any, path: str) -> Any:
+    """The value at a msgspec path ("look.glow", "kiosk.prompts[1]") in plain data."""
+    value = data
+    for part in re.findall(r"[^.\[\]]+|\[\d+\]", path):
         try:
-            interventions_from(self.intervene.ablate, self.intervene.steer, "intervene.")
-        except UserError as exc:
-            raise ConfigError(f"{where}: {exc}", "intervene") from None
-        return self
+            value = value[int(part[1:-1])] if part.startswith("[") else value[part]
+        except (KeyError, IndexError, TypeError, ValueError):
+            return _MISSING
+    return value
 
 
-def _check_type(value: Any, hint: Any, where: str, key: str) -> Any:
-    if hint is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if isinstance(hint, type) and type(value) is hint:
-        return value
-    if hint == tuple[str, ...] and isinstance(value, list) and all(type(v) is str for v in value):
-        return tuple(value)
-    name = hint.__name__ if isinstance(hint, type) else "a list of strings"
-    raise ConfigError(f"{where}: {key} must be {name}, got {value!r}", key)
-
-
-def _merge(obj: Any, data: dict, where: str, prefix: str = "") -> Any:
-    """Return `obj` with the keys of `data` replaced, checking names and types."""
-    hints = typing.get_type_hints(type(obj))
-    changes = {}
-    for key, value in data.items():
-        full = f"{prefix}{key}"
-        if key not in hints:
-            known = ", ".join(sorted(hints))
-            raise ConfigError(f"{where}: unknown key '{full}' (known here: {known})", full)
-        hint = hints[key]
-        if dataclasses.is_dataclass(hint):
-            if not isinstance(value, dict):
-                raise ConfigError(f"{where}: '{full}' must be a table [{full}]", full)
-            changes[key] = _merge(getattr(obj, key), value, where, f"{full}.")
-        elif isinstance(hint, types.UnionType):
-            raise AssertionError(f"settings field {full} must have one type")
-        else:
-            changes[key] = _check_type(value, hint, where, full)
-    return dataclasses.replace(obj, **changes)
+def _choices(key: str, root: type) -> str:
+    """The allowed values of the Literal at dotted `key` of `root`."""
+    kind: Any = root
+    for part in key.split("."):
+        hints = typing.get_type_hints(kind, include_extras=True) if isinstance(kind, type) else {}
+        kind = hints.get(part)
+        while typing.get_origin(kind) in (Annotated, tuple):
+            kind = typing.get_args(kind)[0]
+    values = typing.get_args(kind) if typing.get_origin(kind) is Literal else ()
+    return " | ".join(f'"{v}"' for v in values) or "the allowed values"
 
 
 def _line_of(text: str, key: str) -> int | None:
@@ -347,15 +376,26 @@ def load_settings(preset: str | None = None, overrides: dict | None = None) -> S
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: not valid TOML: {exc}") from None
         try:
-            settings = _merge(settings, data, str(path)).validate(str(path))
+            settings = _over(settings, data, str(path))
         except ConfigError as exc:
             line = _line_of(text, exc.key) if exc.key else None
             if line is None:
                 raise
             raise ConfigError(str(exc).replace(f"{path}:", f"{path}:{line}:", 1), exc.key) from None
     if overrides:
-        settings = _merge(settings, overrides, "command line").validate("command line")
+        settings = _over(settings, overrides, "command line")
     return settings
+
+
+def _over(settings: Settings, data: dict, where: str) -> Settings:
+    """`settings` with `data`'s keys laid over them, all decoded again through the bounds."""
+    return decode_settings(_deep_merge(msgspec.to_builtins(settings), data), Settings, where)
+
+
+def _deep_merge(base: dict, top: Any) -> Any:
+    if not isinstance(top, dict) or not isinstance(base, dict):
+        return top
+    return {**base, **{k: _deep_merge(base.get(k), v) for k, v in top.items()}}
 
 
 class PresetWatch:

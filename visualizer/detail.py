@@ -4,8 +4,9 @@ before the frame leaves it.
 
 - `full`: every number as captured (float32; attention over every position in view; the MLP
   activation over all of d_ff). The local window's default.
-- `reduced`: float16; attention over the newest 64 positions and the first in view (the sink),
-  which is all the scenes draw; the MLP activation as 48 node summaries (the RMS of each
+- `reduced`: float16 (an array with a value beyond float16's range stays float32: a value
+  never becomes inf on the way); attention over the newest 64 positions and the first in view
+  (the sink), which is all the scenes draw; the MLP activation as 48 node summaries (the RMS of each
   contiguous group of d_ff). A remote window's default.
 - `compact`: `reduced`, with attention over the newest 24 positions, and the residual stream
   and the MLP's write sent as int8 with a float32 scale per row (wire.py) for thin links:
@@ -13,14 +14,20 @@ before the frame leaves it.
 A trace keeps float16 and its attention window, and all of d_ff.
 """
 
-from dataclasses import dataclass
+from typing import Annotated, Literal
+
+import msgspec
 
 
-@dataclass(frozen=True)
-class Detail:
-    dtype: str = "float32"  # "float32" | "float16": of every array of numbers
-    attention: int = 0  # positions of attention kept per token, the newest; 0: all in view
-    nodes: int = 0  # the MLP activation as this many group RMS summaries; 0: all of d_ff
+class Detail(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Decoded from the wire with these bounds (a client asks for its own)."""
+
+    dtype: Literal["float32", "float16"] = "float32"  # of every array of numbers (float16
+    #                                                   only where the values fit it)
+    attention: Annotated[int, msgspec.Meta(ge=0, le=1 << 20)] = 0  # positions of attention
+    #                                         kept per token, the newest; 0: all in view
+    nodes: Annotated[int, msgspec.Meta(ge=0, le=4096)] = 0  # the MLP activation as this many
+    #                                         group RMS summaries; 0: all of d_ff
     quantize: bool = False  # residual and MLP write as int8 + a scale per row on the wire
 
 

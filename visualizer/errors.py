@@ -3,3 +3,8 @@
 
 class UserError(Exception):
     """Bad input from the user (argument, file, key, prompt); the message names what and why."""
+
+
+class Unreachable(Exception):
+    """A server that did not answer within the time a command waits for it: exit status 1 and
+    one line (it may come back; the input was not wrong)."""

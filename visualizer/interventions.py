@@ -12,11 +12,14 @@ Spelled on the command line as `--ablate mlp:10 --ablate head:3.7` and
 "|").
 """
 
+import math
 from dataclasses import dataclass
 
 from visualizer.errors import UserError
 
 KINDS = ("mlp", "attn", "head")
+MAX_STEER_SCALE = 1000.0  # |scale|: far past any that leaves a model speaking (2–20 is usual)
+MAX_INDEX_DIGITS = 6  # a block or head number: no model has a million blocks
 
 
 @dataclass(frozen=True)
@@ -81,7 +84,7 @@ class Interventions:
 def parse_ablation(text: str, flag: str = "--ablate") -> Ablation:
     kind, _, where = text.strip().partition(":")
     block, _, head = where.partition(".")
-    ok = kind in KINDS and block.isdigit() and (head.isdigit() if kind == "head" else not head)
+    ok = kind in KINDS and _index(block) and (_index(head) if kind == "head" else not head)
     if not ok:
         raise UserError(f"{flag} {text}: expected mlp:BLOCK, attn:BLOCK or head:BLOCK.HEAD")
     return Ablation(kind, int(block), int(head) if head else -1)
@@ -95,10 +98,17 @@ def parse_steering(text: str, flag: str = "--steer") -> Steering:
         value = float(scale)
     except ValueError:
         value = float("nan")
-    if not block.strip().isdigit() or value != value or not bar or not plus or not minus:
+    if not _index(block.strip()) or not bar or not plus or not minus:
         raise UserError(f"{flag} {text}: expected BLOCK:SCALE:PLUS|MINUS, for example "
                         "'8:2:I love you|I hate you'")  # fmt: skip
+    if not (math.isfinite(value) and abs(value) <= MAX_STEER_SCALE):
+        raise UserError(f"{flag} {text}: the scale must be a number in "
+                        f"[-{MAX_STEER_SCALE:g}, {MAX_STEER_SCALE:g}]")  # fmt: skip
     return Steering(int(block), value, plus, minus)
+
+
+def _index(text: str) -> bool:
+    return text.isascii() and text.isdigit() and len(text) <= MAX_INDEX_DIGITS
 
 
 def interventions_from(ablate: tuple[str, ...], steer: tuple[str, ...],

@@ -23,9 +23,11 @@ import random
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from logging.handlers import RotatingFileHandler
 from pathlib import Path
+
+from msgspec import structs
 
 from visualizer.attract import Attract
 from visualizer.clock import RealClock
@@ -38,6 +40,8 @@ from visualizer.sources.replay import ReplayWhileLoading
 
 LOG_BACKUPS = 3
 SOUND_RETRY_S = 30.0  # a lost sound device is looked for again this often
+RESTART_BACKOFF_S = (0.0, 1, 2, 4, 8, 16, 32, 60)  # waits before each further restart while
+#                                                   the source gives no token (then the last)
 
 
 @dataclass
@@ -67,7 +71,8 @@ class Playlist:
 
 
 def kiosk_log(settings: KioskSettings) -> logging.Logger:
-    log = logging.getLogger("neuroweb.kiosk")
+    """The kiosk's logger; its file also takes every other part's ("neuroweb.remote", ...)."""
+    log = logging.getLogger("neuroweb")
     log.setLevel(logging.INFO)
     for old in list(log.handlers):  # an earlier kiosk in this process (a soak, a test)
         log.removeHandler(old)
@@ -76,7 +81,7 @@ def kiosk_log(settings: KioskSettings) -> logging.Logger:
                                   backupCount=LOG_BACKUPS, encoding="utf-8")  # fmt: skip
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     log.addHandler(handler)
-    return log
+    return logging.getLogger("neuroweb.kiosk")
 
 
 def _trim_heap() -> None:
@@ -121,6 +126,9 @@ class Kiosk:
         self._tokens = 0
         self._scene_since = now
         self._sound_tried = now
+        self._backoff = 0  # restarts since the source last gave tokens
+        self._next_restart = now
+        self._last_trouble = ""
         # a device that is not there can take 100 ms to fail (SDL joins its ALSA hotplug
         # thread), too long for a frame: the search runs on a thread of its own
         self._sound_search = ThreadPoolExecutor(1, thread_name_prefix="neuroweb-sound")
@@ -138,9 +146,13 @@ class Kiosk:
         quiet_s = now - self._last_token
         stalled = app.state == "generating" and quiet_s > self.settings.stall_s
         trouble = app.trouble or (f"{app.source.name} stalled" if stalled else None)
-        if trouble:
+        if trouble and now >= self._next_restart:
             self.restart(trouble)
             return
+        if trouble:  # healing already: the next try waits its turn (RESTART_BACKOFF_S)
+            return
+        if app.tokens_seen and quiet_s < 1.0:
+            self._backoff = 0  # tokens again: healthy
         refused = app.take_refusal()
         if refused:  # a prompt the model refused: go on with the next
             self.log.warning("prompt refused: %s", refused)
@@ -185,7 +197,7 @@ class Kiosk:
         scene, preset = self.playlist.next_look()
         if preset is not None:  # its look, sound and safety; the model and playlist stay
             look = self.looks[preset]
-            settings = replace(self.app.settings, look=look.look, sound=look.sound,
+            settings = structs.replace(self.app.settings, look=look.look, sound=look.sound,
                                safety=look.safety)  # fmt: skip
             if settings != self.app.settings:
                 self.app.apply(settings)
@@ -196,9 +208,14 @@ class Kiosk:
     def restart(self, why: str) -> None:
         """Heal the source (a new model process, or a new connection to the server); the
         window draws on meanwhile, replaying the last answer."""
-        self.log.error("restarting %s: %s", self.app.source.name, why)
+        if why != self._last_trouble:  # one line per change, not one per try
+            self.log.error("restarting %s: %s", self.app.source.name, why)
+            self._last_trouble = why
         self.app.restart_source(why)
         self.restarts += 1
+        wait = RESTART_BACKOFF_S[min(self._backoff, len(RESTART_BACKOFF_S) - 1)]
+        self._backoff += 1
+        self._next_restart = time.monotonic() + wait
         self._idle_since = time.monotonic()
         self._last_token = time.monotonic()
 

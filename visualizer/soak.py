@@ -26,11 +26,11 @@ import sys
 import tempfile
 import time
 import traceback
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import psutil
+from msgspec import structs
 from scipy import stats
 
 from visualizer.clock import FixedStepClock
@@ -236,7 +236,7 @@ def _inject(fault: str, app: App, model: FrameSource, watch: PresetWatch, folder
     if fault == "model" and isinstance(model, LocalSource):
         model.inject_fault()
     elif fault == "model":  # served: a request that once ended the whole server
-        gen = replace(app.settings.generation, temperature=1e-40, max_tokens=4)
+        gen = structs.replace(app.settings.generation, temperature=1e-40, max_tokens=4)
         model.generate("poison", gen)
     elif fault == "ffmpeg":
         if app.recording_encoder_pid is None:

@@ -32,6 +32,7 @@ def wait_ready(source: FrameSource) -> None:
         batch = source.drain(timeout=DEAD_PRODUCER_S)
         check(batch)
         if batch.status.state == "ready":
+            show_progress(1.0, "ready")
             return
         if batch.status.state == "loading":
             show_progress(batch.status.progress, batch.status.message)

@@ -2,18 +2,20 @@
 how `neuroweb render --prompt` and `snapshot --prompt` get their frames."""
 
 import sys
+import time
 from pathlib import Path
 
 from visualizer import __version__, signals
 from visualizer.config import Settings
 from visualizer.detail import Detail
-from visualizer.errors import UserError
+from visualizer.errors import Unreachable, UserError
 from visualizer.handoff import Status
 from visualizer.sources import FrameSource, open_source
 from visualizer.terminal import check, show_progress
 from visualizer.trace import TraceBuilder, write_trace
 
 WAIT_S = 30.0  # a drain's wait; a dead model process arrives as a failure before this
+GIVE_UP_S = 20.0  # a server lost (or never reached) this long: the trace gives up, exit 1
 
 
 def trace_command(settings: Settings, prompt: str, out: Path,
@@ -89,7 +91,8 @@ def _run(source: FrameSource, settings: Settings, prompt: str, gen, detail: Deta
          builder: TraceBuilder, notes: list[str], meta: dict) -> tuple[TraceBuilder, dict]:
     """answer's work; `meta` is filled in as soon as the model is ready, so an interrupted
     run can still be written."""
-    ready = _wait_ready(source)
+    patience = _Patience(source.name)
+    ready = _wait_ready(source, patience)
     arch = ready.architecture
     notes += arch.notes if arch is not None else []
     meta.update(_meta(settings, prompt, ready, notes, source.name, builder))
@@ -98,6 +101,7 @@ def _run(source: FrameSource, settings: Settings, prompt: str, gen, detail: Deta
     while True:
         batch = source.drain(timeout=WAIT_S)
         check(batch)
+        patience.watch(batch.status)
         if batch.dropped:
             raise RuntimeError(f"{source.name} lost {batch.dropped} frames")
         for frame in batch.frames:
@@ -148,11 +152,29 @@ def _meta(settings: Settings, prompt: str, ready: Status, notes: list[str], sour
     }
 
 
-def _wait_ready(source: FrameSource) -> Status:
+class _Patience:
+    """A lost server (said once by the source's log when it is lost) given up on after
+    GIVE_UP_S without an answer: exit 1."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.lost_at: float | None = None
+
+    def watch(self, status: Status) -> None:
+        if status.state != "reconnecting":
+            self.lost_at = None
+        elif self.lost_at is None:
+            self.lost_at = time.monotonic()
+        elif time.monotonic() - self.lost_at > GIVE_UP_S:
+            raise Unreachable(f"{self.name}: no answer for {GIVE_UP_S:g} s; gave up")
+
+
+def _wait_ready(source: FrameSource, patience: _Patience) -> Status:
     """Until the model is loaded (its progress on stderr); its ready status."""
     while True:
         batch = source.drain(timeout=WAIT_S)
         check(batch)
+        patience.watch(batch.status)
         if batch.status.state == "ready":
             if sys.stderr.isatty():
                 print(file=sys.stderr)

@@ -1,64 +1,66 @@
 """The wire between `neuroweb serve` and its clients: versioned messages over ZeroMQ (pyzmq), a
-msgpack header and raw little-endian array buffers. Nothing is ever pickled, and every message
-is checked for size and schema before anything in it is used: network input is hostile.
+msgpack header and raw little-endian array buffers. Nothing is ever pickled: every header is
+decoded by msgspec into one of the typed messages below, whose fields carry their bounds
+(lengths, ranges, finiteness), and is refused with one line naming the field if it does not
+fit. Network input is hostile.
 
 Transport: the server binds a ROUTER socket, a client connects a DEALER. A message is one
 ZeroMQ multipart message: part 0 is a msgpack map, the header; parts 1… are the buffers of
-the arrays the header lists, in order.
+the arrays the header lists, in order. Every header has "v" (WIRE_VERSION) and "type".
 
-Every header has "v" (WIRE_VERSION) and "type". Client → server (header only):
-  hello     {token, detail, lossless}     opens a session; the reply is a status
-  generate  {token, request, prompt, gen, one answer at a time: another client gets "busy";
-             detail?, interventions?}     detail: this answer's, else the hello's;
-                                          interventions: {ablate, steer, ghost}
-  intervene {token, interventions}        changes the running answer from its next token
-  cancel    {token}                       stops this client's answer
-  ping      {token}                       every PING_S; the reply is a status (liveness)
-  credit    {token, n}                    a lossless client's room for n more frames
-  bye       {token}                       the client is going: its answer is cancelled
-Server → client:
-  status    {server, status}              status: state, message, progress, request, model,
-                                          prompt; with "architecture" (inspect's JSON) and
-                                          "config" once per session
-  frame     {seq, request, index, token_id, text, is_prompt, context_start, topk_text,
-             entropy, lens_text, changed, ghost?: {token_id, text, topk_text, entropy,
-             lens_text}, arrays: [{name, dtype, shape}]} + one buffer per array
-  failure   {message, user_error}         the model failed (bad input, or a bug)
-  busy      {message}                     another client's answer is running
-  error     {code, message}               the message was refused: code "version", "auth",
-                                          "schema", "size"; it is dropped, nothing crashes
-Frame arrays: hidden, mlp, mlp_write, experts, attn, attn_sink ("<f2" or "<f4"), lens_probs ("<f4"),
-topk_ids ("<i8"), topk_probs ("<f4"), lens_ids ("<i4"); with a ghost, "ghost.topk_ids",
-"ghost.topk_probs", "ghost.lens_ids", "ghost.lens_probs". At the compact detail, hidden and
-mlp_write travel as "|i1" with a "<name>.scale" ("<f4", one per row): value = int8 × scale.
+Client → server: Hello, Generate, Intervene, Cancel, Ping (every PING_S; the reply is a
+status), Credit (a lossless client's room for n more frames), Bye.
+Server → client: StatusMessage (with the architecture and config once per session), FrameMessage
++ one buffer per array, FailureMessage (a request failed: bad input, or a bug; the server goes
+on), Busy (another client's answer is running), ErrorMessage (a message was refused: its code
+says why; nothing crashes).
+
+Frame arrays: hidden, mlp, mlp_write, experts, attn, attn_sink ("<f2" where the values fit
+float16 at that detail, else "<f4"), lens_probs ("<f4"), topk_ids ("<i8"), topk_probs ("<f4"),
+lens_ids ("<i4"); with a ghost, "ghost.topk_ids", "ghost.topk_probs", "ghost.lens_ids",
+"ghost.lens_probs". At the compact detail, hidden and mlp_write travel as "|i1" with a
+"<name>.scale" ("<f4", one per row): value = int8 × scale, decoded to float32.
 """
 
 import json
 import math
-from dataclasses import asdict, fields
+import typing
+from typing import Annotated, Any, Literal
 
-import msgpack
+import msgspec
 import numpy as np
+from msgspec import Meta
 
 from visualizer.architecture import Architecture
-from visualizer.config import GenerationSettings
+from visualizer.config import GenerationSettings, explain
 from visualizer.detail import Detail
 from visualizer.errors import UserError
 from visualizer.frame import Frame, Ghost
 from visualizer.handoff import Status
 from visualizer.interventions import Interventions, interventions_from
 
-WIRE_VERSION = 1
+WIRE_VERSION = 2  # 2: msgspec-typed messages; failures and busy name their request
 PING_S = 1.0
 MAX_CLIENT_MESSAGE = 256 * 1024  # bytes: a prompt, sampling settings, a token
-MAX_FRAME_BYTES = 256 * 1024 * 1024  # one frame of a very large model at full detail
+MAX_HEADER = 1 << 20  # bytes of a frame's or status's header (texts; an architecture)
+MAX_STATUS = 8 << 20  # a status with the architecture and config of a 4096-block model
 MAX_DIMS, MAX_DIM = 4, 1 << 24
+MAX_BLOCKS = 4096
+MAX_TEXT = 4096  # characters of one token's text, a message, a model's name
+MAX_PROMPT = 64 * 1024  # characters
+MAX_CANDIDATES = 1000  # next-token candidates per frame (capture.candidates' bound)
 DTYPES = {"<f4": np.float32, "<f2": np.float16, "<i8": np.int64, "<i4": np.int32,
           "|i1": np.int8}  # fmt: skip
 FRAME_ARRAYS = ("hidden", "mlp", "mlp_write", "experts", "attn", "attn_sink", "topk_ids",
                 "topk_probs", "lens_ids", "lens_probs")  # fmt: skip
 GHOST_ARRAYS = ("topk_ids", "topk_probs", "lens_ids", "lens_probs")
 QUANTIZED = ("hidden", "mlp_write")
+FLOAT16_MAX = float(np.finfo(np.float16).max)  # 65504: beyond it a float16 is inf
+
+Text = Annotated[str, Meta(max_length=MAX_TEXT)]
+Token = Annotated[str, Meta(max_length=1024)]
+Request = Annotated[int, Meta(ge=0, le=2**62)]
+Finite = Annotated[float, Meta(ge=-1e30, le=1e30)]  # bounds refuse inf and NaN too
 
 
 class WireError(Exception):
@@ -69,107 +71,194 @@ class WireError(Exception):
         self.code = code
 
 
-# --- headers ------------------------------------------------------------------------------------
+class _Message(msgspec.Struct, frozen=True, forbid_unknown_fields=True, tag_field="type",
+               kw_only=True):  # fmt: skip
+    v: int = WIRE_VERSION
 
 
-def pack(header: dict, buffers: list[bytes] | None = None) -> list[bytes]:
-    return [msgpack.packb({"v": WIRE_VERSION, **header}, use_bin_type=True), *(buffers or [])]
+# --- client → server ----------------------------------------------------------------------------
 
 
-def unpack(parts: list[bytes], limit: int) -> tuple[dict, list[bytes]]:
-    """The header and buffers of a message; WireError if it is too big, not msgpack, not a map,
-    or of another version."""
+class InterventionsSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Interventions as the command line spells them; parsed by interventions_from."""
+
+    ablate: Annotated[tuple[Annotated[str, Meta(max_length=64)], ...], Meta(max_length=64)] = ()
+    steer: Annotated[tuple[Text, ...], Meta(max_length=8)] = ()
+    ghost: bool = True
+
+
+class Hello(_Message, tag="hello", kw_only=True):
+    token: Token = ""
+    detail: Detail = Detail()
+    lossless: bool = False
+    credit: Annotated[int, Meta(ge=0, le=4096)] = 0
+
+
+class Generate(_Message, tag="generate", kw_only=True):
+    token: Token = ""
+    request: Request
+    prompt: Annotated[str, Meta(max_length=MAX_PROMPT)]
+    gen: GenerationSettings = GenerationSettings()
+    detail: Detail | None = None  # this answer's own (a trace's), else the hello's
+    interventions: InterventionsSpec | None = None
+
+
+class Intervene(_Message, tag="intervene", kw_only=True):
+    token: Token = ""
+    interventions: InterventionsSpec
+
+
+class Cancel(_Message, tag="cancel", kw_only=True):
+    token: Token = ""
+
+
+class Ping(_Message, tag="ping", kw_only=True):
+    token: Token = ""
+
+
+class Credit(_Message, tag="credit", kw_only=True):
+    token: Token = ""
+    n: Annotated[int, Meta(ge=1, le=4096)]
+
+
+class Bye(_Message, tag="bye", kw_only=True):
+    token: Token = ""
+
+
+ClientMessage = Hello | Generate | Intervene | Cancel | Ping | Credit | Bye
+
+# --- server → client ----------------------------------------------------------------------------
+
+State = Literal["starting", "loading", "ready", "generating", "finished", "stopped"]
+
+
+class StatusBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    state: State
+    message: Text = ""
+    progress: Annotated[float, Meta(ge=0, le=1)] = 0.0
+    request: Request = 0
+    model: Text = ""
+    prompt: Annotated[str, Meta(max_length=MAX_PROMPT)] = ""
+    architecture: dict[str, Any] | None = None  # inspect's JSON, checked by _ArchitectureSize
+    config: Annotated[str, Meta(max_length=MAX_HEADER)] | None = None  # JSON text: int keys
+
+
+class StatusMessage(_Message, tag="status", kw_only=True):
+    server: Annotated[str, Meta(max_length=64)]
+    status: StatusBody
+
+
+class ArraySpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    name: Annotated[str, Meta(max_length=32)]
+    dtype: Literal["<f4", "<f2", "<i8", "<i4", "|i1"]
+    shape: Annotated[tuple[Annotated[int, Meta(ge=0, le=MAX_DIM)], ...], Meta(max_length=MAX_DIMS)]
+
+
+Texts = Annotated[tuple[Token, ...], Meta(max_length=MAX_CANDIDATES)]
+Entropy = Annotated[float, Meta(ge=0, le=100)]  # nats: ln of a 10^43-word vocabulary
+
+
+class GhostHeader(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    token_id: Annotated[int, Meta(ge=0, le=2**40)]
+    text: Token
+    topk_text: Texts
+    entropy: Entropy
+    lens_text: Annotated[tuple[Token, ...], Meta(max_length=MAX_BLOCKS + 1)]
+
+
+class FrameMessage(_Message, tag="frame", kw_only=True):
+    seq: Request
+    request: Request
+    index: Annotated[int, Meta(ge=0, le=2**40)]
+    token_id: Annotated[int, Meta(ge=0, le=2**40)]
+    text: Token
+    is_prompt: bool
+    context_start: Annotated[int, Meta(ge=0, le=2**40)]
+    topk_text: Texts
+    entropy: Entropy
+    lens_text: Annotated[tuple[Token, ...], Meta(max_length=MAX_BLOCKS + 1)]
+    changed: Annotated[tuple[Text, ...], Meta(max_length=80)] = ()
+    ghost: GhostHeader | None = None
+    arrays: Annotated[tuple[ArraySpec, ...], Meta(max_length=16)]
+
+
+class FailureMessage(_Message, tag="failure", kw_only=True):
+    message: Text
+    user_error: bool
+    request: Request = 0
+
+
+class Busy(_Message, tag="busy", kw_only=True):
+    message: Text
+    request: Request = 0
+
+
+class ErrorMessage(_Message, tag="error", kw_only=True):
+    code: Literal["version", "auth", "schema", "size", "internal"]
+    message: Text
+
+
+ServerMessage = StatusMessage | FrameMessage | FailureMessage | Busy | ErrorMessage
+
+
+_TAGS = {cls.__struct_config__.tag: cls for cls in (*typing.get_args(ClientMessage),
+                                                     *typing.get_args(ServerMessage))}
+
+
+class _Envelope(msgspec.Struct):
+    """What is read before the type: the version (another version's fields may differ)."""
+
+    v: Any = None
+    type: Any = None
+
+
+_encoder = msgspec.msgpack.Encoder()
+_envelope = msgspec.msgpack.Decoder(_Envelope)
+_decoders = {ClientMessage: msgspec.msgpack.Decoder(ClientMessage),
+             ServerMessage: msgspec.msgpack.Decoder(ServerMessage)}  # fmt: skip
+
+
+def pack(message: _Message, buffers: list[bytes] | None = None) -> list[bytes]:
+    return [_encoder.encode(message), *(buffers or [])]
+
+
+def unpack(parts: list[bytes], limit: int, kind: Any = ClientMessage) -> tuple[Any, list[bytes]]:
+    """The typed message and buffers of `parts` (`kind`: ClientMessage or ServerMessage);
+    WireError if it is too big, not msgpack, of another version, or does not fit its type."""
     if not parts:
         raise WireError("schema", "an empty message")
-    if sum(len(p) for p in parts) > limit:
-        raise WireError("size", f"a message of {sum(len(p) for p in parts):,} bytes")
+    size = sum(len(p) for p in parts)
+    if size > limit or len(parts[0]) > MAX_STATUS:
+        raise WireError("size", f"a message of {size:,} bytes")
     try:
-        header = msgpack.unpackb(parts[0], raw=False, strict_map_key=True)  # limits: its length
-    except (ValueError, msgpack.UnpackException, TypeError) as exc:
+        envelope = _envelope.decode(parts[0])
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
         raise WireError("schema", f"not a msgpack header: {exc}") from None
-    if not isinstance(header, dict):
-        raise WireError("schema", "the header is not a map")
-    if header.get("v") != WIRE_VERSION:
-        raise WireError("version", f"wire version {header.get('v')!r}; this speaks {WIRE_VERSION}")
-    if not isinstance(header.get("type"), str):
-        raise WireError("schema", "the header has no type")
-    return header, list(parts[1:])
-
-
-def need(header: dict, key: str, kind: type | tuple, *, limit: int | None = None):
-    """header[key], checked: of `kind`, and (for strings, lists) at most `limit` long."""
-    value = header.get(key)
-    if not isinstance(value, kind) or (isinstance(value, bool) and bool not in _kinds(kind)):
-        raise WireError("schema", f"{header.get('type')}: {key} is not {_name(kind)}")
-    if limit is not None and len(value) > limit:
-        raise WireError("size", f"{header.get('type')}: {key} is longer than {limit}")
-    return value
-
-
-def _kinds(kind) -> tuple:
-    return kind if isinstance(kind, tuple) else (kind,)
-
-
-def _name(kind) -> str:
-    return " or ".join(k.__name__ for k in _kinds(kind))
-
-
-# --- client requests ----------------------------------------------------------------------------
-
-MAX_PROMPT = 64 * 1024  # characters
-
-
-def generation_from(header: dict) -> GenerationSettings:
-    """A generate request's sampling settings, each checked against its type and range."""
-    raw = need(header, "gen", dict)
-    allowed = {f.name: type(f.default) for f in fields(GenerationSettings)}
-    values = {}
-    for key, value in raw.items():
-        kind = {int: int, float: (int, float), bool: bool}.get(allowed.get(key))
-        if kind is None:
-            raise WireError("schema", f"generate: unknown setting {key!r}")
-        if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
-            raise WireError("schema", f"generate: {key} is not {_name(kind)}")
-        values[key] = value
-    gen = GenerationSettings(**values)
-    if not (0 <= gen.temperature <= 10 and 0 <= gen.top_p <= 1 and 0 <= gen.top_k <= 100_000
-            and 1 <= gen.max_tokens <= 1_000_000 and 2 <= gen.context <= 10_000_000):  # fmt: skip
-        raise WireError("schema", "generate: a sampling setting is out of range")
-    return gen
-
-
-def detail_from(header: dict) -> Detail:
-    raw = need(header, "detail", dict)
+    if envelope.v != WIRE_VERSION:
+        raise WireError("version", f"wire version {envelope.v!r}; this speaks {WIRE_VERSION}")
     try:
-        detail = Detail(**raw)
-    except TypeError:
-        raise WireError("schema", "detail has unknown keys") from None
-    ok = (detail.dtype in ("float32", "float16") and isinstance(detail.attention, int)
-          and isinstance(detail.nodes, int) and isinstance(detail.quantize, bool)
-          and 0 <= detail.attention <= 1 << 20 and 0 <= detail.nodes <= 4096)  # fmt: skip
-    if not ok:
-        raise WireError("schema", "detail is out of range")
-    return detail
+        return _decoders[kind].decode(parts[0]), list(parts[1:])
+    except msgspec.ValidationError as exc:
+        root = _TAGS.get(envelope.type) if isinstance(envelope.type, str) else None
+        if root not in typing.get_args(kind):
+            raise WireError("schema", f"unknown message type {str(envelope.type)[:32]!r}") from None
+        raise WireError("schema", f"{envelope.type}: {explain(exc, root=root)[0]}") from None
+    except msgspec.DecodeError as exc:
+        raise WireError("schema", f"not a msgpack header: {exc}") from None
 
 
-def detail_to(detail: Detail) -> dict:
-    return asdict(detail)
+# --- interventions ------------------------------------------------------------------------------
 
 
-def interventions_to(interventions: Interventions, ghost: bool) -> dict:
-    return {"ablate": [a.spec for a in interventions.ablations],
-            "steer": [s.spec for s in interventions.steering], "ghost": ghost}  # fmt: skip
+def interventions_to(interventions: Interventions, ghost: bool) -> InterventionsSpec:
+    return InterventionsSpec(tuple(a.spec for a in interventions.ablations),
+                             tuple(s.spec for s in interventions.steering), ghost)  # fmt: skip
 
 
-def interventions_of(header: dict) -> tuple[Interventions, bool]:
+def interventions_of(spec: InterventionsSpec) -> tuple[Interventions, bool]:
     """A request's interventions, each spelling checked as the command line checks it."""
-    raw = need(header, "interventions", dict)
-    ablate = need(raw, "ablate", list, limit=64)
-    steer = need(raw, "steer", list, limit=8)
-    if not all(isinstance(x, str) and len(x) <= 4096 for x in (*ablate, *steer)):
-        raise WireError("schema", "interventions: not a list of strings")
     try:
-        return interventions_from(tuple(ablate), tuple(steer)), need(raw, "ghost", bool)
+        return interventions_from(spec.ablate, spec.steer), spec.ghost
     except UserError as exc:
         raise WireError("schema", f"interventions: {exc}") from None
 
@@ -177,53 +266,96 @@ def interventions_of(header: dict) -> tuple[Interventions, bool]:
 # --- statuses -----------------------------------------------------------------------------------
 
 
-def status_to(status: Status, described: bool) -> dict:
+class _Count(msgspec.Struct, frozen=True):
+    value: Annotated[int, Meta(ge=0, le=1 << 26)] | None = None
+
+
+class _BlockSize(msgspec.Struct, frozen=True):
+    heads: _Count = _Count()
+    kv_heads: _Count = _Count()
+    head_dim: _Count = _Count()
+    window: _Count = _Count()
+
+
+class _ArchitectureSize(msgspec.Struct, frozen=True):
+    """The facts of an architecture that size what a client allocates, with their ranges; the
+    rest is read by Architecture.from_json."""
+
+    blocks: _Count = _Count()
+    width: _Count = _Count()
+    vocab: _Count = _Count()
+    context: _Count = _Count()
+    block: Annotated[tuple[_BlockSize, ...], Meta(max_length=MAX_BLOCKS)] = ()
+
+
+def status_to(status: Status, described: bool) -> StatusBody:
     """`described`: with the architecture and config (once per session: they are large)."""
-    out = {"state": status.state, "message": status.message, "progress": status.progress,
-           "request": status.request, "model": status.model, "prompt": status.prompt}  # fmt: skip
+    arch = config = None
     if described and status.architecture is not None:
-        out["architecture"] = status.architecture.to_json()
-        out["config"] = json.dumps(status.config)  # JSON text: a config has int keys
-    return out
+        arch = status.architecture.to_json()
+        config = json.dumps(status.config)
+    return StatusBody(status.state, status.message[:MAX_TEXT], min(max(status.progress, 0), 1),
+                      status.request, status.model[:MAX_TEXT], status.prompt, arch,
+                      config)  # fmt: skip
 
 
-def status_from(raw: dict, known: Status | None) -> Status:
+def status_from(body: StatusBody, known: Status | None) -> Status:
     """A status from the server; what it leaves out (architecture, config) is `known`'s."""
-    if not isinstance(raw, dict):
-        raise WireError("schema", "status is not a map")
-    state = need(raw, "state", str, limit=32)
-    if state not in ("starting", "loading", "ready", "generating", "finished", "stopped"):
-        raise WireError("schema", f"status: unknown state {state!r}")
     arch = known.architecture if known is not None else None
     config = known.config if known is not None else None
-    if "architecture" in raw:
+    if body.architecture is not None:
         try:
-            arch = Architecture.from_json(need(raw, "architecture", dict))
-        except (KeyError, TypeError, ValueError) as exc:
+            sizes = msgspec.convert(body.architecture, _ArchitectureSize)
+        except msgspec.ValidationError as exc:
+            raise WireError("schema", f"status: architecture.{explain(exc)[0]}") from None
+        if sizes.blocks.value is None or sizes.blocks.value > MAX_BLOCKS or (
+                len(sizes.block) != sizes.blocks.value):  # fmt: skip
+            raise WireError("schema", f"status: architecture: blocks must be 0..{MAX_BLOCKS}, "
+                                      "one description each")  # fmt: skip
+        try:
+            arch = Architecture.from_json(body.architecture)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise WireError("schema", f"status: architecture: {exc}") from None
         try:
-            config = json.loads(need(raw, "config", str, limit=1 << 20))
+            config = json.loads(body.config or "null")
         except json.JSONDecodeError as exc:
             raise WireError("schema", f"status: config: {exc}") from None
-    return Status(state, need(raw, "message", str, limit=4096),
-                  float(need(raw, "progress", (int, float))), need(raw, "request", int),
-                  need(raw, "model", str, limit=4096), arch,
-                  need(raw, "prompt", str, limit=MAX_PROMPT), config)  # fmt: skip
+    return Status(body.state, body.message, body.progress, body.request, body.model, arch,
+                  body.prompt, config)  # fmt: skip
+
+
+def frame_limit(arch: Architecture | None, detail: Detail, context: int) -> int:
+    """The most bytes one frame of `arch` at `detail` can take on the wire (a client's receive
+    limit): every array at its widest element, and the header's own ceiling."""
+    if arch is None or arch.width is None:
+        return MAX_STATUS
+    blocks, width = arch.blocks, arch.width
+    heads = max((b.heads or 0 for b in arch.block), default=0) or width
+    mlp = detail.nodes or max((b.mlp.width or 0 for b in arch.block), default=0) or 8 * width
+    experts = max((b.mlp.experts for b in arch.block), default=0)
+    span = detail.attention + 1 if detail.attention else context
+    elements = ((blocks + 1) * width + blocks * (mlp + width + experts + heads * (span + 1))
+                + 2 * (blocks + 1) * 20 + 3 * MAX_CANDIDATES)  # lens rows of ≤ 20, top-k
+    return 2 * 8 * elements + MAX_HEADER  # × 2: a ghost's arrays; 8: the widest element
 
 
 # --- frames -------------------------------------------------------------------------------------
 
 
 def frame_to(frame: Frame, seq: int, request: int, detail: Detail) -> list[bytes]:
-    """A frame as a message: its scalars in the header, its arrays as little-endian buffers."""
+    """A frame as a message: its scalars in the header, its arrays as little-endian buffers.
+    A float array goes as float16 only where the detail asks for it and every value fits."""
     arrays, buffers = [], []
 
     def add(name: str, array: np.ndarray, dtype: str) -> None:
         data = np.ascontiguousarray(array, DTYPES[dtype])
-        arrays.append({"name": name, "dtype": dtype, "shape": list(data.shape)})
+        arrays.append(ArraySpec(name, dtype, data.shape))
         buffers.append(data.astype(data.dtype.newbyteorder("<"), copy=False).tobytes())
 
-    floats = "<f2" if detail.dtype == "float16" else "<f4"
+    def floats(array: np.ndarray) -> str:
+        fits = detail.dtype == "float16" and not np.abs(array).max(initial=0) > FLOAT16_MAX
+        return "<f2" if fits else "<f4"
+
     for name in FRAME_ARRAYS:
         value = getattr(frame, name)
         if detail.quantize and name in QUANTIZED:
@@ -233,18 +365,18 @@ def frame_to(frame: Frame, seq: int, request: int, detail: Detail) -> list[bytes
             add(name, np.round(values / scale), "|i1")
             add(f"{name}.scale", scale[..., 0], "<f4")
         else:
-            add(name, value, _KINDS.get(name, floats))
-    header = {"type": "frame", "seq": seq, "request": request, "index": frame.index,
-              "token_id": frame.token_id, "text": frame.text, "is_prompt": frame.is_prompt,
-              "context_start": frame.context_start, "topk_text": list(frame.topk_text),
-              "entropy": frame.entropy, "lens_text": list(frame.lens_text),
-              "changed": list(frame.changed), "arrays": arrays}  # fmt: skip
+            add(name, value, _KINDS.get(name) or floats(value))
+    ghost = None
     g = frame.ghost
     if g is not None:
         for name in GHOST_ARRAYS:
-            add(f"ghost.{name}", getattr(g, name), _KINDS.get(name, floats))
-        header["ghost"] = {"token_id": g.token_id, "text": g.text, "topk_text": list(g.topk_text),
-                           "entropy": g.entropy, "lens_text": list(g.lens_text)}  # fmt: skip
+            add(f"ghost.{name}", getattr(g, name), _KINDS[name])
+        ghost = GhostHeader(g.token_id, g.text, g.topk_text, g.entropy, g.lens_text)
+    header = FrameMessage(seq=seq, request=request, index=frame.index, token_id=frame.token_id,
+                          text=frame.text, is_prompt=frame.is_prompt,
+                          context_start=frame.context_start, topk_text=frame.topk_text,
+                          entropy=frame.entropy, lens_text=frame.lens_text,
+                          changed=frame.changed, ghost=ghost, arrays=tuple(arrays))  # fmt: skip
     return pack(header, buffers)
 
 
@@ -252,35 +384,41 @@ def frame_to(frame: Frame, seq: int, request: int, detail: Detail) -> list[bytes
 _KINDS = {"topk_ids": "<i8", "topk_probs": "<f4", "lens_ids": "<i4", "lens_probs": "<f4"}
 
 
-def frame_from(header: dict, buffers: list[bytes]) -> Frame:
-    """A frame from a message, every declared shape and size checked against what came."""
-    specs = need(header, "arrays", list, limit=2 * len(FRAME_ARRAYS) + len(GHOST_ARRAYS))
-    if len(specs) != len(buffers):
-        raise WireError("schema", f"frame: {len(specs)} arrays declared, {len(buffers)} sent")
+def frame_from(header: FrameMessage, buffers: list[bytes]) -> Frame:
+    """A frame from a message, every declared shape and size checked against what came, and
+    every number finite."""
+    if len(header.arrays) != len(buffers):
+        raise WireError("schema", f"frame: {len(header.arrays)} arrays declared, "
+                                  f"{len(buffers)} sent")  # fmt: skip
     arrays: dict[str, np.ndarray] = {}
-    for spec, buffer in zip(specs, buffers, strict=True):
-        if not isinstance(spec, dict):
-            raise WireError("schema", "frame: an array spec is not a map")
-        name = need(spec, "name", str, limit=32)
-        if name in arrays:
-            raise WireError("schema", f"frame: {name} twice")
-        dtype = need(spec, "dtype", str, limit=4)
-        shape = need(spec, "shape", list, limit=MAX_DIMS)
-        if dtype not in DTYPES or not all(isinstance(d, int) and 0 <= d <= MAX_DIM for d in shape):
-            raise WireError("schema", f"frame: {name}: bad dtype or shape")
-        size = math.prod(shape) * np.dtype(DTYPES[dtype]).itemsize
+    for spec, buffer in zip(header.arrays, buffers, strict=True):
+        if spec.name in arrays:
+            raise WireError("schema", f"frame: {spec.name} twice")
+        size = math.prod(spec.shape) * np.dtype(DTYPES[spec.dtype]).itemsize
         if size != len(buffer):
-            raise WireError("size", f"frame: {name} declares {size:,} bytes, {len(buffer):,} came")
-        arrays[name] = np.frombuffer(buffer, np.dtype(DTYPES[dtype]).newbyteorder("<")).reshape(
-            shape).astype(DTYPES[dtype], copy=False)  # fmt: skip
-    for name in QUANTIZED:  # int8 rows back to float16, with their scales
+            raise WireError("size", f"frame: {spec.name} declares {size:,} bytes, "
+                                    f"{len(buffer):,} came")  # fmt: skip
+        data = np.frombuffer(buffer, np.dtype(DTYPES[spec.dtype]).newbyteorder("<"))
+        arrays[spec.name] = data.reshape(spec.shape).astype(DTYPES[spec.dtype], copy=False)
+    for name in QUANTIZED:  # int8 rows back to float32, with their scales
         if f"{name}.scale" in arrays:
-            scale = arrays.pop(f"{name}.scale")
-            arrays[name] = (arrays[name].astype(np.float32) * scale[..., None]).astype(np.float16)
-    missing = [n for n in FRAME_ARRAYS if n not in arrays]
+            scale, values = arrays.pop(f"{name}.scale"), arrays.get(name)
+            if values is None or values.dtype != np.int8 or scale.shape != values.shape[:-1]:
+                raise WireError("schema", f"frame: {name}.scale does not fit {name}")
+            arrays[name] = values.astype(np.float32) * scale[..., None]
+    ghostly = GHOST_ARRAYS if header.ghost is not None else ()
+    missing = [n for n in (*FRAME_ARRAYS, *(f"ghost.{n}" for n in ghostly)) if n not in arrays]
     if missing:
         raise WireError("schema", f"frame: no {', '.join(missing)}")
+    unknown = set(arrays) - set(FRAME_ARRAYS) - {f"ghost.{n}" for n in GHOST_ARRAYS}
+    if unknown:
+        raise WireError("schema", f"frame: unknown arrays {', '.join(sorted(unknown))}")
     a = arrays
+    for name, value in a.items():
+        if value.dtype.kind == "f" and not np.isfinite(value).all():
+            raise WireError("schema", f"frame: {name} holds a value that is not finite")
+        if value.dtype.kind != ("i" if name.endswith("_ids") else "f"):
+            raise WireError("schema", f"frame: {name} is of the wrong kind ({value.dtype})")
     layers = a["mlp"].shape[0] if a["mlp"].ndim == 2 else -1
     shapes_ok = (a["hidden"].ndim == 2 and a["hidden"].shape[0] == layers + 1
                  and a["mlp_write"].shape == (layers, a["hidden"].shape[1])
@@ -293,54 +431,37 @@ def frame_from(header: dict, buffers: list[bytes]) -> Frame:
                  and a["lens_probs"].shape == a["lens_ids"].shape)  # fmt: skip
     if not shapes_ok:
         raise WireError("schema", "frame: the arrays' shapes do not fit together")
-    top_text = need(header, "topk_text", list, limit=len(a["topk_ids"]))
-    if len(top_text) != len(a["topk_ids"]) or not all(isinstance(t, str) for t in top_text):
-        raise WireError("schema", "frame: topk_text does not match topk_ids")
-    index = need(header, "index", int)
-    start = need(header, "context_start", int)
-    if not 0 <= start <= index or a["attn"].shape[-1] > index - start + 1:
+    if len(header.topk_text) != len(a["topk_ids"]) or len(header.lens_text) != layers + 1:
+        raise WireError("schema", "frame: topk_text or lens_text does not match its arrays")
+    start, index = header.context_start, header.index
+    if not start <= index or a["attn"].shape[-1] > index - start + 1:
         raise WireError("schema", "frame: positions out of order")
-    lens_text = _strings(header, "lens_text", layers + 1)
-    changed = _strings(header, "changed", None)
-    ghost = _ghost(header, a, layers)
     return Frame(
-        index=index, token_id=need(header, "token_id", int),
-        text=need(header, "text", str, limit=4096), is_prompt=need(header, "is_prompt", bool),
+        index=index, token_id=header.token_id, text=header.text, is_prompt=header.is_prompt,
         context_start=start, hidden=a["hidden"], mlp=a["mlp"], mlp_write=a["mlp_write"],
         experts=a["experts"], attn=a["attn"], attn_sink=a["attn_sink"],
-        topk_ids=a["topk_ids"], topk_probs=a["topk_probs"], topk_text=tuple(top_text),
-        entropy=float(need(header, "entropy", (int, float))), lens_ids=a["lens_ids"],
-        lens_probs=a["lens_probs"], lens_text=lens_text, changed=changed, ghost=ghost,
+        topk_ids=a["topk_ids"], topk_probs=a["topk_probs"], topk_text=header.topk_text,
+        entropy=header.entropy, lens_ids=a["lens_ids"], lens_probs=a["lens_probs"],
+        lens_text=header.lens_text, changed=header.changed, ghost=_ghost(header, a),
     )  # fmt: skip
 
 
-def _strings(header: dict, key: str, count: int | None) -> tuple[str, ...]:
-    values = need(header, key, list, limit=count if count is not None else 64)
-    if (count is not None and len(values) != count) or not all(
-            isinstance(v, str) and len(v) <= 4096 for v in values):  # fmt: skip
-        raise WireError("schema", f"frame: {key} is not {count or 'a list of'} strings")
-    return tuple(values)
-
-
-def _ghost(header: dict, a: dict, layers: int) -> Ghost | None:
-    if "ghost" not in header:
+def _ghost(header: FrameMessage, a: dict) -> Ghost | None:
+    g = header.ghost
+    if g is None:
         return None
-    g = need(header, "ghost", dict)
-    missing = [n for n in GHOST_ARRAYS if f"ghost.{n}" not in a]
-    if missing:
-        raise WireError("schema", f"frame: the ghost has no {', '.join(missing)}")
     arrays = {n: a[f"ghost.{n}"] for n in GHOST_ARRAYS}
-    if arrays["topk_ids"].shape != a["topk_ids"].shape or (
-            arrays["lens_ids"].shape != a["lens_ids"].shape):  # fmt: skip
+    if (arrays["topk_ids"].shape != a["topk_ids"].shape
+            or arrays["topk_probs"].shape != a["topk_ids"].shape
+            or arrays["lens_ids"].shape != a["lens_ids"].shape
+            or arrays["lens_probs"].shape != a["lens_ids"].shape
+            or len(g.topk_text) != len(arrays["topk_ids"])
+            or len(g.lens_text) != len(header.lens_text)):  # fmt: skip
         raise WireError("schema", "frame: the ghost's arrays do not fit the frame's")
-    top_text = need(g, "topk_text", list, limit=len(arrays["topk_ids"]))
-    if len(top_text) != len(arrays["topk_ids"]) or not all(isinstance(t, str) for t in top_text):
-        raise WireError("schema", "frame: the ghost's topk_text does not match its topk_ids")
     return Ghost(
-        token_id=need(g, "token_id", int), text=need(g, "text", str, limit=4096),
-        topk_ids=arrays["topk_ids"], topk_probs=arrays["topk_probs"], topk_text=tuple(top_text),
-        entropy=float(need(g, "entropy", (int, float))), lens_ids=arrays["lens_ids"],
-        lens_probs=arrays["lens_probs"], lens_text=_strings(g, "lens_text", layers + 1),
+        token_id=g.token_id, text=g.text, topk_ids=arrays["topk_ids"],
+        topk_probs=arrays["topk_probs"], topk_text=g.topk_text, entropy=g.entropy,
+        lens_ids=arrays["lens_ids"], lens_probs=arrays["lens_probs"], lens_text=g.lens_text,
     )  # fmt: skip
 
 

@@ -209,7 +209,10 @@ class Recorder:
                     ids[:, n] = OWN_ANSWER
 
         def out(t: torch.Tensor) -> np.ndarray:
-            return t.to(dtype).cpu().numpy()
+            """float16 only where every value fits it: a residual stream beyond 65504 (Gemma's)
+            stays float32 rather than become inf."""
+            wide = t.numel() and bool(t.abs().amax() > torch.finfo(torch.float16).max)
+            return t.to(torch.float32 if wide else dtype).cpu().numpy()
 
         captured = Captured(
             hidden=out(hidden), mlp=out(mlp), mlp_write=out(write), experts=out(experts),

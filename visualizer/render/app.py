@@ -16,6 +16,7 @@ from pathlib import Path
 
 import moderngl
 import pygame
+from msgspec import structs
 
 from visualizer.architecture import Architecture
 from visualizer.clock import FixedStepClock, RealClock
@@ -266,7 +267,7 @@ class App:
     def ask(self, prompt: str, max_tokens: int | None = None) -> None:
         """A new answer, of at most `max_tokens` tokens (the preset's otherwise)."""
         if max_tokens is not None:
-            self.gen = replace(self.settings.generation, max_tokens=max_tokens)
+            self.gen = structs.replace(self.settings.generation, max_tokens=max_tokens)
         self.generate(prompt)
 
     def take_refusal(self) -> str | None:
@@ -381,7 +382,7 @@ class App:
                 self.show(self.pending.popleft())
         elif name == "temperature":
             value = round(min(2.0, max(0.0, self.gen.temperature + command.value)), 2)
-            self.gen = replace(self.gen, temperature=value)
+            self.gen = structs.replace(self.gen, temperature=value)
             self.notify(f"temperature {value:.1f} (from the next prompt)")
         elif name == "fullscreen" and hasattr(self.target, "toggle_fullscreen"):
             self.stop_recording("the window changed size")

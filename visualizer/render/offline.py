@@ -22,6 +22,8 @@ from multiprocessing.connection import Connection
 from multiprocessing.connection import wait as connection_wait
 from pathlib import Path
 
+from msgspec import structs
+
 from visualizer.architecture import Architecture, from_config
 from visualizer.clock import FixedStepClock
 from visualizer.config import Settings
@@ -136,8 +138,8 @@ def render_video(
     (0: processes_for's choice). Ctrl-C keeps what was drawn from the start as a shorter,
     playable video; any other failure leaves nothing."""
     audible = sound and settings.sound.enabled
-    settings = replace(settings, record=replace(settings.record, fps=fps),
-                       sound=replace(settings.sound, enabled=audible))  # fmt: skip
+    settings = structs.replace(settings, record=structs.replace(settings.record, fps=fps),
+                               sound=structs.replace(settings.sound, enabled=audible))  # fmt: skip
     out = check_output_path(out)
     _clear_parts(parts_folder(out), out)
     parts = processes_for(timeline[1], fps, processes)
@@ -219,11 +221,11 @@ def _draw_in_parts(run: Run, settings: Settings, out: Path, size: tuple[int, int
     try:
         for i in range(parts):
             mine, theirs = context.Pipe()
-            audible = replace(settings.sound, enabled=settings.sound.enabled and i == 0)
+            audible = structs.replace(settings.sound, enabled=settings.sound.enabled and i == 0)
             process = context.Process(
                 target=_part, name=f"neuroweb-part{i}", daemon=True,
-                args=(theirs, run, replace(settings, sound=audible), paths[i], size, timeline,
-                      bounds[i], bounds[i + 1]),
+                args=(theirs, run, structs.replace(settings, sound=audible), paths[i], size,
+                      timeline, bounds[i], bounds[i + 1]),
             )  # fmt: skip
             process.start()
             theirs.close()

@@ -11,8 +11,9 @@ The window, `render`, `trace`, `snapshot`, the kiosk and `soak` all take frames 
 """
 
 import os
-from dataclasses import replace
 from typing import Protocol
+
+from msgspec import structs
 
 from visualizer.config import GenerationSettings, Settings
 from visualizer.detail import Detail
@@ -73,7 +74,7 @@ def leave_a_core(settings: Settings) -> Settings:
     if settings.model.threads:
         return settings
     threads = max(1, (os.cpu_count() or 2) - 1)
-    return replace(settings, model=replace(settings.model, threads=threads))
+    return structs.replace(settings, model=structs.replace(settings.model, threads=threads))
 
 
 def model_first(settings: Settings) -> FrameSource:
