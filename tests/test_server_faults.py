@@ -338,3 +338,69 @@ def test_msgpack_clients_write_ints_for_floats_and_the_wire_takes_them():
               "gen": {"temperature": 1, "top_p": 1}}  # fmt: skip
     message, _ = wire.unpack([msgpack.packb({"v": wire.WIRE_VERSION, **header})], 1 << 20)
     assert message.gen.temperature == 1.0 and isinstance(message.gen.temperature, float)
+
+
+def test_a_kiosk_refused_by_its_server_backs_off_and_says_so_once(tiny_llama_dir, tmp_path,
+                                                                  monkeypatch):
+    """A kiosk given the wrong token: it is refused for good, tries again after 1, 2, 4 … s
+    (the server may have been set up anew), and its log says so once, not every frame."""
+    from tests.test_server import TOKEN, _frames_until
+    from visualizer.clock import FixedStepClock
+    from visualizer.kiosk import Kiosk, kiosk_log, kiosk_source, looks_of
+    from visualizer.render.app import App
+    from visualizer.render.context import HeadlessTarget
+    from visualizer.render.controls import Controls
+
+    monkeypatch.chdir(tmp_path)
+    token, wrong = tmp_path / "token", tmp_path / "wrong"
+    token.write_text(TOKEN)
+    wrong.write_text("not-the-token-at-all")
+    server = Served(str(tiny_llama_dir), "--token-file", str(token)).start()
+    log_file = tmp_path / "kiosk.log"
+    settings = load_settings("kiosk", {
+        "model": {"source": server.address, "token_file": str(wrong)},
+        "kiosk": {"tokens": 4, "log_file": str(log_file), "attract_file": ""}})  # fmt: skip
+    target = HeadlessTarget((160, 90))
+    log = kiosk_log(settings.kiosk)
+    source, attract = kiosk_source(settings, log)
+    app = App(settings, target, source, FixedStepClock(30), adaptive=False,
+              controls=Controls(frozenset()))  # fmt: skip
+    kiosk = Kiosk(app, looks_of(settings), log, attract)
+    try:
+        began = time.monotonic()
+        frames = [0]
+
+        def tick() -> bool:
+            kiosk.tick()
+            frames[0] += 1
+            return time.monotonic() - began > 6.0
+
+        _frames_until(app, tick, seconds=30)
+    finally:
+        kiosk.close()
+        app.release()
+        source.stop()
+        target.close()
+        server.stop()
+    text = log_file.read_text()
+    said = [line for line in text.splitlines() if "restarting" in line]
+    assert frames[0] > 100 and 1 <= kiosk.restarts <= 4, (frames[0], kiosk.restarts)
+    assert len(said) == 1 and "refused the token" in text, text
+
+
+def test_no_answer_runs_past_the_server_s_time_limit(tiny_llama_dir, tmp_path):
+    preset = tmp_path / "serve.toml"
+    preset.write_text("[serve]\nmax_answer_s = 0.5\n")
+    server = Served(str(tiny_llama_dir), "--preset", str(preset)).start()
+    sock = _raw_client(server.address)
+    try:
+        _hello(sock)
+        sock.send_multipart(_raw({**ORDINARY, "request": 1, "gen": {"max_tokens": 1000}}))
+        seen = _until(sock, lambda m: isinstance(m, wire.StatusMessage)
+                      and m.status.request == 1 and m.status.state == "stopped")  # fmt: skip
+        assert "limit of 0.5 s" in seen[-1].status.message
+        generated = [m for m in seen if isinstance(m, wire.FrameMessage) and not m.is_prompt]
+        assert 0 < len(generated) < 1000
+    finally:
+        sock.close()
+        server.stop()

@@ -40,8 +40,8 @@ from visualizer.sources.replay import ReplayWhileLoading
 
 LOG_BACKUPS = 3
 SOUND_RETRY_S = 30.0  # a lost sound device is looked for again this often
-RESTART_BACKOFF_S = (0.0, 1, 2, 4, 8, 16, 32, 60)  # waits before each further restart while
-#                                                   the source gives no token (then the last)
+RESTART_BACKOFF_S = (1, 2, 4, 8, 16, 32, 60)  # waits before each further restart while the
+#                                              source gives no token (then the last again)
 
 
 @dataclass
@@ -128,7 +128,7 @@ class Kiosk:
         self._sound_tried = now
         self._backoff = 0  # restarts since the source last gave tokens
         self._next_restart = now
-        self._last_trouble = ""
+        self._troubled = False  # the last tick saw trouble
         # a device that is not there can take 100 ms to fail (SDL joins its ALSA hotplug
         # thread), too long for a frame: the search runs on a thread of its own
         self._sound_search = ThreadPoolExecutor(1, thread_name_prefix="neuroweb-sound")
@@ -146,13 +146,17 @@ class Kiosk:
         quiet_s = now - self._last_token
         stalled = app.state == "generating" and quiet_s > self.settings.stall_s
         trouble = app.trouble or (f"{app.source.name} stalled" if stalled else None)
+        seen_before, self._troubled = self._troubled, bool(trouble)
+        if trouble and not seen_before:  # healed from the next frame: a source that has just
+            return  # stopped has its last words (its failure) drained by then, for the log
         if trouble and now >= self._next_restart:
             self.restart(trouble)
             return
         if trouble:  # healing already: the next try waits its turn (RESTART_BACKOFF_S)
             return
-        if app.tokens_seen and quiet_s < 1.0:
-            self._backoff = 0  # tokens again: healthy
+        if self._backoff and app.tokens_seen and quiet_s < 1.0:  # tokens again: healthy
+            self.log.info("%s answers again after %d restarts", app.source.name, self._backoff)
+            self._backoff = 0
         refused = app.take_refusal()
         if refused:  # a prompt the model refused: go on with the next
             self.log.warning("prompt refused: %s", refused)
@@ -208,9 +212,9 @@ class Kiosk:
     def restart(self, why: str) -> None:
         """Heal the source (a new model process, or a new connection to the server); the
         window draws on meanwhile, replaying the last answer."""
-        if why != self._last_trouble:  # one line per change, not one per try
-            self.log.error("restarting %s: %s", self.app.source.name, why)
-            self._last_trouble = why
+        if self._backoff == 0:  # one line per change of state: healthy → healing, not per try
+            self.log.error("restarting %s: %s (again after 1, 2, 4 … 60 s until it answers)",
+                           self.app.source.name, why)  # fmt: skip
         self.app.restart_source(why)
         self.restarts += 1
         wait = RESTART_BACKOFF_S[min(self._backoff, len(RESTART_BACKOFF_S) - 1)]

@@ -262,7 +262,10 @@ class App:
         """Why the source needs healing (it failed, or it died), or None."""
         if self.failure:
             return self.failure
-        return None if self.source.alive else f"{self.source.name} died"
+        if self.source.alive:
+            return None
+        why = self.user_failure  # what it said as it stopped (a refused token, say)
+        return f"{self.source.name} stopped: {why}" if why else f"{self.source.name} died"
 
     def ask(self, prompt: str, max_tokens: int | None = None) -> None:
         """A new answer, of at most `max_tokens` tokens (the preset's otherwise)."""

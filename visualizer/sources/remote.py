@@ -178,9 +178,9 @@ class RemoteSource:
             while not self._stop.is_set() and not self._dead:
                 if monitor is not None and monitor.poll(0):
                     monitor.recv_multipart()  # the server's authenticator refused this key
-                    self._dead = True
                     self.handoff.fail(Failure(f"{self.name} did not accept this client's key "
                                               f"({self.settings.model.key_dir})", True))
+                    self._dead = True
                     break
                 if sock.poll(POLL_MS):
                     state.receive(sock.recv_multipart(copy=True))
@@ -323,8 +323,8 @@ class _Session:
     def _refused(self, code: str, message: str) -> None:
         if code in ("auth", "version"):
             what = "refused the token (--token-file)" if code == "auth" else message
-            self.source._dead = True
             self.source.handoff.fail(Failure(f"{self.source.name} {what}", True))
+            self.source._dead = True  # after the failure: whoever sees it dead knows why
         elif code == "schema" and "before hello" in message:
             self.hello()  # the server restarted and forgot this session
         else:
