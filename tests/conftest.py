@@ -34,16 +34,20 @@ def _save_tiny(model: torch.nn.Module, folder: Path, tokenizer_from: Path) -> Pa
     return folder
 
 
+def tiny_llama_config(**changes) -> transformers.LlamaConfig:
+    """SmolLM2's architecture at toy size (the tiny Llama's, with `changes`)."""
+    return transformers.LlamaConfig(**{
+        "vocab_size": 49152, "hidden_size": 32, "intermediate_size": 64,
+        "num_hidden_layers": 3, "num_attention_heads": 4, "num_key_value_heads": 2,
+        "max_position_embeddings": 64, "tie_word_embeddings": True, "bos_token_id": 1,
+        "eos_token_id": 2, **changes})  # fmt: skip
+
+
 @pytest.fixture(scope="session")
 def tiny_llama_dir(tmp_path_factory, smollm2_folder) -> Path:
     """SmolLM2's architecture (RoPE, GQA, RMSNorm, SwiGLU) at toy size, 64 positions."""
     torch.manual_seed(0)
-    config = transformers.LlamaConfig(
-        vocab_size=49152, hidden_size=32, intermediate_size=64, num_hidden_layers=3,
-        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64,
-        tie_word_embeddings=True, bos_token_id=1, eos_token_id=2,
-    )  # fmt: skip
-    model = transformers.LlamaForCausalLM(config)
+    model = transformers.LlamaForCausalLM(tiny_llama_config())
     return _save_tiny(model, tmp_path_factory.mktemp("tiny-llama"), smollm2_folder)
 
 

@@ -2,6 +2,7 @@
 malformed messages refused without a crash, a token beyond loopback, one answer at a time, and
 a window and a kiosk that reconnect when the server is killed and comes back."""
 
+import contextlib
 import signal
 import socket
 import subprocess
@@ -296,16 +297,13 @@ def _frames_until(app: App, done, seconds: float = 60.0) -> None:
         time.sleep(0.01)
 
 
-def test_a_kiosk_heals_through_the_same_seam(served, tmp_path, monkeypatch):
+@contextlib.contextmanager
+def headless_kiosk(overrides: dict):
+    """A kiosk (its App, source and log) on a small headless target; closed on the way out."""
     from visualizer.kiosk import Kiosk, kiosk_log, kiosk_source, looks_of
     from visualizer.render.controls import Controls
 
-    monkeypatch.chdir(tmp_path)
-    settings = load_settings("kiosk", {
-        "model": {"source": served.address},
-        "kiosk": {"tokens": 6, "pause_s": 0.0, "log_file": str(tmp_path / "kiosk.log"),
-                  "stall_s": 6.0, "attract_file": str(tmp_path / "attract.npz")},
-    })  # fmt: skip
+    settings = load_settings("kiosk", overrides)
     target = HeadlessTarget((160, 90))
     log = kiosk_log(settings.kiosk)
     source, attract = kiosk_source(settings, log)
@@ -313,6 +311,23 @@ def test_a_kiosk_heals_through_the_same_seam(served, tmp_path, monkeypatch):
               controls=Controls(frozenset()))  # fmt: skip
     kiosk = Kiosk(app, looks_of(settings), log, attract)
     try:
+        yield kiosk
+    finally:
+        kiosk.close()
+        app.release()
+        source.stop()
+        target.close()
+
+
+def test_a_kiosk_heals_through_the_same_seam(served, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with headless_kiosk({
+        "model": {"source": served.address},
+        "kiosk": {"tokens": 6, "pause_s": 0.0, "log_file": str(tmp_path / "kiosk.log"),
+                  "stall_s": 6.0, "attract_file": str(tmp_path / "attract.npz")},
+    }) as kiosk:  # fmt: skip
+        app = kiosk.app
+
         def tick() -> bool:
             kiosk.tick()
             return False
@@ -323,8 +338,3 @@ def test_a_kiosk_heals_through_the_same_seam(served, tmp_path, monkeypatch):
         answers = kiosk.answers
         _frames_until(app, lambda: tick() or kiosk.answers >= answers + 2, seconds=90)
         assert app.running and app.failure is None
-    finally:
-        kiosk.close()
-        app.release()
-        source.stop()
-        target.close()

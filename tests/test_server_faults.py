@@ -344,12 +344,7 @@ def test_a_kiosk_refused_by_its_server_backs_off_and_says_so_once(tiny_llama_dir
                                                                   monkeypatch):
     """A kiosk given the wrong token: it is refused for good, tries again after 1, 2, 4 … s
     (the server may have been set up anew), and its log says so once, not every frame."""
-    from tests.test_server import TOKEN, _frames_until
-    from visualizer.clock import FixedStepClock
-    from visualizer.kiosk import Kiosk, kiosk_log, kiosk_source, looks_of
-    from visualizer.render.app import App
-    from visualizer.render.context import HeadlessTarget
-    from visualizer.render.controls import Controls
+    from tests.test_server import TOKEN, _frames_until, headless_kiosk
 
     monkeypatch.chdir(tmp_path)
     token, wrong = tmp_path / "token", tmp_path / "wrong"
@@ -357,30 +352,20 @@ def test_a_kiosk_refused_by_its_server_backs_off_and_says_so_once(tiny_llama_dir
     wrong.write_text("not-the-token-at-all")
     server = Served(str(tiny_llama_dir), "--token-file", str(token)).start()
     log_file = tmp_path / "kiosk.log"
-    settings = load_settings("kiosk", {
-        "model": {"source": server.address, "token_file": str(wrong)},
-        "kiosk": {"tokens": 4, "log_file": str(log_file), "attract_file": ""}})  # fmt: skip
-    target = HeadlessTarget((160, 90))
-    log = kiosk_log(settings.kiosk)
-    source, attract = kiosk_source(settings, log)
-    app = App(settings, target, source, FixedStepClock(30), adaptive=False,
-              controls=Controls(frozenset()))  # fmt: skip
-    kiosk = Kiosk(app, looks_of(settings), log, attract)
     try:
-        began = time.monotonic()
-        frames = [0]
+        with headless_kiosk({
+            "model": {"source": server.address, "token_file": str(wrong)},
+            "kiosk": {"tokens": 4, "log_file": str(log_file), "attract_file": ""},
+        }) as kiosk:  # fmt: skip
+            began, frames = time.monotonic(), [0]
 
-        def tick() -> bool:
-            kiosk.tick()
-            frames[0] += 1
-            return time.monotonic() - began > 6.0
+            def tick() -> bool:
+                kiosk.tick()
+                frames[0] += 1
+                return time.monotonic() - began > 6.0
 
-        _frames_until(app, tick, seconds=30)
+            _frames_until(kiosk.app, tick, seconds=30)
     finally:
-        kiosk.close()
-        app.release()
-        source.stop()
-        target.close()
         server.stop()
     text = log_file.read_text()
     said = [line for line in text.splitlines() if "restarting" in line]

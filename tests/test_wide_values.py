@@ -7,7 +7,7 @@ import pytest
 import torch
 import transformers
 
-from tests.conftest import _save_tiny
+from tests.conftest import _save_tiny, tiny_llama_config
 from tests.test_server import Served, _answer
 from visualizer import measures
 from visualizer.config import load_settings
@@ -21,12 +21,7 @@ def wide_dir(tmp_path_factory, smollm2_folder):
     """A tiny Llama whose embedding rows are scaled to ~10^6: every residual stream row is far
     beyond float16 (RMSNorm keeps what the blocks read ordinary)."""
     torch.manual_seed(0)
-    config = transformers.LlamaConfig(
-        vocab_size=49152, hidden_size=32, intermediate_size=64, num_hidden_layers=3,
-        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64,
-        tie_word_embeddings=False, bos_token_id=1, eos_token_id=2,
-    )  # fmt: skip
-    model = transformers.LlamaForCausalLM(config)
+    model = transformers.LlamaForCausalLM(tiny_llama_config(tie_word_embeddings=False))
     with torch.no_grad():
         model.model.embed_tokens.weight.mul_(5e7)
     return _save_tiny(model, tmp_path_factory.mktemp("wide-llama"), smollm2_folder)
