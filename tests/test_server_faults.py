@@ -389,3 +389,24 @@ def test_no_answer_runs_past_the_server_s_time_limit(tiny_llama_dir, tmp_path):
     finally:
         sock.close()
         server.stop()
+
+
+@pytest.mark.parametrize("level", ["full", "reduced", "compact"])
+def test_a_client_s_frame_limit_holds_every_real_frame_and_no_more_than_it_needs(tiny_llama,
+                                                                                  level):
+    """wire.frame_limit is what a client lets in per message: every frame of a run (with its
+    ghost) fits it, and it is sized by the model, not a flat 256 MiB."""
+    from visualizer.config import CaptureSettings, GenerationSettings
+    from visualizer.detail import detail_named
+    from visualizer.interventions import interventions_from
+    from visualizer.model.generate import generate_frames
+
+    detail = detail_named(level)
+    gen = GenerationSettings(max_tokens=6, temperature=0.0, context=64)
+    frames = list(generate_frames(tiny_llama, "Hello there.", gen, CaptureSettings(),
+                                  detail=detail, ghost=True,
+                                  interventions=interventions_from(("mlp:1",), ())))  # fmt: skip
+    assert any(f.ghost is not None for f in frames)
+    limit = wire.frame_limit(tiny_llama.architecture, detail, gen.context)
+    biggest = max(wire.frame_bytes(wire.frame_to(f, 1, 1, detail)) for f in frames)
+    assert biggest <= limit < wire.MAX_HEADER + 4 * 2**20, (biggest, limit)

@@ -308,8 +308,11 @@ class _Session:
             if status.state not in ("starting", "loading"):
                 self.limits = self.source.limits  # an older server that says nothing of it
             return
-        size = wire.frame_limit(status.architecture, self.source.detail,
-                                self.source.settings.generation.context)  # fmt: skip
+        settings = self.source.settings
+        # the connection's detail, or a trace's own (its attention window, all of d_ff)
+        traced = Detail("float32", settings.capture.trace_window)
+        size = max(wire.frame_limit(status.architecture, detail, settings.generation.context)
+                   for detail in (self.source.detail, traced))  # fmt: skip
         self.limits = (size, max(2, min(256, QUEUE_BYTES // size)))
 
     def credit(self) -> None:
