@@ -56,3 +56,36 @@ def test_a_bad_key_is_named_with_its_line(tmp_path):
     path.write_text("[look]\nglo = 0.5\n")
     with pytest.raises(ConfigError, match=rf"^{path}:2: unknown key 'look.glo'"):
         load_settings(str(path))
+
+
+@pytest.mark.parametrize("gen, key", [
+    ({"temperature": 1e-40}, "generation.temperature"),
+    ({"temperature": float("inf")}, "generation.temperature"),
+    ({"top_p": float("nan")}, "generation.top_p"),
+    ({"context": 3}, "generation.context"),
+    ({"max_tokens": True}, "generation.max_tokens"),
+    ({"max_tokens": 10**9}, "generation.max_tokens"),
+])  # fmt: skip
+def test_the_flags_the_preset_and_the_wire_refuse_the_same_settings(tmp_path, gen, key):
+    """One type, one set of bounds: a setting refused on the command line is refused in a
+    preset and in a client's message, each in one line naming it."""
+    import msgpack
+
+    from visualizer import wire
+
+    with pytest.raises(ConfigError, match=rf"^command line: {key}"):
+        load_settings("default", {"generation": gen})
+    with pytest.raises(wire.WireError, match=rf"^generate: gen\.{key.split('.')[1]}"):
+        wire.unpack([msgpack.packb({"v": wire.WIRE_VERSION, "type": "generate", "request": 1,
+                                    "prompt": "x", "gen": gen})], 1 << 20)  # fmt: skip
+    if all(isinstance(v, int) or abs(v) < 1e300 for v in gen.values()):  # TOML writes these
+        path = tmp_path / "p.toml"
+        path.write_text("[generation]\n" + "".join(f"{k} = {str(v).lower()}\n"
+                                                   for k, v in gen.items()))  # fmt: skip
+        with pytest.raises(ConfigError, match=rf"{path}:2: {key}"):
+            load_settings(str(path))
+
+
+def test_ints_are_taken_where_floats_are_meant():
+    settings = load_settings("default", {"generation": {"temperature": 1, "top_p": 1}})
+    assert settings.generation.temperature == 1.0 and type(settings.generation.top_p) is float
