@@ -258,9 +258,9 @@ def interventions_to(interventions: Interventions, ghost: bool) -> Interventions
 def interventions_of(spec: InterventionsSpec) -> tuple[Interventions, bool]:
     """A request's interventions, each spelling checked as the command line checks it."""
     try:
-        return interventions_from(spec.ablate, spec.steer), spec.ghost
+        return interventions_from(spec.ablate, spec.steer, "interventions."), spec.ghost
     except UserError as exc:
-        raise WireError("schema", f"interventions: {exc}") from None
+        raise WireError("schema", str(exc)) from None
 
 
 # --- statuses -----------------------------------------------------------------------------------
