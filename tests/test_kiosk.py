@@ -199,6 +199,20 @@ def test_a_short_soak_survives_every_injected_fault(tiny_llama_dir):
     assert report["longest_restart_frame_ms"] > 0 and report["longest_reload_s"] > 0  # measured
 
 
+def test_a_short_served_soak_survives_poisonous_requests(tiny_llama_dir):
+    """`soak --served`: the model in a `neuroweb serve` child, the kiosk its client; the
+    model's fault is a request that once ended the server. It serves on, exits 0 when
+    stopped, and both processes' memory floors and their slopes are reported."""
+    result = neuroweb("soak", "--minutes", "0.5", "--inject-faults", "--fault-every", "6",
+                      "--served", "--model", str(tiny_llama_dir), timeout=240)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["crashes"] == 0 and report["faults_injected"] >= 2, report
+    assert report["server_exit"] == 0 and report["answers"] > 3
+    for memory in (report, report["server"]):
+        assert memory["rss_floor_mb_by_minute"] and "rss_slope_ci95_mb_per_h" in memory
+
+
 def test_a_lost_sound_device_is_let_go_and_found_again(kiosk, tmp_path, monkeypatch):
     """Real mixer output through SDL's disk driver; the device then fails as an unplugged
     one would (pump raises pygame.error): the show goes on silent, and the kiosk opens the

@@ -8,8 +8,9 @@ killed, and a corrupted preset written while the kiosk watches it (then mended).
 survived when the kiosk is still drawing and answering afterwards.
 
 With --served the model is a `neuroweb serve` child process on loopback and the kiosk its
-client; the model's fault is then a poisonous request (the server must answer it with a
-failure and go on), and the server's memory is measured beside the kiosk's.
+client; the model's fault is then a burst of requests that once ended the server, from a
+client of its own (each must be refused or answered while the kiosk's answers go on), and the
+server's memory is measured beside the kiosk's.
 
 Memory is judged by the slope of the per-minute RSS floors after the warm-up (least squares,
 MB per hour, with its 95 % interval): a first-to-last difference swings with noise.
@@ -28,11 +29,13 @@ import time
 import traceback
 from pathlib import Path
 
+import msgpack
 import numpy as np
 import psutil
-from msgspec import structs
+import zmq
 from scipy import stats
 
+from visualizer import wire
 from visualizer.clock import FixedStepClock
 from visualizer.config import PresetWatch, Settings, load_settings, parse_keys, preset_path
 from visualizer.kiosk import Kiosk, kiosk_log, kiosk_source, looks_of
@@ -235,9 +238,8 @@ class _Recovery:
 def _inject(fault: str, app: App, model: FrameSource, watch: PresetWatch, folder: Path) -> None:
     if fault == "model" and isinstance(model, LocalSource):
         model.inject_fault()
-    elif fault == "model":  # served: a request that once ended the whole server
-        gen = structs.replace(app.settings.generation, temperature=1e-40, max_tokens=4)
-        model.generate("poison", gen)
+    elif fault == "model":  # served: requests that once ended the whole server
+        _poison(model.address)
     elif fault == "ffmpeg":
         if app.recording_encoder_pid is None:
             app.start_recording(folder / "soak.mp4")
@@ -251,6 +253,33 @@ def _inject(fault: str, app: App, model: FrameSource, watch: PresetWatch, folder
         app.poll_files(now_or_never=True)  # it sees the broken file, says so, keeps its settings
         watch.path.write_text(good)
         _touch(watch.path)
+
+
+POISON = ({"temperature": 1e-40}, {"temperature": 1}, {"top_p": math.nan}, {"context": 3},
+          {"max_tokens": 10**6})  # fmt: skip
+
+
+def _poison(address: str) -> None:
+    """From a client of its own, as any msgpack client would write them: requests that once
+    ended the whole server, and bytes that are no message. Each is refused or answered; the
+    kiosk's own client must not notice."""
+    ctx = zmq.Context.instance()
+    sock = ctx.socket(zmq.DEALER)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.connect(f"tcp://{address}")
+    try:
+        head = {"v": wire.WIRE_VERSION}
+        sock.send_multipart([msgpack.packb({**head, "type": "hello"})])
+        for n, gen in enumerate(POISON, start=1):
+            sock.send_multipart([msgpack.packb({**head, "type": "generate", "request": n,
+                                                "prompt": "poison", "gen": gen})])  # fmt: skip
+        sock.send_multipart([b"\x92\x01", b"\0" * 64])
+        deadline = time.monotonic() + 2.0
+        while time.monotonic() < deadline and sock.poll(100):
+            sock.recv_multipart()
+        sock.send_multipart([msgpack.packb({**head, "type": "bye"})])
+    finally:
+        sock.close()
 
 
 def _touch(path: Path) -> None:
