@@ -82,6 +82,19 @@ def family_dir(tmp_path_factory, smollm2_folder):
     return make
 
 
+@pytest.fixture(scope="module", params=[1, 2], ids=lambda n: f"{n}-thread")
+def torch_threads(request):
+    """torch's intra-op threads while a module's comparisons run: 1, then 2 (the CI machine's
+    cores). How a kernel splits a float32 sum over threads sets the order its roundings fall
+    in, so a tolerance must hold for either count; the previous count comes back after."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(request.param)
+    try:
+        yield request.param
+    finally:
+        torch.set_num_threads(previous)
+
+
 @pytest.fixture(scope="session")
 def tiny_llama(tiny_llama_dir):
     return load_model(str(tiny_llama_dir))

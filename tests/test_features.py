@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from tests.synthetic import synthetic_frame
+from tests.tolerance import drift
 from visualizer.config import LookSettings
 from visualizer.features import SHARE_FLOOR, SceneState, percent
 from visualizer.frame import Frame
@@ -23,7 +24,8 @@ def test_group_rms_splits_columns_into_contiguous_groups():
     x = np.arange(10, dtype=np.float32)[None]  # widths 4, 3, 3 for 3 groups of 10
     got = group_rms(x, 3)[0]
     want = [np.sqrt(np.mean(np.square(x[0, a:b]))) for a, b in ((0, 3), (3, 6), (6, 10))]
-    assert np.allclose(got, want)
+    # float32 squares of up to 4 values, their mean and its root, on each side
+    assert np.allclose(got, want, rtol=drift(np.float32, 4 + 2), atol=0)
 
 
 def test_layers_of_very_different_scale_are_both_readable():
@@ -47,8 +49,10 @@ def test_arcs_show_the_sink_s_share_as_it_is_and_point_at_run_positions():
     scene.ingest(frame(14, np.ones((L + 1, D)), attn, context_start=10))
     scene.advance(10.0)
     assert set(scene.arcs) == {(layer, p) for layer in range(L) for p in (10, 12)}
-    assert all(abs(scene.arcs[(layer, 10)] - 0.9) < 1e-3 for layer in range(L))  # not renormalised
-    assert all(abs(scene.arcs[(layer, 12)] - 0.08) < 1e-3 for layer in range(L))
+    # not renormalised: the float32 weight as it is, eased all the way (a rounding or two)
+    for layer in range(L):
+        assert abs(scene.arcs[(layer, 10)] - 0.9) <= drift(np.float32, 2, 0.9)
+        assert abs(scene.arcs[(layer, 12)] - 0.08) <= drift(np.float32, 2, 0.08)
     assert scene.slot_of(12) == 2 and scene.slot_of(10) == 2  # the sink, older than the path
     # a trace's window that no longer covers the sink still gives it, from attn_sink
     windowed = synthetic_frame(14, np.ones((L + 1, D)), np.ones((L, 20)), attn[:, :, 2:],
@@ -65,7 +69,7 @@ def test_values_ease_toward_the_newest_frame_and_a_new_answer_resets():
     scene.advance(0.05)
     assert 0 < scene.head < 2 and scene.pulse < 1  # part of the way, not a jump
     scene.advance(5.0)
-    assert abs(scene.head - 2) < 1e-6
+    assert abs(scene.head - 2) <= drift(np.float64, 2, 2.0)  # eased in float64: exp(-50) left
     scene.ingest(frame(0, np.ones((L + 1, D)), np.ones((L, H, 1))))
     assert [t.index for t in scene.tokens] == [0]
 
@@ -82,7 +86,8 @@ def test_node_colour_is_the_mlp_s_share_of_the_node_s_own_dimensions():
                                  mlp_write=write))  # fmt: skip
     scene.advance(10.0)
     expected = np.log(0.3 / SHARE_FLOOR) / np.log(1 / SHARE_FLOOR)  # 30 % on the 10 %…100 % scale
-    assert scene.hue[2, 2] == pytest.approx(expected, abs=1e-5)  # row 2 = block 1's output
+    # row 2 = block 1's output; a float32 hue from a share and a log: a few roundings
+    assert scene.hue[2, 2] == pytest.approx(expected, rel=float(drift(np.float32, 4)), abs=0)
     hue = scene.hue.copy()
     hue[2, 2] = 0
     assert not hue.any()

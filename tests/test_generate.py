@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from tests.tolerance import drift
 from visualizer.config import CaptureSettings, GenerationSettings
 from visualizer.errors import UserError
 from visualizer.model.generate import generate_frames
@@ -30,7 +31,8 @@ def test_frame_shapes(request, name, layers, heads, d, d_ff):
         assert f.hidden.shape == (layers + 1, d)
         assert f.mlp.shape == (layers, d_ff)
         assert f.attn.shape == (layers, heads, i + 1)
-        np.testing.assert_allclose(f.attn.sum(-1), 1.0, atol=1e-5)
+        # a float32 softmax's normaliser over i + 1 positions, and the sum here: 2(i + 1) terms
+        np.testing.assert_allclose(f.attn.sum(-1), 1.0, atol=drift(np.float32, 2 * (i + 1)))
         assert f.topk_ids.shape == f.topk_probs.shape == (10,)
         assert not f.hidden.flags.writeable
     assert [f.is_prompt for f in frames] == [True] * n_prompt + [False] * (len(frames) - n_prompt)
@@ -73,10 +75,16 @@ def test_context_overflow_slides_instead_of_crashing(tiny_llama):
         assert f.attn.shape[-1] == f.index - f.context_start + 1 <= 64
 
 
-def test_after_a_slide_frames_equal_a_fresh_pass_over_the_kept_window(tiny_llama):
+def test_after_a_slide_frames_equal_a_fresh_pass_over_the_kept_window(tiny_llama, torch_threads):
     """Once the view has slid, a frame is what one eager pass over the positions it keeps
-    (context_start to itself) gives at its last position: hidden states, attention, logits."""
-    from tests.test_families import assert_candidates_follow_the_logits, eager_reference
+    (context_start to itself) gives at its last position: hidden states, attention, logits,
+    within float32's rounding on the two paths (tests/tolerance.py), on 1 thread and on 2."""
+    from tests.test_families import (
+        assert_attention_matches,
+        assert_candidates_follow_the_logits,
+        assert_hidden_matches,
+        eager_reference,
+    )
 
     frames, _ = _run(tiny_llama, temperature=0.0, max_tokens=100)
     ids = [f.token_id for f in frames]
@@ -84,10 +92,10 @@ def test_after_a_slide_frames_equal_a_fresh_pass_over_the_kept_window(tiny_llama
     assert len({f.context_start for f in slid}) >= 2  # slid more than once
     for frame in slid:
         ref = eager_reference(tiny_llama.model, ids[frame.context_start : frame.index + 1])
-        scale = np.abs(ref["hidden"][-1]).max()
-        assert np.abs(frame.hidden - ref["hidden"][-1]).max() / scale < 1e-3, frame.index
-        assert np.abs(frame.attn - ref["attn"][-1]).max() < 1e-4, frame.index
-        assert_candidates_follow_the_logits([frame], ref["logits"][-1:])
+        config, n = tiny_llama.model.config, frame.attn.shape[-1]
+        assert_hidden_matches(frame.hidden, ref["hidden"][-1], config, n, (frame.index,))
+        assert_attention_matches(frame.attn, ref["attn"][-1], config, (frame.index,))
+        assert_candidates_follow_the_logits([frame], ref["logits"][-1:], config, n)
 
 
 def test_long_prompt_keeps_its_tail(tiny_llama):

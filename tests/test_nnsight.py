@@ -5,25 +5,43 @@ import numpy as np
 import pytest
 
 from tests.test_cli import _assert_user_error, neuroweb
+from tests.tolerance import assert_within, drift, eps, forward_terms, lens_dlogp, sizes
 from visualizer.config import load_settings
 from visualizer.trace import read_trace
 
 pytest.importorskip("nnsight")
 
 
-def _same_run(a: dict, b: dict) -> None:
-    """Two traces of one greedy run, each kept in float16: equal within its precision."""
+def _same_run(a: dict, b: dict, lm) -> None:
+    """Two traces of one greedy run, each engine's pass in float32 and its arrays kept in
+    float16 (float32 where a value does not fit): equal within float32's drift between two
+    passes through the model (tests/tolerance.py), and one rounding of each to its dtype."""
     assert a.keys() == b.keys()
     for name in ("token_ids", "is_prompt", "context_start", "topk_ids", "token_text"):
         assert np.array_equal(a[name], b[name]), name
-    for name in ("hidden", "mlp", "mlp_write", "attn", "attn_sink", "topk_probs", "entropy"):
-        x, y = a[name].astype(np.float64), b[name].astype(np.float64)
-        scale = np.abs(y).max(axis=-1, keepdims=True) + 1e-6 if y.ndim > 1 else 1.0
-        assert x.shape == y.shape and (np.abs(x - y) / scale).max() < 2e-3, name
+    config = lm.model.config
+    d, *_ = sizes(config)
+    through = forward_terms(config, positions=len(b["token_ids"])) + d  # every block, and more
+    for name in ("hidden", "mlp", "mlp_write", "attn", "attn_sink"):
+        x, y = a[name], b[name]
+        assert x.shape == y.shape and x.dtype == y.dtype, name
+        scale = np.abs(y.astype(np.float64)).max(axis=-1, keepdims=True)
+        # float32 values within drift of each other, each then rounded to its dtype by at most
+        # eps/2 of the row's largest value (half a step, below the dtype's normal range)
+        step = float(np.finfo(y.dtype).smallest_subnormal)
+        tol = (eps(y.dtype) + drift(np.float32, through)) * scale + step
+        assert_within(x, y, tol, (name,))
+    # topk_probs and entropy stay float32: each token's logits within drift of the other pass's
+    dlogp = lens_dlogp(lm, b["hidden"][:, -1], through)  # [T, 1]
+    p, entropy = b["topk_probs"], b["entropy"]
+    assert_within(a["topk_probs"], p, p * dlogp, ("topk_probs",))
+    vocab = config.get_text_config().vocab_size  # as in test_families' entropy
+    tol = dlogp[:, 0] * (entropy + 1) + drift(np.float32, vocab, entropy)
+    assert_within(a["entropy"], entropy, tol, ("entropy",))
 
 
 @pytest.mark.slow
-def test_the_nnsight_trace_of_smollm2_equals_the_hook_trace(tmp_path):
+def test_the_nnsight_trace_of_smollm2_equals_the_hook_trace(tmp_path, smollm2):
     from visualizer.model.nnsight_engine import nnsight_trace
     from visualizer.tracer import run_model
 
@@ -33,10 +51,11 @@ def test_the_nnsight_trace_of_smollm2_equals_the_hook_trace(tmp_path):
     through, meta = nnsight_trace(settings, prompt, None)
     assert meta["engine"] == "nnsight" and meta["architecture"]["name"]["value"] == (
         "SmolLM2-135M-Instruct")  # fmt: skip
-    _same_run(through.arrays(), hooks.arrays())
+    _same_run(through.arrays(), hooks.arrays(), smollm2)
 
 
-def test_a_remote_request_is_built_and_checked_without_the_network(tiny_llama_dir, tmp_path):
+def test_a_remote_request_is_built_and_checked_without_the_network(tiny_llama_dir, tiny_llama,
+                                                                    tmp_path):  # fmt: skip
     """`--remote local`: the request serialised as NDIF would receive it, run here."""
     args = ("--prompt", "Hello there", "--tokens", "6", "--temperature", "0", "--model",
             str(tiny_llama_dir))  # fmt: skip
@@ -48,7 +67,7 @@ def test_a_remote_request_is_built_and_checked_without_the_network(tiny_llama_di
     assert neuroweb("trace", *args, "--out", str(hooks)).returncode == 0
     trace = read_trace(remote)
     assert any("its weights are not on this machine" in n for n in trace.meta["notes"])
-    _same_run(trace.arrays, read_trace(hooks).arrays)
+    _same_run(trace.arrays, read_trace(hooks).arrays, tiny_llama)
 
 
 def test_a_remote_run_that_cannot_reach_ndif_says_so_in_one_line(tiny_llama_dir, tmp_path):
