@@ -98,7 +98,7 @@ def parse_steering(text: str, flag: str = "--steer") -> Steering:
         value = float(scale)
     except ValueError:
         value = float("nan")
-    if not _index(block.strip()) or not bar or not plus or not minus:
+    if not _index(block.strip()) or value != value or not bar or not plus or not minus:
         raise UserError(f"{flag} {text}: expected BLOCK:SCALE:PLUS|MINUS, for example "
                         "'8:2:I love you|I hate you'")  # fmt: skip
     if not (math.isfinite(value) and abs(value) <= MAX_STEER_SCALE):
