@@ -157,6 +157,9 @@ def join(parts: list[Path], sound: Path | None, out: Path) -> str | None:
     return None
 
 
+_DEFAULTS = RecordSettings()  # the one default of each option, as the preset's
+
+
 class Recorder:
     """Encodes bottom-up RGBA frames to an H.264 (yuv420p) mp4 through the ffmpeg binary, with
     an AAC soundtrack when `audio_rate` is given (stereo float samples through `write_audio`).
@@ -167,7 +170,7 @@ class Recorder:
     """
 
     def __init__(self, path: Path, size: tuple[int, int], fps: int,
-                 crf: int = RecordSettings.crf, speed: str = RecordSettings.speed,
+                 crf: int = _DEFAULTS.crf, speed: str = _DEFAULTS.speed,
                  queue_frames: int = 8,
                  audio_rate: int | None = None) -> None:  # fmt: skip
         path = check_output_path(Path(path))
