@@ -128,7 +128,7 @@ class Kiosk:
         self._sound_tried = now
         self._backoff = 0  # restarts since the source last gave tokens
         self._next_restart = now
-        self._troubled = False  # the last tick saw trouble
+        self._troubled = False  # the last tick saw a source gone without a word
         # a device that is not there can take 100 ms to fail (SDL joins its ALSA hotplug
         # thread), too long for a frame: the search runs on a thread of its own
         self._sound_search = ThreadPoolExecutor(1, thread_name_prefix="neuroweb-sound")
@@ -146,9 +146,10 @@ class Kiosk:
         quiet_s = now - self._last_token
         stalled = app.state == "generating" and quiet_s > self.settings.stall_s
         trouble = app.trouble or (f"{app.source.name} stalled" if stalled else None)
-        seen_before, self._troubled = self._troubled, bool(trouble)
-        if trouble and not seen_before:  # healed from the next frame: a source that has just
-            return  # stopped has its last words (its failure) drained by then, for the log
+        speechless = bool(trouble) and not app.source.alive and trouble.endswith(" died")
+        seen_before, self._troubled = self._troubled, speechless
+        if speechless and not seen_before:  # healed from the next frame: a source that has
+            return  # just stopped has its last words (its failure) drained by then, for the log
         if trouble and now >= self._next_restart:
             self.restart(trouble)
             return
