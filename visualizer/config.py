@@ -58,7 +58,6 @@ def _range(lo: float | None = None, hi: float | None = None, *, gt: float | None
 
 
 Colour = Annotated[str, Meta(pattern=r"^#[0-9a-fA-F]{6}$", description='a colour "#rrggbb"')]
-Count = Annotated[int, Meta(ge=0, le=1 << 24)]  # a seed, a size: at least bounded
 Path_ = Annotated[str, Meta(max_length=4096)]
 Scene = Literal["web", "architecture"]
 

@@ -60,7 +60,6 @@ FLOAT16_MAX = float(np.finfo(np.float16).max)  # 65504: beyond it a float16 is i
 Text = Annotated[str, Meta(max_length=MAX_TEXT)]
 Token = Annotated[str, Meta(max_length=1024)]
 Request = Annotated[int, Meta(ge=0, le=2**62)]
-Finite = Annotated[float, Meta(ge=-1e30, le=1e30)]  # bounds refuse inf and NaN too
 
 
 class WireError(Exception):
