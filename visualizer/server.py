@@ -132,6 +132,10 @@ class Server:
         self.failed = 0  # requests that failed (each said to its client)
         self.gone: str | None = None  # why the model thread ended, if it did by failing
         self.lm = None
+        # what each message (after hello) does: one entry per type
+        self._handlers = {wire.Ping: self._ping, wire.Credit: self._credit,
+                          wire.Cancel: self._cancel, wire.Bye: self._cancel,
+                          wire.Generate: self._generate, wire.Intervene: self._intervene}
         self._model = threading.Thread(target=self._model_thread, name="neuroweb-serve-model")
 
     # --- the network thread --------------------------------------------------------------
@@ -211,13 +215,6 @@ class Server:
         except Exception as exc:  # noqa: BLE001 - a bug in handling one message: said, not fatal
             line = traceback.format_exception_only(exc)[-1].strip()
             self._refuse(client, wire.WireError("internal", f"the server failed: {line}"))
-
-    @property
-    def _handlers(self) -> dict:
-        """What each message (after hello) does: one entry per type."""
-        return {wire.Ping: self._ping, wire.Credit: self._credit, wire.Cancel: self._cancel,
-                wire.Bye: self._cancel, wire.Generate: self._generate,
-                wire.Intervene: self._intervene}  # fmt: skip
 
     def _hello(self, client: bytes, hello: wire.Hello) -> None:
         credit = hello.credit if hello.lossless else 0
