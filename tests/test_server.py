@@ -258,6 +258,18 @@ def test_one_answer_at_a_time_another_client_is_told_busy(served):
         second.stop()
 
 
+def test_a_later_client_with_the_same_request_number_gets_its_own_answer(served):
+    """Each client numbers its requests from 1: the first client's "finished, request 1" must
+    not reach the second as its own before its answer has begun (it then saw no frames)."""
+    settings = load_settings("default", {"model": {"source": served.address},
+                                         "generation": {"temperature": 0.0,
+                                                        "max_tokens": 5}})  # fmt: skip
+    first = _answer(RemoteSource(settings))
+    second = _answer(RemoteSource(settings))
+    assert first  # the prompt's frames and the answer's
+    assert [f.token_id for f in second] == [f.token_id for f in first]
+
+
 def test_the_window_shows_reconnecting_and_resumes_when_the_server_comes_back(served):
     """The server is killed in the middle of an answer: the window draws on, says
     "reconnecting" over its scene, and when a new server is up on the same address the answer

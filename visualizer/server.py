@@ -122,7 +122,9 @@ class Server:
         self.made.bind(f"inproc://made-{self.id}")
         self.sessions: dict[bytes, _Session] = {}
         self.status = Status("starting", "starting the model")  # as the clients last saw it
-        self._statuses: queue.Queue[Status] = queue.Queue()  # the model thread's, in order
+        self.status_of: bytes | None = None  # the client whose answer self.status is about
+        # the model thread's statuses, in order, each with the client it is about (or None)
+        self._statuses: queue.Queue[tuple[bytes | None, Status]] = queue.Queue()
         self.jobs: queue.Queue[_Job | None] = queue.Queue()
         self.job: _Job | None = None  # the answer running (or asked for)
         self.credit = threading.Condition()
@@ -188,8 +190,9 @@ class Server:
     def _status_for(self, client: bytes) -> wire.StatusMessage:
         session = self.sessions[client]
         status = self.status
-        if self.job is None or self.job.client != client:
-            # another client's answer, or none: this one sees the model ready (or loading)
+        if self.status_of != client:
+            # another client's answer (or its last one), or none: this one sees the model
+            # ready (or loading), and its own request number
             state = status.state if status.state in ("starting", "loading") else "ready"
             status = replace(status, state=state, request=session.request, prompt="")
         message = wire.StatusMessage(server=self.id,
@@ -279,7 +282,7 @@ class Server:
         """What the model thread made: a status (to everyone it concerns) or a message for
         one client."""
         if parts[0] == b"status":  # each session sees it as it concerns that session
-            self.status = self._statuses.get_nowait()
+            self.status_of, self.status = self._statuses.get_nowait()
             for client in list(self.sessions):
                 self._send(client, self._status_for(client))
         else:
@@ -311,10 +314,12 @@ class Server:
         finally:
             out.close()
 
-    def _set_status(self, out: zmq.Socket, status: Status) -> None:
+    def _set_status(self, out: zmq.Socket, status: Status, client: bytes | None = None) -> None:
         """In order with the frames and failures: the network thread takes it up when it
-        reaches the marker, so no client sees a later status before an earlier message."""
-        self._statuses.put(status)
+        reaches the marker, so no client sees a later status before an earlier message.
+        `client` is whose answer it is about: a later request of another client must not see
+        it as its own (both may be request 1)."""
+        self._statuses.put((client, status))
         out.send_multipart([b"status"])
 
     def _serve_model(self, out: zmq.Socket) -> None:
@@ -345,7 +350,7 @@ class Server:
                 continue
             generating = replace(ready, state="generating", request=job.request,
                                  prompt=job.prompt, message="")  # fmt: skip
-            self._set_status(out, generating)
+            self._set_status(out, generating, job.client)
             state, why = "finished", ""
             try:
                 frames = generate_frames(lm, job.prompt, job.gen, self.settings.capture,
@@ -380,7 +385,7 @@ class Server:
                 state = "stopped"
             self.answers += 1
             job.done.set()
-            self._set_status(out, replace(generating, state=state, message=why))
+            self._set_status(out, replace(generating, state=state, message=why), job.client)
 
     def _fail(self, out: zmq.Socket, job: _Job, message: str, user_error: bool) -> None:
         failure = wire.FailureMessage(message=message[: wire.MAX_TEXT], user_error=user_error,
