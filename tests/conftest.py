@@ -4,6 +4,7 @@ a private Xvfb display for the tests of real windows."""
 
 import os
 import shutil
+import signal
 import subprocess
 from pathlib import Path
 
@@ -14,6 +15,11 @@ import transformers
 from visualizer.model.load import embedded_gguf, ensure_converted, load_model
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja")
+
+# A shell starts a background job (`make test &`) with SIGINT ignored, and every neuroweb the
+# tests start would inherit that: the Ctrl-C tests then wait on processes that cannot hear it.
+# The tests mean a terminal's Ctrl-C, so the suite hears it as a terminal would, and so do they.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session")

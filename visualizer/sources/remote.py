@@ -232,6 +232,7 @@ class _Session:
         self.asked = 0  # the request in flight (0: none)
         self.taken = 0  # frames taken since credit was last granted
         self.limits: tuple[int, int] | None = None  # once the model is known: its own
+        self._sized = None  # the architecture the limits were computed for
 
     def send(self, message: wire._Message) -> None:
         """Never waits: with no server to take it (none yet, or one that refused this
@@ -308,6 +309,9 @@ class _Session:
             if status.state not in ("starting", "loading"):
                 self.limits = self.source.limits  # an older server that says nothing of it
             return
+        if status.architecture is self._sized:  # every status carries it on: sized once
+            return
+        self._sized = status.architecture
         settings = self.source.settings
         # the connection's detail, or a trace's own (its attention window, all of d_ff)
         traced = Detail("float32", settings.capture.trace_window)
