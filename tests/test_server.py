@@ -304,7 +304,7 @@ def test_the_window_shows_reconnecting_and_resumes_when_the_server_comes_back(se
 def _frames_until(app: App, done, seconds: float = 60.0) -> None:
     deadline = time.monotonic() + seconds
     while not done():
-        assert time.monotonic() < deadline, f"not reached; {app.status}"
+        assert time.monotonic() < deadline, f"not reached; {app.state}: {app.status.message}"
         app.frame()
         time.sleep(0.01)
 
@@ -350,3 +350,42 @@ def test_a_kiosk_heals_through_the_same_seam(served, tmp_path, monkeypatch):
         answers = kiosk.answers
         _frames_until(app, lambda: tick() or kiosk.answers >= answers + 2, seconds=90)
         assert app.running and app.failure is None
+
+
+def test_a_kiosk_refused_by_a_busy_server_says_so_once_and_goes_on_when_it_is_free(
+        served, tmp_path, monkeypatch):  # fmt: skip
+    """Another client holds the shared model (a lossless one that takes no frames yet): the
+    kiosk's prompt is refused as busy, said once in its log however often it asks again, and
+    its answers go on once the model is free, without a restart."""
+    monkeypatch.chdir(tmp_path)
+    busy = load_settings("default", {"model": {"source": served.address},
+                                     "generation": {"max_tokens": 1000}})  # fmt: skip
+    other = RemoteSource(busy, lossless=True).start()
+    log_file = tmp_path / "kiosk.log"
+    try:
+        while other.drain(0.2).status.state != "ready":
+            pass
+        other.generate("Count to a thousand.")
+        while other.drain(0.2).status.state != "generating":
+            pass
+        with headless_kiosk({
+            "model": {"source": served.address},
+            "kiosk": {"tokens": 6, "pause_s": 0.0, "log_file": str(log_file), "stall_s": 60.0,
+                      "attract_file": str(tmp_path / "attract.npz")},
+        }) as kiosk:  # fmt: skip
+            app = kiosk.app
+
+            def tick() -> bool:
+                kiosk.tick()
+                return False
+
+            _frames_until(app, lambda: tick() or "prompt refused" in log_file.read_text())
+            asked = kiosk.answers
+            _frames_until(app, lambda: tick() or kiosk.answers >= asked + 2, seconds=12)
+            other.stop()  # its bye frees the model
+            _frames_until(app, lambda: tick() or app.tokens_seen > 0 and kiosk.answers
+                          >= asked + 4, seconds=60)  # fmt: skip
+            assert kiosk.restarts == 0 and app.running
+    finally:
+        other.stop()
+    assert log_file.read_text().count("prompt refused") == 1

@@ -211,7 +211,7 @@ class KioskSettings(_Settings):
     #                                                                  scenes; empty: keep this one
     exit_keys: str = "ctrl+shift+q"  # the only way out besides a signal
     display: _range(0, 64, kind=int) = 0  # which screen, when there are several
-    stall_s: _range(gt=0, hi=86400) = 30.0  # an answer with no new token this long: restart it
+    stall_s: _range(gt=0, hi=86400) = 30.0  # no new token this long, answering or asked: restart
     log_file: Path_ = "neuroweb-kiosk.log"
     attract_file: Path_ = "neuroweb-attract.npz"  # an answer to replay while loading; "": none
     log_bytes: _range(10_000, 1 << 40, kind=int) = 1_000_000  # per file; three old files kept

@@ -40,6 +40,7 @@ from visualizer.sources.replay import ReplayWhileLoading
 
 LOG_BACKUPS = 3
 SOUND_RETRY_S = 30.0  # a lost sound device is looked for again this often
+REFUSED_WAIT_S = 5.0  # after a refused prompt (a shared server busy with another client)
 RESTART_BACKOFF_S = (1, 2, 4, 8, 16, 32, 60)  # waits before each further restart while the
 #                                              source gives no token (then the last again)
 
@@ -129,6 +130,8 @@ class Kiosk:
         self._backoff = 0  # restarts since the source last gave tokens
         self._next_restart = now
         self._troubled = False  # the last tick saw a source gone without a word
+        self._refusal: str | None = None  # the last refusal logged (once until tokens again)
+        self._ask_after = now  # a refused prompt's successor waits REFUSED_WAIT_S
         # a device that is not there can take 100 ms to fail (SDL joins its ALSA hotplug
         # thread), too long for a frame: the search runs on a thread of its own
         self._sound_search = ThreadPoolExecutor(1, thread_name_prefix="neuroweb-sound")
@@ -142,9 +145,11 @@ class Kiosk:
         if not app.running:
             return
         if app.tokens_seen != self._tokens:
-            self._tokens, self._last_token = app.tokens_seen, now
+            self._tokens, self._last_token, self._refusal = app.tokens_seen, now, None
         quiet_s = now - self._last_token
-        stalled = app.state == "generating" and quiet_s > self.settings.stall_s
+        # answering with no new token, or a prompt asked of a ready model that never began
+        waiting = app.state in ("ready", "finished", "stopped") and not app.idle
+        stalled = (app.state == "generating" or waiting) and quiet_s > self.settings.stall_s
         trouble = app.trouble or (f"{app.source.name} stalled" if stalled else None)
         speechless = bool(trouble) and not app.source.alive and trouble.endswith(" died")
         seen_before, self._troubled = self._troubled, speechless
@@ -159,10 +164,12 @@ class Kiosk:
             self.log.info("%s answers again after %d restarts", app.source.name, self._backoff)
             self._backoff = 0
         refused = app.take_refusal()
-        if refused:  # a prompt the model refused: go on with the next
-            self.log.warning("prompt refused: %s", refused)
-            self._idle_since = now
-        if app.idle and app.state in ("ready", "finished", "stopped"):
+        if refused:  # a prompt the model refused: go on with the next, in a while
+            if refused != self._refusal:  # said once, not every REFUSED_WAIT_S
+                self.log.warning("prompt refused: %s", refused)
+            self._refusal, self._idle_since = refused, now
+            self._ask_after = now + REFUSED_WAIT_S
+        if app.idle and app.state in ("ready", "finished", "stopped") and now >= self._ask_after:
             if self._idle_since is None:
                 self._idle_since = now
             if now - self._idle_since >= self.settings.pause_s or app.state == "ready":

@@ -262,6 +262,7 @@ class Server:
         job = self.job
         running = job is not None and not job.cancel.is_set() and not job.done.is_set()
         if running and self.job.client != client:
+            session.request = request  # dealt with (refused): its client is not left waiting
             self._send(client, wire.Busy(message="the server is answering another client",
                                          request=request))  # fmt: skip
             return
