@@ -5,7 +5,8 @@ The playlist runs with short answers and no pauses, so an hour of soak covers fa
 prompts and scene changes than an hour on the wall. With --inject-faults it takes turns, every
 `--fault-every` seconds, at: an exception in the model process, a recording whose ffmpeg is
 killed, and a corrupted preset written while the kiosk watches it (then mended). A fault is
-survived when the kiosk is still drawing and answering afterwards.
+survived when the kiosk is still drawing and answering afterwards; one not healed within
+HEAL_S ends the soak as stuck.
 
 With --served the model is a `neuroweb serve` child process on loopback and the kiosk its
 client; the model's fault is then a burst of requests that once ended the server, from a
@@ -50,6 +51,7 @@ WARM_UP_S = 120.0  # memory is measured from the first whole minute after this
 SIZE = (320, 180)
 FAULTS = ("model", "ffmpeg", "preset")
 SERVER_READY_S = 120.0  # a served soak waits this long for its server to listen
+HEAL_S = 180.0  # a fault not healed by then (two more answers) is a kiosk stuck: the soak fails
 
 
 def soak_settings(model: str, log_file: Path, source: str = "") -> dict:
@@ -148,10 +150,14 @@ def _run(settings: Settings, watch: PresetWatch, seconds: float, faults: bool, f
             if pending is not None and kiosk.answers > pending[1] + 1 and app.running:
                 report["faults_survived"] += 1  # two more answers since: it healed
                 pending = None
+            if pending is not None and now - pending[2] > HEAL_S:
+                report["stuck"] = (f"{FAULTS[pending[0] % len(FAULTS)]} fault at "
+                                   f"{pending[2] - start:.0f} s: no two answers in {HEAL_S:g} s")
+                break
             if faults and now >= next_fault and pending is None:
                 _inject(FAULTS[turn % len(FAULTS)], app, model, watch, folder)
                 report["faults_injected"] += 1
-                pending, turn, next_fault = (turn, kiosk.answers), turn + 1, now + every_s
+                pending, turn, next_fault = (turn, kiosk.answers, now), turn + 1, now + every_s
     finally:
         kiosk.close()
         app.release()
@@ -293,5 +299,5 @@ def soak_command(minutes: float, inject_faults: bool, model: str, every_s: float
     one may still be healing when the time is up)."""
     report = soak(minutes, inject_faults, model, every_s, min(WARM_UP_S, minutes * 15), served)
     print(json.dumps(report))
-    healed = report["faults_survived"] >= report["faults_injected"] - 1
+    healed = report["faults_survived"] >= report["faults_injected"] - 1 and "stuck" not in report
     return 0 if report["crashes"] == 0 and healed else 1
