@@ -11,8 +11,8 @@ from msgspec import structs
 from visualizer.clock import FixedStepClock, RealClock
 from visualizer.config import load_settings
 from visualizer.features import REST_LEVEL
+from visualizer.gl.context import HeadlessTarget
 from visualizer.render.app import PASS_SAMPLE, App
-from visualizer.render.context import HeadlessTarget
 from visualizer.render.controls import Command
 from visualizer.render.renderer import read_rgb
 from visualizer.sound.synth import RATE
@@ -517,8 +517,8 @@ def test_a_shader_error_on_screen_is_written_to_the_log_once(monkeypatch):
     kiosk's log once, when it appears."""
     import logging
 
+    from visualizer.gl.shaders import ShaderError
     from visualizer.handoff import Status
-    from visualizer.render.shaders import ShaderError
     from visualizer.sources.player import TracePlayer
 
     records: list[logging.LogRecord] = []

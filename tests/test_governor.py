@@ -3,8 +3,8 @@ and when the load goes it raises them back in reverse; a fixed-step render is ne
 
 from visualizer.clock import RealClock
 from visualizer.config import load_settings
+from visualizer.gl.context import HeadlessTarget
 from visualizer.render.app import App
-from visualizer.render.context import HeadlessTarget
 from visualizer.render.governor import (
     DETAIL_MIN,
     LOWER_ABOVE,

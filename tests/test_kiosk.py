@@ -14,9 +14,9 @@ import pytest
 from tests.test_cli import _assert_user_error, neuroweb
 from visualizer.clock import FixedStepClock
 from visualizer.config import KioskSettings, load_settings, parse_keys
+from visualizer.gl.context import HeadlessTarget
 from visualizer.kiosk import Kiosk, Playlist, kiosk_log, kiosk_source
 from visualizer.render.app import HEADLESS_LOADING_WAIT_S, App
-from visualizer.render.context import HeadlessTarget
 from visualizer.render.controls import Command, Controls
 
 MAX_FRAMES = 30_000  # a bound, not a timing (a kiosk draws on while the model loads)

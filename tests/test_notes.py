@@ -9,9 +9,9 @@ from tests.test_app import run_until
 from tests.test_cli import neuroweb
 from visualizer.clock import FixedStepClock
 from visualizer.config import load_settings
+from visualizer.gl.context import HeadlessTarget
 from visualizer.model.load import embedded_gguf, resolve
 from visualizer.render.app import App
-from visualizer.render.context import HeadlessTarget
 from visualizer.render.offline import Run
 from visualizer.sources.local import LocalSource
 from visualizer.trace import frames_from_trace, read_trace

@@ -4,10 +4,10 @@ that starts over when it fills up (real GL, offscreen)."""
 import numpy as np
 import pytest
 
-from visualizer.render.context import HeadlessTarget
+from visualizer.gl.context import HeadlessTarget
+from visualizer.gl.shaders import ShaderLibrary
 from visualizer.render.layers.text import Painter
 from visualizer.render.renderer import read_rgb
-from visualizer.render.shaders import ShaderLibrary
 
 SIZE = (320, 180)
 RED, BLUE, WHITE = (1.0, 0.0, 0.0, 1.0), (0.0, 0.0, 1.0, 1.0), (1.0, 1.0, 1.0, 1.0)

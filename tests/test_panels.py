@@ -9,9 +9,10 @@ import pytest
 from tests.synthetic import synthetic_frame
 from visualizer.config import load_settings
 from visualizer.features import SceneState
+from visualizer.gl.context import HeadlessTarget
+from visualizer.gl.shaders import ShaderLibrary
 from visualizer.model.capture import lens_rows
 from visualizer.render.camera import Camera
-from visualizer.render.context import HeadlessTarget
 from visualizer.render.layers.panels import (
     Overlay,
     Panels,
@@ -20,7 +21,6 @@ from visualizer.render.layers.panels import (
     quoted_token,
 )
 from visualizer.render.layers.text import Painter
-from visualizer.render.shaders import ShaderLibrary
 
 SIZE = (1280, 720)
 L, D, D_FF, H = 30, 32, 64, 3  # SmolLM2's depth: its lens reads nine rows

@@ -10,13 +10,13 @@ from tests.synthetic import synthetic_frame
 from visualizer.config import load_settings
 from visualizer.features import SceneState
 from visualizer.frame import Frame
+from visualizer.gl.context import HeadlessTarget
+from visualizer.gl.shaders import SHADER_DIR, ShaderError, ShaderLibrary, compile_file
 from visualizer.render import layout
 from visualizer.render.camera import Camera
-from visualizer.render.context import HeadlessTarget
 from visualizer.render.layers.panels import Overlay
 from visualizer.render.passes import PassTimes
 from visualizer.render.renderer import Renderer, read_rgb
-from visualizer.render.shaders import SHADER_DIR, ShaderError, ShaderLibrary, compile_file
 
 SIZE = (480, 270)
 L, D, D_FF, H = 6, 64, 128, 4

@@ -69,8 +69,8 @@ def test_a_video_file_is_analysed_like_its_frames(tmp_path):
 
 def _through_limiter(frames, ctx_target):
     """Each frame drawn into the limiter, what it shows read back."""
+    from visualizer.gl.shaders import ShaderLibrary
     from visualizer.render.renderer import read_rgb
-    from visualizer.render.shaders import ShaderLibrary
     from visualizer.safety.limiter import FlashLimiter
 
     limiter = FlashLimiter(ShaderLibrary(ctx_target.ctx))
@@ -87,7 +87,7 @@ def _through_limiter(frames, ctx_target):
 
 @pytest.fixture(scope="module")
 def gl_target():
-    from visualizer.render.context import HeadlessTarget
+    from visualizer.gl.context import HeadlessTarget
 
     target = HeadlessTarget((W, H))
     yield target
@@ -147,8 +147,8 @@ def test_the_glitch_preset_stays_lively_but_within_three_flashes(tiny_llama, tmp
 def test_a_frame_that_cannot_be_held_back_is_drawn_into_the_target_itself(gl_target):
     """No copy while no cell is within a transition of its budget; its own texture from then
     on, so that the last shown frame is there to mix from; never held back on the target."""
+    from visualizer.gl.shaders import ShaderLibrary
     from visualizer.render.renderer import read_rgb
-    from visualizer.render.shaders import ShaderLibrary
     from visualizer.safety.limiter import BUDGET, FlashLimiter
 
     limiter = FlashLimiter(ShaderLibrary(gl_target.ctx))
@@ -175,7 +175,7 @@ def test_a_frame_that_cannot_be_held_back_is_drawn_into_the_target_itself(gl_tar
 
 def test_the_limiter_measures_each_cell_of_the_frame(gl_target):
     """Luminance and red value per cell, from a frame of flat cells (row 0 the bottom)."""
-    from visualizer.render.shaders import ShaderLibrary
+    from visualizer.gl.shaders import ShaderLibrary
     from visualizer.safety.limiter import CELLS, FlashLimiter
 
     cols, rows = CELLS

@@ -19,8 +19,8 @@ from tests.test_cli import _assert_user_error, neuroweb
 from visualizer import wire
 from visualizer.clock import FixedStepClock
 from visualizer.config import load_settings
+from visualizer.gl.context import HeadlessTarget
 from visualizer.render.app import App
-from visualizer.render.context import HeadlessTarget
 from visualizer.sources.remote import RemoteSource
 from visualizer.trace import read_trace
 
@@ -128,6 +128,13 @@ def _answer(source, prompt: str = "Name a colour.") -> list:
                 frames += source.drain(timeout=0.5).frames
                 return frames
     raise AssertionError("no answer")
+
+
+def _state(source, state: str, seconds: float = 60.0) -> None:
+    """Drain `source` until its status is `state` (bounded)."""
+    deadline = time.monotonic() + seconds
+    while (seen := source.drain(0.2).status).state != state:
+        assert time.monotonic() < deadline, f"not {state} in {seconds:g} s: {seen.state}"
 
 
 def _raw_client(address: str) -> zmq.Socket:
@@ -243,11 +250,9 @@ def test_one_answer_at_a_time_another_client_is_told_busy(served):
     first, second = RemoteSource(settings).start(), RemoteSource(settings).start()
     try:
         for source in (first, second):
-            while source.drain(0.2).status.state != "ready":
-                pass
+            _state(source, "ready")
         first.generate("Count to a thousand.")
-        while first.drain(0.2).status.state != "generating":
-            pass
+        _state(first, "generating")
         second.generate("Me too.")
         deadline = time.monotonic() + 10
         while (batch := second.drain(0.2)).failure is None:
@@ -363,11 +368,9 @@ def test_a_kiosk_refused_by_a_busy_server_says_so_once_and_goes_on_when_it_is_fr
     other = RemoteSource(busy, lossless=True).start()
     log_file = tmp_path / "kiosk.log"
     try:
-        while other.drain(0.2).status.state != "ready":
-            pass
+        _state(other, "ready")
         other.generate("Count to a thousand.")
-        while other.drain(0.2).status.state != "generating":
-            pass
+        _state(other, "generating")
         with headless_kiosk({
             "model": {"source": served.address},
             "kiosk": {"tokens": 6, "pause_s": 0.0, "log_file": str(log_file), "stall_s": 60.0,

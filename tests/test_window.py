@@ -15,8 +15,8 @@ import pygame
 
 from visualizer.clock import RealClock
 from visualizer.config import load_settings
+from visualizer.gl.context import WindowTarget
 from visualizer.render.app import LOADING_FPS, App
-from visualizer.render.context import WindowTarget
 from visualizer.render.controls import Command, Controls
 from visualizer.sound.speakers import Speakers
 from visualizer.sources.local import LocalSource

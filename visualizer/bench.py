@@ -145,8 +145,8 @@ def _probe_first_frame() -> dict:
     settings = load_settings("default", {"model": {"source": served}})
     with model_first(settings) as source:
         from visualizer.clock import RealClock
+        from visualizer.gl.context import HeadlessTarget
         from visualizer.render.app import App
-        from visualizer.render.context import HeadlessTarget
 
         target = HeadlessTarget((settings.window.width, settings.window.height), like_a_window=True)
         app = App(settings, target, source, RealClock(), adaptive=True, prompt=PROMPT)
@@ -168,8 +168,8 @@ def render_fps(size: tuple[int, int], quiet: bool, preset: str = "default") -> d
     import numpy as np
 
     from visualizer.clock import RealClock
+    from visualizer.gl.context import HeadlessTarget
     from visualizer.render.app import App
-    from visualizer.render.context import HeadlessTarget
     from visualizer.sources import leave_a_core
     from visualizer.sources.local import LocalSource
 

@@ -278,7 +278,7 @@ def looks_of(settings: Settings) -> dict[str, Settings]:
 def run_kiosk(settings: Settings) -> int:
     import pygame
 
-    from visualizer.render.context import WindowTarget, WindowUnavailable
+    from visualizer.gl.context import WindowTarget, WindowUnavailable
     from visualizer.render.controls import Controls
 
     k, w = settings.kiosk, settings.window

@@ -11,8 +11,8 @@ from pathlib import Path
 from visualizer.clock import FixedStepClock, RealClock
 from visualizer.config import PresetWatch, Settings
 from visualizer.errors import UserError
+from visualizer.gl.context import HeadlessTarget, WindowTarget, WindowUnavailable
 from visualizer.render.app import App
-from visualizer.render.context import HeadlessTarget, WindowTarget, WindowUnavailable
 from visualizer.render.offline import Run, fitted, render_video, snapshot
 from visualizer.render.renderer import save_png
 from visualizer.sound.speakers import Speakers

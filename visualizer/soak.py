@@ -39,9 +39,9 @@ from scipy import stats
 from visualizer import wire
 from visualizer.clock import FixedStepClock
 from visualizer.config import PresetWatch, Settings, load_settings, parse_keys, preset_path
+from visualizer.gl.context import HeadlessTarget
 from visualizer.kiosk import Kiosk, kiosk_log, kiosk_source, looks_of
 from visualizer.render.app import App
-from visualizer.render.context import HeadlessTarget
 from visualizer.render.controls import Controls
 from visualizer.sources import FrameSource
 from visualizer.sources.local import LocalSource

@@ -1,1 +1,2 @@
-"""Everything that touches OpenGL: the context, shaders, the scene's layers and the loop."""
+"""Drawing the scene: its layers, the renderer that composes them, and the loop (on the GL
+floor of visualizer/gl/)."""

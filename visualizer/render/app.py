@@ -24,11 +24,11 @@ from visualizer.config import SCENES, PresetWatch, Settings
 from visualizer.errors import UserError
 from visualizer.features import SceneState
 from visualizer.frame import Frame
+from visualizer.gl.context import is_software
 from visualizer.handoff import Batch, Status
 from visualizer.interventions import Ablation, Interventions, interventions_from
 from visualizer.record.session import RecordingSession
 from visualizer.render.camera import Camera
-from visualizer.render.context import is_software
 from visualizer.render.controls import Command, Controls
 from visualizer.render.glitch import Glitch
 from visualizer.render.governor import Governor

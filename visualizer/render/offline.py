@@ -28,6 +28,7 @@ from visualizer.architecture import Architecture, from_config
 from visualizer.clock import FixedStepClock
 from visualizer.config import Settings
 from visualizer.frame import Frame
+from visualizer.gl.context import HeadlessTarget
 from visualizer.handoff import Status
 from visualizer.paths import check_output_path
 from visualizer.record.ffmpeg import is_held, join
@@ -39,7 +40,6 @@ from visualizer.record.recover import (
     recover_earlier,
 )
 from visualizer.render.app import App
-from visualizer.render.context import HeadlessTarget
 from visualizer.sources.player import TracePlayer, schedule
 
 LEAD_S = 0.5

@@ -12,8 +12,9 @@ import pygame
 
 from visualizer.config import LookSettings, rgb
 from visualizer.features import SceneState
+from visualizer.gl.context import window_texture
+from visualizer.gl.shaders import LiveVertexArray, ShaderLibrary
 from visualizer.render.camera import Camera
-from visualizer.render.context import window_texture
 from visualizer.render.diagram import Diagram, layout
 from visualizer.render.layers import View, mvp_bytes
 from visualizer.render.layers.architecture import ArchitectureView
@@ -25,7 +26,6 @@ from visualizer.render.layers.nodes import Nodes, path_dots
 from visualizer.render.layers.panels import Overlay, Panels
 from visualizer.render.layers.text import Painter
 from visualizer.render.passes import PassTimes
-from visualizer.render.shaders import LiveVertexArray, ShaderLibrary
 from visualizer.safety.limiter import FlashLimiter
 
 

@@ -24,8 +24,8 @@ from collections import deque
 import moderngl
 import numpy as np
 
-from visualizer.render.context import window_texture
-from visualizer.render.shaders import ShaderLibrary
+from visualizer.gl.context import window_texture
+from visualizer.gl.shaders import ShaderLibrary
 
 CELLS = (8, 6)
 STEP = 0.1  # relative luminance

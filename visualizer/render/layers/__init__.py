@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import moderngl
 import numpy as np
 
-from visualizer.render.shaders import LiveVertexArray, ShaderLibrary
+from visualizer.gl.shaders import LiveVertexArray, ShaderLibrary
 
 
 @dataclass(frozen=True)

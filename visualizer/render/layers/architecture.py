@@ -11,6 +11,7 @@ import numpy as np
 from visualizer.anatomy import COLUMNS, ROWS, Anatomy
 from visualizer.config import LookSettings, rgb
 from visualizer.features import SceneState, percent
+from visualizer.gl.shaders import ShaderLibrary
 from visualizer.render.diagram import Box, Diagram, facts_line, up_close
 from visualizer.render.layers import Instances
 from visualizer.render.layers.panels import (
@@ -23,7 +24,6 @@ from visualizer.render.layers.panels import (
     wrap_tokens,
 )
 from visualizer.render.layers.text import Fonts, Painter
-from visualizer.render.shaders import ShaderLibrary
 
 
 def legend(norms: np.ndarray) -> tuple[str, ...]:

@@ -7,9 +7,9 @@ import numpy as np
 
 from visualizer.config import LookSettings, rgb
 from visualizer.features import SceneState
+from visualizer.gl.shaders import ShaderLibrary
 from visualizer.render import layout
 from visualizer.render.layers import Instances, View, smooth_lines
-from visualizer.render.shaders import ShaderLibrary
 
 SEGMENTS = 16
 

@@ -5,8 +5,8 @@ much as all the 3D layers together)."""
 import moderngl
 
 from visualizer.config import LookSettings, rgb
+from visualizer.gl.shaders import ShaderLibrary
 from visualizer.render.layers import View
-from visualizer.render.shaders import ShaderLibrary
 
 
 class Background:

@@ -13,9 +13,9 @@ from collections.abc import Callable
 
 import moderngl
 
-from visualizer.render.context import is_software, window_texture
+from visualizer.gl.context import is_software, window_texture
+from visualizer.gl.shaders import ShaderLibrary
 from visualizer.render.passes import PassTimes
-from visualizer.render.shaders import ShaderLibrary
 
 BLOOM_DIVISOR = 4
 THRESHOLD = 0.35

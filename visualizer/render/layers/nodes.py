@@ -11,9 +11,9 @@ import numpy as np
 
 from visualizer.config import LookSettings, rgb
 from visualizer.features import SceneState
+from visualizer.gl.shaders import ShaderLibrary
 from visualizer.render import layout
 from visualizer.render.layers import Instances, View
-from visualizer.render.shaders import ShaderLibrary
 
 NODE_SIZE = 0.045
 DOT_SIZE = 0.06

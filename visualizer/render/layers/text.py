@@ -17,8 +17,8 @@ import moderngl
 import numpy as np
 import pygame
 
+from visualizer.gl.shaders import ShaderLibrary
 from visualizer.render.layers import Instances
-from visualizer.render.shaders import ShaderLibrary
 
 ATLAS = 2048  # pixels a side (16 MB)
 WHITE = 4  # the white patch in the atlas's corner that flat rectangles show
