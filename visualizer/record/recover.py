@@ -5,16 +5,22 @@ video and sound up to where they were cut, and the partials are removed. A rende
 parts (render/offline.py) leaves them in its hidden `.NAME.parts/` folder: its first part's
 partials (the video from its start, and the whole sound so far) are recovered the same way,
 beside the folder, and the folder is removed.
+
+A recording holds its partial video locked while it is made (`hold`), so that one still being
+made is never taken for leftovers, and its own leftovers from an earlier try are recovered
+before it begins.
 """
 
+import fcntl
 import re
 import shutil
 import sys
 import wave
 from pathlib import Path
+from typing import IO
 
 from visualizer.errors import UserError
-from visualizer.record.ffmpeg import is_held, remux
+from visualizer.record.mux import remux
 
 PARTIAL = re.compile(r"^\.(?P<name>.+)\.partial\.mkv$")
 PARTS = re.compile(r"^\.(?P<name>.+)\.parts$")
@@ -108,6 +114,34 @@ def recording_now(out: Path) -> UserError:
     return UserError(f"{out}: another neuroweb is recording to it right now")
 
 
+def hold(partial: Path, path: Path) -> IO[bytes]:
+    """The partial file, created and locked for as long as the returned handle is open (the
+    lock goes with the process, however it ends): a recording still being made is told from
+    the leftovers of one that was cut short. ffmpeg writes the same file. Leftovers of an
+    earlier recording to `path` are recovered first, never recorded over."""
+    handle = open(partial, "ab")  # nothing truncated before the lock is ours
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise recording_now(path) from None
+    if partial.stat().st_size > 0:
+        recover_earlier(partial, path)
+    return handle
+
+
+def is_held(partial: Path) -> bool:
+    """Whether a running recording holds `partial` (see `hold`)."""
+    try:
+        with open(partial, "rb") as handle:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    return False
+
+
 def recover(folder: Path) -> list[tuple[str, Path | None, str]]:
     """Each leftover: (its name, the recovered mp4 or None, what happened)."""
     return [(recording_name(video), *recover_one(video)) for video in leftovers(folder)]
@@ -115,8 +149,6 @@ def recover(folder: Path) -> list[tuple[str, Path | None, str]]:
 
 def recover_command(folder: Path) -> int:
     """One line per unfinished recording; exit 1 if any could not be recovered."""
-    from visualizer.errors import UserError
-
     if not folder.is_dir():
         raise UserError(f"recover: {folder}: no such folder")
     results = recover(folder)

@@ -31,9 +31,10 @@ from visualizer.frame import Frame
 from visualizer.gl.context import HeadlessTarget
 from visualizer.handoff import Status
 from visualizer.paths import check_output_path
-from visualizer.record.ffmpeg import is_held, join
+from visualizer.record.mux import join
 from visualizer.record.recover import (
     FIRST_PART,
+    is_held,
     part_name,
     parts_folder,
     recording_now,
@@ -261,7 +262,7 @@ def _draw_in_parts(run: Run, settings: Settings, out: Path, size: tuple[int, int
 
 def _clear_parts(folder: Path, out: Path) -> None:
     """An earlier render to `out` in parts was cut short (a kill, a power cut): its video from
-    the start is recovered first, never drawn over, as a recording's is (record/ffmpeg.py)."""
+    the start is recovered first, never drawn over, as a recording's is (record/recover.py)."""
     first = folder / FIRST_PART
     if is_held(first):
         raise recording_now(out)
