@@ -1,6 +1,8 @@
 """The kiosk's attract loop: while the model loads or restarts, the last finished answer plays
-again, token by token and with its sound, so a visitor never faces an empty screen (played by
-sources/replay.py; this keeps the answer).
+again, token by token and with its sound, so a visitor never faces an empty screen. `Attract`
+keeps the answer as the live ones pass; `ReplayWhileLoading` stands in front of the kiosk's
+source and plays it while that source is loading. The replayed frames come marked as a replay
+(the window says so).
 
 The answer is also kept as a trace file (kiosk.attract_file), written in the background at most
 once an hour, so that the next start of the kiosk (each morning, or after its supervisor
@@ -10,16 +12,23 @@ restarted it) has something to play while the model loads.
 import logging
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
+from visualizer.config import GenerationSettings
 from visualizer.errors import UserError
 from visualizer.frame import Frame
+from visualizer.handoff import Batch
+from visualizer.sources import FrameSource
+from visualizer.sources.player import TracePlayer, schedule
 from visualizer.trace import frames_from_trace, read_trace, write_trace
 
 RATE = 8.0  # tokens a second in a replay
 REST_S = 3.0  # between two replays
 SAVE_EVERY_S = 3600.0  # the file is rewritten at most this often (kiosk disks are often SD cards)
 MAX_FRAMES = 1024  # an answer longer than this is not kept
+LOADING = ("starting", "loading", "reconnecting")  # a source's states that the replay fills
 
 
 class Attract:
@@ -76,3 +85,59 @@ class Attract:
         """Until the file being written is complete (for shutdown and tests)."""
         if self._saver is not None:
             self._saver.join(timeout)
+
+
+class ReplayWhileLoading:
+    """A FrameSource: `source` itself, with the answer `attract` keeps played while it loads;
+    the live frames pass through `attract` on their way."""
+
+    def __init__(self, source: FrameSource, attract: Attract, now: Callable[[], float]) -> None:
+        self.source, self.attract, self.now = source, attract, now
+        self.name = source.name
+        self._player: TracePlayer | None = None
+        self._state = ""
+
+    def start(self) -> "ReplayWhileLoading":
+        self.source.start()
+        return self
+
+    def drain(self, timeout: float = 0.0) -> Batch:
+        batch = self.source.drain(timeout if not self.attract.frames else 0.0)
+        status = batch.status
+        if status.state in LOADING and self.attract.frames and batch.failure is None:
+            if self._player is None:
+                frames = self.attract.frames
+                self._player = TracePlayer(frames, schedule(frames, RATE, 0.0), self.now,
+                                           replace(status, prompt=self.attract.prompt),
+                                           rest_s=REST_S).start()  # fmt: skip
+            played = self._player.drain().frames
+            status = replace(status, prompt=self.attract.prompt)
+            return replace(batch, frames=batch.frames + played, status=status, replay=True)
+        self._player = None
+        for frame in batch.frames:
+            self.attract.take(frame)
+        if status.state == "finished" and self._state != "finished":
+            self.attract.keep(status.prompt)  # the answer to replay from now on
+        self._state = status.state
+        return batch
+
+    def generate(self, prompt: str, gen: GenerationSettings | None = None, detail=None,
+                 interventions=None) -> int:  # fmt: skip
+        self.attract.begin()
+        return self.source.generate(prompt, gen, detail, interventions)
+
+    def intervene(self, interventions) -> None:
+        self.source.intervene(interventions)
+
+    def cancel(self) -> None:
+        self.source.cancel()
+
+    def restart(self, why: str = "") -> None:
+        self.source.restart(why)
+
+    def stop(self, timeout: float = 1.0) -> None:
+        self.source.stop(timeout)
+
+    @property
+    def alive(self) -> bool:
+        return self.source.alive

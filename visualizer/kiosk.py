@@ -29,14 +29,13 @@ from pathlib import Path
 
 from msgspec import structs
 
-from visualizer.attract import Attract
+from visualizer.attract import Attract, ReplayWhileLoading
 from visualizer.clock import RealClock
 from visualizer.config import KioskSettings, Settings, load_settings, parse_keys
 from visualizer.errors import UserError
 from visualizer.render.app import App
 from visualizer.sound.speakers import Speakers
 from visualizer.sources import leave_a_core, open_source
-from visualizer.sources.replay import ReplayWhileLoading
 
 LOG_BACKUPS = 3
 SOUND_RETRY_S = 30.0  # a lost sound device is looked for again this often

@@ -3,8 +3,8 @@
 - `local.LocalSource`: the model in a child process of this one;
 - `remote.RemoteSource`: a model served by `neuroweb serve`, over the network;
 - `player.TracePlayer`: a finished run's frames, released on a schedule (an offline render,
-  the kiosk's replay of its last answer; `replay.ReplayWhileLoading` puts one in front of a
-  source that is loading).
+  the kiosk's replay of its last answer, which attract.py puts in front of a source that is
+  loading).
 
 The window, `render`, `trace`, `snapshot`, the kiosk and `soak` all take frames through
 `drain()`, and ask for answers through `generate()`.
