@@ -22,6 +22,7 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check visualizer tests
+	$(BIN)/mkdocs build --strict --site-dir site
 	$(BIN)/pytest -q
 
 bench: $(STAMP)
