@@ -4,27 +4,10 @@ import sys
 
 from visualizer.config import Settings
 from visualizer.errors import UserError
-from visualizer.handoff import Batch
-from visualizer.sources import FrameSource, open_source
+from visualizer.progress import show_progress
+from visualizer.sources import FrameSource, check, open_source
 
 DEAD_PRODUCER_S = 30.0  # drain's wait; a dead model process arrives as a failure before this
-
-
-def show_progress(fraction: float, stage: str) -> None:
-    """One updating line on a terminal; one line per stage in a log."""
-    line = f"loading: {stage}"  # its stage and number, what is counted of it; no percentage
-    if sys.stderr.isatty():
-        print(f"\r\033[K{line}", end="" if fraction < 1 else "\n", file=sys.stderr, flush=True)
-    else:
-        print(line, file=sys.stderr, flush=True)
-
-
-def check(batch: Batch) -> None:
-    """A failure in the batch, raised: bad input as UserError (exit 2), a bug as RuntimeError."""
-    if batch.failure is not None:
-        if batch.failure.user_error:
-            raise UserError(batch.failure.message)
-        raise RuntimeError(batch.failure.message)
 
 
 def wait_ready(source: FrameSource) -> None:

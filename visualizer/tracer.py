@@ -10,8 +10,8 @@ from visualizer.config import Settings
 from visualizer.detail import Detail
 from visualizer.errors import Unreachable, UserError
 from visualizer.handoff import Status
-from visualizer.sources import FrameSource, open_source
-from visualizer.terminal import check, show_progress
+from visualizer.progress import show_progress
+from visualizer.sources import FrameSource, check, open_source
 from visualizer.trace import TraceBuilder, write_trace
 
 WAIT_S = 30.0  # a drain's wait; a dead model process arrives as a failure before this

@@ -17,6 +17,7 @@ from msgspec import structs
 
 from visualizer.config import GenerationSettings, Settings
 from visualizer.detail import Detail
+from visualizer.errors import UserError
 from visualizer.handoff import Batch
 from visualizer.interventions import Interventions
 
@@ -67,6 +68,14 @@ def open_source(settings: Settings, lossless: bool = False) -> FrameSource:
     from visualizer.sources.local import LocalSource
 
     return LocalSource(settings, lossless=lossless)
+
+
+def check(batch: Batch) -> None:
+    """A failure in the batch, raised: bad input as UserError (exit 2), a bug as RuntimeError."""
+    if batch.failure is not None:
+        if batch.failure.user_error:
+            raise UserError(batch.failure.message)
+        raise RuntimeError(batch.failure.message)
 
 
 def leave_a_core(settings: Settings) -> Settings:
