@@ -114,18 +114,41 @@ def test_ablating_an_mlp_changes_nothing_before_its_block_and_changes_it(tiny_ll
 
 
 def test_ablating_attention_or_one_head_changes_that_block_and_says_so(tiny_llama):
-    plain = _run(tiny_llama, temperature=0.0)
+    """`attn:1` and `head:1.2` each leave the stream before block 1 as it was and change it
+    at block 1; one head is not the whole attention, and every head of the block is: a head
+    is its slice of the output projection's input zeroed, and the tiny Llama's o_proj has no
+    bias, so all four slices zeroed make its output exactly the zero `attn:1` gives."""
+    assert tiny_llama.parts.attn_outs[1].bias is None  # what makes "every head" = "attn" exact
+    heads = tiny_llama.architecture.block[1].heads
+    plain = _run(tiny_llama, temperature=0.0)[3]
+    ran = {}
     for spec in ("attn:1", "head:1.2"):
-        frame = _run(tiny_llama, ablate=[spec], temperature=0.0)[3]
-        assert np.array_equal(frame.hidden[:2], plain[3].hidden[:2])
-        assert not np.allclose(frame.hidden[2], plain[3].hidden[2]) and frame.changed == (spec,)
+        frame = ran[spec] = _run(tiny_llama, ablate=[spec], temperature=0.0)[3]
+        assert np.array_equal(frame.hidden[:2], plain.hidden[:2])
+        assert not np.allclose(frame.hidden[2], plain.hidden[2]) and frame.changed == (spec,)
+    one, attention = ran["head:1.2"].hidden[2:], ran["attn:1"].hidden[2:]
+    assert not np.allclose(one, attention)  # one head of four is not all of them
+    every = [f"head:1.{h}" for h in range(heads)]
+    frame = _run(tiny_llama, ablate=every, temperature=0.0)[3]
+    assert frame.changed == tuple(every)
+    assert np.array_equal(frame.hidden, ran["attn:1"].hidden)  # bit for bit, every layer
 
 
-def test_a_steering_scale_of_zero_changes_nothing(tiny_llama):
+def test_a_steering_scale_of_zero_changes_nothing_and_a_real_one_changes_its_block_on(
+        tiny_llama):  # fmt: skip
+    """Scale 0 gives the plain run bit for bit. Scale 1 (so steering does something at all)
+    leaves each prompt position's embedding and block 0 as they were, and changes the stream
+    after block 1, where the vector is added, and every block after it."""
     plain = _run(tiny_llama)
     steered = _run(tiny_llama, steer=["1:0:Love|Hate"], ghost=False)
     for a, b in zip(steered, plain, strict=True):
         assert a.token_id == b.token_id and np.array_equal(a.hidden, b.hidden)
+    steered = [f for f in _run(tiny_llama, steer=["1:1:Love|Hate"], ghost=False) if f.is_prompt]
+    assert steered and all(f.changed == ("steer 1:1:Love|Hate",) for f in steered)
+    for a, b in zip(steered, plain, strict=False):  # the prompt: the same tokens in both
+        assert a.token_id == b.token_id and np.array_equal(a.hidden[:2], b.hidden[:2])
+        for row in range(2, len(a.hidden)):  # after block 1, block 2, the final one
+            assert not np.allclose(a.hidden[row], b.hidden[row]), row
 
 
 def test_the_ghost_is_a_plain_run_with_the_same_seed(tiny_llama, torch_threads):
