@@ -59,11 +59,14 @@ PART_KINDS = {"block", "head", "norm", "attention", "add", "mlp", "expert", "bad
 
 def _assert_sourced(d) -> None:
     """Every box of a model part names the module or config key it stands for, and so does
-    every line of the up-close text of every block."""
+    every line of the up-close text of every block: each of a line's sources, joined by "; "
+    (the attention line's "heads; attn_bias" is never empty as a whole, even with both
+    missing)."""
     parts = [b for b in d.boxes if b.kind.removeprefix("detail_") in PART_KINDS]
     assert parts and all(b.source for b in parts), [b for b in parts if not b.source][:3]
     for block in range(d.arch.blocks):
-        assert all(source for _, source in up_close(d.arch, block))
+        lines = up_close(d.arch, block)
+        assert all(all(source.split("; ")) for _, source in lines), (block, lines)
 
 
 @pytest.mark.parametrize("size", [(1920, 1080), (3840, 2160), (1280, 720)])
@@ -322,7 +325,11 @@ def test_the_block_up_close_is_the_most_unusual_update():
         anatomy.ingest(_frame(i, calm))
     # each update over its running mean (the same number) + measures.EPS: 1 − EPS ÷ update
     below = EPS / anatomy.updates.min() + drift(np.float64, 2 * 20)  # 20 tokens of means
-    assert anatomy.focus in (0, 1, 2) and np.all(np.abs(anatomy.surprise - 1) <= below)
+    assert np.all(np.abs(anatomy.surprise - 1) <= below)
+    # no block stands out, and the focus is still the most surprising one (block 0 by a hair:
+    # EPS weighs least on its large update); a focus that is always the last block, which the
+    # jump below cannot tell, fails here
+    assert anatomy.focus == int(np.argmax(anatomy.surprise))
     jump = calm.copy()
     jump[3] = [11.5, 2.0]  # block 2 now writes ‖Δh‖ = 2 into a stream of 11.5
     anatomy.ingest(_frame(20, jump))
