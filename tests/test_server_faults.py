@@ -325,6 +325,54 @@ def test_a_compact_frame_with_a_scale_and_no_values_is_a_bad_message_not_a_dead_
         wire.frame_from(header, buffers)
 
 
+def test_a_compact_frame_decodes_to_the_real_values_within_half_an_int8_step(tiny_llama):
+    """An ordinary model's frames sent at the compact detail: the residual stream and the
+    MLP's write travel as int8 with a scale per row, and come back as float32 within half a
+    step of every value, each row on its own step (block 1's MLP ablated: its all-zero write
+    comes back exactly zero; the same frames again with a stream that grows tenfold a block,
+    as a trained model's does: one scale for the whole frame would fail). Every other array
+    is what the detail sent."""
+    from dataclasses import replace
+
+    import numpy as np
+
+    from visualizer.config import CaptureSettings, GenerationSettings
+    from visualizer.detail import detail_named
+    from visualizer.interventions import interventions_from
+    from visualizer.model.generate import generate_frames
+
+    detail = detail_named("compact")
+    frames = list(generate_frames(tiny_llama, "Hello there.", GenerationSettings(max_tokens=4,
+                                  temperature=0.0), CaptureSettings(), detail=detail,
+                                  interventions=interventions_from(("mlp:1",), ())))  # fmt: skip
+    growth = 10.0 ** np.arange(len(frames[0].hidden))[:, None]  # [L+1, 1]: 1, 10, 100, 1000
+    grown = [replace(f, hidden=f.hidden.astype(np.float32) * growth) for f in frames]
+    eps = np.finfo(np.float32).eps
+    coarsest = 0.0  # the largest error seen, in steps: the values were really rounded
+    for frame in frames + grown:
+        header, buffers = wire.unpack(wire.frame_to(frame, 1, 1, detail), 1 << 24,
+                                      wire.ServerMessage)  # fmt: skip
+        sent = {spec.name: spec.dtype for spec in header.arrays}
+        back = wire.frame_from(header, buffers)
+        for name in wire.QUANTIZED:
+            assert sent[name] == "|i1" and sent[f"{name}.scale"] == "<f4", sent
+            value, decoded = getattr(frame, name).astype(np.float32), getattr(back, name)
+            assert decoded.dtype == np.float32 and decoded.shape == value.shape
+            top = np.abs(value).max(axis=-1, keepdims=True)  # [rows, 1] each row's own max
+            step = top / 127  # int8 × scale, the scale = the row's max / 127
+            # round(v ÷ step) × step is within half a step of v; the division and the product
+            # each round in float32, by at most half an ulp of a value up to the row's max
+            tolerance = step / 2 + top * eps
+            error = np.abs(decoded - value)
+            assert np.all(error <= tolerance), (name, frame.index, (error - tolerance).max())
+            coarsest = max(coarsest, float((error / np.where(step > 0, step, 1)).max()))
+        assert not back.mlp_write[1].any()  # the ablated MLP's zero row: zero, not 0 × 1/127
+        for name in ("mlp", "attn", "attn_sink", "topk_ids", "topk_probs", "lens_probs"):
+            value = getattr(frame, name)
+            assert np.array_equal(getattr(back, name), value.astype(getattr(back, name).dtype))
+    assert 0.25 < coarsest <= 0.5 + 1e-4, coarsest
+
+
 def test_a_status_describing_a_billion_blocks_is_refused_before_anything_is_allocated():
     status = {"type": "status", "server": "x", "status": {
         "state": "ready", "architecture": {"blocks": {"value": 10**9}, "block": []}}}
