@@ -6,6 +6,7 @@ import numpy as np
 
 DRAG_RAD_PER_PX = 0.006
 IDLE_AFTER_DRAG_S = 4.0  # drift resumes this long after the last drag
+FOV_DEG = 40.0  # the vertical field of view
 
 
 def perspective(fov_y: float, aspect: float, near: float, far: float) -> np.ndarray:
@@ -61,4 +62,4 @@ class Camera:
             math.cos(self.pitch) * math.cos(self.yaw),
         ], np.float32)  # fmt: skip
         target = np.array([0.0, -1.55, 0.0], np.float32)  # the scene sits above the text
-        return perspective(math.radians(40), aspect, 0.1, 50.0) @ look_at(eye, target)
+        return perspective(math.radians(FOV_DEG), aspect, 0.1, 50.0) @ look_at(eye, target)

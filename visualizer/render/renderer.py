@@ -1,8 +1,10 @@
-"""One frame: the neural web (the 3D scene at the render scale, bloom, its 2D panels) and/or the
-architecture scene, then what every scene shows on top (prompt box, HUD, messages)."""
+"""One frame: the neural web (the 3D scene at the render scale, bloom, its 2D words) and/or the
+architecture scene, then what every scene shows on top (prompt box, HUD, messages), each drawn by
+the layers of LAYERS in their stage; and the passes that are not layers (the bloom, a soft cut's
+crossfade, the flash limiter), which take the whole image at once."""
 
-import math
 import os
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
@@ -15,18 +17,22 @@ from visualizer.features import SceneState
 from visualizer.gl.context import window_texture
 from visualizer.gl.shaders import LiveVertexArray, ShaderLibrary
 from visualizer.render.camera import Camera
-from visualizer.render.diagram import Diagram, layout
-from visualizer.render.layers import View, mvp_bytes
 from visualizer.render.layers.architecture import ArchitectureView
 from visualizer.render.layers.arcs import Arcs
 from visualizer.render.layers.background import Background
 from visualizer.render.layers.bloom import Bloom
+from visualizer.render.layers.layer import STAGES, Kit, Layer, LayerInput, Overlay, Stage
 from visualizer.render.layers.links import Links
-from visualizer.render.layers.nodes import Nodes, path_dots
-from visualizer.render.layers.panels import Overlay, Panels
+from visualizer.render.layers.nodes import Nodes
+from visualizer.render.layers.panels import Chrome, WebText, answer_band
 from visualizer.render.layers.text import Painter
 from visualizer.render.passes import PassTimes
 from visualizer.safety.limiter import FlashLimiter
+
+# every layer, built as Layer(kit); within a stage (layer.STAGES) they draw in this order
+LAYERS: tuple[Callable[[Kit], Layer], ...] = (
+    Links, Arcs, Nodes, Background, WebText, ArchitectureView, Chrome,
+)  # fmt: skip
 
 
 class Renderer:
@@ -36,16 +42,12 @@ class Renderer:
         `passes`: where each pass's time goes when it is measured."""
         self.ctx, self.look, self.passes = ctx, look, passes
         self.shaders = ShaderLibrary(ctx)
-        self.background = Background(self.shaders, look)
-        self.links = Links(self.shaders, look)
-        self.arcs = Arcs(self.shaders, look)
-        self.nodes = Nodes(self.shaders, look)
-        self.bloom = Bloom(self.shaders, passes)
         self.painter = Painter(self.shaders)
-        self.panels = Panels(self.painter, look)
-        self._web_layers = (self.links, self.arcs, self.nodes)
-        self.architecture = ArchitectureView(self.shaders, self.painter, look)
-        self._diagram: Diagram | None = None
+        kit = Kit(self.shaders, self.painter, look)
+        self.layers: tuple[Layer, ...] = tuple(make(kit) for make in LAYERS)
+        self._stages = {stage: [layer for layer in self.layers if layer.stage == stage]
+                        for stage in STAGES}  # fmt: skip
+        self.bloom = Bloom(self.shaders, passes)
         self.limiter = FlashLimiter(self.shaders) if limit_flashes else None
         self._outgoing: moderngl.Framebuffer | None = None  # an outgoing look's frame, built
         self._crossfade: LiveVertexArray | None = None     # at the first soft cut into this
@@ -70,24 +72,20 @@ class Renderer:
         `fade_from`: the look being left, drawn too and laid over this one with weight `fade`
         (a soft cut), before the flash limiter, which so sees the image that is shown."""
         self.painter.next_frame()
-        mix, arch = overlay.scene_mix, overlay.architecture
-        if arch is None:
-            mix = 0.0
+        frame = LayerInput(size, scene, overlay, camera, time, scale, detail, self.look.history)
+        mix = overlay.scene_mix if overlay.architecture is not None else 0.0
         limiter = self.limiter if limited else None
         out = limiter.frame(fbo, size, time) if limiter is not None else fbo
         if mix < 1.0:
-            self._web(out, size, scene, overlay, camera, time, scale, detail)
+            self._web(out, frame)
         else:
             out.use()
             out.clear(*rgb(self.look.background), 1.0)
         if mix > 0.0:
             with self.passes.measure("architecture"):
-                if self._diagram is None or (self._diagram.arch, self._diagram.size) != (
-                        arch, size):  # fmt: skip
-                    self._diagram = layout(arch, size)
-                self.architecture.draw(self._diagram, scene, overlay, time, mix)
+                self._stage("architecture", frame)
         with self.passes.measure("chrome"):
-            self.panels.draw_chrome(scene, overlay, size, time)
+            self._stage("chrome", frame)
         if fade_from is not None and fade > 0.0:
             outgoing = self._outgoing_frame(size)
             fade_from.draw(outgoing, size, scene, overlay, camera, time, scale, detail, False)
@@ -96,6 +94,14 @@ class Renderer:
         if limiter is not None:
             with self.passes.measure("flash limiter"):
                 limiter.finish(fbo, time)
+
+    def _stage(self, stage: Stage, frame: LayerInput) -> None:
+        """The stage's layers: each prepares this frame, then each draws it."""
+        layers = self._stages[stage]
+        for layer in layers:
+            layer.update(frame)
+        for layer in layers:
+            layer.draw(frame)
 
     def _outgoing_frame(self, size: tuple[int, int]) -> moderngl.Framebuffer:
         if self._outgoing is None or self._outgoing.size != size:
@@ -125,36 +131,26 @@ class Renderer:
         self._outgoing.release()
         self._outgoing = None
 
-    def _web(self, fbo, size, scene, overlay, camera, time, scale, detail) -> None:
-        aspect = size[0] / size[1]
-        matrix = camera.matrix(aspect)
-        focal = 1 / math.tan(math.radians(40) / 2)
-        view = View(
-            mvp=mvp_bytes(matrix), scale=(focal / aspect, focal), aspect=aspect, time=time,
-            pulse=scene.pulse, entropy=scene.entropy, detail=detail, render_scale=scale,
-        )  # fmt: skip
+    def _web(self, fbo: moderngl.Framebuffer, frame: LayerInput) -> None:
+        """The light at the render scale, bloomed over the backdrop onto `fbo` (the bloom also
+        darkens the band under the answer: see panels.answer_band), then the web's words."""
+        size, scale = frame.size, frame.render_scale
         inner = (max(16, round(size[0] * scale)), max(16, round(size[1] * scale)))
         with self.passes.measure("web: 3D"):
             self.bloom.begin(inner)
             self.ctx.disable(moderngl.BLEND | moderngl.DEPTH_TEST)
-            if scene.rows:
+            if frame.scene.rows:  # no light before the first token
                 self.ctx.enable(moderngl.BLEND)
                 self.ctx.blend_func = moderngl.ONE, moderngl.ONE  # light adds up
-                dots = path_dots(scene, self.look.history)  # the token path, nodes and links
-                self.links.update(scene, dots)
-                self.arcs.update(scene)
-                self.nodes.update(scene, dots)
-                for layer in self._web_layers:
-                    layer.draw(view)
-        backdrop = partial(self.background.draw, view)
-        self.bloom.finish(fbo, self.look.glow, backdrop, *self.panels.band(size, scene),
-                          overlay.split)  # fmt: skip
+                self._stage("light", frame)
+        band = answer_band(self.look, size, frame.scene)
+        backdrop = partial(self._stage, "backdrop", frame)
+        self.bloom.finish(fbo, self.look.glow, backdrop, *band, frame.overlay.split)
         with self.passes.measure("web: text"):
-            self.panels.draw(scene, overlay, size, time, matrix)
+            self._stage("web", frame)
 
     def release(self) -> None:
-        for part in (*self._web_layers, self.background, self.bloom, self.architecture,
-                     self.painter):
+        for part in (*self.layers, self.bloom, self.painter):
             part.release()
         if self.limiter is not None:
             self.limiter.release()

@@ -1,29 +1,13 @@
-"""The scene's visuals, one per module. Each owns its program, buffers and textures:
-`update(...)` prepares data on the CPU, `draw(view)` uploads and draws, `release()` frees."""
+"""The scene's visuals, one per module, each a `Layer` (layer.py: one interface for all); and
+what several layers use to draw: antialiased lines and per-instance buffers."""
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 
 import moderngl
 import numpy as np
 
 from visualizer.gl.shaders import LiveVertexArray, ShaderLibrary
-
-
-@dataclass(frozen=True)
-class View:
-    """What every layer needs to know about this frame."""
-
-    mvp: bytes  # projection × view, column-major float32 (GLSL mat4)
-    scale: tuple[float, float]  # the projection's x and y focal factors (sprite sizes)
-    aspect: float
-    time: float
-    pulse: float
-    entropy: float
-    detail: float  # 0..1: the governor's share of links and arcs to draw
-    render_scale: float  # the 3D scene's resolution ÷ the output's (the governor's scale)
-
 
 LINE_SMOOTH = 0x0B20  # GL_LINE_SMOOTH, which moderngl has no flag for
 
@@ -46,10 +30,6 @@ def smooth_lines(ctx: moderngl.Context, on: bool = True) -> Iterator[None]:
     finally:
         ctx.disable_direct(LINE_SMOOTH)
         ctx.blend_func = moderngl.ONE, moderngl.ONE
-
-
-def mvp_bytes(matrix: np.ndarray) -> bytes:
-    return np.ascontiguousarray(matrix.T, dtype=np.float32).tobytes()
 
 
 class Instances:

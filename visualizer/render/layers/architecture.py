@@ -9,21 +9,20 @@ import moderngl
 import numpy as np
 
 from visualizer.anatomy import COLUMNS, ROWS, Anatomy
-from visualizer.config import LookSettings, rgb
+from visualizer.config import rgb
 from visualizer.features import SceneState, percent
-from visualizer.gl.shaders import ShaderLibrary
-from visualizer.render.diagram import Box, Diagram, facts_line, up_close
+from visualizer.render.diagram import Box, Diagram, facts_line, layout, up_close
 from visualizer.render.layers import Instances
+from visualizer.render.layers.layer import Kit, Layer, LayerInput, Overlay
 from visualizer.render.layers.panels import (
     RED,
-    Overlay,
     _candidate_label,
     _visible,
     before_number,
     quoted_token,
     wrap_tokens,
 )
-from visualizer.render.layers.text import Fonts, Painter
+from visualizer.render.layers.text import Fonts
 
 
 def legend(norms: np.ndarray) -> tuple[str, ...]:
@@ -60,9 +59,13 @@ def wrap(text: str, fonts: Fonts, size: int, width: float) -> list[str]:
     return lines
 
 
-class ArchitectureView:
-    def __init__(self, shaders: ShaderLibrary, painter: Painter, look: LookSettings) -> None:
-        self.ctx, self.painter, self.look = shaders.ctx, painter, look
+class ArchitectureView(Layer):
+    stage = "architecture"
+
+    def __init__(self, kit: Kit) -> None:
+        shaders, look = kit.shaders, kit.look
+        self.ctx, self.painter, self.look = shaders.ctx, kit.painter, look
+        self._diagram: Diagram | None = None  # laid out for the model and size it was drawn at
         self.program = shaders.get("heatmap")
         self._heads = Instances(shaders, "heatmap", [], "4f 2f/i", "in_rect", "in_tile")
         self._atlas: moderngl.Texture | None = None
@@ -74,8 +77,16 @@ class ArchitectureView:
         self.dim = (*c["text"], 0.6)
         self.accent = (*c["accent"], 1.0)
 
-    def draw(self, d: Diagram, scene: SceneState, o: Overlay, time: float, alpha: float) -> None:
-        """Onto the bound framebuffer; `alpha` < 1 while the scenes crossfade."""
+    def update(self, frame: LayerInput) -> None:
+        """The diagram, laid out again when the model or the size changes."""
+        arch = frame.overlay.architecture
+        if self._diagram is None or (self._diagram.arch, self._diagram.size) != (arch, frame.size):
+            self._diagram = layout(arch, frame.size)
+
+    def draw(self, frame: LayerInput) -> None:
+        """Onto the bound framebuffer, with the overlay's scene mix as its alpha (< 1 while the
+        scenes crossfade)."""
+        d, scene, o, alpha = self._diagram, frame.scene, frame.overlay, frame.overlay.scene_mix
         p, a = self.painter, scene.anatomy
         p.begin(d.size)
         if alpha < 1.0:  # crossfading over the web; otherwise the frame is cleared to it

@@ -5,19 +5,21 @@ the first token in view (the sink) included, at the far end of the path once it 
 import moderngl
 import numpy as np
 
-from visualizer.config import LookSettings, rgb
-from visualizer.features import SceneState
-from visualizer.gl.shaders import ShaderLibrary
+from visualizer.config import rgb
 from visualizer.render import layout
-from visualizer.render.layers import Instances, View, smooth_lines
+from visualizer.render.layers import Instances, smooth_lines
+from visualizer.render.layers.layer import Kit, Layer, LayerInput
 
 SEGMENTS = 16
 
 
-class Arcs:
-    def __init__(self, shaders: ShaderLibrary, look: LookSettings) -> None:
+class Arcs(Layer):
+    stage = "light"
+
+    def __init__(self, kit: Kit) -> None:
+        shaders = kit.shaders
         self.program = shaders.get("arcs")
-        self.look = look
+        self.look = kit.look
         self._ctx = shaders.ctx
         t = np.linspace(0, 1, SEGMENTS + 1, dtype=np.float32)
         self._t = shaders.ctx.buffer(t.tobytes())
@@ -27,8 +29,8 @@ class Arcs:
         )  # fmt: skip
         self._data = np.zeros((0, 7), np.float32)
 
-    def update(self, scene: SceneState) -> None:
-        history = self.look.history
+    def update(self, frame: LayerInput) -> None:
+        scene, history = frame.scene, self.look.history
         if not scene.arcs or scene.rows < 2:
             self._data = np.zeros((0, 7), np.float32)
             return
@@ -47,16 +49,16 @@ class Arcs:
         data = np.column_stack([start, end, weights]).astype(np.float32)
         self._data = data[np.argsort(-weights)]  # strongest first: lower detail drops the weakest
 
-    def draw(self, view: View) -> None:
+    def draw(self, frame: LayerInput) -> None:
         p, look = self.program, self.look
-        p.write("u_mvp", view.mvp)
+        p.write("u_mvp", frame.mvp)
         p.set("u_cold", rgb(look.cold))
         p.set("u_accent", rgb(look.accent))
         # a one-pixel line covers 1/render_scale pixels once upscaled: its light is scaled to
         # match, so a lower render scale neither brightens nor blows out the web
-        p.set("u_gain", view.render_scale)
-        shown = self._data[: max(1, int(len(self._data) * view.detail))]
-        with smooth_lines(self._ctx, view.render_scale < 1.0):
+        p.set("u_gain", frame.render_scale)
+        shown = self._data[: max(1, int(len(self._data) * frame.detail))]
+        with smooth_lines(self._ctx, frame.render_scale < 1.0):
             self._arcs.draw(shown, moderngl.LINE_STRIP, SEGMENTS + 1)
 
     def release(self) -> None:

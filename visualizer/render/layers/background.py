@@ -4,24 +4,25 @@ much as all the 3D layers together)."""
 
 import moderngl
 
-from visualizer.config import LookSettings, rgb
-from visualizer.gl.shaders import ShaderLibrary
-from visualizer.render.layers import View
+from visualizer.config import rgb
+from visualizer.render.layers.layer import Kit, Layer, LayerInput
 
 
-class Background:
-    def __init__(self, shaders: ShaderLibrary, look: LookSettings) -> None:
-        self.program = shaders.get("background")
-        self.vao = shaders.vertex_array("background", [])
-        self.look = look
+class Background(Layer):
+    stage = "backdrop"
 
-    def draw(self, view: View) -> None:
+    def __init__(self, kit: Kit) -> None:
+        self.program = kit.shaders.get("background")
+        self.vao = kit.shaders.vertex_array("background", [])
+        self.look = kit.look
+
+    def draw(self, frame: LayerInput) -> None:
         """Into the bound framebuffer, filling it."""
         p, look = self.program, self.look
-        p.set("u_time", view.time)
-        p.set("u_aspect", view.aspect)
-        p.set("u_entropy", view.entropy)
-        p.set("u_pulse", view.pulse)
+        p.set("u_time", frame.time)
+        p.set("u_aspect", frame.aspect)
+        p.set("u_entropy", frame.scene.entropy)
+        p.set("u_pulse", frame.scene.pulse)
         p.set("u_background", rgb(look.background))
         p.set("u_cold", rgb(look.cold))
         p.set("u_warm", rgb(look.warm))

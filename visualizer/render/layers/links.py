@@ -5,19 +5,21 @@ them evenly instead of cutting off the top of the tower."""
 import moderngl
 import numpy as np
 
-from visualizer.config import LookSettings, rgb
-from visualizer.features import SceneState
-from visualizer.gl.shaders import ShaderLibrary
+from visualizer.config import rgb
 from visualizer.render import layout
-from visualizer.render.layers import Instances, View
+from visualizer.render.layers import Instances
+from visualizer.render.layers.layer import Kit, Layer, LayerInput
 
 PATH_LEVEL = 0.55
 
 
-class Links:
-    def __init__(self, shaders: ShaderLibrary, look: LookSettings) -> None:
+class Links(Layer):
+    stage = "light"
+
+    def __init__(self, kit: Kit) -> None:
+        shaders = kit.shaders
         self.program = shaders.get("links")
-        self.look = look
+        self.look = kit.look
         self._ends = shaders.ctx.buffer(np.array([0, 1], np.float32).tobytes())
         self._lines = Instances(
             shaders, "links", [(self._ends, "1f", "in_end")],
@@ -29,8 +31,8 @@ class Links:
         self._data = np.zeros((0, 8), np.float32)
         self._path = np.zeros((0, 8), np.float32)
 
-    def update(self, scene: SceneState, dots: np.ndarray) -> None:
-        """`dots`: path_dots(scene, look.history) [n, 5] pos, level, hue, drawn by Nodes."""
+    def update(self, frame: LayerInput) -> None:
+        scene, dots = frame.scene, frame.path  # the path's dots [n, 5]: pos, level, hue
         if scene.level.shape != self._shape:
             self._shape = rows, nodes = scene.level.shape
             pairs = layout.link_pairs(rows, nodes, self.look.link_fanout)
@@ -48,15 +50,15 @@ class Links:
         else:
             self._path = np.zeros((0, 8), np.float32)
 
-    def draw(self, view: View) -> None:
+    def draw(self, frame: LayerInput) -> None:
         p, look = self.program, self.look
-        p.write("u_mvp", view.mvp)
+        p.write("u_mvp", frame.mvp)
         p.set("u_cold", rgb(look.cold))
         p.set("u_warm", rgb(look.warm))
         # a one-pixel line covers 1/render_scale pixels once upscaled: its light is scaled to
         # match, so a lower render scale neither brightens nor blows out the web
-        p.set("u_gain", view.render_scale)
-        shown = self._data[: int(len(self._data) * view.detail)]
+        p.set("u_gain", frame.render_scale)
+        shown = self._data[: int(len(self._data) * frame.detail)]
         self._lines.draw(np.vstack([shown, self._path]), moderngl.LINES, 2)
 
     def release(self) -> None:

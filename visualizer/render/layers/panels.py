@@ -1,5 +1,6 @@
-"""The 2D layer on top of the scene: the answer with the current token highlighted, the next-
-token candidates, the title, the prompt box, the loading screen, the HUD and messages.
+"""The 2D layers on top of the scene: the web's words (`WebText`: the answer with the current
+token highlighted, the next-token candidates, the title, the labels on the path and the lens)
+and every scene's chrome (`Chrome`: the prompt box, the loading screen, the HUD and messages).
 
 Sizes are fractions of the window height, so the text reads the same at 720p and on a 4K stage
 screen; the answer's height is `look.text_size` (5 % by default: about 54 px at 1080p).
@@ -7,15 +8,14 @@ screen; the answer's height is `look.text_size` (5 % by default: about 54 px at 
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import pygame
 
-from visualizer.architecture import Architecture
 from visualizer.config import LookSettings, rgb
 from visualizer.features import SceneState, Token, percent
 from visualizer.render import layout
+from visualizer.render.layers.layer import Kit, Layer, LayerInput, Overlay
 from visualizer.render.layers.text import Fonts, Painter
 
 ANSWER_LINES = 3
@@ -30,34 +30,6 @@ _RING = np.stack([layout.RING_RADIUS * np.cos(_ANGLES), np.zeros(16),
                   layout.RING_RADIUS * np.sin(_ANGLES), np.ones(16)])  # a row's ring at height 0
 PENDING_LIMIT = 4096  # frames a pause holds
 REPLAY = "↻ a replay of an earlier answer, while the model loads"
-
-
-@dataclass(frozen=True)
-class Overlay:
-    """What the panels show besides the scene; built by the app every frame."""
-
-    state: str  # the model's status: "starting" | "loading" | "ready" | "generating" | ...
-    message: str  # status detail (the load stage)
-    progress: float  # stages done, and the counted part of the current one, ÷ stages (0..1)
-    model: str
-    layers: int
-    prompt: str  # the prompt of the answer on screen ("" before the first)
-    typing: str | None  # the prompt being typed; None while the box is closed
-    paused: bool
-    recording: str | None  # the file being recorded
-    hud: tuple[str, ...]  # empty when the HUD is off
-    notices: tuple[str, ...]  # short-lived messages (screenshot saved, recording stopped …)
-    errors: tuple[str, ...]  # shader compile errors, model failures
-    architecture: Architecture | None = None  # the loaded model's, for the architecture scene
-    scene_mix: float = 0.0  # 0: the neural web, 1: the architecture; between: crossfading
-    interactive: bool = True  # someone can type here (not a video or poster): show the hint
-    flash: float = 0.0  # the glitch's word flash: 1 as it starts, fading
-    flash_word: str = ""
-    split: float = 0.0  # the glitch's colour split, a share of the width
-    replay: bool = False  # the answer on screen is an earlier one played again (kiosk attract)
-    lens: bool = True  # the logit lens's words beside the layers (key L)
-    paused_dropped: int = 0  # frames a pause could not hold (it holds the newest PENDING_LIMIT)
-    intervene: str = ""  # the interventions panel's text ("" when nothing is changed or chosen)
 
 
 Box = tuple[float, float, float, float]  # a label's left, top, right, bottom in pixels
@@ -161,6 +133,19 @@ def wrap_tokens(tokens: list[Token], fonts: Fonts, size: int, width: float) -> l
             lines[-1].append([part, token.index])
             x += w
     return [line for line in lines if line] or [[]]
+
+
+def answer_top(look: LookSettings, h: int) -> float:
+    return 0.93 * h - round(look.text_size * h * 1.25) * ANSWER_LINES
+
+
+def answer_band(look: LookSettings, size: tuple[int, int], scene: SceneState
+                ) -> tuple[float, float]:  # fmt: skip
+    """The darkened band behind the answer: its top (fraction of the height from the bottom)
+    and shade; none before the first token. The bloom's last pass draws it (the renderer asks
+    here), so the web's light dims under the words without a pass of its own."""
+    h = size[1]
+    return 1 - (answer_top(look, h) - 0.09 * h) / h, BAND_SHADE if scene.rows else 0.0
 
 
 class Panels:
@@ -385,15 +370,6 @@ class Panels:
         self.painter.rect(x, y, bar_w * max(0.02, o.progress), bar_h, self.accent)
         self.painter.text(o.message, 0.5 * w, 0.55 * h, small, self.dim, anchor="center")
 
-    def _answer_top(self, h: int) -> float:
-        return 0.93 * h - round(self.look.text_size * h * 1.25) * ANSWER_LINES
-
-    def band(self, size: tuple[int, int], scene: SceneState) -> tuple[float, float]:
-        """The darkened band behind the answer: its top (fraction of the height from the
-        bottom) and shade, drawn by the upscale pass; none before the first token."""
-        h = size[1]
-        return 1 - (self._answer_top(h) - 0.09 * h) / h, BAND_SHADE if scene.rows else 0.0
-
     def _answer(self, scene: SceneState, o: Overlay, w: int, h: int) -> None:
         size = round(self.look.text_size * h)
         left, width = 0.04 * w, 0.64 * w
@@ -401,7 +377,7 @@ class Panels:
         shown = ANSWER_LINES - (o.typing is not None)  # the prompt box takes the last line
         lines = wrap_tokens(tokens, self.painter.fonts, size, width)[-shown:]
         step = round(size * 1.25)
-        top = self._answer_top(h)
+        top = answer_top(self.look, h)
         if o.prompt:
             label = _visible(o.prompt)
             limit = 90
@@ -491,3 +467,27 @@ class Panels:
         elif o.interactive and o.state in ("ready", "finished", "stopped"):
             hint = "type a prompt and press Enter"
             self.painter.text(hint, 0.5 * w, 0.95 * h, size, self.dim, anchor="center")
+
+
+class WebText(Layer):
+    """The neural web's words, placed by `Panels.draw`."""
+
+    stage = "web"
+
+    def __init__(self, kit: Kit) -> None:
+        self.panels = Panels(kit.painter, kit.look)
+
+    def draw(self, frame: LayerInput) -> None:
+        self.panels.draw(frame.scene, frame.overlay, frame.size, frame.time, frame.matrix)
+
+
+class Chrome(Layer):
+    """What every scene shows on top, placed by `Panels.draw_chrome`."""
+
+    stage = "chrome"
+
+    def __init__(self, kit: Kit) -> None:
+        self.panels = Panels(kit.painter, kit.look)
+
+    def draw(self, frame: LayerInput) -> None:
+        self.panels.draw_chrome(frame.scene, frame.overlay, frame.size, frame.time)
