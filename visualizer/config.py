@@ -138,6 +138,8 @@ class LookSettings(_Settings):
     scene: Scene = "web"  # the scene shown first: "web" (the neural web) | "architecture"
     glitch: _range(0, 1) = 0.0  # 0..1: jump cuts, stutters, word flashes, colour splits on tokens
     lens: bool = True  # the logit lens's words beside the layers (key L)
+    safe_area: bool = False  # the 5 % graphics-safe area's frame over every scene, for lining
+    #                          up a projector (render/layers/safe_area.py); not for an audience
 
 
 class WindowSettings(_Settings):

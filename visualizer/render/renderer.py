@@ -25,13 +25,14 @@ from visualizer.render.layers.layer import STAGES, Kit, Layer, LayerInput, Overl
 from visualizer.render.layers.links import Links
 from visualizer.render.layers.nodes import Nodes
 from visualizer.render.layers.panels import Chrome, WebText, answer_band
+from visualizer.render.layers.safe_area import SafeArea
 from visualizer.render.layers.text import Painter
 from visualizer.render.passes import PassTimes
 from visualizer.safety.limiter import FlashLimiter
 
 # every layer, built as Layer(kit); within a stage (layer.STAGES) they draw in this order
 LAYERS: tuple[Callable[[Kit], Layer], ...] = (
-    Links, Arcs, Nodes, Background, WebText, ArchitectureView, Chrome,
+    Links, Arcs, Nodes, Background, WebText, ArchitectureView, Chrome, SafeArea,
 )  # fmt: skip
 
 
