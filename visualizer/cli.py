@@ -72,8 +72,9 @@ def _add_source(p: argparse.ArgumentParser, prompt_help: str) -> None:
 
 
 def _add_scene_flag(p: argparse.ArgumentParser, default: str | None = None) -> None:
+    which = default or "the preset's"
     p.add_argument("--scene", choices=SCENES, default=default,
-                   help="web (the neural web) or architecture (default: the preset's)")  # fmt: skip
+                   help=f"web (the neural web) or architecture (default: {which})")  # fmt: skip
 
 
 def _add_source_flags(p: argparse.ArgumentParser) -> None:
