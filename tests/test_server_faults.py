@@ -458,3 +458,39 @@ def test_a_client_s_frame_limit_holds_every_real_frame_and_no_more_than_it_needs
     limit = wire.frame_limit(tiny_llama.architecture, detail, gen.context)
     biggest = max(wire.frame_bytes(wire.frame_to(f, 1, 1, detail)) for f in frames)
     assert biggest <= limit < wire.MAX_HEADER + 4 * 2**20, (biggest, limit)
+
+
+def test_a_remote_trace_cut_off_mid_answer_is_not_written_as_whole(tiny_llama_dir):
+    """The server goes mid-answer (its model slowed to 50 ms a pass, so the answer is still
+    running): `trace --source` says the answer was cut off and gives up (exit 1, one line)
+    instead of writing the part it had as if it were the run."""
+    from visualizer.errors import Unreachable
+    from visualizer.sources.remote import CUT_OFF
+    from visualizer.tracer import run_model
+
+    server, thread, address = _in_process(tiny_llama_dir)
+    try:
+        deadline = time.monotonic() + 60
+        while server.lm is None:
+            assert time.monotonic() < deadline and thread.is_alive()
+            time.sleep(0.05)
+        server.lm.model.model.embed_tokens.register_forward_pre_hook(
+            lambda module, args: time.sleep(0.05))  # fmt: skip
+
+        def stop_once_generating() -> None:
+            until = time.monotonic() + 60
+            while server.status.state != "generating" and time.monotonic() < until:
+                time.sleep(0.05)
+            time.sleep(0.5)  # some frames out
+            server.stop()
+
+        stopper = threading.Thread(target=stop_once_generating)
+        stopper.start()
+        settings = load_settings("default", {"model": {"source": address},
+                                             "generation": {"max_tokens": 1000}})  # fmt: skip
+        with pytest.raises(Unreachable, match=CUT_OFF):
+            run_model(settings, "Count to a thousand.")
+        stopper.join(60)
+    finally:
+        server.stop()
+        thread.join(30)

@@ -12,6 +12,7 @@ from visualizer.errors import Unreachable, UserError
 from visualizer.handoff import Status
 from visualizer.progress import show_progress
 from visualizer.sources import FrameSource, check, open_source
+from visualizer.sources.remote import CUT_OFF
 from visualizer.trace import TraceBuilder, write_trace
 
 WAIT_S = 30.0  # a drain's wait; a dead model process arrives as a failure before this
@@ -110,6 +111,11 @@ def _run(source: FrameSource, settings: Settings, prompt: str, gen, detail: Deta
                 generated += 1
                 _generating(generated, gen.max_tokens)
         status = batch.status
+        # a connection lost once the request went out: that answer is not whole (the server
+        # ends it, or sends the rest to a connection that is gone)
+        if status.state == "reconnecting" or (status.request == request
+                                              and status.message == CUT_OFF):  # fmt: skip
+            raise Unreachable(f"{source.name}: {CUT_OFF}; no trace written, try again")
         if status.request == request and status.message and status.message not in notes:
             notes.append(status.message)  # a long prompt cut to the window, say
             print(f"neuroweb: {status.message}", file=sys.stderr)

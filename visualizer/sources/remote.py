@@ -41,6 +41,7 @@ POLL_MS = 20
 CREDIT = 64  # a lossless client's room, topped up as frames are taken
 QUEUE_BYTES = 64 << 20  # what the receive queue may hold, in frames of the model's size
 FIRST_LIMITS = (wire.MAX_STATUS, 8)  # message bytes and queue length before the model is known
+CUT_OFF = "cut off: the connection to the server was lost during this answer"
 log = logging.getLogger("neuroweb.remote")
 
 
@@ -342,13 +343,14 @@ class _Session:
         an older request number: here that answer has ended, stopped."""
         cut_off = self.source.cut_off
         if status.state == "ready" and status.request < cut_off:
-            return replace(status, state="stopped", request=cut_off)
+            return replace(status, state="stopped", request=cut_off, message=CUT_OFF)
         return status
 
     def _stopped(self) -> Status:
         """The answer in flight, cut off: it ends as stopped."""
         base = self.status or Status("ready")
-        return replace(base, state="stopped", request=max(base.request, self.asked))
+        return replace(base, state="stopped", request=max(base.request, self.asked),
+                       message=CUT_OFF)  # fmt: skip
 
     def lost(self) -> None:
         if self.asked and self.status is not None and self.status.state == "generating":
