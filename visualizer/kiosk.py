@@ -159,7 +159,8 @@ class Kiosk:
             return
         if trouble:  # healing already: the next try waits its turn (RESTART_BACKOFF_S)
             return
-        if self._backoff and app.tokens_seen and quiet_s < 1.0:  # tokens again: healthy
+        if self._backoff and app.tokens_seen and quiet_s < 1.0 and not app.replaying:
+            # the model's own tokens again (not the last answer replayed while it loads)
             self.log.info("%s answers again after %d restarts", app.source.name, self._backoff)
             self._backoff = 0
         refused = app.take_refusal()

@@ -51,7 +51,8 @@ WARM_UP_S = 120.0  # memory is measured from the first whole minute after this
 SIZE = (320, 180)
 FAULTS = ("model", "ffmpeg", "preset")
 SERVER_READY_S = 120.0  # a served soak waits this long for its server to listen
-HEAL_S = 180.0  # a fault not healed by then (two more answers) is a kiosk stuck: the soak fails
+HEAL_S = 600.0  # a fault not healed by then (two more answers) is a kiosk stuck: the soak fails
+# (ten minutes: a model process reloads in 15-50 s and answers in 5-40 s on a busy 2-core host)
 
 
 def soak_settings(model: str, log_file: Path, source: str = "") -> dict:
