@@ -49,20 +49,20 @@ def test_pause_holds_tokens_and_right_steps_one(app):
     run_until(app, lambda: app.scene.tokens_seen > 0)
     app.execute(Command("pause"))
     seen = app.scene.tokens_seen
-    run_until(app, lambda: len(app.pending) >= 3)  # the model goes on; the screen holds still
+    run_until(app, lambda: len(app.intake.pending) >= 3)  # the model goes on; the screen holds
     assert app.scene.tokens_seen == seen
     app.execute(Command("step"))
     assert app.scene.tokens_seen == seen + 1
     app.execute(Command("pause"))  # resume: everything that arrived is shown
     app.frame()
-    assert not app.pending and app.scene.tokens_seen > seen + 1
+    assert not app.intake.pending and app.scene.tokens_seen > seen + 1
 
 
 def test_a_new_prompt_appears_with_its_answer_not_over_the_last_one(app):
     """The prompt line above the answer changes when the new answer begins on screen (its
     prompt's frames arrive), never over the previous answer while the model reads it."""
     app.execute(Command("generate", "Count to ten"))
-    run_until(app, lambda: app.status.state == "finished" and not app.pending)
+    run_until(app, lambda: app.status.state == "finished" and not app.intake.pending)
     assert app.prompt_shown == "Count to ten"
     first = [t.text for t in app.scene.tokens]
     app.execute(Command("generate", "Name three colours"))
@@ -77,14 +77,14 @@ def test_a_new_prompt_appears_with_its_answer_not_over_the_last_one(app):
 def test_a_dead_ffmpeg_stops_the_recording_and_the_demo_goes_on(app, tmp_path):
     app.execute(Command("generate", "Hello"))
     app.execute(Command("record"))
-    assert app.recording is not None
+    assert app.recorder.active
     for _ in range(5):
         app.frame()
-    process = app.recording._recorder._process
+    process = app.recorder.session._recorder._process
     process.kill()
     process.wait()
-    run_until(app, lambda: app.recording is None)
-    assert any("recording failed" in text for _, text in app.notices)
+    run_until(app, lambda: not app.recorder.active)
+    assert any("recording failed" in text for _, text in app.hud.notices)
     before = app.clock.frames
     for _ in range(3):
         app.frame()
@@ -100,7 +100,7 @@ def test_recording_with_r_and_stopping_it_keeps_a_playable_file(app, tmp_path):
         app.frame()
     app.execute(Command("record"))
     videos = list(tmp_path.glob("neuroweb-*.mp4"))
-    assert len(videos) == 1 and app.last_recording == videos[0]
+    assert len(videos) == 1 and app.recorder.last == videos[0]
     frames, _ = imageio_ffmpeg.count_frames_and_secs(str(videos[0]))
     assert frames == 12  # fixed step: one video frame per drawn frame, none lost in the ring
 
@@ -108,11 +108,12 @@ def test_recording_with_r_and_stopping_it_keeps_a_playable_file(app, tmp_path):
 def test_temperature_keys_apply_to_the_next_answer(app):
     app.execute(Command("temperature", 0.1))
     app.execute(Command("temperature", 0.1))
-    assert app.gen.temperature == pytest.approx(0.2)
+    assert app.intake.gen.temperature == pytest.approx(0.2)
     app.execute(Command("temperature", -5))
-    assert app.gen.temperature == 0.0
+    assert app.intake.gen.temperature == 0.0
     # the HUD's number is this one, the next prompt's, and says so (not the answer's on screen)
-    assert "next prompt: temperature 0.0" in " ".join(app.hud_lines())
+    app.execute(Command("hud"))
+    assert "next prompt: temperature 0.0" in " ".join(app.overlay().hud)
 
 
 def test_a_live_recording_keeps_real_time_whatever_the_frame_rate(tmp_path):
@@ -167,7 +168,7 @@ def test_the_speakers_play_the_answer_and_m_mutes_them(tiny_llama_dir, tmp_path,
             heard = np.frombuffer(played.read_bytes()[heard_from:], "<i2")
             assert np.abs(heard).max() > 300  # the answer was heard
             app.execute(Command("mute"))
-            assert speakers.muted and app.notices[-1][1] == "sound muted"
+            assert speakers.muted and app.hud.notices[-1][1] == "sound muted"
             muted_at = played.stat().st_size
             run_until(app, lambda: played.stat().st_size > muted_at + 4 * RATE // 2)
             after = np.frombuffer(played.read_bytes()[muted_at + 4 * DEVICE_BUFFER * 2 :], "<i2")
@@ -262,21 +263,21 @@ def test_an_edited_preset_is_applied_while_running(tiny_llama_dir, tmp_path):
         with LocalSource(settings) as stream:
             app = App(settings, target, stream, FixedStepClock(30), adaptive=False, watch=watch)
             app.frame()
-            renderer = app.renderer
+            renderer = app.looks.current
 
             def edit(text: str) -> None:
                 preset.write_text(text)
                 stamp = preset.stat().st_mtime + 1
                 os.utime(preset, (stamp, stamp))
-                app._next_poll = 0.0  # as if half a second had passed
+                app.looks._next_poll = 0.0  # as if half a second had passed
                 app.frame()
 
             edit('[look]\nglow = 0.2\nscene = "architecture"\n[sound]\nvolume = 0.3\n')
-            assert app.settings.look.glow == 0.2 and app.renderer is not renderer
-            assert app.scene_target == 1.0 and app.notices[-1][1] == "reloaded live.toml"
+            assert app.settings.look.glow == 0.2 and app.looks.current is not renderer
+            assert app.scene_target == 1.0 and app.hud.notices[-1][1] == "reloaded live.toml"
             edit("[look]\nglow = -3\n")
             assert app.settings.look.glow == 0.2  # unchanged
-            assert app.notices[-1][1].startswith(f"{preset}:2: look.glow must be")
+            assert app.hud.notices[-1][1].startswith(f"{preset}:2: look.glow must be")
             app.release()
     finally:
         target.close()
@@ -286,7 +287,7 @@ def test_a_new_look_fades_in_over_the_old_one(tiny_llama_dir):
     """A soft cut: the frame after a look changes still shows the old look, the next ones
     move toward the new one, and after LOOK_FADE_S only the new one is left."""
 
-    from visualizer.render.app import LOOK_FADE_S
+    from visualizer.render.looks import LOOK_FADE_S
     from visualizer.render.renderer import read_rgb
 
     settings = load_settings("default", {
@@ -335,7 +336,7 @@ def test_the_window_keys_switch_the_lens_and_a_block_s_mlp_from_the_next_token(a
     assert app.overlay().lens and app.scene.lens and not app.scene.changed
     for command in keys:
         app.execute(command)
-    assert app.interventions.specs == ("mlp:1",)
+    assert app.intake.interventions.specs == ("mlp:1",)
     assert "from the next token: mlp:1" in app.overlay().intervene
     run_until(app, lambda: app.scene.changed == ("mlp:1",))
     assert app.scene.ghost is not None and app.overlay().intervene.startswith("changed: mlp:1")
@@ -374,13 +375,13 @@ def test_a_pause_holds_the_newest_frames_and_counts_and_shows_what_it_dropped(ti
         app.frame()
         app.execute(Command("pause"))
         run_until(app, lambda: clock.now > 1.2)
-        assert len(app.pending) == PENDING_LIMIT and app.paused_dropped == extra
+        assert len(app.intake.pending) == PENDING_LIMIT and app.intake.paused_dropped == extra
         assert app.overlay().paused_dropped == extra
         seen = app.scene.tokens_seen
         app.execute(Command("pause"))  # resume
         app.frame()
         assert app.scene.tokens_seen == seen + PENDING_LIMIT
-        assert app.scene.newest == frames[-1].index and app.paused_dropped == 0
+        assert app.scene.newest == frames[-1].index and app.intake.paused_dropped == 0
     finally:
         app.release()
         target.close()
@@ -409,7 +410,7 @@ def test_a_live_recording_is_as_long_as_the_wall_time_through_a_stall(tiny_llama
                 while time.perf_counter() - resumed < 0.5:
                     app.frame()
                 wall = time.perf_counter() - began
-                app.stop_recording()
+                app.recorder.stop()
             finally:
                 app.release()
     finally:
@@ -433,10 +434,10 @@ def test_the_hud_times_each_pass_of_a_frame_it_samples(app):
     assert all(ms > 0 for ms in medians.values())
     assert list(medians.values()) == sorted(medians.values(), reverse=True)
     assert len(app.governor.frame_times) == 4 * PASS_SAMPLE - 4
-    lines = app.hud_lines()
+    lines = app.overlay().hud
     assert any(line.startswith("passes, ms: ") for line in lines)
-    assert f"panel draws {app.renderer.painter.draws}" in "".join(lines)
-    assert app.renderer.painter.draws >= 1
+    assert f"panel draws {app.looks.current.painter.draws}" in "".join(lines)
+    assert app.looks.current.painter.draws >= 1
 
 
 def test_before_the_first_answer_the_model_s_web_is_there_at_rest(app):
@@ -502,11 +503,12 @@ def test_the_hud_s_tok_s_counts_the_model_s_tokens_not_frames_played_again(how, 
         for _ in range(45):
             app.frame(drawn=False)
         assert app.scene.tokens_seen == 40
-        line = app.hud_lines()[1]
+        app.hud.on = True
+        line = app.overlay().hud[1]
         if how == {"replay": False, "recorded": False}:
-            assert app.tokens_per_second() > 0 and line.split()[1] == "tok/s"
+            assert app.intake.tokens_per_second() > 0 and line.split()[1] == "tok/s"
         else:
-            assert app.tokens_per_second() == 0.0 and line.startswith(said)
+            assert app.intake.tokens_per_second() == 0.0 and line.startswith(said)
     finally:
         app.release()
         target.close()
@@ -533,7 +535,7 @@ def test_a_shader_error_on_screen_is_written_to_the_log_once(monkeypatch):
     app = App(load_settings("default"), target, player, clock, adaptive=False, log=log)
     try:
         app.frame()  # every program the scene draws with, compiled
-        library = app.renderer.shaders
+        library = app.looks.current.shaders
         name, compiled, compile_now = next(iter(library._files)), set(library._files), (
             library._compile)  # fmt: skip
 
@@ -554,5 +556,71 @@ def test_a_shader_error_on_screen_is_written_to_the_log_once(monkeypatch):
                                         for n, e in library.errors.items())  # fmt: skip
     finally:
         log.removeHandler(handler)
+        app.release()
+        target.close()
+
+
+def test_the_keys_and_a_remote_give_commands_by_name_to_one_table(monkeypatch):
+    """One dispatcher: every command the keys, the mouse or the window can give is a name in
+    commands.COMMANDS (and every name there has a key), and a command given by name, as a cue
+    list or a remote gives it, does what its key does on a running app."""
+    from visualizer.errors import UserError
+    from visualizer.handoff import Status
+    from visualizer.render import controls
+    from visualizer.render.commands import COMMANDS
+    from visualizer.sources.player import TracePlayer
+
+    given = set(controls.LETTER_COMMANDS.values()) | set(controls.CTRL_KEYS.values())
+    hand = controls.Controls()
+    for event in (
+        *(pygame.event.Event(pygame.KEYDOWN, key=key, mod=0)
+          for key in (pygame.K_ESCAPE, pygame.K_RIGHT, pygame.K_UP)),  # fmt: skip
+        pygame.event.Event(pygame.TEXTINPUT, text="Hi"),
+        pygame.event.Event(pygame.KEYDOWN, key=pygame.K_RETURN, mod=0),
+        pygame.event.Event(pygame.MOUSEBUTTONDOWN, button=1, pos=(0, 0)),
+        pygame.event.Event(pygame.MOUSEMOTION, rel=(4, 0), pos=(4, 0), buttons=(1, 0, 0)),
+        pygame.event.Event(pygame.MOUSEWHEEL, x=0, y=1),
+        pygame.event.Event(pygame.QUIT),
+    ):
+        given |= {command.name for command in hand.handle(event, idle=True)}
+    assert given == set(COMMANDS)
+
+    clock = FixedStepClock(30)
+    player = TracePlayer(_synthetic_run(40), [i / 30 for i in range(40)], lambda: clock.now,
+                         Status("generating", model="tiny")).start()  # fmt: skip
+    target = HeadlessTarget((160, 90))
+    app = App(load_settings("default"), target, player, clock, adaptive=False)
+    keys: list[pygame.event.Event] = []
+    monkeypatch.setattr(target, "events", lambda: [keys.pop()] if keys else [])
+
+    def press(key: int) -> None:  # Ctrl+key: a command whether or not the prompt box is open
+        keys.append(pygame.event.Event(pygame.KEYDOWN, key=key, mod=pygame.KMOD_CTRL))
+        app.frame()
+
+    try:
+        app.frame()
+        assert not app.intake.paused
+        press(pygame.K_SPACE)
+        assert app.intake.paused
+        app.execute(Command("pause"))  # by name, as a remote would: resumes
+        assert not app.intake.paused
+        app.execute(Command("pause"))
+        assert app.intake.paused
+
+        press(pygame.K_2)
+        assert app.scene_target == 1.0 and app.hud.notices[-1][1] == "scene: architecture"
+        app.execute(Command("scene", 0))
+        assert app.scene_target == 0.0 and app.hud.notices[-1][1] == "scene: web"
+        app.execute(Command("scene", 1))
+        assert app.scene_target == 1.0
+
+        press(pygame.K_l)
+        assert not app.lens_shown and app.hud.notices[-1][1] == "logit lens off"
+        app.execute(Command("lens"))
+        assert app.lens_shown and app.hud.notices[-1][1] == "logit lens on"
+
+        with pytest.raises(UserError, match="no command 'dance'"):
+            app.execute(Command("dance"))
+    finally:
         app.release()
         target.close()

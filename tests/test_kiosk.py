@@ -111,8 +111,8 @@ def test_every_notice_on_screen_is_also_in_the_kiosk_log(kiosk, tmp_path):
     _run_until(kiosk, lambda: kiosk.answers >= 1)
     app, shown = kiosk.app, set()
     app.execute(Command("lens"))  # the L key: "logit lens off"
-    app.screenshot(tmp_path / "poster.png")  # "saved …"
-    app.screenshot(tmp_path / "missing" / "poster.png")  # "poster failed: …"
+    app.execute(Command("screenshot", tmp_path / "poster.png"))  # "saved …"
+    app.execute(Command("screenshot", tmp_path / "missing" / "poster.png"))  # "poster failed: …"
     for _ in range(5):
         app.frame()
         shown.update(app.overlay().notices)
@@ -160,7 +160,7 @@ def test_the_last_answer_plays_while_the_model_restarts_and_at_the_next_start(ki
     assert prompts == {kiosk.attract.prompt}
     asked = kiosk.answers
     _run_until(kiosk, lambda: kiosk.answers > asked)  # the fresh model's first prompt
-    _run_until(kiosk, lambda: kiosk.app.status.state == "finished" and not kiosk.app.pending)
+    _run_until(kiosk, lambda: kiosk.app.status.state == "finished" and not kiosk.app.intake.pending)
     assert not kiosk.app.overlay().replay  # the model's own answer: live again
 
     from visualizer.attract import Attract
@@ -234,7 +234,7 @@ def test_a_lost_sound_device_is_let_go_and_found_again(kiosk, tmp_path, monkeypa
 
     monkeypatch.setattr(app.speakers, "pump", unplugged)
     app.frame()
-    assert app.speakers is None and "the sound stopped" in app.notices[-1][1]
+    assert app.speakers is None and "the sound stopped" in app.hud.notices[-1][1]
     assert app.running
     monkeypatch.setattr(visualizer.kiosk, "SOUND_RETRY_S", 0.0)
     for _ in range(200):  # the search runs off the render thread (bounded: 200 × 20 ms)

@@ -62,7 +62,7 @@ def test_a_base_model_says_so_once_in_the_live_window(base_model_dir, tmp_path, 
             assert BASE in app.overlay().notices
             for _ in range(20):
                 app.frame()
-            assert [text for _, text in app.notices].count(BASE) == 1
+            assert [text for _, text in app.hud.notices].count(BASE) == 1
         finally:
             app.release()
     target.close()

@@ -296,7 +296,7 @@ def test_the_window_shows_reconnecting_and_resumes_when_the_server_comes_back(se
         assert app.overlay().state == "reconnecting" and app.tokens_seen == seen
         served.start()
         _frames_until(app, lambda: app.idle and app.state in ("stopped", "ready"))
-        app.generate("Again.")
+        app.ask("Again.")
         before = app.tokens_seen
         _frames_until(app, lambda: app.tokens_seen > before + 3)
         assert source.reconnects >= 1
@@ -354,7 +354,7 @@ def test_a_kiosk_heals_through_the_same_seam(served, tmp_path, monkeypatch):
         served.start()
         answers = kiosk.answers
         _frames_until(app, lambda: tick() or kiosk.answers >= answers + 2, seconds=90)
-        assert app.running and app.failure is None
+        assert app.running and app.intake.failure is None
 
 
 def test_a_kiosk_refused_by_a_busy_server_says_so_once_and_goes_on_when_it_is_free(

@@ -83,7 +83,7 @@ def _window_session(model: str, folder: str) -> None:
             ):
                 pygame.event.post(event)
             app.frame()
-            assert app.hud and app.camera.yaw != yaw and app.camera.distance < distance
+            assert app.hud.on and app.camera.yaw != yaw and app.camera.distance < distance
             pygame.event.post(_key(pygame.K_f, mod=pygame.KMOD_CTRL)[0])  # fullscreen and back
             app.frame()
             pygame.event.post(_key(pygame.K_f, mod=pygame.KMOD_CTRL)[0])

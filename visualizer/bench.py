@@ -152,9 +152,9 @@ def _probe_first_frame() -> dict:
         app = App(settings, target, source, RealClock(), adaptive=True, prompt=PROMPT)
         app.frame()
         first = time.time()
-        while not app.arrivals:
-            if app.failure or app.user_failure:
-                raise RuntimeError(app.failure or app.user_failure)
+        while not app.intake.arrivals:
+            if app.intake.failure or app.intake.user_failure:
+                raise RuntimeError(app.intake.failure or app.intake.user_failure)
             app.frame()
         answered = time.time()
         app.release()
@@ -180,8 +180,8 @@ def render_fps(size: tuple[int, int], quiet: bool, preset: str = "default") -> d
         app = App(settings, target, stream, RealClock(), adaptive=True, prompt=PROMPT)
         while app.scene.tokens_seen == 0 or app.status.state != "generating":
             app.frame()
-            if app.failure or app.user_failure:
-                raise RuntimeError(app.failure or app.user_failure)
+            if app.intake.failure or app.intake.user_failure:
+                raise RuntimeError(app.intake.failure or app.intake.user_failure)
         _say(quiet, f"{size[0]}x{size[1]}: generating; waiting for the governor to settle")
         # at 1080p its descent from scale 1 took 12 s past the first token: measured then, the
         # frames were the descent's
@@ -194,21 +194,21 @@ def render_fps(size: tuple[int, int], quiet: bool, preset: str = "default") -> d
                 setting, changed = (app.governor.scale, app.governor.detail), time.perf_counter()
         _say(quiet, f"{size[0]}x{size[1]}: measuring")
         times, arrivals = [], []
-        limiter = app.renderer.limiter
+        limiter = app.looks.current.limiter
         held_before = limiter.held_back if limiter is not None else 0
         end = time.perf_counter() + RENDER_S
         while time.perf_counter() < end:
             start = time.perf_counter()
-            last = app.arrivals[-1] if app.arrivals else 0.0
+            last = app.intake.arrivals[-1] if app.intake.arrivals else 0.0
             app.frame()
             times.append(time.perf_counter() - start)
-            arrivals.extend(t for t in app.arrivals if t > last)
+            arrivals.extend(t for t in app.intake.arrivals if t > last)
         scale, detail = app.governor.scale, app.governor.detail
         held = (limiter.held_back - held_before) / len(times) if limiter is not None else 0.0
-        app.hud = True  # then pass by pass, as the HUD samples them (one frame in 8)
+        app.hud.on = True  # then pass by pass, as the HUD samples them (one frame in 8)
         for _ in range(PASS_FRAMES):
             app.frame()
-        passes, draws = app.passes.medians(), app.renderer.painter.draws
+        passes, draws = app.passes.medians(), app.looks.current.painter.draws
         app.release()
     target.close()
     median = float(np.median(times))

@@ -149,7 +149,7 @@ class Kiosk:
         # answering with no new token, or a prompt asked of a ready model that never began
         waiting = app.state in ("ready", "finished", "stopped") and not app.idle
         stalled = (app.state == "generating" or waiting) and quiet_s > self.settings.stall_s
-        trouble = app.trouble or (f"{app.source.name} stalled" if stalled else None)
+        trouble = app.intake.trouble or (f"{app.source.name} stalled" if stalled else None)
         speechless = bool(trouble) and not app.source.alive and trouble.endswith(" died")
         seen_before, self._troubled = self._troubled, speechless
         if speechless and not seen_before:  # healed from the next frame: a source that has
@@ -159,11 +159,11 @@ class Kiosk:
             return
         if trouble:  # healing already: the next try waits its turn (RESTART_BACKOFF_S)
             return
-        if self._backoff and app.tokens_seen and quiet_s < 1.0 and not app.replaying:
+        if self._backoff and app.tokens_seen and quiet_s < 1.0 and not app.intake.replaying:
             # the model's own tokens again (not the last answer replayed while it loads)
             self.log.info("%s answers again after %d restarts", app.source.name, self._backoff)
             self._backoff = 0
-        refused = app.take_refusal()
+        refused = app.intake.take_refusal()
         if refused:  # a prompt the model refused: go on with the next, in a while
             if refused != self._refusal:  # said once, not every REFUSED_WAIT_S
                 self.log.warning("prompt refused: %s", refused)

@@ -25,10 +25,10 @@ DEMO_IMAGE = Path("neuroweb-demo.png")
 
 def _finish(app: App) -> None:
     """A model that never loaded because of bad input ends the run with its one-line error."""
-    if app.refused:
-        raise UserError(app.user_failure)
-    if app.failure:
-        raise RuntimeError(app.failure)
+    if app.intake.refused:
+        raise UserError(app.intake.user_failure)
+    if app.intake.failure:
+        raise RuntimeError(app.intake.failure)
 
 
 def _report(saved: Path | None) -> None:
@@ -55,10 +55,10 @@ def run_window(
             app.run()
         except KeyboardInterrupt as stop:  # Ctrl-C, SIGTERM, SIGHUP: said by the caller
             app.release()
-            stop.kept = app.last_recording
+            stop.kept = app.recorder.last
             raise
         app.release()
-        _report(app.last_recording)
+        _report(app.recorder.last)
     finally:
         if speakers is not None:
             speakers.close()
@@ -85,7 +85,8 @@ def run_headless(
                   record_to=record)  # fmt: skip
         try:
             app.run(frames)
-            if screenshot is not None and app.failure is None and app.user_failure is None:
+            clean = app.intake.failure is None and app.intake.user_failure is None
+            if screenshot is not None and clean:
                 try:
                     save_png(target.fbo, target.size, screenshot)
                 except OSError as exc:
@@ -93,13 +94,13 @@ def run_headless(
                 _report(screenshot)
         except KeyboardInterrupt as stop:  # the recording is finalised: said by the caller
             app.release()
-            stop.kept = app.last_recording
+            stop.kept = app.recorder.last
             raise
         except BaseException:
             app.release()
             raise
         app.release()
-        _report(app.last_recording)
+        _report(app.recorder.last)
     finally:
         target.close()
     _finish(app)

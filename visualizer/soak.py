@@ -248,11 +248,11 @@ def _inject(fault: str, app: App, model: FrameSource, watch: PresetWatch, folder
     elif fault == "model":  # served: requests that once ended the whole server
         _poison(model.address)
     elif fault == "ffmpeg":
-        if app.recording_encoder_pid is None:
-            app.start_recording(folder / "soak.mp4")
+        if app.recorder.encoder_pid is None:
+            app.record(folder / "soak.mp4")
         app.frame()  # a frame into it
-        if app.recording_encoder_pid is not None:
-            os.kill(app.recording_encoder_pid, signal.SIGKILL)
+        if app.recorder.encoder_pid is not None:
+            os.kill(app.recorder.encoder_pid, signal.SIGKILL)
     else:
         good = watch.path.read_text()
         watch.path.write_text("[look\nglow = = 3\n")

@@ -36,9 +36,8 @@ MAX_PROMPT_CHARS = 4000
 
 @dataclass(frozen=True)
 class Command:
-    name: str  # quit | pause | step | temperature | fullscreen | hud | screenshot | record |
-    #            mute | scene | lens | block | ablate | steer | generate | orbit | zoom
-    value: object = None
+    name: str  # a name in commands.COMMANDS, the one table that runs them
+    value: object = None  # what it is about: the scene, the block's step, a prompt …
 
 
 class Controls:

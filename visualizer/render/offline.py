@@ -178,9 +178,9 @@ def _draw_part(
             if stopped():
                 raise KeyboardInterrupt
             if k == first:
-                app.record_to(out)
+                app.record(out, strict=True)
             app.frame(drawn=first - warm <= k < last)
-            if k >= first and not app.is_recording:
+            if k >= first and not app.recorder.active:
                 break  # the encoder failed; its reason is below
             done = k + 1 - first
             if first <= k < last and (done % 10 == 0 or k == last - 1):
@@ -188,20 +188,20 @@ def _draw_part(
     except KeyboardInterrupt as stop:
         if app is not None:
             app.release()  # keeps what was drawn
-            stop.kept = app.last_recording  # said by the command line
+            stop.kept = app.recorder.last  # said by the command line
         raise
     except BaseException:
         if app is not None:
-            app.abort_recording()
+            app.recorder.abort()
             app.release()
         raise
     else:
         app.release()
     finally:
         target.close()
-    if app.last_recording is None:
-        raise RuntimeError(app.recording_failed or "the recording failed")
-    return app.last_recording
+    if app.recorder.last is None:
+        raise RuntimeError(app.recorder.failed or "the recording failed")
+    return app.recorder.last
 
 
 def _draw_in_parts(run: Run, settings: Settings, out: Path, size: tuple[int, int],
@@ -340,7 +340,7 @@ def snapshot(run: Run, settings: Settings, out: Path, size: tuple[int, int]) -> 
         try:
             clock.tick()  # the first frame's time, when the player's frames are due
             app.take_all()
-            app.settle(SETTLE_S)
+            app.scene.advance(SETTLE_S)
             app.poster(out, size)
         finally:
             app.release()

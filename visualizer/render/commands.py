@@ -1,0 +1,193 @@
+"""The commands the app takes, by name: one table, the one dispatcher. The keys (controls.py
+maps each to a name), a cue list and a remote all give commands as `Command(name, value)`, and
+each name runs the same function here on the app.
+
+A command reaches into the app only through what `Commanded` lists.
+"""
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+import moderngl
+import pygame
+from msgspec import structs
+
+from visualizer.architecture import Architecture
+from visualizer.config import SCENES, Settings
+from visualizer.errors import UserError
+from visualizer.frame import Frame
+from visualizer.interventions import Ablation, Interventions, interventions_from
+from visualizer.render.camera import Camera
+from visualizer.render.controls import Command
+from visualizer.render.hud import Hud
+from visualizer.render.intake import Intake
+from visualizer.render.recording import RecordingController
+from visualizer.sound.speakers import Speakers
+
+
+class Commanded(Protocol):
+    """The app (render/app.py), as far as commands reach into it."""
+
+    running: bool
+    settings: Settings
+    target: Any  # a window or a headless target
+    camera: Camera
+    intake: Intake
+    hud: Hud
+    recorder: RecordingController
+    speakers: Speakers | None
+    silent_because: str
+    scene_target: float
+    lens_shown: bool
+    architecture: Architecture | None
+    block: int
+
+    def show(self, frame: Frame) -> None: ...
+    def record(self, path: Path, strict: bool = False) -> None: ...
+    def poster(self, path: Path, size: tuple[int, int]) -> None: ...
+
+
+def _named(kind: str, value: object) -> Path:
+    """The file a command writes: `value` if it names one, else a timestamped one here."""
+    if value is not None:
+        return Path(value)
+    return Path(f"neuroweb-{time.strftime('%Y%m%d-%H%M%S')}.{kind}").resolve()
+
+
+def quit_app(app: Commanded, _: object) -> None:
+    app.running = False
+
+
+def pause(app: Commanded, _: object) -> None:
+    app.intake.toggle_pause()
+
+
+def step(app: Commanded, _: object) -> None:
+    """Pause, or while paused show the next token."""
+    frame = app.intake.step()
+    if frame is not None:
+        app.show(frame)
+
+
+def temperature(app: Commanded, change: float) -> None:
+    gen = app.intake.gen
+    value = round(min(2.0, max(0.0, gen.temperature + change)), 2)
+    app.intake.gen = structs.replace(gen, temperature=value)
+    app.hud.notify(f"temperature {value:.1f} (from the next prompt)")
+
+
+def fullscreen(app: Commanded, _: object) -> None:
+    if hasattr(app.target, "toggle_fullscreen"):  # a window, not a headless target
+        app.recorder.stop("the window changed size")
+        app.target.toggle_fullscreen()
+
+
+def hud(app: Commanded, _: object) -> None:
+    app.hud.on = not app.hud.on
+
+
+def scene(app: Commanded, index: int) -> None:
+    """Crossfade to a scene: 0 the neural web, 1 the architecture."""
+    app.scene_target = float(index)
+    app.hud.notify(f"scene: {SCENES[index]}")
+
+
+def lens(app: Commanded, _: object) -> None:
+    app.lens_shown = not app.lens_shown
+    app.hud.notify(f"logit lens {'on' if app.lens_shown else 'off'}")
+
+
+def block(app: Commanded, change: int) -> None:
+    """Choose the block the intervention keys act on."""
+    blocks = app.architecture.blocks if app.architecture else 1
+    app.block = min(max(app.block + change, 0), blocks - 1)
+    app.hud.notify(f"block {app.block}: K switches its MLP, J its attention")
+
+
+def _intervene(app: Commanded, interventions: Interventions) -> None:
+    """What the model changes, from the next token of the answer in progress (and for the
+    answers after it); said on screen."""
+    try:
+        app.intake.intervene(interventions)
+    except UserError as exc:  # a recorded run
+        app.hud.notify(str(exc))
+        return
+    said = ", ".join(interventions.specs) or "nothing"
+    app.hud.notify(f"changed: {said} (from the next token)")
+
+
+def ablate(app: Commanded, part: str) -> None:
+    """Switch a part ("mlp" or "attn") of the chosen block off, or back on."""
+    _intervene(app, app.intake.interventions.toggled(Ablation(part, app.block)))
+
+
+def steer(app: Commanded, _: object) -> None:
+    """The preset's steering off if it is on, on if it is off."""
+    now = app.intake.interventions
+    if now.steering:
+        _intervene(app, Interventions(now.ablations, ()))
+        return
+    preset = interventions_from((), app.settings.intervene.steer).steering
+    if not preset:
+        app.hud.notify("no steering in the preset ([intervene] steer, or --steer)")
+    _intervene(app, Interventions(now.ablations, preset))
+
+
+def mute(app: Commanded, _: object) -> None:
+    if app.speakers is None:
+        app.hud.notify(app.silent_because or "no sound")
+    else:
+        app.hud.notify("sound muted" if app.speakers.toggle_mute() else "sound on")
+
+
+def screenshot(app: Commanded, path: object) -> None:
+    """The scene on screen as a poster, at record.poster_* pixels, into `path` (None: a
+    timestamped file here); a problem is said on screen."""
+    path, r = _named("png", path), app.settings.record
+    try:
+        app.poster(path, (r.poster_width, r.poster_height))
+        app.hud.notify(f"saved {path}")
+    except (OSError, ValueError, moderngl.Error, pygame.error) as exc:
+        app.hud.notify(f"poster failed: {exc}")
+
+
+def record(app: Commanded, path: object) -> None:
+    """Start recording into `path` (None: a timestamped file here), or stop."""
+    if app.recorder.active:
+        app.recorder.stop()
+    else:
+        app.record(_named("mp4", path))
+
+
+def generate(app: Commanded, prompt: str) -> None:
+    """A new prompt: the screen leaves what it held of the last answer, and the model starts."""
+    app.intake.resume_afresh()
+    app.intake.generate(prompt)
+
+
+def orbit(app: Commanded, rel: tuple[float, float]) -> None:
+    app.camera.drag(*rel)
+
+
+def zoom(app: Commanded, steps: float) -> None:
+    app.camera.zoom(steps)
+
+
+Action = Callable[[Commanded, Any], None]  # (the app, the command's value)
+
+COMMANDS: dict[str, Action] = {
+    "quit": quit_app, "pause": pause, "step": step, "temperature": temperature,
+    "fullscreen": fullscreen, "hud": hud, "scene": scene, "lens": lens, "block": block,
+    "ablate": ablate, "steer": steer, "mute": mute, "screenshot": screenshot, "record": record,
+    "generate": generate, "orbit": orbit, "zoom": zoom,
+}  # fmt: skip
+
+
+def execute(app: Commanded, command: Command) -> None:
+    """Run `command` on `app`; a name not in COMMANDS (from a cue list or a remote) is refused."""
+    action = COMMANDS.get(command.name)
+    if action is None:
+        raise UserError(f"no command {command.name!r}; the commands are {', '.join(COMMANDS)}")
+    action(app, command.value)

@@ -1,0 +1,102 @@
+"""The app's recording, one at a time: started by the R key, the command line or a soak; stopped
+by the R key, a quit or a problem (each said on screen, and the demo goes on); or aborted with
+nothing kept (a render that failed, a run the model refused)."""
+
+from collections.abc import Callable
+from pathlib import Path
+
+import moderngl
+
+from visualizer.clock import FixedStepClock, RealClock
+from visualizer.config import Settings
+from visualizer.errors import UserError
+from visualizer.frame import Frame
+from visualizer.record.session import RecordingSession
+from visualizer.sound.speakers import Speakers
+from visualizer.sound.synth import Synth
+
+
+class RecordingController:
+    def __init__(self, target, clock: RealClock | FixedStepClock,
+                 notify: Callable[[str], None]) -> None:  # fmt: skip
+        """`notify`: shows a line on screen (the HUD's notices)."""
+        self.target, self.clock, self.notify = target, clock, notify
+        self.session: RecordingSession | None = None  # the recording in progress
+        self.last: Path | None = None  # the file the last recording saved (None: it failed)
+        self.failed: str | None = None  # why the last recording failed
+
+    @property
+    def active(self) -> bool:
+        return self.session is not None
+
+    @property
+    def path(self) -> Path | None:
+        """The file being recorded."""
+        return self.session.path if self.session is not None else None
+
+    @property
+    def encoder_pid(self) -> int | None:
+        return self.session.encoder_pid if self.session is not None else None
+
+    def start(self, path: Path, settings: Settings, speakers: Speakers | None, *,
+              announce: bool, strict: bool) -> None:  # fmt: skip
+        """Record from the next frame on. The soundtrack continues the speakers' synth, or
+        starts one of its own. `strict`: a bad path raises UserError (asked for on the command
+        line); otherwise it is said on screen and the demo goes on (the R key). `announce`: say
+        the file on screen (a video does not show its own file name)."""
+        synth = None
+        if speakers is not None:
+            synth = speakers.synth.fork()
+        elif settings.sound.enabled:
+            synth = Synth(settings.sound)
+        realtime = isinstance(self.clock, RealClock)
+        # a fixed-step recording's first video frame is the next one drawn, a step from now
+        begins = self.clock.wall + (0.0 if realtime else self.clock.step)
+        try:
+            self.session = RecordingSession(self.target.ctx, path, self.target.size,
+                                            settings.record, realtime=realtime, now=begins,
+                                            synth=synth)  # fmt: skip
+        except UserError as exc:
+            if strict:
+                raise
+            self.notify(str(exc))
+            return
+        if announce:
+            self.notify(f"recording {path}")
+
+    def stop(self, reason: str = "") -> None:
+        """Finish the file, and say on screen where it is, or why it failed."""
+        if self.session is None:
+            return
+        session, self.session = self.session, None
+        saved = session.close()
+        because = f" ({reason})" if reason else ""
+        if saved is not None:
+            self.notify(f"saved {saved}{because}")
+        else:
+            self.failed = session.failed
+            self.notify(f"recording failed: {session.failed}")
+        self.last = saved
+
+    def abort(self) -> None:
+        """Stop the recording and keep nothing of it."""
+        if self.session is not None:
+            self.session.abort()
+            self.session = None
+
+    def hear(self, frame: Frame) -> None:
+        """`frame` enters the scene now: its sound goes into the soundtrack from this moment."""
+        if self.session is not None:
+            self.session.hear(frame, self.clock.wall)
+
+    def capture(self, fbo: moderngl.Framebuffer) -> None:
+        """The frame just drawn goes into the video; a problem stops the recording."""
+        if self.session is not None:
+            problem = self.session.capture(fbo, self.clock.wall)
+            if problem:
+                self.stop(problem)
+
+    def pass_over(self) -> None:
+        """A frame not drawn here (a segment of a render in parts) still takes its time."""
+        if self.session is not None:
+            self.session.pass_over(self.clock.wall)
