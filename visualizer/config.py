@@ -166,7 +166,7 @@ class RecordSettings(_Settings):
     crf: _range(0, 51, kind=int) = 20  # H.264 quality: lower is better and larger
     speed: Literal[X264_SPEEDS] = "ultrafast"  # x264 preset: measured on a 720p30 render in
     # parts against superfast and veryfast: 1.12x and 1.29x the frames a second, PSNR 48.4
-    # against 45.4 and 43.0 dB at crf 20, files 1.33x and 2.2x as large (README: Recording)
+    # against 45.4 and 43.0 dB at crf 20, files 1.33x and 2.2x as large (docs/performance.md)
     demo_frames: _range(1, 1 << 24, kind=int) = 360  # length of the clip rendered when no
     #                                                  display is available
     demo_prompt: Annotated[str, Meta(min_length=1, max_length=65536)] = (
@@ -179,7 +179,7 @@ Level = _range(0, 1)
 
 
 class SoundSettings(_Settings):
-    """The soundtrack synthesised from the frames (README: "The sound"); levels are 0..1."""
+    """The soundtrack synthesised from the frames (docs/sound.md); levels are 0..1."""
 
     enabled: bool = True  # the live window's speakers and the soundtrack of recordings
     volume: Level = 0.8  # master level before the soft limiter

@@ -1,6 +1,6 @@
 """The quantities that several scenes, the sound and the labels show, each computed once here
-from a frame, with what it means in its name. Every visual channel of the README's table
-reads one of these.
+from a frame, with what it means in its name. Every visual channel of the table in
+docs/channels.md reads one of these.
 
 - `residual_norm`: ‖h‖, the residual stream's L2 norm at the embedding and after each block.
 - `update_ratio`: ‖h_out − h_in‖ ÷ ‖h_in‖, how much a block changed the stream it read (its

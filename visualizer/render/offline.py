@@ -46,7 +46,7 @@ from visualizer.sources.player import TracePlayer, schedule
 LEAD_S = 0.5
 TAIL_S = 1.5
 SETTLE_S = 2.0  # a poster lets every eased value reach its target first
-MAX_PROCESSES = 2  # that draw one video (measured on 2 cores: README, Recording)
+MAX_PROCESSES = 2  # that draw one video (measured on 2 cores: docs/performance.md)
 PART_MIN_S = 5.0  # of video per process at least: measured, an 8 s clip gained nothing
 PART_EXIT_S = 30.0  # a stopped part finishes its file within this, or is killed
 WARM_S = 1.0  # drawn before a part's first frame: what the flash limiter remembers

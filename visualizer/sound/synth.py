@@ -4,7 +4,7 @@ The caller decides when each token sounds: render up to that moment, then `cue` 
 same frames cued at the same sample positions give the same samples (the noise comes from a
 fixed seed), so an offline render's soundtrack is exact and repeatable.
 
-The parts (the README's "The sound" says why):
+The parts (docs/sound.md says why):
 - Drone: one voice per band of consecutive layers, low layers singing low, tuned to a chord. A
   voice's loudness follows how much its layers write into the residual stream for this token,
   against their own recent past; its brightness (overtones) follows the share of the stream
