@@ -151,7 +151,7 @@ class App:
         return self.frame_cap
 
     def execute(self, command: Command) -> None:
-        """What a key, a cue or a remote asks, by name (the table in render/commands.py)."""
+        """What a key asks, by name (the table in render/commands.py)."""
         commands.execute(self, command)
 
     def take_all(self) -> None:

@@ -1,6 +1,6 @@
 """The commands the app takes, by name: one table, the one dispatcher. The keys (controls.py
-maps each to a name), a cue list and a remote all give commands as `Command(name, value)`, and
-each name runs the same function here on the app.
+maps each to a name) give commands as `Command(name, value)`, and each name runs the same
+function here on the app; a cue list or a remote (issue 35) is to give the same names.
 
 A command reaches into the app only through what `Commanded` lists.
 """
@@ -186,7 +186,7 @@ COMMANDS: dict[str, Action] = {
 
 
 def execute(app: Commanded, command: Command) -> None:
-    """Run `command` on `app`; a name not in COMMANDS (from a cue list or a remote) is refused."""
+    """Run `command` on `app`; a name not in COMMANDS is refused (UserError)."""
     action = COMMANDS.get(command.name)
     if action is None:
         raise UserError(f"no command {command.name!r}; the commands are {', '.join(COMMANDS)}")
