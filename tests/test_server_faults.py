@@ -488,8 +488,11 @@ def test_a_remote_trace_cut_off_mid_answer_is_not_written_as_whole(tiny_llama_di
         stopper.start()
         settings = load_settings("default", {"model": {"source": address},
                                              "generation": {"max_tokens": 1000}})  # fmt: skip
-        with pytest.raises(Unreachable, match=CUT_OFF):
+        with pytest.raises(Unreachable) as cut:
             run_model(settings, "Count to a thousand.")
+        # the server's own last status says so, or the client finds the connection gone
+        assert wire.SERVER_STOPPING in str(cut.value) or CUT_OFF in str(cut.value)
+        assert "no trace written" in str(cut.value)
         stopper.join(60)
     finally:
         server.stop()

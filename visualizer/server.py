@@ -164,7 +164,10 @@ class Server:
             with self.credit:
                 self.credit.notify_all()
             self._model.join(10.0)
+            while self.made.poll(0):  # its last words (a dying model's failure) still go out
+                self._forward(self.made.recv_multipart(copy=True))
             self.made.close()
+            self.router.setsockopt(zmq.LINGER, 500)  # time for them to leave
             self.router.close()
             if self.authenticator is not None:
                 self.authenticator.stop()
@@ -384,6 +387,8 @@ class Server:
                     raise ModelGone(line) from exc
             if job.cancel.is_set():
                 state = "stopped"
+                if self.stopping.is_set() and not why:
+                    why = wire.SERVER_STOPPING
             self.answers += 1
             job.done.set()
             self._set_status(out, replace(generating, state=state, message=why), job.client)

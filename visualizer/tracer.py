@@ -5,7 +5,7 @@ import sys
 import time
 from pathlib import Path
 
-from visualizer import __version__, signals
+from visualizer import __version__, signals, wire
 from visualizer.config import Settings
 from visualizer.detail import Detail
 from visualizer.errors import Unreachable, UserError
@@ -113,9 +113,10 @@ def _run(source: FrameSource, settings: Settings, prompt: str, gen, detail: Deta
         status = batch.status
         # a connection lost once the request went out: that answer is not whole (the server
         # ends it, or sends the rest to a connection that is gone)
-        if status.state == "reconnecting" or (status.request == request
-                                              and status.message == CUT_OFF):  # fmt: skip
-            raise Unreachable(f"{source.name}: {CUT_OFF}; no trace written, try again")
+        cut = status.request == request and status.message in (CUT_OFF, wire.SERVER_STOPPING)
+        if status.state == "reconnecting" or cut:
+            why = status.message if cut else CUT_OFF
+            raise Unreachable(f"{source.name}: {why}; no trace written, try again")
         if status.request == request and status.message and status.message not in notes:
             notes.append(status.message)  # a long prompt cut to the window, say
             print(f"neuroweb: {status.message}", file=sys.stderr)

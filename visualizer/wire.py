@@ -41,6 +41,7 @@ from visualizer.interventions import Interventions, interventions_from
 
 WIRE_VERSION = 2  # 2: msgspec-typed messages; failures and busy name their request
 PING_S = 1.0
+SERVER_STOPPING = "the server stopped during this answer"  # its last status of a cut answer
 MAX_CLIENT_MESSAGE = 256 * 1024  # bytes: a prompt, sampling settings, a token
 MAX_HEADER = 1 << 20  # bytes of a frame's or status's header (texts; an architecture)
 MAX_STATUS = 8 << 20  # a status with the architecture and config of a 4096-block model
