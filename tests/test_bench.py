@@ -1,7 +1,7 @@
 """`neuroweb bench`'s own pieces that need no minutes of measuring: the wire sizes it reports
 are those of real frames, and grow with what each detail level carries."""
 
-from visualizer.bench import bytes_per_token
+from visualizer.bench.remote import bytes_per_token
 
 
 def test_bytes_per_token_measures_every_detail_level_and_a_70b_frame(tiny_llama):
@@ -24,7 +24,7 @@ def test_the_unembedding_figures_are_real_times(tiny_llama, monkeypatch):
 
     import torch
 
-    from visualizer.bench import unembedding_ms
+    from visualizer.bench.decode import unembedding_ms
     from visualizer.model import unembed
 
     delay_ms = 200.0  # far above what a loaded machine adds to a tiny model's product
