@@ -1,6 +1,17 @@
-import pytest
+import re
 
-from visualizer.config import PRESET_DIR, ConfigError, Settings, load_settings
+import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
+
+from visualizer.config import (
+    KEYS,
+    PRESET_DIR,
+    ConfigError,
+    Settings,
+    load_settings,
+    parse_keys,
+)
 
 
 def test_defaults_and_shipped_presets_load():
@@ -34,6 +45,11 @@ def test_overrides_win_over_the_preset():
     ('[sound]\nvolume = 2.0\n', "sound.volume must be"),
     ('[look]\nscene = "tower"\n', "look.scene must be"),
     ("[safety]\nflash_limit = 1\n", "safety.flash_limit must be bool"),
+    ('[kiosk]\nexit_keys = "ctrl+alt+delete"\n',
+     'kiosk.exit_keys must be modifiers and a key, like "ctrl+shift+q", got \'ctrl+alt+delete\''),
+    ('[kiosk]\nprompts = ["one", " "]\n', "kiosk.prompts[1] must be a text that is not blank"),
+    ('[kiosk]\nscenes = ["web", "tower"]\n',
+     'kiosk.scenes[1] must be one of "web" | "architecture"'),
 ])  # fmt: skip
 def test_bad_presets_name_the_file_and_key(tmp_path, text, needle):
     path = tmp_path / "bad.toml"
@@ -89,3 +105,17 @@ def test_the_flags_the_preset_and_the_wire_refuse_the_same_settings(tmp_path, ge
 def test_ints_are_taken_where_floats_are_meant():
     settings = load_settings("default", {"generation": {"temperature": 1, "top_p": 1}})
     assert settings.generation.temperature == 1.0 and type(settings.generation.top_p) is float
+
+
+KEY_PARTS = ("ctrl", " Shift", "ſhift", "ALT ", "", " ", "\t", "q", "Q", "1", "İ", "+", "de")
+
+
+@given(st.lists(st.sampled_from(KEY_PARTS), max_size=5).map("+".join) | st.text(max_size=8))
+@example(" Ctrl + Shift + Q ")
+@example("ſhift+q")  # "ſ" is "s" to a case-insensitive regex, not to str.lower()
+@example("İ")  # one character, two in lower case
+@example("ctrl++q")
+def test_the_exit_keys_pattern_takes_what_parse_keys_takes(text):
+    """kiosk.exit_keys is checked by its pattern (KEYS) when the preset is read; the kiosk then
+    locks its controls with parse_keys(exit_keys), which must not be None (an unlocked kiosk)."""
+    assert (re.search(KEYS, text) is not None) == (parse_keys(text) is not None), repr(text)

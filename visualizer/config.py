@@ -1,14 +1,15 @@
 """Settings as frozen msgspec Structs: defaults here < a TOML preset in configs/ < flags.
 
-Every option has its one default and its bounds here, in its type (msgspec `Meta`), and every
-value from outside (a preset, a flag, a client on the wire) is decoded through these same types
-by msgspec: ints are taken where floats are meant, non-finite numbers fail their bounds, and a
-refusal is one line naming the file (and line), the key and what it must be.
+Every option has its one default and its bounds here, in its type (msgspec `Meta`: ranges,
+lengths, a pattern with the words that say it); what a `Meta` cannot say (a gap in a range, a
+check across keys, an intervention's spelling) is in `__post_init__` of its table, beside the
+fields. Every value from outside (a preset, a flag, a client on the wire) is decoded through
+these same types by msgspec: ints are taken where floats are meant, non-finite numbers fail
+their bounds, and a refusal is one line naming the file (and line), the key and what it must be
+(refusals.py).
 """
 
-import re
 import tomllib
-import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -18,6 +19,7 @@ from msgspec import Meta
 from visualizer.errors import UserError
 from visualizer.interventions import interventions_from
 from visualizer.paths import data_dir
+from visualizer.refusals import explain, line_of
 
 PRESET_DIR = data_dir("configs")
 
@@ -30,8 +32,14 @@ MIN_CONTEXT = 8  # the smallest view that can slide: it keeps its newest half le
 MIN_TEMPERATURE = 0.01  # below this (but 0, greedy) logits ÷ T overflow float32 to inf
 
 
+# what parse_keys takes: modifiers (in ASCII letters, any case), then one key that is neither
+# "+" nor blank and stays one character in lower case ("İ" becomes two)
+KEYS = r"^(?:\s*(?ai:ctrl|shift|alt)\s*\+)*\s*[^\s+\u0130]\s*\Z"
+
+
 def parse_keys(text: str) -> tuple[frozenset[str], str] | None:
-    """"ctrl+shift+q" → ({"ctrl", "shift"}, "q"); None if it is not modifiers and one key."""
+    """"ctrl+shift+q" → ({"ctrl", "shift"}, "q"); None if it is not modifiers and one key
+    (a text that KEYS does not match)."""
     *mods, key = [part.strip().lower() for part in text.split("+")]
     if not key or not set(mods) <= {"ctrl", "shift", "alt"} or len(key) != 1:
         return None
@@ -190,7 +198,10 @@ class SoundSettings(_Settings):
     echo: _range(0, 0.9) = 0.35  # ping-pong echo: feedback and wet level
 
 
-Prompt = Annotated[str, Meta(pattern=r"\S", max_length=65536)]  # not empty, not only spaces
+Prompt = Annotated[str, Meta(pattern=r"\S", description="a text that is not blank"),
+                   Meta(max_length=65536)]  # fmt: skip
+ExitKeys = Annotated[str, Meta(pattern=KEYS,
+                               description='modifiers and a key, like "ctrl+shift+q"')]  # fmt: skip
 
 
 class KioskSettings(_Settings):
@@ -211,17 +222,13 @@ class KioskSettings(_Settings):
     scene_s: _range(gt=0, hi=86400) = 60.0  # how long each scene stays
     presets: Annotated[tuple[Path_, ...], Meta(max_length=64)] = ()  # looks to rotate with the
     #                                                                  scenes; empty: keep this one
-    exit_keys: str = "ctrl+shift+q"  # the only way out besides a signal
+    exit_keys: ExitKeys = "ctrl+shift+q"  # the only way out besides a signal
     display: _range(0, 64, kind=int) = 0  # which screen, when there are several
     stall_s: _range(gt=0, hi=86400) = 30.0  # no new token this long, answering or asked: restart
     log_file: Path_ = "neuroweb-kiosk.log"
     attract_file: Path_ = "neuroweb-attract.npz"  # an answer to replay while loading; "": none
     log_bytes: _range(10_000, 1 << 40, kind=int) = 1_000_000  # per file; three old files kept
     frozen_s: _range(5, 86400) = 20.0  # a render loop stuck this long ends the process
-
-    def __post_init__(self) -> None:
-        if parse_keys(self.exit_keys) is None:
-            raise ValueError('exit_keys must be modifiers and a key, like "ctrl+shift+q"')
 
 
 class InterveneSettings(_Settings):
@@ -271,86 +278,8 @@ def decode_settings(data: Any, kind: type, where: str) -> Any:
     try:
         return msgspec.convert(data, kind)
     except msgspec.ValidationError as exc:
-        message, key = explain(exc, data)
+        message, key = explain(exc, data, kind)
         raise ConfigError(f"{where}: {message}", key) from None
-
-
-_AT = re.compile(r"^(?P<what>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.S)
-
-
-def explain(exc: msgspec.ValidationError, data: Any = None, root: type | None = None
-            ) -> tuple[str, str]:  # fmt: skip
-    """A msgspec refusal as one line in our words, and the dotted key it concerns (`root`: the
-    type decoded, Settings by default, for the allowed values of a choice)."""
-    match = _AT.match(str(exc))
-    what, path = match["what"], (match["path"] or "").lstrip(".")
-    key = re.sub(r"\[\d+\]$", "", path)
-    got = _at(data, path)
-    shown = f", got {got!r}" if got is not _MISSING else ""
-    unknown = re.match(r"Object contains unknown field `(.*)`", what)
-    if unknown:
-        full = f"{key}.{unknown[1]}" if key else unknown[1]
-        return f"unknown key '{full}'", full
-    missing = re.match(r"Object missing required field `(.*)`", what)
-    if missing:
-        full = f"{key}.{missing[1]}" if key else missing[1]
-        return f"'{full}' is missing", full
-    if what.startswith("Expected `object`"):
-        return f"'{key}' must be a table [{key}]", key
-    if what.startswith("Invalid enum value"):
-        return f"{path} must be one of {_choices(key, root or Settings)}{shown}", key
-    if what.startswith("Expected `str` matching regex"):
-        expected = 'a colour "#rrggbb"' if "[0-9a-fA-F]" in what else "a text that is not blank"
-        return f"{path} must be {expected}{shown}", key
-    if what.startswith("Expected "):
-        expected = re.sub(r", got `\w+`$", "", what.removeprefix("Expected ")).replace("`", "")
-        return f"{path} must be {expected}{shown}", key
-    # a check across keys (__post_init__): its message starts with the key it concerns
-    leaf = what.split(" ", 1)[0]
-    full = f"{key}.{leaf}" if key else leaf
-    return f"{key}.{what}" if key else what, full
-
-
-_MISSING = object()
-
-
-def _at(data: Any, path: str) -> Any:
-    """The value at a msgspec path ("look.glow", "kiosk.prompts[1]") in plain data."""
-    value = data
-    for part in re.findall(r"[^.\[\]]+|\[\d+\]", path):
-        try:
-            value = value[int(part[1:-1])] if part.startswith("[") else value[part]
-        except (KeyError, IndexError, TypeError, ValueError):
-            return _MISSING
-    return value
-
-
-def _choices(key: str, root: type) -> str:
-    """The allowed values of the Literal at dotted `key` of `root`."""
-    kind: Any = root
-    for part in key.split("."):
-        hints = typing.get_type_hints(kind, include_extras=True) if isinstance(kind, type) else {}
-        kind = hints.get(part)
-        while typing.get_origin(kind) in (Annotated, tuple):
-            kind = typing.get_args(kind)[0]
-    values = typing.get_args(kind) if typing.get_origin(kind) is Literal else ()
-    return " | ".join(f'"{v}"' for v in values) or "the allowed values"
-
-
-def _line_of(text: str, key: str) -> int | None:
-    """The line (from 1) where dotted `key` ("look.glow") is set in TOML `text`, or its table
-    starts ("look"); None if it cannot be found (an inline table, say)."""
-    *tables, leaf = key.split(".")
-    table, found = "", None
-    for number, line in enumerate(text.splitlines(), start=1):
-        stripped = line.strip()
-        if stripped.startswith("[") and stripped.endswith("]"):
-            table = stripped.strip("[] ")
-            if table == key:
-                found = found or number
-        elif table == ".".join(tables) and stripped.split("=")[0].strip() == leaf:
-            return number
-    return found
 
 
 def preset_path(name_or_path: str) -> Path:
@@ -379,7 +308,7 @@ def load_settings(preset: str | None = None, overrides: dict | None = None) -> S
         try:
             settings = _over(settings, data, str(path))
         except ConfigError as exc:
-            line = _line_of(text, exc.key) if exc.key else None
+            line = line_of(text, exc.key) if exc.key else None
             if line is None:
                 raise
             raise ConfigError(str(exc).replace(f"{path}:", f"{path}:{line}:", 1), exc.key) from None
