@@ -20,7 +20,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
                 "visualizer.signals", "visualizer.detail", "visualizer.frame",
                 "visualizer.architecture", "visualizer.interventions", "visualizer.running_norm",
                 "visualizer.progress", "visualizer.config", "visualizer.refusals",
-                "visualizer.logs")),
+                "visualizer.logs", "visualizer.heap")),
     ("data", ("visualizer.measures", "visualizer.anatomy", "visualizer.features",
               "visualizer.handoff", "visualizer.trace", "visualizer.network", "visualizer.wire")),
     ("model", ("visualizer.model",)),

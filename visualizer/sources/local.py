@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from multiprocessing.connection import Connection
 
+from visualizer import heap
 from visualizer.config import GenerationSettings, Settings
 from visualizer.detail import Detail, detail_named
 from visualizer.errors import UserError
@@ -47,6 +48,7 @@ def _latest(changes) -> Callable[[], Interventions | None]:
 def _serve(settings: Settings, commands: Connection, out: Connection, cancel, changes) -> None:
     """Model process: load, then run `generate` commands until `quit` or the pipe closes;
     `changes`: interventions switched while an answer runs (from its next token)."""
+    heap.steady()  # its frames come and go by the thousand an hour
     try:
         import torch
 

@@ -1,0 +1,39 @@
+"""heap.steady keeps frame-sized blocks out of the heap even after a larger block was freed
+(glibc would otherwise raise its mmap threshold and cut later frames from the heap, where their
+holes fragment it). Run in a fresh interpreter each: the setting is for the whole process."""
+
+import subprocess
+import sys
+
+import pytest
+
+PROBE = """
+import ctypes, sys
+from visualizer import heap
+if sys.argv[1] == "steady":
+    heap.steady()
+class Info(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_size_t) for n in ("arena", "ordblks", "smblks", "hblks", "hblkhd",
+                "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
+libc = ctypes.CDLL(None)
+libc.mallinfo2.restype = Info
+libc.malloc.restype = ctypes.c_void_p
+libc.free.argtypes = [ctypes.c_void_p]
+libc.free(libc.malloc(4 << 20))  # a large block freed: glibc raises its threshold to 4 MB
+before = libc.mallinfo2().hblks
+frame = libc.malloc(400 << 10)  # a SmolLM2 frame's size
+print(libc.mallinfo2().hblks - before)
+"""
+
+
+def _own_mmaps(mode: str) -> int:
+    """How many mmaps of their own a frame-sized block got after a 4 MB block was freed."""
+    done = subprocess.run([sys.executable, "-c", PROBE, mode], capture_output=True, text=True,
+                          timeout=60, check=True)  # fmt: skip
+    return int(done.stdout.split()[-1])
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc")
+def test_a_frame_gets_its_own_mmap_after_a_larger_block_was_freed() -> None:
+    assert _own_mmaps("glibc") == 0  # without it: cut from the heap (what fragmented it)
+    assert _own_mmaps("steady") == 1
