@@ -10,7 +10,7 @@ from visualizer.config import Settings
 from visualizer.detail import Detail
 from visualizer.errors import Unreachable, UserError
 from visualizer.handoff import Status
-from visualizer.progress import show_progress
+from visualizer.progress import counter, show_progress
 from visualizer.sources import FrameSource, check, open_source
 from visualizer.sources.remote import CUT_OFF
 from visualizer.trace import TraceBuilder, write_trace
@@ -52,15 +52,6 @@ def trace_command(settings: Settings, prompt: str, out: Path,
     return 0
 
 
-def _generating(done: int, limit: int) -> None:
-    """An updating line on a terminal; every 16th token in a log."""
-    line = f"generating {done}/{limit} tokens"
-    if sys.stderr.isatty():
-        print(f"\r\033[K{line}", end="", file=sys.stderr, flush=True)
-    elif done % 16 == 0:
-        print(line, file=sys.stderr, flush=True)
-
-
 def run_model(settings: Settings, prompt: str) -> tuple[TraceBuilder, dict]:
     """Answer `prompt` through the settings' FrameSource (a local model process, or the server
     of `model.source`) and return every frame (`builder.frames`) with the run's description.
@@ -98,33 +89,31 @@ def _run(source: FrameSource, settings: Settings, prompt: str, gen, detail: Deta
     notes += arch.notes if arch is not None else []
     meta.update(_meta(settings, prompt, ready, notes, source.name, builder))
     request = source.generate(prompt, gen, detail)
-    generated = 0
-    while True:
-        batch = source.drain(timeout=WAIT_S)
-        check(batch)
-        patience.watch(batch.status)
-        if batch.dropped:
-            raise RuntimeError(f"{source.name} lost {batch.dropped} frames")
-        for frame in batch.frames:
-            builder.add(frame)
-            if not frame.is_prompt:
-                generated += 1
-                _generating(generated, gen.max_tokens)
-        status = batch.status
-        # a connection lost once the request went out: that answer is not whole (the server
-        # ends it, or sends the rest to a connection that is gone)
-        cut = status.request == request and status.message in (CUT_OFF, wire.SERVER_STOPPING)
-        if status.state == "reconnecting" or cut:
-            why = status.message if cut else CUT_OFF
-            raise Unreachable(f"{source.name}: {why}; no trace written, try again")
-        if status.request == request and status.message and status.message not in notes:
-            notes.append(status.message)  # a long prompt cut to the window, say
-            print(f"neuroweb: {status.message}", file=sys.stderr)
-        if status.request == request and status.state in ("finished", "stopped"):
-            if not batch.frames:
-                break
-    if sys.stderr.isatty():
-        print(file=sys.stderr)  # end the updating line
+    with counter("generating", gen.max_tokens, "tokens") as generated:
+        while True:
+            batch = source.drain(timeout=WAIT_S)
+            check(batch)
+            patience.watch(batch.status)
+            if batch.dropped:
+                raise RuntimeError(f"{source.name} lost {batch.dropped} frames")
+            for frame in batch.frames:
+                builder.add(frame)
+                if not frame.is_prompt:
+                    generated.update()
+            status = batch.status
+            # a connection lost once the request went out: that answer is not whole (the
+            # server ends it, or sends the rest to a connection that is gone)
+            cut = status.request == request and status.message in (CUT_OFF, wire.SERVER_STOPPING)
+            if status.state == "reconnecting" or cut:
+                why = status.message if cut else CUT_OFF
+                raise Unreachable(f"{source.name}: {why}; no trace written, try again")
+            if status.request == request and status.message and status.message not in notes:
+                notes.append(status.message)  # a long prompt cut to the window, say
+                generated.write(f"neuroweb: {status.message}", file=sys.stderr)
+            if status.request == request and status.state in ("finished", "stopped"):
+                if not batch.frames:
+                    break
+        generated.total = generated.n  # the answer ended here: --tokens was its most
     if not builder.rows:
         raise RuntimeError(f"{source.name} sent no frames")
     meta.update(_meta(settings, prompt, ready, notes, source.name, builder))
@@ -183,8 +172,7 @@ def _wait_ready(source: FrameSource, patience: _Patience) -> Status:
         check(batch)
         patience.watch(batch.status)
         if batch.status.state == "ready":
-            if sys.stderr.isatty():
-                print(file=sys.stderr)
+            show_progress(1.0, "ready")
             return batch.status
         if batch.status.state == "loading":
             show_progress(batch.status.progress, batch.status.message)

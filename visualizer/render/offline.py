@@ -13,8 +13,6 @@ import multiprocessing as mp
 import os
 import shutil
 import signal
-import sys
-import time
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, replace
@@ -31,6 +29,7 @@ from visualizer.frame import Frame
 from visualizer.gl.context import HeadlessTarget
 from visualizer.handoff import Status
 from visualizer.paths import check_output_path
+from visualizer.progress import counter
 from visualizer.record.mux import join
 from visualizer.record.recover import (
     FIRST_PART,
@@ -104,17 +103,6 @@ def fitted(frames: list[Frame], fps: int, total: int) -> tuple[list[float], int]
     return schedule(frames, gaps / max(clip_s - lead_s - hold_s, 1 / fps), lead_s), total
 
 
-def _progress(done: int, total: int, started: float) -> None:
-    """One updating line on a terminal; a line per quarter in a log."""
-    rate = done / max(time.perf_counter() - started, 1e-6)
-    eta = (total - done) / max(rate, 1e-6)
-    line = f"rendering {done}/{total} frames  {rate:5.1f} frames/s  ETA {eta:4.0f} s"
-    if sys.stderr.isatty():
-        print(f"\r\033[K{line}", end="\n" if done == total else "", file=sys.stderr, flush=True)
-    elif done == total or done * 4 // total != (done - 10) * 4 // total:
-        print(line, file=sys.stderr, flush=True)
-
-
 def processes_for(total: int, fps: int, asked: int) -> int:
     """How many processes draw a video of `total` frames: `asked` (at most one per frame), or
     with 0 one per core, at most MAX_PROCESSES, each drawing at least PART_MIN_S of it."""
@@ -145,7 +133,9 @@ def render_video(
     _clear_parts(parts_folder(out), out)
     parts = processes_for(timeline[1], fps, processes)
     if parts == 1:
-        return _draw_part(run, settings, out, size, timeline, 0, timeline[1], _progress)
+        with counter("rendering", timeline[1], "frames") as drawn:
+            return _draw_part(run, settings, out, size, timeline, 0, timeline[1],
+                              lambda done: drawn.update(done - drawn.n))  # fmt: skip
     return _draw_in_parts(run, settings, out, size, timeline, parts)
 
 
@@ -157,14 +147,15 @@ def _draw_part(
     timeline: tuple[list[float], int],
     first: int,
     last: int,
-    progress: Callable[[int, int, float], None],
+    progress: Callable[[int], None],
     stopped: Callable[[], bool] = lambda: False,
 ) -> Path:
     """Video frames first..last-1 of the timeline to `out`, the soundtrack (if the settings
     have one) for the whole of it. The frames before `first` pass through the same pipeline
     undrawn, but for the last WARM_S of them: drawn, not recorded, so the flash limiter enters
     the part with the second of memory it would have had (safety/limiter.py). Past `last`,
-    with a soundtrack, frames pass undrawn to its end. `stopped()` True: as Ctrl-C."""
+    with a soundtrack, frames pass undrawn to its end. `progress(done)`: the frames of the part
+    drawn so far, at every 10th and the last. `stopped()` True: as Ctrl-C."""
     times, total = timeline
     clock = FixedStepClock(settings.record.fps)
     target = HeadlessTarget(size)
@@ -173,7 +164,6 @@ def _draw_part(
     end = total if settings.sound.enabled else last
     try:
         app = App(settings, target, run.player(clock, times), clock, adaptive=False)
-        started = time.perf_counter()
         for k in range(end):
             if stopped():
                 raise KeyboardInterrupt
@@ -184,7 +174,7 @@ def _draw_part(
                 break  # the encoder failed; its reason is below
             done = k + 1 - first
             if first <= k < last and (done % 10 == 0 or k == last - 1):
-                progress(done, last - first, started)
+                progress(done)
     except KeyboardInterrupt as stop:
         if app is not None:
             app.release()  # keeps what was drawn
@@ -281,21 +271,21 @@ def _bounds(total: int, parts: int, warm: int) -> list[int]:
 
 def _follow(pipes: list[Connection], total: int) -> list[Path | str]:
     """The parts' results, saying the progress of them all meanwhile."""
-    done, results, started = [0] * len(pipes), [None] * len(pipes), time.perf_counter()
-    while any(r is None for r in results):
-        for pipe in connection_wait([p for p, r in zip(pipes, results, strict=True)
-                                     if r is None], timeout=0.5):  # fmt: skip
-            i = pipes.index(pipe)
-            try:
-                kind, value = pipe.recv()
-            except (EOFError, OSError):
-                kind, value = "result", f"the process drawing part {i + 1} died"
-            if kind == "done":
-                done[i] = value
-                _progress(sum(done), total, started)
-            else:
-                results[i] = value
-    _progress(total, total, started)
+    done, results = [0] * len(pipes), [None] * len(pipes)
+    with counter("rendering", total, "frames") as drawn:
+        while any(r is None for r in results):
+            for pipe in connection_wait([p for p, r in zip(pipes, results, strict=True)
+                                         if r is None], timeout=0.5):  # fmt: skip
+                i = pipes.index(pipe)
+                try:
+                    kind, value = pipe.recv()
+                except (EOFError, OSError):
+                    kind, value = "result", f"the process drawing part {i + 1} died"
+                if kind == "done":
+                    done[i] = value
+                    drawn.update(sum(done) - drawn.n)
+                else:
+                    results[i] = value
     return results
 
 
@@ -317,7 +307,7 @@ def _part(pipe: Connection, run: Run, settings: Settings, out: Path, size: tuple
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # the parent's to handle
         signal.signal(sig, signal.SIG_IGN)
 
-    def count(frames: int, _total: int, _started: float) -> None:
+    def count(frames: int) -> None:
         pipe.send(("done", frames))
 
     try:
