@@ -10,7 +10,7 @@ import os
 import sys
 from pathlib import Path
 
-from visualizer import signals
+from visualizer import heap, signals
 from visualizer.config import SCENES, PresetWatch, Settings, load_settings
 from visualizer.detail import LEVELS
 from visualizer.errors import Unreachable, UserError
@@ -340,6 +340,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
     if not faulthandler.is_enabled():  # a crash in native code (GL, SDL) says where it was
         faulthandler.enable()
+    heap.steady()  # a window, kiosk or server runs for days: its heap must not fragment
     # events (a server lost and found again, a kiosk's doings): one line each on stderr
     logging.basicConfig(format="neuroweb: %(message)s", level=logging.WARNING)
     try:
