@@ -15,8 +15,6 @@ that take turns; the Kiosk drives the App from the outside, once per frame:
 - everything is logged to a size-capped, rotating file.
 """
 
-import ctypes
-import functools
 import logging
 import os
 import random
@@ -29,6 +27,7 @@ from pathlib import Path
 
 from msgspec import structs
 
+from visualizer import heap
 from visualizer.attract import Attract, ReplayWhileLoading
 from visualizer.clock import RealClock
 from visualizer.config import KioskSettings, Settings, load_settings, parse_keys
@@ -82,22 +81,6 @@ def kiosk_log(settings: KioskSettings) -> logging.Logger:
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     log.addHandler(handler)
     return logging.getLogger("neuroweb.kiosk")
-
-
-def _trim_heap() -> None:
-    """Hand the C heap's free pages back to the system (glibc's malloc_trim; elsewhere nothing).
-
-    Textures and frames come and go by the thousand an hour, and glibc keeps the freed pages
-    in its heap: a soak without this grew 0.5 MB a minute, with it (once an answer) it stays
-    flat."""
-    trim = _malloc_trim()
-    if trim is not None:
-        trim(0)
-
-
-@functools.cache
-def _malloc_trim():
-    return getattr(ctypes.CDLL(None), "malloc_trim", None)  # the process's own C library
 
 
 def kiosk_source(settings: Settings, log: logging.Logger) -> tuple[ReplayWhileLoading, Attract]:
@@ -199,7 +182,7 @@ class Kiosk:
     def ask(self) -> None:
         prompt = self.playlist.next_prompt()
         self.log.info("prompt: %s", prompt)
-        _trim_heap()
+        heap.trim()  # textures and small objects still come and go in the heap
         self.app.ask(prompt, max_tokens=self.settings.tokens)
         self.answers += 1
         self._idle_since = None
