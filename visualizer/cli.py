@@ -5,9 +5,9 @@ Bad input ends with one line on stderr naming the argument, file or key, and exi
 
 import argparse
 import faulthandler
-import logging
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from visualizer import heap, signals
@@ -15,6 +15,7 @@ from visualizer.config import SCENES, PresetWatch, Settings, load_settings
 from visualizer.detail import LEVELS
 from visualizer.errors import Unreachable, UserError
 from visualizer.interventions import interventions_from
+from visualizer.logs import log_to_stderr
 from visualizer.network import DEFAULT_LISTEN
 from visualizer.paths import check_output_path
 from visualizer.signals import stop_like_ctrl_c
@@ -26,31 +27,25 @@ class _Parser(argparse.ArgumentParser):
         raise UserError(f"{command}: {message}" if command else message)
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number ≥ 1, got {text!r}")
-    return value
+def _number(kind: type, lo: float, hi: float, expected: str) -> Callable[[str], float]:
+    """A flag's type: a `kind` from `lo` to `hi` (a float above `lo`), or the one line saying
+    what was `expected`."""
+
+    def number(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            value = None
+        if value is None or not (lo < value if kind is float else lo <= value) or value > hi:
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+        return value
+
+    return number
 
 
-def _count(text: str) -> int:
-    """A whole number from 0 (0: chosen for this machine) to 64."""
-    if not text.isdigit() or not 0 <= int(text) <= 64:
-        raise argparse.ArgumentTypeError(f"expected a whole number in 0..64, got {text!r}")
-    return int(text)
-
-
-def _rate(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = 0.0
-    if not 0 < value <= 1000:
-        raise argparse.ArgumentTypeError(f"expected a number in (0, 1000], got {text!r}")
-    return value
+_positive = _number(int, 1, float("inf"), "a whole number ≥ 1")
+_count = _number(int, 0, 64, "a whole number in 0..64")  # 0: chosen for this machine
+_rate = _number(float, 0, 1000, "a number in (0, 1000]")
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -87,17 +82,16 @@ def _add_source_flags(p: argparse.ArgumentParser) -> None:
                    help="what each frame carries (default: full locally, reduced remotely)")
 
 
-def _add_model_flags(p: argparse.ArgumentParser) -> None:
+def _add_answer_flags(p: argparse.ArgumentParser) -> None:
+    """Where the model runs, which, how it samples and what is changed in it."""
     _add_source_flags(p)
     p.add_argument("--model", help="a model folder, .gguf file, or local HF cache name")
-    p.add_argument(
-        "--trust-pickle",
-        action="store_true",
-        default=None,
-        help="allow .bin/.pt weights (pickle can run code)",
-    )
+    p.add_argument("--trust-pickle", action="store_true", default=None,
+                   help="allow .bin/.pt weights (pickle can run code)")  # fmt: skip
     p.add_argument("--preset", default="default", help="preset name in configs/ or a .toml path")
     p.add_argument("--threads", type=int, help="torch threads for the model (0 = all cores)")
+    _add_sampling_flags(p)
+    _add_intervention_flags(p)
 
 
 def _add_intervention_flags(p: argparse.ArgumentParser) -> None:
@@ -105,8 +99,8 @@ def _add_intervention_flags(p: argparse.ArgumentParser) -> None:
                    help="zero a part from the first token: mlp:10, attn:3, head:3.7 (repeat)")
     p.add_argument("--steer", action="append", metavar="BLOCK:SCALE:PLUS|MINUS",
                    help="add SCALE × (mean residual after BLOCK on PLUS − on MINUS) there")
-    p.add_argument("--no-ghost", action="store_true", default=None,
-                   help="do not run the untouched answer beside a changed one")
+    p.add_argument("--no-ghost", action="store_false", dest="ghost", default=None,
+                   help="do not run the untouched answer beside a changed one")  # fmt: skip
 
 
 def _add_sampling_flags(p: argparse.ArgumentParser) -> None:
@@ -119,11 +113,21 @@ def _add_sampling_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--raw", action="store_true", default=None, help="skip the chat template")
 
 
+def _command(sub: argparse._SubParsersAction, name: str, run: Callable[..., int], about: str,
+             *, like_ctrl_c: bool = False, info: tuple[str, ...] = ()) -> argparse.ArgumentParser:
+    """The sub-command `name`, run by `run(args)`. `like_ctrl_c`: SIGTERM and SIGHUP end it as
+    Ctrl-C does (its file finished and kept); `info`: loggers whose INFO records stderr shows."""
+    command = sub.add_parser(name, help=about)
+    command.set_defaults(func=run, like_ctrl_c=like_ctrl_c, info=info)
+    return command
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="neuroweb", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    run = sub.add_parser("run", help="the live window (a headless clip when there is no display)")
+    run = _command(sub, "run", _run, "the live window (a headless clip when there is no display)",
+                   like_ctrl_c=True)  # fmt: skip
     run.add_argument("--prompt", help="start generating this at once")
     run.add_argument("--record", type=Path, help="record the window to this .mp4 from the start")
     run.add_argument("--headless", action="store_true",
@@ -134,11 +138,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--terminal", action="store_true",
                      help="no graphics: stream answers as text (prompts from stdin)")
     _add_scene_flag(run)
-    _add_model_flags(run)
-    _add_sampling_flags(run)
-    _add_intervention_flags(run)
+    _add_answer_flags(run)
 
-    trace = sub.add_parser("trace", help="record every position of one run to an .npz")
+    trace = _command(sub, "trace", _trace, "record every position of one run to an .npz",
+                     like_ctrl_c=True)  # fmt: skip
     trace.add_argument("--prompt", required=True)
     trace.add_argument("--out", required=True, type=Path)
     trace.add_argument("--attention-window", type=_positive,
@@ -149,48 +152,47 @@ def build_parser() -> argparse.ArgumentParser:
     trace.add_argument("--remote", nargs="?", const="ndif", choices=("ndif", "local"),
                        help="with --engine nnsight: run on NDIF (or 'local': a dry run of "
                        "that request, here)")  # fmt: skip
-    _add_model_flags(trace)
-    _add_sampling_flags(trace)
-    _add_intervention_flags(trace)
+    _add_answer_flags(trace)
 
-    render = sub.add_parser("render", help="render a prompt or a saved trace to a video, offline")
+    render = _command(sub, "render", _render, "render a prompt or a saved trace to a video, "
+                      "offline", like_ctrl_c=True)  # fmt: skip
     _add_source(render, "run the model on this and render its answer")
     render.add_argument("--out", required=True, type=Path, help="the .mp4 to write")
     render.add_argument("--size", type=_size, default=(1920, 1080), help="WIDTHxHEIGHT")
-    render.add_argument("--fps", type=_positive, default=60, help="video frames per second")
+    render.add_argument("--fps", type=_number(int, 1, 240, "a whole number in 1..240"), default=60,
+                        help="video frames per second")  # fmt: skip
     render.add_argument("--token-rate", type=_rate, default=8.0, help="tokens per video second")
     render.add_argument("--no-audio", action="store_true", help="no soundtrack")
     render.add_argument("--processes", type=_count, default=0,
                         help="processes that draw it, each a part (default 0: one per core, "
                         "at most 2, each part at least 5 s)")  # fmt: skip
     _add_scene_flag(render)
-    _add_model_flags(render)
-    _add_sampling_flags(render)
-    _add_intervention_flags(render)
+    _add_answer_flags(render)
 
-    snap = sub.add_parser("snapshot", help="a poster of one answer: the architecture, live, as PNG")
+    snap = _command(sub, "snapshot", _snapshot, "a poster of one answer: the architecture, "
+                    "live, as PNG", like_ctrl_c=True)  # fmt: skip
     _add_source(snap, "run the model on this and draw its last token")
     snap.add_argument("--out", required=True, type=Path, help="the .png to write")
     snap.add_argument("--size", type=_size, help="WIDTHxHEIGHT (default: the preset's poster)")
     _add_scene_flag(snap, default="architecture")
-    _add_model_flags(snap)
-    _add_sampling_flags(snap)
-    _add_intervention_flags(snap)
+    _add_answer_flags(snap)
 
-    recover = sub.add_parser("recover", help="make recordings cut short by a crash playable")
+    recover = _command(sub, "recover", _recover, "make recordings cut short by a crash playable")
     recover.add_argument("folder", nargs="?", type=Path, default=Path("."),
                          help="where to look (default: here)")
 
-    inspect = sub.add_parser("inspect", help="print what the model is made of (no rendering)")
+    inspect = _command(sub, "inspect", _inspect, "print what the model is made of (no rendering)")
     inspect.add_argument("--model", default="", help="a model folder, .gguf or HF cache name")
     inspect.add_argument("--trust-pickle", action="store_true", help="allow .bin/.pt weights")
     inspect.add_argument("--json", action="store_true", help="JSON, each fact with its source")
 
-    kiosk = sub.add_parser("kiosk", help="an installation: fullscreen, unattended, self-healing")
+    kiosk = _command(sub, "kiosk", _kiosk, "an installation: fullscreen, unattended, "
+                     "self-healing", like_ctrl_c=True)  # fmt: skip
     kiosk.add_argument("--config", default="kiosk", help="preset name in configs/ or a .toml")
     _add_source_flags(kiosk)
 
-    serve = sub.add_parser("serve", help="run the model as a server for windows elsewhere")
+    serve = _command(sub, "serve", _serve, "run the model as a server for windows elsewhere",
+                     info=("neuroweb.serve",))  # fmt: skip
     serve.add_argument("--model", help="a model folder, .gguf file, or local HF cache name")
     serve.add_argument("--listen", default=DEFAULT_LISTEN, metavar="HOST:PORT",
                        help=f"where to listen (default {DEFAULT_LISTEN}, this machine only)")
@@ -205,7 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--preset", default="default", help="preset name or .toml path")
     _add_intervention_flags(serve)
 
-    soak = sub.add_parser("soak", help="run the kiosk headless, time compressed; print JSON")
+    soak = _command(sub, "soak", _soak, "run the kiosk headless, time compressed; print JSON")
     soak.add_argument("--minutes", type=_rate, required=True, help="how long to run")
     soak.add_argument("--inject-faults", action="store_true",
                       help="a model exception, a killed ffmpeg, a corrupted preset, in turn")
@@ -214,7 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
     soak.add_argument("--served", action="store_true",
                       help="the model in a `neuroweb serve` child process, the kiosk its client")
 
-    bench = sub.add_parser("bench", help="measure speed and memory, print JSON")
+    bench = _command(sub, "bench", _bench, "measure speed and memory, print JSON")
     bench.add_argument("--json", action="store_true", help="print only the JSON object")
     bench.add_argument("--tokens", type=int, default=64, help="tokens per measurement")
     bench.add_argument("--skip-cold", action="store_true", help="skip the cold-load measurement")
@@ -238,12 +240,9 @@ def overrides_from(args: argparse.Namespace) -> dict:
     flags["model"]["name"] = getattr(args, "model", None)
     flags["look"] = {"scene": getattr(args, "scene", None)}
     flags["capture"] = {"trace_window": getattr(args, "attention_window", None)}
-    no_ghost = getattr(args, "no_ghost", None)
     interventions_from(tuple(getattr(args, "ablate", None) or ()),
                        tuple(getattr(args, "steer", None) or ()))  # a bad one: named as given
-    flags["intervene"] = {"ablate": getattr(args, "ablate", None),
-                          "steer": getattr(args, "steer", None),
-                          "ghost": False if no_ghost else None}  # fmt: skip
+    flags["intervene"] = {key: getattr(args, key, None) for key in ("ablate", "steer", "ghost")}
     return {
         section: {k: v for k, v in values.items() if v is not None}
         for section, values in flags.items()
@@ -260,16 +259,14 @@ def _mention_leftovers(*folders: Path) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     settings = settings_from(args)
-    if not args.terminal:
-        _mention_leftovers(Path.cwd(), *([args.record.parent] if args.record else []))
     if args.terminal:
         from visualizer.terminal import run_terminal
 
         return run_terminal(settings, args.prompt)
-    if not args.headless:
-        for flag in ("frames", "size", "screenshot"):
-            if getattr(args, flag) is not None:
-                raise UserError(f"run: --{flag} needs --headless")
+    _mention_leftovers(Path.cwd(), *([args.record.parent] if args.record else []))
+    for flag in ("frames", "size", "screenshot"):
+        if not args.headless and getattr(args, flag) is not None:
+            raise UserError(f"run: --{flag} needs --headless")
     watch = None if args.headless else PresetWatch(args.preset, overrides_from(args))
     from visualizer.sources import model_first
 
@@ -304,8 +301,6 @@ def _answer(args: argparse.Namespace, settings: Settings):
 def _render(args: argparse.Namespace) -> int:
     from visualizer.render.offline import paced, render_video
 
-    if args.fps > 240:
-        raise UserError(f"render: --fps: expected at most 240, got {args.fps}")
     settings = settings_from(args)
     check_output_path(args.out)  # before minutes of model work
     _mention_leftovers(args.out.parent)
@@ -326,8 +321,7 @@ def _snapshot(args: argparse.Namespace) -> int:
         raise UserError(f"snapshot: --out {out}: expected a .png file name")
     check_output_path(out)  # before the model's work
     run = _answer(args, settings)
-    r = settings.record
-    size = args.size or (r.poster_width, r.poster_height)
+    size = args.size or (settings.record.poster_width, settings.record.poster_height)
     try:
         saved = snapshot(run, settings, out, size)
     except OSError as exc:
@@ -336,70 +330,71 @@ def _snapshot(args: argparse.Namespace) -> int:
     return 0
 
 
+def _trace(args: argparse.Namespace) -> int:
+    from visualizer.tracer import trace_command
+
+    if args.remote and args.engine != "nnsight":
+        raise UserError("trace: --remote needs --engine nnsight")
+    return trace_command(settings_from(args), args.prompt, args.out, (args.engine, args.remote))
+
+
+def _kiosk(args: argparse.Namespace) -> int:
+    from visualizer.kiosk import run_kiosk
+
+    _mention_leftovers(Path.cwd())
+    return run_kiosk(load_settings(args.config, overrides_from(args)))
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from visualizer.server import serve_command
+
+    return serve_command(settings_from(args), args.listen, args.device_map, args.dtype,
+                         args.token_file, args.keys)  # fmt: skip
+
+
+def _soak(args: argparse.Namespace) -> int:
+    from visualizer.soak import soak_command
+
+    return soak_command(args.minutes, args.inject_faults, args.model, args.fault_every,
+                        args.served)  # fmt: skip
+
+
+def _recover(args: argparse.Namespace) -> int:
+    from visualizer.record.recover import recover_command
+
+    return recover_command(args.folder)
+
+
+def _inspect(args: argparse.Namespace) -> int:
+    from visualizer.report import inspect_command
+
+    return inspect_command(args.model, args.trust_pickle, args.json)
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from visualizer.bench import bench_command
+
+    return bench_command(tokens=args.tokens, skip_cold=args.skip_cold, quiet=args.json)
+
+
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
     if not faulthandler.is_enabled():  # a crash in native code (GL, SDL) says where it was
         faulthandler.enable()
     heap.steady()  # a window, kiosk or server runs for days: its heap must not fragment
-    # events (a server lost and found again, a kiosk's doings): one line each on stderr
-    logging.basicConfig(format="neuroweb: %(message)s", level=logging.WARNING)
     try:
         args = build_parser().parse_args(argv)
-        if args.command in ("run", "render", "trace", "snapshot", "kiosk"):
+        log_to_stderr(*args.info)
+        if args.like_ctrl_c:
             stop_like_ctrl_c()
-        if args.command == "run":
-            return _run(args)
-        if args.command == "render":
-            return _render(args)
-        if args.command == "snapshot":
-            return _snapshot(args)
-        if args.command == "soak":
-            from visualizer.soak import soak_command
-
-            return soak_command(args.minutes, args.inject_faults, args.model, args.fault_every,
-                                args.served)
-        if args.command == "recover":
-            from visualizer.record.recover import recover_command
-
-            return recover_command(args.folder)
-        if args.command == "inspect":
-            from visualizer.report import inspect_command
-
-            return inspect_command(args.model, args.trust_pickle, args.json)
-        if args.command == "kiosk":
-            from visualizer.kiosk import run_kiosk
-
-            _mention_leftovers(Path.cwd())
-            return run_kiosk(load_settings(args.config, overrides_from(args)))
-        if args.command == "serve":
-            from visualizer.server import serve_command
-
-            return serve_command(settings_from(args), args.listen, args.device_map, args.dtype,
-                                 args.token_file, args.keys)  # fmt: skip
-        if args.command == "trace":
-            from visualizer.tracer import trace_command
-
-            if args.remote and args.engine != "nnsight":
-                raise UserError("trace: --remote needs --engine nnsight")
-            engine = (args.engine, args.remote)
-            return trace_command(settings_from(args), args.prompt, args.out, engine)
-        from visualizer.bench import bench_command
-
-        return bench_command(tokens=args.tokens, skip_cold=args.skip_cold, quiet=args.json)
-    except UserError as exc:
+        return args.func(args)
+    except (UserError, Unreachable) as exc:  # bad input: 2; a server that did not answer: 1
         clear = "\r\033[K" if sys.stderr.isatty() else ""  # over a progress line
         print(f"{clear}neuroweb: {exc}", file=sys.stderr)
-        return 2
-    except Unreachable as exc:
-        clear = "\r\033[K" if sys.stderr.isatty() else ""
-        print(f"{clear}neuroweb: {exc}", file=sys.stderr)
-        return 1
+        return 2 if isinstance(exc, UserError) else 1
     except KeyboardInterrupt as stop:
         kept = getattr(stop, "kept", None)
         said = f"; kept {kept}" if kept else ""
         print(f"\nneuroweb: stopped ({signals.name(stop)}){said}", file=sys.stderr)
         return signals.exit_status(stop)
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -32,6 +32,7 @@ from visualizer.attract import Attract, ReplayWhileLoading
 from visualizer.clock import RealClock
 from visualizer.config import KioskSettings, Settings, load_settings, parse_keys
 from visualizer.errors import UserError
+from visualizer.logs import FILE_FORMAT
 from visualizer.render.app import App
 from visualizer.sound.speakers import Speakers
 from visualizer.sources import leave_a_core, open_source
@@ -78,7 +79,7 @@ def kiosk_log(settings: KioskSettings) -> logging.Logger:
         old.close()
     handler = RotatingFileHandler(settings.log_file, maxBytes=settings.log_bytes,
                                   backupCount=LOG_BACKUPS, encoding="utf-8")  # fmt: skip
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    handler.setFormatter(logging.Formatter(FILE_FORMAT))
     log.addHandler(handler)
     return logging.getLogger("neuroweb.kiosk")
 
