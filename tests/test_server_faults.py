@@ -131,7 +131,7 @@ def test_a_request_that_raises_is_its_failure_and_a_dead_model_ends_the_server(t
     sock = _raw_client(address)
     try:
         _hello(sock)
-        layer = server.lm.model.model.layers[0]
+        layer = server.model.lm.model.model.layers[0]
         raised = []
 
         def once(module, args):
@@ -152,13 +152,13 @@ def test_a_request_that_raises_is_its_failure_and_a_dead_model_ends_the_server(t
         def always(module, args):
             raise RuntimeError("weights gone")
 
-        server.lm.model.model.embed_tokens.register_forward_pre_hook(always)
+        server.model.lm.model.model.embed_tokens.register_forward_pre_hook(always)
         sock.send_multipart(_raw({**ORDINARY, "request": 3}))
         last = _until(sock, lambda m: isinstance(m, wire.FailureMessage))[-1]
         assert "weights gone" in last.message
         thread.join(30)
         assert not thread.is_alive()
-        assert server.exit_status == 1 and "cannot go on" in server.gone
+        assert server.exit_status == 1 and "cannot go on" in server.model.gone
     finally:
         sock.close()
         server.stop()
@@ -471,10 +471,10 @@ def test_a_remote_trace_cut_off_mid_answer_is_not_written_as_whole(tiny_llama_di
     server, thread, address = _in_process(tiny_llama_dir)
     try:
         deadline = time.monotonic() + 60
-        while server.lm is None:
+        while server.model.lm is None:
             assert time.monotonic() < deadline and thread.is_alive()
             time.sleep(0.05)
-        server.lm.model.model.embed_tokens.register_forward_pre_hook(
+        server.model.lm.model.model.embed_tokens.register_forward_pre_hook(
             lambda module, args: time.sleep(0.05))  # fmt: skip
 
         def stop_once_generating() -> None:

@@ -99,7 +99,7 @@ def test_thousands_of_generated_messages_break_nothing_and_leave_nothing(tiny_ll
         took = time.monotonic() - began
         rss = psutil.Process().memory_info().rss / 2**20
         tracemalloc.stop()
-        assert thread.is_alive(), server.gone
+        assert thread.is_alive(), server.model.gone
         # an ordinary request, from a fresh client, is answered
         sock.close()
         sock = _raw_client(address)
@@ -108,7 +108,8 @@ def test_thousands_of_generated_messages_break_nothing_and_leave_nothing(tiny_ll
                                             "request": 1})])  # fmt: skip
         assert _answered(sock, 1)
         print(f"fuzz: {sent[0]} messages in {took:.1f} s, {replies[0]} replies, "
-              f"{server.refused} refused, {server.answers} answers, {server.failed} failed; "
+              f"{server.refused} refused, {server.model.answers} answers, "
+              f"{server.model.failed} failed; "
               f"held by our code after each third: {held} bytes; RSS {rss:.0f} MB")
         assert sent[0] >= 2.7 * EXAMPLES and server.refused > EXAMPLES
         # what the package's code holds is bounded by the sessions it keeps (a few hundred
