@@ -1,6 +1,6 @@
 """`neuroweb serve` as a command: the address, token and keys checked, the server run until
 Ctrl-C or SIGTERM, and its events (serving, the public key, the count of answers, why it
-ended) logged to "neuroweb.serve"."""
+ended) logged to "neuroweb.serve", whose INFO records the command line shows."""
 
 import logging
 import signal
@@ -16,8 +16,6 @@ log = logging.getLogger("neuroweb.serve")
 def serve_command(settings: Settings, listen: str, device_map: str | None, dtype: str,
                   token_file: str | None, keys_dir: str | None = None) -> int:  # fmt: skip
     """Serve until Ctrl-C or SIGTERM (exit 0 then; 1 if the model could not go on)."""
-    if log.level == logging.NOTSET:  # its events are what its operator watches: shown
-        log.setLevel(logging.INFO)
     host, port = parse_address(listen, "--listen")
     token = read_token(token_file) if token_file else None
     keys = keys_for(host, listen, keys_dir)
