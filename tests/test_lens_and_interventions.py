@@ -276,7 +276,7 @@ def test_smollm2_s_lens_rows_are_the_exact_lens_within_their_stated_precision(
 def test_the_lens_normaliser_equals_torch_s_on_logits_of_any_spread():
     """The lens's log Σ exp (which keeps exp() out of denormals) against torch's own: logits
     spread over hundreds (an early layer through the final norm), and -inf entries."""
-    from visualizer.model.capture import _logsumexp
+    from visualizer.model.lens import _logsumexp
 
     logits = torch.randn(2, 9, 4096, generator=torch.Generator().manual_seed(0)) * 60
     logits[0, 0, :7] = float("-inf")
@@ -293,7 +293,8 @@ def test_under_the_capture_the_model_s_logits_are_its_own_and_its_lens_is_exact(
     the model's rows and the lensed ones in one product: the model's logits are those it gives
     without the capture, and every lensed row's words and probabilities are those of the plain
     lens (final norm, the layer's own product, softmax) taken after the capture."""
-    from visualizer.model.capture import capture, lens_rows, logit_lens
+    from visualizer.model.capture import capture
+    from visualizer.model.lens import lens_rows, logit_lens
     from visualizer.model.load import load_model
 
     lm = load_model(str(family_dir(family)))

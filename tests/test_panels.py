@@ -11,7 +11,7 @@ from visualizer.config import load_settings
 from visualizer.features import SceneState
 from visualizer.gl.context import HeadlessTarget
 from visualizer.gl.shaders import ShaderLibrary
-from visualizer.model.capture import lens_rows
+from visualizer.model.lens import lens_rows
 from visualizer.render.camera import Camera
 from visualizer.render.layers.panels import (
     Overlay,

@@ -118,8 +118,8 @@ def unembedding_ms(lm, calls: int = 50) -> dict:
     import torch
     import torch.nn.functional as F
 
-    from visualizer.model.capture import lens_input, lens_rows, lens_words, unembedded_rows
     from visualizer.model.generate import generate_frames
+    from visualizer.model.lens import lens_input, lens_rows, lens_words, unembedded_rows
     from visualizer.model.unembed import product
 
     cap = CaptureSettings()

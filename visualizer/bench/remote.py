@@ -82,8 +82,8 @@ def bytes_per_token(lm) -> dict:
     from visualizer import wire
     from visualizer.detail import LEVELS
     from visualizer.frame import Frame
-    from visualizer.model.capture import lens_rows
     from visualizer.model.generate import generate_frames
+    from visualizer.model.lens import lens_rows
 
     out: dict = {}
     gen = GenerationSettings(max_tokens=32, temperature=0.0)

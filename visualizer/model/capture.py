@@ -7,21 +7,16 @@ What is captured per forward pass (S = positions in the pass, kv = positions in 
   non-linearity (zeros in MoE blocks: their experts' activations are not captured);
 - `mlp_write`: what each MLP branch adds to the residual stream (after a post-MLP norm);
 - `experts`: an MoE block's routing weight per expert (0 for experts not chosen);
-- `attn`: each head's softmax weights of the new positions over the cached keys;
-- `lens`: the logit lens, the lensed rows of the residual stream through the final norm and
-  the unembedding, in one product with the model's own positions (hooks on the unembedding
-  layer, `visualizer/model/unembed.py`).
+- `attn`: each head's softmax weights of the new positions over the cached keys, from what the
+  capture's attention function hands its module's hook (`visualizer/model/attention.py`);
+- `lens`: the logit lens (`visualizer/model/lens.py`), the lensed rows of the residual stream
+  through the final norm and the unembedding, in one product with the model's own positions
+  (hooks on the unembedding layer, `visualizer/model/unembed.py`).
 
 Where the hooks go (which module is the attention, the MLP's output projection, the end of the
 MLP branch, the experts) is found by `visualizer/model/inspect.py` and handed in as Parts.
-
-Attention: `output_attentions` would need transformers' eager attention for everything. Instead
-the model runs a registered attention function, "neuroweb", that computes the output with SDPA
-(the fast path; with logit softcapping, which SDPA lacks, the eager way) and hands the rotated
-query and the cached keys to a forward hook on each attention module; the weights of just the
-new rows are then computed for all blocks in one batch. Grouped-query attention is expanded so
-every query head gets its own row; a sliding-window block's shorter cache is aligned with the
-others' positions.
+`capture` installs them; the `Recorder` collects what they see during a pass, and its `take`
+packs that into numpy (`Captured`), reduced to the detail asked.
 """
 
 from collections.abc import Iterator
@@ -31,66 +26,19 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from torch import nn
-from transformers import AttentionInterface
-from transformers.integrations.sdpa_attention import repeat_kv, sdpa_attention_forward
-from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 
 from visualizer.detail import Detail
+from visualizer.model.attention import ATTN_IMPLEMENTATION, AttentionInputs, attention_weights
+from visualizer.model.lens import (
+    OWN_ANSWER,
+    lens_input,
+    lens_logits,
+    lens_words,
+    unembedded_rows,
+)
 from visualizer.model.unembed import foldable, product
 
-ATTN_IMPLEMENTATION = "neuroweb"
 FULL = Detail()
-
-
-@dataclass(frozen=True)
-class AttentionInputs:
-    query: torch.Tensor  # [H, S, hd]
-    key: torch.Tensor  # [KV, kv, hd]
-    mask: torch.Tensor | None  # bool [1, 1, S, kv] or None (plain causal)
-    scale: float
-    softcap: float | None = None  # logits → tanh(logits / softcap) · softcap
-    sliding_window: int | None = None  # what the model handed its attention function
-
-
-def capture_attention(
-    module: nn.Module,
-    query: torch.Tensor,  # [B, H, S, hd], rotated
-    key: torch.Tensor,  # [B, KV, kv, hd], the whole cache, rotated
-    value: torch.Tensor,  # [B, KV, kv, hd]
-    attention_mask: torch.Tensor | None,  # bool [B, 1, S, kv] (True = may attend) or None
-    scaling: float | None = None,
-    dropout: float = 0.0,
-    **kwargs,
-) -> tuple[torch.Tensor, AttentionInputs]:
-    """SDPA's output, and in the weights' slot the inputs that the weights are computed from.
-
-    The weights are computed later for all blocks at once (Recorder.take): one batched matmul
-    and softmax instead of a handful of small ops per block, which cost 8% of a decode step.
-    """
-    scale = query.shape[-1] ** -0.5 if scaling is None else scaling
-    softcap = kwargs.pop("softcap", None)
-    if softcap is None:
-        out, _ = sdpa_attention_forward(
-            module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs
-        )
-    else:  # SDPA has no softcapping: the eager way
-        groups = query.shape[1] // key.shape[1]
-        scores = torch.matmul(query, repeat_kv(key, groups).transpose(2, 3)) * scale
-        scores = torch.tanh(scores / softcap) * softcap
-        s, kv = scores.shape[-2:]
-        allowed = torch.ones(s, kv, dtype=torch.bool, device=scores.device).tril(kv - s)
-        if attention_mask is not None:  # None: plain causal, which SDPA would have done
-            allowed = allowed & attention_mask
-        scores = scores.masked_fill(~allowed, float("-inf"))
-        weights = torch.softmax(scores, dim=-1, dtype=torch.float32).to(query.dtype)
-        out = torch.matmul(weights, repeat_kv(value, groups)).transpose(1, 2).contiguous()
-    inputs = AttentionInputs(query[0], key[0], attention_mask, scale, softcap,
-                             kwargs.get("sliding_window"))  # fmt: skip
-    return out, inputs
-
-
-AttentionInterface.register(ATTN_IMPLEMENTATION, capture_attention)
-AttentionMaskInterface.register(ATTN_IMPLEMENTATION, sdpa_mask)
 
 
 @dataclass(frozen=True)
@@ -147,7 +95,7 @@ class Recorder:
         rows = own if lensed is None else torch.cat([own, lensed.reshape(-1, own.shape[-1])])
         logits = product(mod)(rows)  # [B·S (+ B·S·n), V]
         if lensed is not None:
-            self.lens_logits = logits[len(own):].reshape(*lensed.shape[:-1], -1)
+            self.lens_logits = logits[len(own) :].reshape(*lensed.shape[:-1], -1)
         return logits[: len(own)].reshape(*x.shape[:-1], -1)
 
     def _lensed(self) -> torch.Tensor | None:
@@ -234,78 +182,6 @@ def _from(start: int, ids: torch.Tensor, probs: torch.Tensor) -> tuple[torch.Ten
     return torch.cat([unlensed, ids]), torch.cat([torch.zeros(start, *probs.shape[1:]), probs])
 
 
-def logit_lens(
-    hidden: torch.Tensor, parts, rows: tuple[int, ...], k: int
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """What each of `rows` of the residual stream [S, L+1, d] would say next: its top `k`
-    tokens and their probabilities, [S, L+1, k] each (-1 and 0 for rows not lensed). For a
-    model run outside the capture's hooks (nnsight); under them the rows ride along with the
-    model's own unembedding (Recorder.take)."""
-    logits = lens_logits(hidden, parts, rows) if rows else None
-    return lens_words(logits, parts, rows, hidden.shape[:2], k)
-
-
-def lens_logits(hidden: torch.Tensor, parts, rows: tuple[int, ...]) -> torch.Tensor:
-    """`rows` of the residual stream [..., L+1, d] through the model's own final norm and
-    unembedding: logits [..., n, V], exact (the model's own precision)."""
-    return parts.unembed(lens_input(hidden[..., list(rows), :], parts))
-
-
-def lens_input(x: torch.Tensor, parts) -> torch.Tensor:
-    """Lensed rows of the residual stream [..., n, d] as the unembedding takes them: on its
-    device, in its dtype, through the model's own final norm."""
-    weight = parts.unembed.weight
-    x = x.to(weight.device, weight.dtype)
-    return parts.final_norm(x) if parts.final_norm is not None else x
-
-
-def lens_words(
-    logits: torch.Tensor | None, parts, rows: tuple[int, ...], shape: tuple[int, int], k: int
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """The top `k` tokens and probabilities [S, L+1, k] of the lensed `rows`' logits
-    [S, n, V] (through the final softcap), in a `shape` (S, L+1) of -1 and 0 elsewhere."""
-    ids = torch.full((*shape, k), -1, dtype=torch.int32)
-    probs = torch.zeros(*shape, k)
-    if not rows or logits is None:
-        return ids, probs
-    logits = _softcapped(logits.float(), parts.final_softcap)
-    top = logits.topk(k, dim=-1)
-    ids[:, list(rows)] = top.indices.to(torch.int32).cpu()
-    probs[:, list(rows)] = (top.values - _logsumexp(logits)).exp().cpu()
-    return ids, probs
-
-
-def _logsumexp(logits: torch.Tensor) -> torch.Tensor:
-    """log Σ exp over the last dim, kept. torch's own took 7.5 ms for the lens's [1, 9, 49152]
-    on a CPU (a tenth of a SmolLM2 token): most of a vocabulary lies over 87 below the best
-    logit, where exp() returns denormals, and those are slow. Terms below FLOOR are taken at
-    FLOOR: each adds under 2e-35 of the largest, nothing a float32 sum can hold."""
-    top = logits.amax(dim=-1, keepdim=True)
-    return top + (logits - top).clamp(min=FLOOR).exp().sum(dim=-1, keepdim=True).log()
-
-
-FLOOR = -80.0  # exp(-80) ≈ 1.8e-35: still a normal float32
-OWN_ANSWER = -2  # lens id of a last row that the model's own logits fill (-1: not lensed)
-
-
-def _softcapped(logits: torch.Tensor, cap: float | None) -> torch.Tensor:
-    return torch.tanh(logits / cap) * cap if cap else logits
-
-
-def lens_rows(layers: int, every: int) -> tuple[int, ...]:
-    """The rows of a model with `layers` blocks that the lens reads: every `every`th from the
-    embedding up, and always the last (the model's own answer); none when `every` is 0."""
-    if every <= 0:
-        return ()
-    return tuple(sorted({*range(0, layers + 1, every), layers}))
-
-
-def unembedded_rows(rows: tuple[int, ...], layers: int) -> tuple[int, ...]:
-    """The lensed rows that go through the unembedding: all but the last block's output,
-    whose words the model's own logits give exactly (Recorder.take, generate.summarized)."""
-    return rows[:-1] if rows[-1:] == (layers,) else rows
-
-
 def group_rms(x: torch.Tensor, groups: int) -> torch.Tensor:
     """[S, W] → [S, groups]: the RMS of contiguous, nearly equal groups of columns (as
     measures.group_rms splits them)."""
@@ -315,43 +191,6 @@ def group_rms(x: torch.Tensor, groups: int) -> torch.Tensor:
     sums = torch.zeros(x.shape[0], groups, device=x.device).index_add_(1, group, x * x)
     counts = torch.bincount(group, minlength=groups).clamp(min=1)
     return (sums / counts).sqrt()
-
-
-def attention_weights(inputs: list[AttentionInputs], positions: int) -> torch.Tensor:
-    """softmax(q·kᵀ·scale (softcapped) + mask) for all blocks at once: [L, H, S, positions],
-    float32. A block whose cache holds fewer keys (a sliding window's) holds the newest ones:
-    its weights are aligned to the right, zeros before."""
-    device = inputs[0].query.device
-    query = torch.stack([i.query.to(device) for i in inputs]).float()  # [L, H, S, hd]
-    s = query.shape[2]
-    causal = torch.ones(s, positions, dtype=torch.bool, device=device).tril(positions - s)
-    keys, masks = [], []
-    for i in inputs:
-        key = i.key.to(device)
-        missing = positions - key.shape[1]
-        keys.append(nn.functional.pad(key, (0, 0, missing, 0)) if missing else key)
-        if missing or i.mask is not None:  # a sliding window's: its own mask
-            mask = causal.clone()
-            mask[:, :missing] = False
-            if i.mask is not None:
-                mask[:, missing:] &= i.mask[0, 0].to(device)
-            masks.append(mask)
-        else:
-            masks.append(causal)
-    key = torch.stack(keys).float()  # [L, KV, positions, hd]
-    key = key.repeat_interleave(query.shape[1] // key.shape[1], dim=1)  # [L, H, positions, hd]
-    scales = {i.scale for i in inputs}
-    scale = scales.pop() if len(scales) == 1 else torch.tensor(
-        [i.scale for i in inputs], device=device)[:, None, None, None]  # fmt: skip
-    scores = torch.matmul(query, key.transpose(2, 3)) * scale  # [L, H, S, positions]
-    caps = [i.softcap for i in inputs]
-    if any(caps):
-        cap = torch.tensor([c or 0.0 for c in caps], device=device)[:, None, None, None]
-        capped = torch.tanh(scores / cap.clamp(min=1e-9)) * cap
-        scores = torch.where(cap > 0, capped, scores)
-    plain = all(m is causal for m in masks)
-    allowed = causal if plain else torch.stack(masks)[:, None]  # [L, 1, S, positions]
-    return torch.softmax(scores.masked_fill(~allowed, float("-inf")), dim=-1)
 
 
 @contextmanager

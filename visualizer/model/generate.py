@@ -20,15 +20,9 @@ from visualizer.config import CaptureSettings, GenerationSettings
 from visualizer.detail import Detail
 from visualizer.frame import Frame, Ghost
 from visualizer.interventions import Interventions
-from visualizer.model.capture import (
-    FULL,
-    OWN_ANSWER,
-    Captured,
-    Recorder,
-    capture,
-    lens_rows,
-)
+from visualizer.model.capture import FULL, Captured, Recorder, capture
 from visualizer.model.intervene import intervening, steering_vector
+from visualizer.model.lens import OWN_ANSWER, lens_rows
 from visualizer.model.load import LoadedModel
 from visualizer.model.sampling import Sampler, summarize
 from visualizer.model.text import Detokenizer, encode_prompt

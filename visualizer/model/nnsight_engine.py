@@ -112,9 +112,9 @@ def nnsight_trace(settings: Settings, prompt: str, remote: str | None) -> tuple[
         raise UserError("--engine nnsight: nnsight is not installed; "
                         "pip install 'neuroweb[nnsight]'") from None  # fmt: skip
 
-    from visualizer.model.capture import lens_rows, logit_lens
     from visualizer.model.generate import context_window
     from visualizer.model.inspect import inspect_model
+    from visualizer.model.lens import lens_rows, logit_lens
     from visualizer.model.load import resolve
     from visualizer.model.sampling import summarize
     from visualizer.model.text import Detokenizer, encode_prompt
