@@ -354,7 +354,7 @@ def test_a_pause_holds_the_newest_frames_and_counts_and_shows_what_it_dropped(ti
     from visualizer.config import CaptureSettings, GenerationSettings
     from visualizer.handoff import Status
     from visualizer.model.generate import generate_frames
-    from visualizer.render.layers.panels import PENDING_LIMIT
+    from visualizer.render.layers.web_text import PENDING_LIMIT
     from visualizer.sources.player import TracePlayer
 
     run = list(generate_frames(tiny_llama, "Hello", GenerationSettings(max_tokens=8,

@@ -1,5 +1,5 @@
-"""The web's 2D labels (render/layers/panels.py) on real GL: placed so that none is drawn over
-another, as the camera turns."""
+"""The web's 2D labels (render/layers/web_text.py, words.py) and the chrome (chrome.py) on real
+GL: placed so that none is drawn over another, as the camera turns."""
 
 from dataclasses import replace
 
@@ -13,14 +13,11 @@ from visualizer.gl.context import HeadlessTarget
 from visualizer.gl.shaders import ShaderLibrary
 from visualizer.model.lens import lens_rows
 from visualizer.render.camera import Camera
-from visualizer.render.layers.panels import (
-    Overlay,
-    Panels,
-    lens_caption,
-    path_tokens,
-    quoted_token,
-)
+from visualizer.render.layers.chrome import Chrome
+from visualizer.render.layers.layer import Kit, LayerInput, Overlay
 from visualizer.render.layers.text import Painter
+from visualizer.render.layers.web_text import WebText, path_tokens
+from visualizer.render.layers.words import before_number, lens_caption, quoted_token, token_label
 
 SIZE = (1280, 720)
 L, D, D_FF, H = 30, 32, 64, 3  # SmolLM2's depth: its lens reads nine rows
@@ -45,12 +42,13 @@ def lensed_frame(index: int, rng: np.random.Generator):
 
 @pytest.fixture
 def drawn():
-    """(panels, painter) on a real painter whose text() also records each label's box,
-    tagged with the Panels method that placed it."""
+    """((web text, chrome), boxes) on a real painter whose text() also records each label's
+    box, tagged with the WebText method that placed it."""
     target = HeadlessTarget(SIZE)
     library = ShaderLibrary(target.ctx)
     painter = Painter(library)
-    panels = Panels(painter, load_settings("default").look)
+    kit = Kit(library, painter, load_settings("default").look)
+    web, chrome = WebText(kit), Chrome(kit)
     boxes: list[tuple[str, tuple[float, float, float, float], str]] = []
     tag = ["other"]
     text = painter.text
@@ -62,7 +60,7 @@ def drawn():
         return w, h
 
     def tagged(name):
-        method = getattr(panels, name)
+        method = getattr(web, name)
 
         def call(*args, **kwargs):
             tag[0] = name
@@ -71,16 +69,22 @@ def drawn():
             finally:
                 tag[0] = "other"
 
-        setattr(panels, name, call)
+        setattr(web, name, call)
 
     painter.text = recorded
     for name in ("_lens", "_token_labels"):
         tagged(name)
     target.fbo.use()
-    yield panels, boxes
+    yield (web, chrome), boxes
     painter.release()
     library.release()
     target.close()
+
+
+def layer_input(scene: SceneState, overlay: Overlay, camera: Camera) -> LayerInput:
+    """The frame a layer is given, at SIZE and time 1.0."""
+    history = load_settings("default").look.history
+    return LayerInput(SIZE, scene, overlay, camera, 1.0, 1.0, 1.0, history)
 
 
 def _overlap(a, b) -> bool:
@@ -91,7 +95,7 @@ def test_no_word_on_the_token_path_is_drawn_over_the_logit_lens(drawn):
     """The path's words (the newest, the most attended) are skipped where they would land on
     a lens label: "the" beside "a >99%" would read as one label that is not true; and a long
     lens word is cut short rather than run under the candidates ("54%" beside their "¶")."""
-    panels, boxes = drawn
+    (web, _), boxes = drawn
     rng = np.random.default_rng(1)
     scene = SceneState(load_settings("default").look)
     for i in range(40):
@@ -102,7 +106,7 @@ def test_no_word_on_the_token_path_is_drawn_over_the_logit_lens(drawn):
     for step in range(72):  # a whole turn of the camera's drift and more
         camera.advance(2.0)
         boxes.clear()
-        panels.draw(scene, OVERLAY, SIZE, 1.0, camera.matrix(SIZE[0] / SIZE[1]))
+        web.draw(layer_input(scene, OVERLAY, camera))
         lens = [box for tag, box, _ in boxes if tag == "_lens"]
         words = [box for tag, box, _ in boxes if tag == "_token_labels"]
         seen["_lens"] += len(lens)
@@ -126,11 +130,9 @@ def test_a_token_named_in_a_sentence_is_never_empty_quotes():
 def test_distinct_tokens_are_labelled_distinctly():
     """SmolLM2's candidates after an answer were '\\n', '\\n ' and '\\n   ' (a newline, then
     indentation), and all three read '¶'. Only a space that starts a word goes unshown."""
-    from visualizer.render.layers.panels import _candidate_label
-
     tokens = ["\n", "\n ", "\n   ", " \n", "\n\n", " ", "  ", "", " Storm", "  Storm", "Storm",
               "\t", " \t", "New York"]
-    labels = [_candidate_label(t) for t in tokens]
+    labels = [token_label(t) for t in tokens]
     assert len(set(labels) - {"Storm"}) == len(tokens) - 2  # " Storm" and "Storm": one word
     assert labels[:4] == ["¶", "¶·", "¶···", "·¶"] and labels[8:11] == ["Storm", "·Storm", "Storm"]
 
@@ -138,8 +140,6 @@ def test_distinct_tokens_are_labelled_distinctly():
 def test_a_token_before_a_number_cannot_be_read_as_part_of_it():
     """The lens's labels put a token before its percentage: on the demo poster "- 28%" read as
     minus 28 %, ". 95%" as 0.95 %, and "1 87%" as 187 %. A token without letters is quoted."""
-    from visualizer.render.layers.panels import before_number
-
     labels = {t: before_number(t) for t in ["-", ".", "1", "\n", " in", "<|endoftext|>", " ", ""]}
     assert labels == {"-": "“-”", ".": "“.”", "1": "“1”", "\n": "“¶”", " in": "in",
                       "<|endoftext|>": "<|endoftext|>", " ": "(space)", "": "∅"}  # fmt: skip
@@ -179,9 +179,9 @@ def test_the_far_end_of_the_path_names_the_first_token_in_view_once_the_context_
 def test_the_loading_screen_says_the_stage_and_prints_no_percentage(drawn):
     """The loading screen draws the load's own words (its stage, and what is counted of it)
     under the bar, and no percentage: a constant one said "90%" for minutes."""
-    panels, boxes = drawn
+    (_, chrome), boxes = drawn
     message = "stage 3 of 4: loading the weights, 120 of 272 tensors"
     loading = replace(OVERLAY, state="loading", message=message, progress=(2 + 120 / 272) / 4)
-    panels.draw_chrome(SceneState(load_settings("default").look), loading, SIZE, 1.0)
+    chrome.draw(layer_input(SceneState(load_settings("default").look), loading, Camera(0.0)))
     labels = [label for _, _, label in boxes]
     assert message in labels and not any("%" in label for label in labels), labels

@@ -14,7 +14,7 @@ from visualizer.gl.context import HeadlessTarget
 from visualizer.gl.shaders import SHADER_DIR, ShaderError, ShaderLibrary, compile_file
 from visualizer.render import layout
 from visualizer.render.camera import Camera
-from visualizer.render.layers.panels import Overlay
+from visualizer.render.layers.layer import Overlay
 from visualizer.render.passes import PassTimes
 from visualizer.render.renderer import Renderer, read_rgb
 

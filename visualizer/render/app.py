@@ -33,8 +33,8 @@ from visualizer.render.glitch import Glitch
 from visualizer.render.governor import Governor
 from visualizer.render.hud import Hud, for_poster
 from visualizer.render.intake import Intake
+from visualizer.render.layers.chrome import loading_screen
 from visualizer.render.layers.layer import Overlay
-from visualizer.render.layers.panels import loading_screen
 from visualizer.render.looks import Looks
 from visualizer.render.passes import PassTimes
 from visualizer.render.recording import RecordingController

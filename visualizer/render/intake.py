@@ -12,7 +12,7 @@ from visualizer.config import Settings
 from visualizer.frame import Frame
 from visualizer.handoff import Batch, Status
 from visualizer.interventions import Interventions, interventions_from
-from visualizer.render.layers.panels import PENDING_LIMIT
+from visualizer.render.layers.web_text import PENDING_LIMIT
 from visualizer.sources import FrameSource
 
 RATE_WINDOW_S = 3.0  # tok/s is counted over this much of the recent past

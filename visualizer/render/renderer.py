@@ -21,12 +21,13 @@ from visualizer.render.layers.architecture import ArchitectureView
 from visualizer.render.layers.arcs import Arcs
 from visualizer.render.layers.background import Background
 from visualizer.render.layers.bloom import Bloom
+from visualizer.render.layers.chrome import Chrome
 from visualizer.render.layers.layer import STAGES, Kit, Layer, LayerInput, Overlay, Stage
 from visualizer.render.layers.links import Links
 from visualizer.render.layers.nodes import Nodes
-from visualizer.render.layers.panels import Chrome, WebText, answer_band
 from visualizer.render.layers.safe_area import SafeArea
 from visualizer.render.layers.text import Painter
+from visualizer.render.layers.web_text import WebText, answer_band
 from visualizer.render.passes import PassTimes
 from visualizer.safety.limiter import FlashLimiter
 
@@ -134,7 +135,7 @@ class Renderer:
 
     def _web(self, fbo: moderngl.Framebuffer, frame: LayerInput) -> None:
         """The light at the render scale, bloomed over the backdrop onto `fbo` (the bloom also
-        darkens the band under the answer: see panels.answer_band), then the web's words."""
+        darkens the band under the answer: see web_text.answer_band), then the web's words."""
         size, scale = frame.size, frame.render_scale
         inner = (max(16, round(size[0] * scale)), max(16, round(size[1] * scale)))
         with self.passes.measure("web: 3D"):

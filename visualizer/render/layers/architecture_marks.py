@@ -1,0 +1,120 @@
+"""How each mark of the architecture scene looks, in the look's colours: a box (a faint fill
+and a hairline frame that glows), a block's step (a chip), an expert's cell, a part struck out,
+the residual stream's spine, and words wrapped into a box. Where each goes is the scene's
+(`ArchitectureView`, architecture.py)."""
+
+from visualizer.config import rgb
+from visualizer.render.diagram import Box
+from visualizer.render.layers.layer import Kit, Layer
+from visualizer.render.layers.panels import RED
+from visualizer.render.layers.words import wrap
+
+
+class Marks(Layer):
+    """A layer that draws the architecture's marks with the shared painter."""
+
+    def __init__(self, kit: Kit) -> None:
+        self.painter, look = kit.painter, kit.look
+        c = {name: rgb(getattr(look, name)) for name in
+             ("background", "cold", "warm", "hot", "text", "accent")}  # fmt: skip
+        self.colours = c
+        self.ink = (*c["text"], 1.0)
+        self.dim = (*c["text"], 0.6)
+        self.accent = (*c["accent"], 1.0)
+
+    def _fade(self, colour: tuple, alpha: float) -> tuple:
+        return (*colour[:3], colour[3] * alpha)
+
+    def _label(self, box: Box, text: str, size: int, alpha: float, colour=None,
+               anchor: str = "center") -> None:  # fmt: skip
+        """`text` wrapped to the box, centred in it (or from its left edge)."""
+        lines = wrap(text, self.painter.fonts, size, box.w - 0.6 * size)
+        step = size * 1.25
+        y = box.y + (box.h - step * len(lines)) / 2
+        x = box.x + box.w / 2 if anchor == "center" else box.x + 0.4 * size
+        for line in lines:
+            self.painter.text(line, x, y, size, self._fade(colour or self.ink, alpha),
+                              anchor=anchor)  # fmt: skip
+            y += step
+
+    def _panel(self, box: Box, alpha: float, glow: float = 0.0) -> None:
+        """A box: a faint fill and a hairline frame, brighter with `glow` (0..1)."""
+        p, cold, warm = self.painter, self.colours["cold"], self.colours["warm"]
+        fill = tuple(c * (0.18 + 0.5 * glow) for c in cold)
+        p.rect(box.x, box.y, box.w, box.h, (*fill, 0.85 * alpha))
+        edge = (*tuple(cw * glow + cc * (1 - glow) for cw, cc in zip(warm, cold, strict=True)),
+                (0.5 + 0.5 * glow) * alpha)  # fmt: skip
+        t = max(1.0, box.h / 60)
+        sides = ((box.x, box.y, box.w, t), (box.x, box.y + box.h - t, box.w, t),
+                 (box.x, box.y, t, box.h), (box.x + box.w - t, box.y, t, box.h))  # fmt: skip
+        for x, y, w, h in sides:
+            p.rect(x, y, w, h, edge)
+
+    def _flow(self, box: Box, paragraphs: list[str], size: int, alpha: float) -> None:
+        """Paragraphs wrapped to the box, one after the other, as many as fit."""
+        y = box.y
+        for paragraph in paragraphs:
+            for line in wrap(paragraph, self.painter.fonts, size, box.w - 0.6 * size):
+                if y + size * 1.25 > box.y + box.h:
+                    return
+                self.painter.text(line, box.x + 0.4 * size, y, size, self._fade(self.ink, alpha))
+                y += size * 1.22
+            y += size * 0.45
+
+    def _legend(self, box: Box, size: int, alpha: float, paragraphs: tuple[str, ...]) -> None:
+        p, y = self.painter, box.y
+        p.text("How to read it", box.x, y, round(size * 1.15), self._fade(self.accent, alpha),
+               bold=True)  # fmt: skip
+        y += size * 2.0
+        for paragraph in paragraphs:
+            for line in wrap(paragraph, p.fonts, size, box.w):
+                if y + size * 1.3 > box.y + box.h:
+                    return
+                p.text(line, box.x, y, size, self._fade(self.dim, alpha))
+                y += size * 1.3
+            y += size * 0.6
+
+    def _chip(self, box: Box, size: int, alpha: float, heat: float, top: bool = False) -> None:
+        """A step of a block; `top`: its label at the top (experts' cells fill the rest)."""
+        warm, cold = self.colours["warm"], self.colours["cold"]
+        colour = tuple(w * heat + c * (1 - heat) for w, c in zip(warm, cold, strict=True))
+        self.painter.rect(box.x, box.y, box.w, box.h, (*colour, (0.25 + 0.6 * heat) * alpha))
+        size = min(size, round(box.h * (0.4 if top else 0.75)))
+        y = box.y + 0.05 * box.h if top else box.y + (box.h - size * 1.2) / 2
+        self.painter.text(box.label, box.x + box.w / 2, y, size, self._fade(self.ink, alpha),
+                          anchor="center")  # fmt: skip
+
+    def _expert(self, box: Box, a, alpha: float) -> None:
+        """An expert's cell: lit by its routing weight for the newest token."""
+        weight = float(a.experts[box.block, box.head]) if a.experts.size else 0.0
+        hot, cold = self.colours["hot"], self.colours["cold"]
+        colour = tuple(h * weight + c * (1 - weight) for h, c in zip(hot, cold, strict=True))
+        self.painter.rect(box.x, box.y, box.w, box.h, (*colour, (0.3 + 0.7 * weight) * alpha))
+
+    def _struck(self, box: Box, alpha: float) -> None:
+        """A part switched off by an intervention: crossed out in red."""
+        t = max(1.5, box.h / 14)
+        steps = 12
+        for i in range(steps):  # two diagonals of small squares
+            f = (i + 0.5) / steps
+            for x, y in ((box.x + f * box.w, box.y + f * box.h),
+                         (box.x + f * box.w, box.y + (1 - f) * box.h)):  # fmt: skip
+                self.painter.rect(x - t, y - t, 2 * t, 2 * t, self._fade(RED, alpha))
+
+    def _spine(self, blocks: list[Box], u: float, alpha: float) -> None:
+        """The residual stream: up each column beside its tiles, and from the top of a column
+        over, down the gap and in at the foot of the next one."""
+        colour = (*self.colours["accent"], 0.55 * alpha)
+        width = 0.3 * u
+        columns = [[b for b in blocks if b.x == left] for left in sorted({b.x for b in blocks})]
+        ends = []
+        for tiles in columns:
+            x = tiles[0].x + 2.3 * u  # between the block's number and its parts
+            top, bottom = min(t.y for t in tiles) - 0.6 * u, max(t.y + t.h for t in tiles) + 0.6 * u
+            self.painter.rect(x, top, width, bottom - top, colour)
+            ends.append((x, top, bottom, tiles[0].x + tiles[0].w))
+        for (x, top, _, right), (next_x, _, next_bottom, _) in zip(ends, ends[1:], strict=False):
+            gap = right + 0.6 * u
+            self.painter.rect(x, top, gap - x + width, width, colour)  # over the top
+            self.painter.rect(gap, top, width, next_bottom - top, colour)  # down the gap
+            self.painter.rect(gap, next_bottom - width, next_x - gap + width, width, colour)
