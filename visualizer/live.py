@@ -36,15 +36,9 @@ def _report(saved: Path | None) -> None:
         print(f"neuroweb: saved {saved}", file=sys.stderr)
 
 
-def run_window(
-    settings: Settings,
-    source: FrameSource,
-    prompt: str | None,
-    record: Path | None,
-    watch: PresetWatch | None = None,
-) -> int:
-    w = settings.window
-    target = WindowTarget((w.width, w.height), w.fullscreen, w.vsync, "neuroweb")
+def _in_window(target: WindowTarget, settings: Settings, source: FrameSource,
+               prompt: str | None, record: Path | None, watch: PresetWatch | None) -> int:
+    """The app in the open window until it is closed (or stopped)."""
     speakers, silent_because = Speakers.open(settings.sound)
     try:
         app = App(
@@ -132,9 +126,12 @@ def run_live(
 ) -> int:
     """The window (reloading the preset when `watch` sees it change); without a display, the
     demo clip and a PNG, from the same model process."""
+    w = settings.window
     try:
-        return run_window(settings, source, prompt, record, watch)
+        target = WindowTarget((w.width, w.height), w.fullscreen, w.vsync, "neuroweb")
     except WindowUnavailable as exc:
         print(f"{exc}: rendering a headless demo clip instead", file=sys.stderr)
+    else:
+        return _in_window(target, settings, source, prompt, record, watch)
     return demo_clip(settings, source, prompt or settings.record.demo_prompt,
                      record or DEMO_VIDEO, DEMO_IMAGE)  # fmt: skip
