@@ -7,9 +7,23 @@ from contextlib import contextmanager
 import moderngl
 import numpy as np
 
-from visualizer.gl.shaders import LiveVertexArray, ShaderLibrary
+from visualizer.config import LookSettings, rgb
+from visualizer.gl.shaders import LiveProgram, LiveVertexArray, ShaderLibrary
 
 LINE_SMOOTH = 0x0B20  # GL_LINE_SMOOTH, which moderngl has no flag for
+PALETTE = ("background", "cold", "warm", "hot", "accent")  # the look's colours the shaders take
+
+
+def set_palette(program: LiveProgram, look: LookSettings) -> None:
+    """The look's colours as `u_<name>`: each program takes those of them it uses."""
+    for name in PALETTE:
+        program.set(f"u_{name}", rgb(getattr(look, name)))
+
+
+def set_line_gain(program: LiveProgram, render_scale: float) -> None:
+    """A one-pixel line covers 1/render_scale pixels once upscaled: its light is scaled to
+    match, so a lower render scale neither brightens nor blows out the web."""
+    program.set("u_gain", render_scale)
 
 
 @contextmanager
@@ -30,6 +44,14 @@ def smooth_lines(ctx: moderngl.Context, on: bool = True) -> Iterator[None]:
     finally:
         ctx.disable_direct(LINE_SMOOTH)
         ctx.blend_func = moderngl.ONE, moderngl.ONE
+
+
+def per_vertex(shaders: ShaderLibrary, values: np.ndarray, fmt: str, name: str
+               ) -> tuple[moderngl.Buffer, list]:  # fmt: skip
+    """A constant buffer that every instance repeats (a line's two ends, a sprite's corners, an
+    arc's steps), and its entry for `Instances`."""
+    buffer = shaders.ctx.buffer(np.ascontiguousarray(values, np.float32).tobytes())
+    return buffer, [(buffer, fmt, name)]
 
 
 class Instances:

@@ -5,9 +5,8 @@ the first token in view (the sink) included, at the far end of the path once it 
 import moderngl
 import numpy as np
 
-from visualizer.config import rgb
 from visualizer.render import layout
-from visualizer.render.layers import Instances, smooth_lines
+from visualizer.render.layers import Instances, per_vertex, set_line_gain, set_palette, smooth_lines
 from visualizer.render.layers.layer import Kit, Layer, LayerInput
 
 SEGMENTS = 16
@@ -17,16 +16,11 @@ class Arcs(Layer):
     stage = "light"
 
     def __init__(self, kit: Kit) -> None:
-        shaders = kit.shaders
-        self.program = shaders.get("arcs")
-        self.look = kit.look
-        self._ctx = shaders.ctx
-        t = np.linspace(0, 1, SEGMENTS + 1, dtype=np.float32)
-        self._t = shaders.ctx.buffer(t.tobytes())
-        self._arcs = Instances(
-            shaders, "arcs", [(self._t, "1f", "in_t")],
-            "3f 3f 1f/i", "in_start", "in_end", "in_weight",
-        )  # fmt: skip
+        shaders, self.look = kit.shaders, kit.look
+        self.program, self._ctx = shaders.get("arcs"), shaders.ctx
+        self._t, steps = per_vertex(shaders, np.linspace(0, 1, SEGMENTS + 1), "1f", "in_t")
+        self._arcs = Instances(shaders, "arcs", steps, "3f 3f 1f/i", "in_start", "in_end",
+                               "in_weight")  # fmt: skip
         self._data = np.zeros((0, 7), np.float32)
 
     def update(self, frame: LayerInput) -> None:
@@ -50,13 +44,10 @@ class Arcs(Layer):
         self._data = data[np.argsort(-weights)]  # strongest first: lower detail drops the weakest
 
     def draw(self, frame: LayerInput) -> None:
-        p, look = self.program, self.look
+        p = self.program
         p.write("u_mvp", frame.mvp)
-        p.set("u_cold", rgb(look.cold))
-        p.set("u_accent", rgb(look.accent))
-        # a one-pixel line covers 1/render_scale pixels once upscaled: its light is scaled to
-        # match, so a lower render scale neither brightens nor blows out the web
-        p.set("u_gain", frame.render_scale)
+        set_palette(p, self.look)
+        set_line_gain(p, frame.render_scale)
         shown = self._data[: max(1, int(len(self._data) * frame.detail))]
         with smooth_lines(self._ctx, frame.render_scale < 1.0):
             self._arcs.draw(shown, moderngl.LINE_STRIP, SEGMENTS + 1)

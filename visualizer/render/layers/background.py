@@ -4,7 +4,7 @@ much as all the 3D layers together)."""
 
 import moderngl
 
-from visualizer.config import rgb
+from visualizer.render.layers import set_palette
 from visualizer.render.layers.layer import Kit, Layer, LayerInput
 
 
@@ -18,14 +18,12 @@ class Background(Layer):
 
     def draw(self, frame: LayerInput) -> None:
         """Into the bound framebuffer, filling it."""
-        p, look = self.program, self.look
+        p = self.program
         p.set("u_time", frame.time)
         p.set("u_aspect", frame.aspect)
         p.set("u_entropy", frame.scene.entropy)
         p.set("u_pulse", frame.scene.pulse)
-        p.set("u_background", rgb(look.background))
-        p.set("u_cold", rgb(look.cold))
-        p.set("u_warm", rgb(look.warm))
+        set_palette(p, self.look)
         self.vao.render(moderngl.TRIANGLES, vertices=3)
 
     def release(self) -> None:

@@ -23,8 +23,7 @@ class Chrome(Panel):
     def draw(self, frame: LayerInput) -> None:
         """Over whichever scene is shown, at the output's size."""
         scene, o, time = frame.scene, frame.overlay, frame.time
-        w, h = frame.size
-        self.painter.begin(frame.size)
+        w, h = self.begin(frame)
         if o.flash > 0 and o.flash_word:
             self.painter.rect(0, 0, w, h, (*self.text[:3], o.flash))
             self.painter.text(visible(o.flash_word), w / 2, 0.36 * h, round(0.22 * h),

@@ -5,9 +5,8 @@ them evenly instead of cutting off the top of the tower."""
 import moderngl
 import numpy as np
 
-from visualizer.config import rgb
 from visualizer.render import layout
-from visualizer.render.layers import Instances
+from visualizer.render.layers import Instances, per_vertex, set_line_gain, set_palette
 from visualizer.render.layers.layer import Kit, Layer, LayerInput
 
 PATH_LEVEL = 0.55
@@ -17,14 +16,11 @@ class Links(Layer):
     stage = "light"
 
     def __init__(self, kit: Kit) -> None:
-        shaders = kit.shaders
+        shaders, self.look = kit.shaders, kit.look
         self.program = shaders.get("links")
-        self.look = kit.look
-        self._ends = shaders.ctx.buffer(np.array([0, 1], np.float32).tobytes())
-        self._lines = Instances(
-            shaders, "links", [(self._ends, "1f", "in_end")],
-            "3f 3f 1f 1f/i", "in_a", "in_b", "in_value", "in_hue",
-        )  # fmt: skip
+        self._ends, ends = per_vertex(shaders, np.array([0, 1]), "1f", "in_end")
+        self._lines = Instances(shaders, "links", ends, "3f 3f 1f 1f/i", "in_a", "in_b",
+                                "in_value", "in_hue")  # fmt: skip
         self._shape = (0, 0)
         self._pairs = np.zeros((0, 2), np.int32)
         self._ab = np.zeros((0, 6), np.float32)
@@ -51,13 +47,10 @@ class Links(Layer):
             self._path = np.zeros((0, 8), np.float32)
 
     def draw(self, frame: LayerInput) -> None:
-        p, look = self.program, self.look
+        p = self.program
         p.write("u_mvp", frame.mvp)
-        p.set("u_cold", rgb(look.cold))
-        p.set("u_warm", rgb(look.warm))
-        # a one-pixel line covers 1/render_scale pixels once upscaled: its light is scaled to
-        # match, so a lower render scale neither brightens nor blows out the web
-        p.set("u_gain", frame.render_scale)
+        set_palette(p, self.look)
+        set_line_gain(p, frame.render_scale)
         shown = self._data[: int(len(self._data) * frame.detail)]
         self._lines.draw(np.vstack([shown, self._path]), moderngl.LINES, 2)
 

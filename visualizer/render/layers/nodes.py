@@ -6,9 +6,8 @@ import math
 import moderngl
 import numpy as np
 
-from visualizer.config import rgb
 from visualizer.render import layout
-from visualizer.render.layers import Instances
+from visualizer.render.layers import Instances, per_vertex, set_palette
 from visualizer.render.layers.layer import Kit, Layer, LayerInput
 
 NODE_SIZE = 0.045
@@ -20,14 +19,12 @@ class Nodes(Layer):
     stage = "light"
 
     def __init__(self, kit: Kit) -> None:
-        shaders = kit.shaders
+        shaders, self.look = kit.shaders, kit.look
         self.program = shaders.get("nodes")
-        self.look = kit.look
-        corners = np.array([-1, -1, 1, -1, -1, 1, 1, 1], np.float32)
-        self._corners = shaders.ctx.buffer(corners.tobytes())
-        per_vertex = [(self._corners, "2f", "in_corner")]
-        self._tower = Instances(shaders, "nodes", per_vertex, *INSTANCE)
-        self._dots = Instances(shaders, "nodes", per_vertex, *INSTANCE)
+        corners = np.array([-1, -1, 1, -1, -1, 1, 1, 1])
+        self._corners, sprite = per_vertex(shaders, corners, "2f", "in_corner")
+        self._tower = Instances(shaders, "nodes", sprite, *INSTANCE)
+        self._dots = Instances(shaders, "nodes", sprite, *INSTANCE)
         self._shape = (0, 0)
         self._positions = np.zeros((0, 3), np.float32)
         self._tower_data = np.zeros((0, 5), np.float32)
@@ -48,9 +45,7 @@ class Nodes(Layer):
         p.write("u_mvp", frame.mvp)
         p.set("u_scale", frame.focal)
         p.set("u_pulse", frame.scene.pulse)
-        p.set("u_cold", rgb(look.cold))
-        p.set("u_warm", rgb(look.warm))
-        p.set("u_hot", rgb(look.hot))
+        set_palette(p, look)
         p.set("u_gain", 1.0)
         p.set("u_size", NODE_SIZE * look.node_size)
         self._tower.draw(self._tower_data, moderngl.TRIANGLE_STRIP, 4)

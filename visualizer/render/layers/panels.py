@@ -7,7 +7,7 @@ screen; the answer's height is `look.text_size` (5 % by default: about 54 px at 
 """
 
 from visualizer.config import rgb
-from visualizer.render.layers.layer import Kit, Layer
+from visualizer.render.layers.layer import Kit, Layer, LayerInput
 
 RED = (1.0, 0.35, 0.35, 1.0)  # errors, and what an intervention switched off
 
@@ -23,6 +23,11 @@ class Panel(Layer):
         self.faint = (*rgb(look.text), 0.4)  # the untouched run, beside a changed one
         self.accent = (*rgb(look.accent), 1.0)
         self.ink = (*rgb(look.background), 1.0)  # text on the accent colour
+
+    def begin(self, frame: LayerInput) -> tuple[int, int]:
+        """The painter at the output's size, which is returned (text is placed in its pixels)."""
+        self.painter.begin(frame.size)
+        return frame.size
 
     def _lines(self, lines, x, y, size, colour, anchor="left", box=False, upward=False):
         """The lines from (x, y); returns the left edge of the widest."""

@@ -78,8 +78,7 @@ class WebText(Panel):
     def draw(self, frame: LayerInput) -> None:
         """`frame.matrix` (the camera's) places the labels of tokens on the path."""
         scene, o, matrix = frame.scene, frame.overlay, frame.matrix
-        w, h = frame.size
-        self.painter.begin(frame.size)
+        w, h = self.begin(frame)
         self._title(o, w, h)
         lens = self._lens(scene, matrix, w, h) if scene.rows and o.lens else []
         self._token_labels(scene, matrix, w, h, lens)
