@@ -104,16 +104,21 @@ def test_a_headless_run_stopped_by_sigterm_keeps_its_recording(tiny_llama_dir, t
     _no_partials(tmp_path)
 
 
-def test_a_window_run_stopped_by_sighup_keeps_its_recording(xvfb, tiny_llama_dir, tmp_path):
-    """A closed terminal sends SIGHUP to the window it started."""
+@pytest.mark.parametrize(("sig", "said", "group"),
+                         [(signal.SIGHUP, "SIGHUP", False), (signal.SIGINT, "Ctrl-C", True)])
+def test_a_window_run_stopped_by_its_terminal_keeps_its_recording(xvfb, tiny_llama_dir, tmp_path,
+                                                                  sig, said, group):  # fmt: skip
+    """A closed terminal sends SIGHUP to the window it started; Ctrl-C in it sends SIGINT to
+    the whole foreground process group (the window, its model process and its encoder): either
+    quits the window."""
     out = tmp_path / "window.mp4"
     status, stderr = interrupt_while_recording(
         tmp_path / ".window.mp4.partial.mkv", "run", "--record", str(out),
-        "--model", str(tiny_llama_dir), "--prompt", "Hello", cwd=tmp_path, sig=signal.SIGHUP,
-        min_bytes=5_000,
+        "--model", str(tiny_llama_dir), "--prompt", "Hello", cwd=tmp_path, sig=sig,
+        min_bytes=5_000, group=group,
     )  # fmt: skip
-    assert status == 128 + signal.SIGHUP, stderr
-    assert f"kept {out}" in _one_stop_line(stderr, "SIGHUP")
+    assert status == 128 + sig, stderr
+    assert f"kept {out}" in _one_stop_line(stderr, said)
     _playable(out)
     _no_partials(tmp_path)
 
