@@ -3,7 +3,12 @@ a counted bar at each tenth and the loading stages once each; on a terminal, one
 place; the loading display never a percentage."""
 
 import io
+import os
+import pty
 import re
+import select
+import subprocess
+import sys
 
 import pytest
 
@@ -80,3 +85,32 @@ def test_a_terminal_gets_one_line_updated_in_place(monkeypatch):
         r"generating: 100%\|[^|]+\| 20/20 tokens \[.*tokens/s\]", generating.split("\r")[-1]
     )
     assert end == ""
+
+
+def test_a_load_cut_short_on_a_terminal_is_not_drawn_again_after_the_error(tmp_path):
+    """A model that fails to load: the line saying why is the terminal's last (tqdm drew the
+    open loading line again at exit, under it)."""
+    (tmp_path / "config.json").write_text("{}")
+    main, other = pty.openpty()
+    trace = ["trace", "--model", str(tmp_path), "--prompt", "hi", "--out", str(tmp_path / "t.npz")]
+    run = subprocess.Popen([sys.executable, "-m", "visualizer", *trace], stdin=subprocess.DEVNULL,
+                           stdout=subprocess.DEVNULL, stderr=other)  # fmt: skip
+    os.close(other)
+    shown = b""
+    for _ in range(3000):  # what it draws, until it ends (bounded: 3000 × 0.1 s)
+        if select.select([main], [], [], 0.1)[0]:
+            try:
+                shown += os.read(main, 65536)
+            except OSError:  # Linux: the terminal's other end closed, all was read
+                break
+        elif run.poll() is not None:
+            break
+    os.close(main)
+    run.wait(60)
+    screen = re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", shown.decode())  # less its cursor moves
+    assert run.returncode == 2, screen
+    # each line as it is left on screen: what its last carriage return began (the terminal
+    # ends a line with \r\n)
+    left = [line.rstrip("\r").split("\r")[-1].strip() for line in screen.split("\n")]
+    left = [line for line in left if line]
+    assert left[-1].startswith("neuroweb: ") and "config" in left[-1], screen

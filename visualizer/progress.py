@@ -82,8 +82,9 @@ class _Stages:
     at most."""
 
     def __init__(self, stage: str) -> None:
-        if sys.stderr.isatty():
-            self.bar = tqdm(desc=stage, bar_format="loading: {desc}", **_terminal())
+        if sys.stderr.isatty():  # leave=False until "ready": a load cut short (an error,
+            # Ctrl-C) is not drawn again at exit, after the line that says why
+            self.bar = tqdm(desc=stage, bar_format="loading: {desc}", leave=False, **_terminal())
         else:
             self.bar = _Log(desc=stage, bar_format="loading: {desc}")
         self.words, self.said_at = NUMBER.sub("#", stage), time.monotonic()
@@ -110,5 +111,7 @@ def show_progress(fraction: float, stage: str) -> None:
         _loading = _Stages(stage)
     _loading.show(stage, done)
     if done:
+        if not isinstance(_loading.bar, _Log):
+            _loading.bar.leave = True  # "loading: ready" stays on a terminal
         _loading.bar.close()
         _loading = None
