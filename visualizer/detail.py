@@ -9,7 +9,7 @@ before the frame leaves it.
   (the sink), which is all the scenes draw; the MLP activation as 48 node summaries (the RMS of each
   contiguous group of d_ff). A remote window's default.
 - `compact`: `reduced`, with attention over the newest 24 positions, and the residual stream
-  and the MLP's write sent as int8 with a float32 scale per row (wire.py) for thin links:
+  and the MLP's write sent as int8 with a float32 scale per row (wire/frames.py) for thin links:
   a Llama-3-70B frame in under 2 MB.
 A trace keeps float16 and its attention window, and all of d_ff.
 """

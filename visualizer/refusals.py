@@ -3,7 +3,7 @@
 msgspec says what failed in its own terms (a regex, `Object contains unknown field`). The
 words a user reads come from the field itself where it has them: the values of a `Literal`,
 the `description` beside a `pattern` in its `Meta`. Settings (config.py) and wire messages
-(wire.py) are refused through this one function, so a bad value reads the same in a preset, on
+(wire/) are refused through this one function, so a bad value reads the same in a preset, on
 the command line and from a client.
 """
 

@@ -6,4 +6,5 @@ import sys
 
 from visualizer.bench.startup import PROBES
 
-print(json.dumps(PROBES[sys.argv[1]]()))
+if __name__ == "__main__":
+    print(json.dumps(PROBES[sys.argv[1]]()))

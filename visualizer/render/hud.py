@@ -1,6 +1,6 @@
 """The overlay the panels draw over the scene each frame: what the source is doing, notices for a
 few seconds, errors, the interventions panel, and with H the HUD's numbers. Whatever is shown
-on screen is written to the log too (the kiosk's), once."""
+on screen is written to the log too (the kiosk's); a shader error once, when it appears."""
 
 import logging
 from dataclasses import replace

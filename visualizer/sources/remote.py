@@ -3,7 +3,7 @@
 One thread owns the DEALER socket (ZeroMQ sockets are never shared between threads): it says
 hello with the token and the detail this client wants, sends the prompts and cancels the App
 asks for (through a queue), pings every second, and checks every message before it is used
-(wire.py). Frames go into a Handoff: a window that falls behind gets the newest frames and a
+(wire/). Frames go into a Handoff: a window that falls behind gets the newest frames and a
 count of the dropped ones (gaps in the frames' sequence numbers count too). A trace asks for a
 lossless session instead: the server sends only as many frames as this client has room for.
 

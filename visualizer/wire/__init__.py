@@ -1,6 +1,6 @@
 """The wire between `neuroweb serve` and its clients: versioned messages over ZeroMQ (pyzmq), a
 msgpack header and raw little-endian array buffers. Nothing is ever pickled: every header is
-decoded by msgspec into one of the typed messages below, whose fields carry their bounds
+decoded by msgspec into one of the typed messages (messages.py), whose fields carry their bounds
 (lengths, ranges, finiteness), and is refused with one line naming the field if it does not
 fit. Network input is hostile.
 
