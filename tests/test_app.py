@@ -562,8 +562,12 @@ def test_a_shader_error_on_screen_is_written_to_the_log_once(monkeypatch):
 
 def test_the_keys_and_a_remote_give_commands_by_name_to_one_table(monkeypatch):
     """One dispatcher: every command the keys, the mouse or the window can give is a name in
-    commands.COMMANDS (and every name there has a key), and a command given by name, as a cue
-    list or a remote gives it, does what its key does on a running app."""
+    commands.COMMANDS (and every name there has a key, but those only a cue or a remote gives),
+    and a command given by name, as a cue list or a remote gives it, does what its key does on a
+    running app."""
+    from pathlib import Path
+
+    from visualizer.cues import Cue, Show
     from visualizer.errors import UserError
     from visualizer.handoff import Status
     from visualizer.render import controls
@@ -583,7 +587,11 @@ def test_the_keys_and_a_remote_give_commands_by_name_to_one_table(monkeypatch):
         pygame.event.Event(pygame.QUIT),
     ):
         given |= {command.name for command in hand.handle(event, idle=True)}
-    assert given == set(COMMANDS)
+    hand.show = Show(Path("talk.toml"), (Cue(),))  # a talk's cue list: the clicker's keys
+    for key in (pygame.K_PAGEDOWN, pygame.K_F5, pygame.K_ESCAPE):
+        event = pygame.event.Event(pygame.KEYDOWN, key=key, mod=0)
+        given |= {command.name for command in hand.handle(event, idle=True)}
+    assert given | {"preset", "intervene", "tokens"} == set(COMMANDS)  # those: by name only
 
     clock = FixedStepClock(30)
     player = TracePlayer(_synthetic_run(40), [i / 30 for i in range(40)], lambda: clock.now,

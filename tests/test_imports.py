@@ -22,7 +22,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
                 "visualizer.progress", "visualizer.config", "visualizer.refusals",
                 "visualizer.logs", "visualizer.heap")),
     ("data", ("visualizer.measures", "visualizer.anatomy", "visualizer.features",
-              "visualizer.handoff", "visualizer.trace", "visualizer.network", "visualizer.wire")),
+              "visualizer.handoff", "visualizer.trace", "visualizer.network", "visualizer.wire",
+              "visualizer.cues")),
     ("model", ("visualizer.model",)),
     ("sound", ("visualizer.sound",)),
     ("gl", ("visualizer.gl",)),  # context, window-order textures, shader library
@@ -33,7 +34,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("runs", ("visualizer.tracer", "visualizer.server", "visualizer.report",
               "visualizer.attract")),  # one command's work, and the kiosk's attract loop
     ("front ends", ("visualizer.terminal", "visualizer.live", "visualizer.kiosk",
-                    "visualizer.bench")),
+                    "visualizer.bench", "visualizer.run_flags")),
     ("soak", ("visualizer.soak",)),
     ("cli", ("visualizer.cli", "visualizer.__main__")),
 ]  # fmt: skip

@@ -18,6 +18,7 @@ from visualizer.interventions import interventions_from
 from visualizer.logs import log_to_stderr
 from visualizer.network import DEFAULT_LISTEN
 from visualizer.paths import check_output_path
+from visualizer.run_flags import add_cues_flag, checked
 from visualizer.signals import stop_like_ctrl_c
 
 
@@ -127,7 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     run = _command(sub, "run", _run, "the live window (a headless clip when there is no display)",
-                   like_ctrl_c=True)  # fmt: skip
+                   like_ctrl_c=True, info=("neuroweb.show",))  # fmt: skip
     run.add_argument("--prompt", help="start generating this at once")
     run.add_argument("--record", type=Path, help="record the window to this .mp4 from the start")
     run.add_argument("--headless", action="store_true",
@@ -137,6 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--screenshot", type=Path, help="headless: save the last frame as a PNG")
     run.add_argument("--terminal", action="store_true",
                      help="no graphics: stream answers as text (prompts from stdin)")
+    add_cues_flag(run)
     _add_scene_flag(run)
     _add_answer_flags(run)
 
@@ -258,15 +260,12 @@ def _mention_leftovers(*folders: Path) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    settings = settings_from(args)
+    settings, cues = settings_from(args), checked(args)
     if args.terminal:
         from visualizer.terminal import run_terminal
 
         return run_terminal(settings, args.prompt)
     _mention_leftovers(Path.cwd(), *([args.record.parent] if args.record else []))
-    for flag in ("frames", "size", "screenshot"):
-        if not args.headless and getattr(args, flag) is not None:
-            raise UserError(f"run: --{flag} needs --headless")
     watch = None if args.headless else PresetWatch(args.preset, overrides_from(args))
     from visualizer.sources import model_first
 
@@ -278,7 +277,7 @@ def _run(args: argparse.Namespace) -> int:
             frames = args.frames or settings.record.demo_frames
             return live.run_headless(settings, source, args.prompt, frames, size, args.record,
                                      args.screenshot)  # fmt: skip
-        return live.run_live(settings, source, args.prompt, args.record, watch)
+        return live.run_live(settings, source, args.prompt, args.record, watch, cues)
 
 
 def _answer(args: argparse.Namespace, settings: Settings):

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from visualizer.clock import FixedStepClock, RealClock
 from visualizer.config import PresetWatch, Settings
+from visualizer.cues import Show
 from visualizer.errors import UserError
 from visualizer.gl.context import HeadlessTarget, WindowTarget, WindowUnavailable
 from visualizer.render.app import App
@@ -37,13 +38,15 @@ def _report(saved: Path | None) -> None:
 
 
 def _in_window(target: WindowTarget, settings: Settings, source: FrameSource,
-               prompt: str | None, record: Path | None, watch: PresetWatch | None) -> int:
-    """The app in the open window until it is closed (or stopped)."""
+               prompt: str | None, record: Path | None, watch: PresetWatch | None,
+               cues: Show | None) -> int:
+    """The app in the open window until it is closed (or stopped); `cues`: a talk's."""
     speakers, silent_because = Speakers.open(settings.sound)
     try:
         app = App(
             settings, target, source, RealClock(), adaptive=True, prompt=prompt,
             record_to=record, speakers=speakers, silent_because=silent_because, watch=watch,
+            cues=cues,
         )  # fmt: skip
         try:
             app.run()
@@ -123,15 +126,17 @@ def run_live(
     prompt: str | None,
     record: Path | None,
     watch: PresetWatch | None = None,
+    cues: Show | None = None,
 ) -> int:
-    """The window (reloading the preset when `watch` sees it change); without a display, the
-    demo clip and a PNG, from the same model process."""
+    """The window (reloading the preset when `watch` sees it change; stepping through `cues`,
+    a talk's, with the clicker's keys); without a display, the demo clip and a PNG, from the
+    same model process."""
     w = settings.window
     try:
         target = WindowTarget((w.width, w.height), w.fullscreen, w.vsync, "neuroweb")
     except WindowUnavailable as exc:
         print(f"{exc}: rendering a headless demo clip instead", file=sys.stderr)
     else:
-        return _in_window(target, settings, source, prompt, record, watch)
+        return _in_window(target, settings, source, prompt, record, watch, cues)
     return demo_clip(settings, source, prompt or settings.record.demo_prompt,
                      record or DEMO_VIDEO, DEMO_IMAGE)  # fmt: skip

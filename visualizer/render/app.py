@@ -22,6 +22,8 @@ from msgspec import structs
 from visualizer.architecture import Architecture
 from visualizer.clock import FixedStepClock, RealClock
 from visualizer.config import SCENES, PresetWatch, Settings
+from visualizer.cues import Show
+from visualizer.errors import UserError
 from visualizer.features import SceneState
 from visualizer.frame import Frame
 from visualizer.gl.context import is_software
@@ -43,6 +45,7 @@ from visualizer.sound.speakers import Speakers
 from visualizer.sources import FrameSource
 
 CROSSFADE_S = 0.6  # switching scenes
+BLACKOUT_S = 0.5  # the fade to black and back (B, or a clicker's blank-screen key)
 HEADLESS_LOADING_WAIT_S = 0.25
 PASS_SAMPLE = 8  # with the HUD on, one frame in this many is timed pass by pass
 LOADING_FPS = 20  # the frame cap over the loading screen, on a CPU renderer (see frame_cap_now)
@@ -54,10 +57,11 @@ class App:
                  record_to: Path | None = None, speakers: Speakers | None = None,
                  silent_because: str = "", watch: PresetWatch | None = None,
                  controls: Controls | None = None,
-                 log: logging.Logger | None = None) -> None:  # fmt: skip
+                 log: logging.Logger | None = None, cues: Show | None = None) -> None:  # fmt: skip
         """`speakers`: the live sound, if any; `silent_because`: why not, shown on screen;
         `watch`: the preset to reload when its file changes; `controls`: locked ones for a
-        kiosk; `log`: where every notice shown on screen is also written (the kiosk's log)."""
+        kiosk; `log`: where every notice shown on screen is also written (the kiosk's log);
+        `cues`: a talk's cue list, its show waiting for the clicker's first PageDown."""
         self.settings, self.target, self.source, self.clock = settings, target, source, clock
         self.speakers, self.silent_because = speakers, silent_because
         self.scene = SceneState(settings.look)
@@ -81,6 +85,13 @@ class App:
         self.scene_mix = self.scene_target  # shown: eases toward the target
         self.lens_shown = settings.look.lens
         self.block = 0  # the block the intervention keys act on ([ and ])
+        self.blackout = False  # asked for (B); `darkness` eases toward it, 0 to 1
+        self.darkness = 0.0
+        self.cues = self.controls.show = cues
+        if cues is not None:
+            cues.begin(settings)
+            commands.log.info("%s: %d cues; PageDown or F5 starts the show", cues.path,
+                              len(cues.cues))  # fmt: skip
         if silent_because:
             self.hud.notify(silent_because)
         if prompt is not None:
@@ -123,6 +134,8 @@ class App:
         self.camera.advance(dt)
         step = dt / CROSSFADE_S
         self.scene_mix = min(max(self.scene_target, self.scene_mix - step), self.scene_mix + step)
+        step, dark = dt / BLACKOUT_S, float(self.blackout)
+        self.darkness = min(max(dark, self.darkness - step), self.darkness + step)
         self.looks.advance(dt)
         self.poll_files()
         if not drawn:
@@ -165,6 +178,7 @@ class App:
                 for note in described.notes:  # what it cannot show exactly: said once
                     self.hud.notify(note)
             self.architecture = described
+            self.check_cues()
             if described.width:
                 self.scene.rest(described.blocks, described.width)
         if batch.failure is not None:
@@ -173,6 +187,15 @@ class App:
                 self.running = False  # nobody to read it on screen: end the run
         for frame in self.intake.arrived():
             self.show(frame)
+
+    def check_cues(self) -> None:
+        """A cue that changes a block or head the loaded model lacks: said once, as it loads."""
+        if self.cues is not None and self.architecture is not None:
+            try:
+                self.cues.check(self.architecture.blocks, self.architecture.heads)
+            except UserError as exc:
+                commands.log.warning("%s", exc)
+                self.hud.notify(str(exc))
 
     def show(self, frame: Frame) -> None:
         """`frame` enters the scene: it is seen, heard, and recorded from this moment."""
@@ -258,7 +281,7 @@ class App:
         return self.hud.overlay(
             self.intake, self.scene, self.looks.current, prompt=self.prompt_shown,
             recording=self.recorder.path, architecture=self.architecture,
-            scene_mix=self.scene_mix, lens=self.lens_shown,
+            scene_mix=self.scene_mix, lens=self.lens_shown, blackout=self.darkness,
         )  # fmt: skip
 
     def poster(self, path: Path, size: tuple[int, int]) -> None:

@@ -1,10 +1,13 @@
 """The commands the app takes, by name: one table, the one dispatcher. The keys (controls.py
 maps each to a name) give commands as `Command(name, value)`, and each name runs the same
-function here on the app; a cue list or a remote (issue 35) is to give the same names.
+function here on the app; a talk's cue runs as these same commands (`cue`), and a remote is to
+give the same names. Some are given by name only, by a cue or a remote: `preset`, `intervene`,
+`tokens`.
 
 A command reaches into the app only through what `Commanded` lists.
 """
 
+import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -15,7 +18,8 @@ import pygame
 from msgspec import structs
 
 from visualizer.architecture import Architecture
-from visualizer.config import SCENES, Settings
+from visualizer.config import SCENES, Settings, load_settings
+from visualizer.cues import Show
 from visualizer.errors import UserError
 from visualizer.frame import Frame
 from visualizer.interventions import Ablation, Interventions, interventions_from
@@ -43,10 +47,16 @@ class Commanded(Protocol):
     lens_shown: bool
     architecture: Architecture | None
     block: int
+    blackout: bool
+    cues: Show | None
 
     def show(self, frame: Frame) -> None: ...
+    def apply(self, settings: Settings) -> None: ...
     def record(self, path: Path, strict: bool = False) -> None: ...
     def poster(self, path: Path, size: tuple[int, int]) -> None: ...
+
+
+log = logging.getLogger("neuroweb.show")  # the cues, for the speaker's terminal
 
 
 def _named(kind: str, value: object) -> Path:
@@ -167,6 +177,74 @@ def generate(app: Commanded, prompt: str) -> None:
     app.intake.generate(prompt)
 
 
+def blackout(app: Commanded, on: bool | None) -> None:
+    """Fade the picture to black, or back (None: whichever it is not); the model, the sound and
+    a recording go on. Drawn by render/layers/blackout.py, eased by the app."""
+    app.blackout = not app.blackout if on is None else bool(on)
+
+
+def preset(app: Commanded, name: str) -> None:
+    """The look, sound and sampling of a preset (a name in configs/ or a .toml path); the model
+    stays the one loaded. A preset that does not load is said on screen and changes nothing."""
+    try:
+        settings = load_settings(name)
+    except UserError as exc:
+        app.hud.notify(str(exc))
+        return
+    app.apply(structs.replace(settings, model=app.settings.model))
+
+
+def intervene(app: Commanded, interventions: Interventions) -> None:
+    """What the model changes, all of it at once (a cue's `ablate` and `steer`)."""
+    if interventions != app.intake.interventions:
+        _intervene(app, interventions)
+
+
+def tokens(app: Commanded, count: int) -> None:
+    """How many tokens the next answers have."""
+    app.intake.gen = structs.replace(app.intake.gen, max_tokens=count)
+
+
+def cue(app: Commanded, step: int) -> None:
+    """The next cue (+1) or the previous one (-1) of the talk; the show goes on if it was left."""
+    if app.cues is not None:
+        app.cues.on = True
+        _run_cue(app, app.cues.index + step, again=False)
+
+
+def show(app: Commanded, start: bool) -> None:
+    """Start the talk's show at its first cue (F5), or leave it (Esc): the keys are as without
+    a cue list until it starts again, and Esc quits."""
+    if app.cues is None:
+        return
+    app.cues.on = start
+    if start:
+        _run_cue(app, 0, again=True)
+    else:
+        log.info("left the show: Esc again quits, F5 starts it again, PageDown goes on")
+
+
+def _run_cue(app: Commanded, index: int, again: bool) -> None:
+    """Show cue `index` (the stage as the cues up to it set it), through the commands above;
+    its number, heading and note go to the speaker's terminal, never onto the picture.
+    `again`: run it even if the show is on it already."""
+    cues = app.cues
+    if cues.move(index) is None and not again:
+        return
+    stage = cues.at(cues.index)
+    note = cues.cues[cues.index].note.strip().replace("\n", "\n    ")
+    log.info("cue %d/%d: %s%s", cues.index + 1, len(cues.cues), stage.heading,
+             f"\n    {note}" if note else "")  # fmt: skip
+    given = [("preset", stage.preset), ("tokens", stage.tokens),
+             ("intervene", stage.interventions),
+             ("scene", SCENES.index(stage.scene) if stage.scene else None),
+             ("lens", None if stage.lens in (None, app.lens_shown) else stage.lens),
+             ("generate", stage.prompt)]  # fmt: skip
+    for name, value in given:
+        if value is not None:
+            execute(app, Command(name, value))
+
+
 def orbit(app: Commanded, rel: tuple[float, float]) -> None:
     app.camera.drag(*rel)
 
@@ -181,7 +259,8 @@ COMMANDS: dict[str, Action] = {
     "quit": quit_app, "pause": pause, "step": step, "temperature": temperature,
     "fullscreen": fullscreen, "hud": hud, "scene": scene, "lens": lens, "block": block,
     "ablate": ablate, "steer": steer, "mute": mute, "screenshot": screenshot, "record": record,
-    "generate": generate, "orbit": orbit, "zoom": zoom,
+    "generate": generate, "orbit": orbit, "zoom": zoom, "blackout": blackout, "cue": cue,
+    "show": show, "preset": preset, "intervene": intervene, "tokens": tokens,
 }  # fmt: skip
 
 

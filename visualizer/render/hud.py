@@ -25,7 +25,7 @@ NOTICES_SHOWN = 3
 def for_poster(overlay: Overlay) -> Overlay:
     """The overlay of a poster: without the prompt box, HUD or messages."""
     return replace(overlay, typing=None, paused=False, recording=None, hud=(), notices=(),
-                   errors=())  # fmt: skip
+                   errors=(), blackout=0.0)  # fmt: skip
 
 
 def _intervene_line(shown: tuple[str, ...], wanted: tuple[str, ...]) -> str:
@@ -73,9 +73,9 @@ class Hud:
 
     def overlay(self, intake: Intake, scene: SceneState, renderer: Renderer, *, prompt: str,
                 recording: Path | None, architecture: Architecture | None, scene_mix: float,
-                lens: bool) -> Overlay:  # fmt: skip
+                lens: bool, blackout: float = 0.0) -> Overlay:  # fmt: skip
         """What the panels show this frame. `prompt`: the prompt of the answer on screen;
-        `recording`: the file being recorded."""
+        `recording`: the file being recorded; `blackout`: how far faded to black (0..1)."""
         now = self.clock.now
         self.notices = [(t, text) for t, text in self.notices if t > now]
         errors = tuple(renderer.shaders.errors.values())
@@ -104,6 +104,7 @@ class Hud:
             split=self.glitch.split,
             replay=intake.replaying,
             lens=lens,
+            blackout=blackout * blackout * (3 - 2 * blackout),  # eased in and out
             intervene=_intervene_line(scene.changed, intake.interventions.specs),
         )
 

@@ -20,6 +20,7 @@ from visualizer.render.camera import Camera
 from visualizer.render.layers.architecture import ArchitectureView
 from visualizer.render.layers.arcs import Arcs
 from visualizer.render.layers.background import Background
+from visualizer.render.layers.blackout import Blackout
 from visualizer.render.layers.bloom import Bloom
 from visualizer.render.layers.chrome import Chrome
 from visualizer.render.layers.layer import STAGES, Kit, Layer, LayerInput, Overlay, Stage
@@ -33,7 +34,7 @@ from visualizer.safety.limiter import FlashLimiter
 
 # every layer, built as Layer(kit); within a stage (layer.STAGES) they draw in this order
 LAYERS: tuple[Callable[[Kit], Layer], ...] = (
-    Links, Arcs, Nodes, Background, WebText, ArchitectureView, Chrome, SafeArea,
+    Links, Arcs, Nodes, Background, WebText, ArchitectureView, Chrome, SafeArea, Blackout,
 )  # fmt: skip
 
 
