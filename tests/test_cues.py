@@ -7,12 +7,14 @@ from pathlib import Path
 
 import numpy as np
 import pygame
+import pytest
 
 from tests.test_app import MAX_FRAMES, _synthetic_run
 from visualizer.cli import main
 from visualizer.clock import FixedStepClock
 from visualizer.config import PRESET_DIR, load_settings
 from visualizer.cues import load_cues
+from visualizer.errors import UserError
 from visualizer.gl.context import HeadlessTarget
 from visualizer.handoff import Status
 from visualizer.interventions import Ablation
@@ -120,7 +122,8 @@ def _write(tmp_path: Path, text: str) -> Path:
 def test_clicker_keys_step_the_cues_on_a_real_model(tiny_llama_dir, tmp_path, monkeypatch,
                                                     caplog):  # fmt: skip
     """PageDown runs the next cue (its prompt, scene, ablation), → too, PageUp and ← go back
-    (the stage as that cue set it); the notes go to the terminal only; while the show is on,
+    (the stage as that cue set it); the notes go to the terminal only, and a cue that changes a
+    block the model lacks is said there as the model loads; while the show is on,
     the model idle, letters are commands (B blacks out) and Enter opens the box, in which B is
     typed; Esc leaves the show (→ steps the answer again), F5 starts it at cue 1, and a second
     Esc quits."""
@@ -128,7 +131,8 @@ def test_clicker_keys_step_the_cues_on_a_real_model(tiny_llama_dir, tmp_path, mo
     settings = load_settings("default", {"model": {"name": str(tiny_llama_dir), "threads": 1},
                                          "generation": {"temperature": 0.0}})  # fmt: skip
     target = HeadlessTarget((160, 90))
-    show = load_cues(_write(tmp_path, TALK))
+    beyond = '[[cue]]\nnote = "Block 7: the tiny model has three."\nablate = ["mlp:7"]\n'
+    show = load_cues(_write(tmp_path, f"{TALK}\n{beyond}"))
     caplog.set_level("INFO", "neuroweb.show")
     with LocalSource(settings) as source:
         app = App(settings, target, source, FixedStepClock(FPS), adaptive=False, cues=show)
@@ -146,7 +150,8 @@ def test_clicker_keys_step_the_cues_on_a_real_model(tiny_llama_dir, tmp_path, mo
             assert show.index == 0 and app.intake.gen.max_tokens == 6
             answered()
             assert app.prompt_shown == "Count to three" and app.scene_target == 0.0
-            assert "Say hello." in caplog.text and "cue 1/3: a prompt" in caplog.text
+            assert "Say hello." in caplog.text and "cue 1/4: a prompt" in caplog.text
+            assert "cue 4: --ablate mlp:7: the model has blocks 0–2" in caplog.text  # on load
 
             keys.press(pygame.K_b, "b")  # idle, in the show: the clicker's blank key
             assert app.blackout and app.controls.box is None
@@ -160,8 +165,6 @@ def test_clicker_keys_step_the_cues_on_a_real_model(tiny_llama_dir, tmp_path, mo
             assert app.intake.interventions.ablations == (Ablation("mlp", 1),)
             answered()
             assert app.prompt_shown == "Count to four" and app.scene.changed == ("mlp:1",)
-            keys.press(pygame.K_PAGEDOWN)  # the last cue: stays
-            assert show.index == 2
 
             keys.press(pygame.K_LEFT)  # back: the stage as cue 2 left it, nothing ablated
             assert show.index == 1 and app.scene_target == 1.0
@@ -220,6 +223,10 @@ def test_the_example_talk_loads_and_fits_smollm2(smollm2_folder):
     blocks, heads = config["num_hidden_layers"], config["num_attention_heads"]
     assert blocks == 30
     show.check(blocks, heads)
+    assert show.move(99) == 7 and show.move(8) is None  # past the last cue: it stays
+    with pytest.raises(UserError, match=r"how-a-model-answers.toml: cue 6: --ablate mlp:12: "
+                       "the model has blocks 0–11"):  # a smaller model than the talk's
+        show.check(12, heads)
     assert 6 <= len(show.cues) <= 10 and all(cue.note.strip() for cue in show.cues)
     kinds = {a.kind for cue in show.cues if cue.interventions for a in cue.interventions.ablations}
     assert "mlp" in kinds and any(cue.steer for cue in show.cues)
