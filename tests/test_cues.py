@@ -23,6 +23,7 @@ from visualizer.render.renderer import read_rgb
 from visualizer.safety.flashes import FlashAnalyser
 from visualizer.sources.local import LocalSource
 from visualizer.sources.player import TracePlayer
+from visualizer.trace import write_trace
 
 FPS = 30
 TALK = """\
@@ -108,6 +109,38 @@ def test_blackout_fades_out_and_back_smoothly_with_no_flash():
             analyser.add(read_rgb(target.fbo, target.size))
         report = analyser.report()
         assert report.compliant, report
+    finally:
+        app.release()
+        target.close()
+
+
+def test_a_cue_plays_a_saved_run_in_front_of_the_source(tmp_path):
+    """A cue's `trace` (a path from the cue file's folder) is played in place of an answer: the
+    scene starts over with it, its prompt above it, marked as a recorded run, and the prompt
+    box opens after it; a trace of a model with other blocks is refused once the model loads."""
+    frames = _synthetic_run(12)  # 2 blocks
+    write_trace(tmp_path / "saved.npz", frames, {"prompt": "a saved run"})
+    show = load_cues(_write(tmp_path, '[[cue]]\nnote = "A run from yesterday."\n'
+                                      'trace = "saved.npz"\n'))  # fmt: skip
+    with pytest.raises(UserError, match="cue 1: saved.npz is a run of a model with 2 blocks"):
+        show.check(3, None)
+    clock = FixedStepClock(FPS)
+    model = TracePlayer(_synthetic_run(40), [i / FPS for i in range(40)], lambda: clock.now,
+                        Status("generating", model="tiny")).start()  # fmt: skip
+    target = HeadlessTarget((160, 90))
+    app = App(load_settings("default"), target, model, clock, adaptive=False, cues=show)
+    keys = Keys(app)
+    try:
+        for _ in range(3):
+            app.frame()
+        assert app.tokens_seen > 0 and app.prompt_shown == ""
+        keys.press(pygame.K_PAGEDOWN)
+        for _ in range(MAX_FRAMES):
+            if app.idle:
+                break
+            app.frame()
+        assert app.prompt_shown == "a saved run" and app.intake.recorded
+        assert len(app.scene.tokens) == len(frames)  # the trace's, the answer before let go
     finally:
         app.release()
         target.close()
@@ -208,6 +241,8 @@ def test_a_bad_cue_file_is_one_line_with_its_place(tmp_path, capsys):
         (TALK + 'preset = "no-such-look"\n', ":16: cue 3: preset: "),
         ("[[cue]]\nnote = 'the file ends'\nprompt = \n", "not valid TOML"),
         ("", ":1: 'cue' is missing"),
+        ('[[cue]]\ntrace = "gone.npz"\n', f":2: cue 1: trace: {tmp_path / 'gone.npz'}: no such"),
+        ('[[cue]]\ntrace = "a.npz"\nprompt = "b"\n', ":2: cue 1: trace and prompt together"),
     ):  # fmt: skip
         assert main(["run", "--cues", str(_write(tmp_path, text))]) == 2
         err = capsys.readouterr().err

@@ -21,6 +21,7 @@ from visualizer.config import Path_, Prompt, Scene, Settings, load_settings
 from visualizer.errors import UserError
 from visualizer.interventions import Interventions, interventions_from
 from visualizer.refusals import explain
+from visualizer.trace import read_trace
 
 Words = Annotated[str, Meta(max_length=10_000)]
 Specs = Annotated[tuple[Path_, ...], Meta(max_length=64)]  # as in a preset's [intervene]
@@ -32,6 +33,8 @@ class Cue(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     note: Words = ""  # for the speaker: printed on the terminal, never on the audience's picture
     title: Annotated[str, Meta(max_length=200)] = ""  # the cue's name on the terminal
     prompt: Prompt | None = None  # asked of the model when the cue runs
+    trace: Path_ | None = None  # or a saved run (`neuroweb trace`) played then, from an .npz
+    #                             (a path from the cue file's folder)
     scene: Scene | None = None  # "web" | "architecture"
     preset: Path_ | None = None  # a preset in configs/ or a .toml path: the look, sound, sampling
     ablate: Specs | None = None  # "mlp:10", "attn:3", "head:3.7"
@@ -40,6 +43,8 @@ class Cue(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     lens: bool | None = None  # the logit lens's words
 
     def __post_init__(self) -> None:
+        if self.prompt is not None and self.trace is not None:
+            raise ValueError("trace and prompt together: a cue asks a prompt or plays a trace")
         try:
             interventions_from(self.ablate or (), self.steer or (), "cue.")
         except UserError as exc:
@@ -54,7 +59,7 @@ class Cue(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
     @property
     def heading(self) -> str:
-        return self.title or self.prompt or self.scene or ""
+        return self.title or self.prompt or self.trace or self.scene or ""
 
 
 class CueFile(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -70,6 +75,7 @@ class Show:
         self.index = -1
         self.on = True
         self.base = Cue()  # the stage before the first cue (`begin`)
+        self.trace_blocks: dict[int, int] = {}  # a cue's trace: the blocks of its model
 
     def begin(self, settings: Settings) -> None:
         """The stage before the first cue: the run's scene, lens, answer length and what it
@@ -85,7 +91,12 @@ class Show:
         for cue in self.cues[: index + 1]:
             given = {k: v for k, v in structs.asdict(cue).items() if v is not None}
             stage = structs.replace(stage, **given)
-        return structs.replace(stage, prompt=self.cues[index].prompt)  # asked by its own cue
+        own = self.cues[index]  # asked, or played, by its own cue only
+        return structs.replace(stage, prompt=own.prompt, trace=own.trace)
+
+    def trace_path(self, cue: Cue) -> Path:
+        """A cue's trace file: relative paths are from the cue file's folder."""
+        return self.path.parent / Path(cue.trace).expanduser()
 
     def move(self, to: int) -> int | None:
         """Go to cue `to` (clamped to the list); the index, or None if already there."""
@@ -97,6 +108,10 @@ class Show:
 
     def check(self, blocks: int, heads: int | None) -> None:
         """UserError naming the file and the cue for a block or head the model does not have."""
+        for index, made_by in self.trace_blocks.items():
+            if made_by != blocks:
+                raise UserError(f"{self.path}: cue {index + 1}: {self.cues[index].trace} is a run "
+                                f"of a model with {made_by} blocks; this one has {blocks}")
         for number, cue in enumerate(self.cues, start=1):
             if cue.interventions is not None:
                 try:
@@ -127,14 +142,22 @@ def load_cues(path: Path) -> Show:
         index, leaf = int(at[1]), re.sub(r"^cue(\[\d+\])?\.?", "", key)
         said = re.sub(r"cue(\[\d+\])?\.", "", message)
         raise UserError(f"{path}:{_line(text, index, leaf)}: cue {index + 1}: {said}") from None
+    show = Show(path, cues)
     for index, cue in enumerate(cues):
+        if cue.trace is not None:
+            try:
+                hidden = read_trace(show.trace_path(cue)).arrays["hidden"]  # [T, L+1, d]
+            except UserError as exc:
+                where = _line(text, index, "trace")
+                raise UserError(f"{path}:{where}: cue {index + 1}: trace: {exc}") from None
+            show.trace_blocks[index] = hidden.shape[1] - 1
         if cue.preset is not None:
             try:
                 load_settings(cue.preset)
             except UserError as exc:
                 where = _line(text, index, "preset")
                 raise UserError(f"{path}:{where}: cue {index + 1}: preset: {exc}") from None
-    return Show(path, cues)
+    return show
 
 
 def _line(text: str, index: int, leaf: str) -> int:

@@ -43,6 +43,7 @@ from visualizer.render.recording import RecordingController
 from visualizer.render.renderer import render_poster
 from visualizer.sound.speakers import Speakers
 from visualizer.sources import FrameSource
+from visualizer.sources.cued import TraceInFront
 
 CROSSFADE_S = 0.6  # switching scenes
 BLACKOUT_S = 0.5  # the fade to black and back (B, or a clicker's blank-screen key)
@@ -62,6 +63,8 @@ class App:
         `watch`: the preset to reload when its file changes; `controls`: locked ones for a
         kiosk; `log`: where every notice shown on screen is also written (the kiosk's log);
         `cues`: a talk's cue list, its show waiting for the clicker's first PageDown."""
+        if cues is not None:  # a cue may play a saved run in front of the model
+            source = TraceInFront(source, lambda: clock.now)
         self.settings, self.target, self.source, self.clock = settings, target, source, clock
         self.speakers, self.silent_because = speakers, silent_because
         self.scene = SceneState(settings.look)

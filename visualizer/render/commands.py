@@ -2,7 +2,7 @@
 maps each to a name) give commands as `Command(name, value)`, and each name runs the same
 function here on the app; a talk's cue runs as these same commands (`cue`), and a remote is to
 give the same names. Some are given by name only, by a cue or a remote: `preset`, `intervene`,
-`tokens`.
+`tokens`, `play`.
 
 A command reaches into the app only through what `Commanded` lists.
 """
@@ -29,6 +29,8 @@ from visualizer.render.hud import Hud
 from visualizer.render.intake import Intake
 from visualizer.render.recording import RecordingController
 from visualizer.sound.speakers import Speakers
+from visualizer.sources.cued import TraceInFront
+from visualizer.trace import frames_from_trace, read_trace
 
 
 class Commanded(Protocol):
@@ -200,6 +202,22 @@ def intervene(app: Commanded, interventions: Interventions) -> None:
         _intervene(app, interventions)
 
 
+def play(app: Commanded, path: str) -> None:
+    """Play a saved run (a trace's .npz) in a talk, in place of the model's answer; the next
+    prompt is the model's again. A file that does not read is said on screen."""
+    source = app.intake.source
+    if not isinstance(source, TraceInFront):
+        app.hud.notify("a trace is played only in a talk (run --cues)")
+        return
+    try:
+        trace = read_trace(Path(path))
+    except UserError as exc:
+        app.hud.notify(str(exc))
+        return
+    app.intake.resume_afresh()
+    source.play(frames_from_trace(trace), str(trace.meta.get("prompt", "")))
+
+
 def tokens(app: Commanded, count: int) -> None:
     """How many tokens the next answers have."""
     app.intake.gen = structs.replace(app.intake.gen, max_tokens=count)
@@ -239,7 +257,8 @@ def _run_cue(app: Commanded, index: int, again: bool) -> None:
              ("intervene", stage.interventions),
              ("scene", SCENES.index(stage.scene) if stage.scene else None),
              ("lens", None if stage.lens in (None, app.lens_shown) else stage.lens),
-             ("generate", stage.prompt)]  # fmt: skip
+             ("generate", stage.prompt),
+             ("play", str(cues.trace_path(stage)) if stage.trace else None)]  # fmt: skip
     for name, value in given:
         if value is not None:
             execute(app, Command(name, value))
@@ -260,7 +279,7 @@ COMMANDS: dict[str, Action] = {
     "fullscreen": fullscreen, "hud": hud, "scene": scene, "lens": lens, "block": block,
     "ablate": ablate, "steer": steer, "mute": mute, "screenshot": screenshot, "record": record,
     "generate": generate, "orbit": orbit, "zoom": zoom, "blackout": blackout, "cue": cue,
-    "show": show, "preset": preset, "intervene": intervene, "tokens": tokens,
+    "show": show, "preset": preset, "intervene": intervene, "tokens": tokens, "play": play,
 }  # fmt: skip
 
 
