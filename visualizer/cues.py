@@ -3,10 +3,9 @@ speaker's note for it, and where the show stands.
 
 A cue changes only what it names; the stage at cue N is cues 1..N laid over the stage the run
 began with (`at`), so stepping back with the clicker shows what that cue showed, whatever came
-after it. A cue that
-names `ablate` or `steer` sets what the model changes to exactly those (an empty list: nothing).
-The file is decoded by msgspec through these types, and a bad one is refused with one line
-naming the file, the line and the key (docs/cues.md).
+after it. A cue that names `ablate` or `steer` sets what the model changes to exactly those (an
+empty list: nothing). The file is decoded by msgspec through these types, and a bad one is
+refused with one line naming the file, the line and the key (docs/cues.md).
 """
 
 import re
