@@ -20,7 +20,7 @@ from visualizer.config import GenerationSettings
 from visualizer.errors import UserError
 from visualizer.frame import Frame
 from visualizer.handoff import Batch
-from visualizer.sources import FrameSource
+from visualizer.sources import FrameSource, InFront
 from visualizer.sources.player import TracePlayer, schedule
 from visualizer.trace import frames_from_trace, read_trace, write_trace
 
@@ -87,19 +87,15 @@ class Attract:
             self._saver.join(timeout)
 
 
-class ReplayWhileLoading:
-    """A FrameSource: `source` itself, with the answer `attract` keeps played while it loads;
-    the live frames pass through `attract` on their way."""
+class ReplayWhileLoading(InFront):
+    """`source` itself, with the answer `attract` keeps played while it loads; the live frames
+    pass through `attract` on their way."""
 
     def __init__(self, source: FrameSource, attract: Attract, now: Callable[[], float]) -> None:
-        self.source, self.attract, self.now = source, attract, now
-        self.name = source.name
+        super().__init__(source)
+        self.attract, self.now = attract, now
         self._player: TracePlayer | None = None
         self._state = ""
-
-    def start(self) -> "ReplayWhileLoading":
-        self.source.start()
-        return self
 
     def drain(self, timeout: float = 0.0) -> Batch:
         batch = self.source.drain(timeout if not self.attract.frames else 0.0)
@@ -125,19 +121,3 @@ class ReplayWhileLoading:
                  interventions=None) -> int:  # fmt: skip
         self.attract.begin()
         return self.source.generate(prompt, gen, detail, interventions)
-
-    def intervene(self, interventions) -> None:
-        self.source.intervene(interventions)
-
-    def cancel(self) -> None:
-        self.source.cancel()
-
-    def restart(self, why: str = "") -> None:
-        self.source.restart(why)
-
-    def stop(self, timeout: float = 1.0) -> None:
-        self.source.stop(timeout)
-
-    @property
-    def alive(self) -> bool:
-        return self.source.alive

@@ -9,7 +9,6 @@ their bounds, and a refusal is one line naming the file (and line), the key and 
 (refusals.py).
 """
 
-import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -19,7 +18,7 @@ from msgspec import Meta
 from visualizer.errors import UserError
 from visualizer.interventions import interventions_from
 from visualizer.paths import data_dir
-from visualizer.refusals import explain, line_of
+from visualizer.refusals import explain, line_of, read_toml
 
 PRESET_DIR = data_dir("configs")
 
@@ -295,16 +294,8 @@ def load_settings(preset: str | None = None, overrides: dict | None = None) -> S
     settings = Settings()
     if preset is not None:
         path = preset_path(preset)
-        try:
-            text = path.read_text(encoding="utf-8")
-            data = tomllib.loads(text)
-        except FileNotFoundError:
-            available = ", ".join(sorted(p.stem for p in PRESET_DIR.glob("*.toml")))
-            raise ConfigError(f"{path}: no such preset (available: {available})") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"{path}: cannot read: {exc}") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+        available = ", ".join(sorted(p.stem for p in PRESET_DIR.glob("*.toml")))
+        text, data = read_toml(path, f"no such preset (available: {available})", ConfigError)
         try:
             settings = _over(settings, data, str(path))
         except ConfigError as exc:

@@ -9,7 +9,6 @@ refused with one line naming the file, the line and the key (docs/cues.md).
 """
 
 import re
-import tomllib
 from pathlib import Path
 from typing import Annotated
 
@@ -19,7 +18,7 @@ from msgspec import Meta, structs
 from visualizer.config import Path_, Prompt, Scene, Settings, load_settings
 from visualizer.errors import UserError
 from visualizer.interventions import Interventions, interventions_from
-from visualizer.refusals import explain
+from visualizer.refusals import explain, read_toml
 from visualizer.trace import read_trace
 
 Words = Annotated[str, Meta(max_length=10_000)]
@@ -122,15 +121,7 @@ class Show:
 def load_cues(path: Path) -> Show:
     """The cue list in `path`; UserError with file:line and the key for a bad one, including a
     cue's preset that does not load."""
-    try:
-        text = path.read_text(encoding="utf-8")
-        data = tomllib.loads(text)
-    except FileNotFoundError:
-        raise UserError(f"{path}: no such cue file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"{path}: cannot read: {exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise UserError(f"{path}: not valid TOML: {exc}") from None
+    text, data = read_toml(path, "no such cue file")
     try:
         cues = msgspec.convert(data, CueFile).cue
     except msgspec.ValidationError as exc:

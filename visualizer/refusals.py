@@ -8,14 +8,32 @@ the command line and from a client.
 """
 
 import re
+import tomllib
 import typing
+from pathlib import Path
 from types import NoneType, UnionType
 from typing import Annotated, Any, Literal
 
 import msgspec
 
+from visualizer.errors import UserError
+
 _AT = re.compile(r"^(?P<what>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.S)
 _MISSING = object()
+
+
+def read_toml(path: Path, missing: str, error: type[UserError] = UserError) -> tuple[str, dict]:
+    """A TOML file's text (for the lines of its keys) and values; a file that is missing
+    (`missing` says what instead), unreadable or not TOML is one line naming it (`error`)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+        return text, tomllib.loads(text)
+    except FileNotFoundError:
+        raise error(f"{path}: {missing}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise error(f"{path}: cannot read: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise error(f"{path}: not valid TOML: {exc}") from None
 
 
 def explain(exc: msgspec.ValidationError, data: Any = None, root: Any = None

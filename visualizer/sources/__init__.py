@@ -58,6 +58,43 @@ class FrameSource(Protocol):
         """False once it cannot deliver frames any more without a restart."""
 
 
+class InFront:
+    """A FrameSource in front of another, `source`: all it does not change is the source's own.
+    A stand-in (the kiosk's replay while loading, a talk's played trace) changes `drain`, and
+    `generate` or `restart` where it must."""
+
+    def __init__(self, source: FrameSource) -> None:
+        self.source, self.name = source, source.name
+
+    def start(self) -> "InFront":
+        self.source.start()
+        return self
+
+    def drain(self, timeout: float = 0.0) -> Batch:
+        return self.source.drain(timeout)
+
+    def generate(self, prompt: str, gen: GenerationSettings | None = None,
+                 detail: Detail | None = None, interventions: Interventions | None = None
+                 ) -> int:  # fmt: skip
+        return self.source.generate(prompt, gen, detail, interventions)
+
+    def intervene(self, interventions: Interventions) -> None:
+        self.source.intervene(interventions)
+
+    def cancel(self) -> None:
+        self.source.cancel()
+
+    def restart(self, why: str = "") -> None:
+        self.source.restart(why)
+
+    def stop(self, timeout: float = 1.0) -> None:
+        self.source.stop(timeout)
+
+    @property
+    def alive(self) -> bool:
+        return self.source.alive
+
+
 def open_source(settings: Settings, lossless: bool = False) -> FrameSource:
     """The model of `settings`: `model.source` (HOST:PORT of a `neuroweb serve`) if set, else
     a local model process. Not started."""

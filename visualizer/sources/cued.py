@@ -10,16 +10,16 @@ from dataclasses import replace
 from visualizer.config import GenerationSettings
 from visualizer.frame import Frame
 from visualizer.handoff import Batch, Status
-from visualizer.sources import FrameSource
+from visualizer.sources import FrameSource, InFront
 from visualizer.sources.player import TracePlayer, schedule
 
 TOKEN_RATE = 8.0  # a played run's tokens a second (render's default)
 
 
-class TraceInFront:
+class TraceInFront(InFront):
     def __init__(self, source: FrameSource, now: Callable[[], float]) -> None:
-        self.source, self.now = source, now
-        self.name = source.name
+        super().__init__(source)
+        self.now = now
         self._player: TracePlayer | None = None
 
     def play(self, frames: Sequence[Frame], prompt: str) -> None:
@@ -27,10 +27,6 @@ class TraceInFront:
         self.source.cancel()
         self._player = TracePlayer(frames, schedule(frames, TOKEN_RATE, 0.0), self.now,
                                    Status("generating", prompt=prompt)).start()  # fmt: skip
-
-    def start(self) -> "TraceInFront":
-        self.source.start()
-        return self
 
     def drain(self, timeout: float = 0.0) -> Batch:
         batch = self.source.drain(timeout if self._player is None else 0.0)
@@ -45,19 +41,6 @@ class TraceInFront:
         self._player = None
         return self.source.generate(prompt, gen, detail, interventions)
 
-    def intervene(self, interventions) -> None:
-        self.source.intervene(interventions)  # the model's next answer; a trace keeps its own
-
-    def cancel(self) -> None:
-        self.source.cancel()
-
     def restart(self, why: str = "") -> None:
         self._player = None
         self.source.restart(why)
-
-    def stop(self, timeout: float = 1.0) -> None:
-        self.source.stop(timeout)
-
-    @property
-    def alive(self) -> bool:
-        return self.source.alive
