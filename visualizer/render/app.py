@@ -23,7 +23,6 @@ from visualizer.architecture import Architecture
 from visualizer.clock import FixedStepClock, RealClock
 from visualizer.config import SCENES, PresetWatch, Settings
 from visualizer.cues import Show
-from visualizer.errors import UserError
 from visualizer.features import SceneState
 from visualizer.frame import Frame
 from visualizer.gl.context import is_software
@@ -92,9 +91,7 @@ class App:
         self.darkness = 0.0
         self.cues = self.controls.show = cues
         if cues is not None:
-            cues.begin(settings)
-            commands.log.info("%s: %d cues; PageDown or F5 starts the show", cues.path,
-                              len(cues.cues))  # fmt: skip
+            commands.begin_show(self)
         if silent_because:
             self.hud.notify(silent_because)
         if prompt is not None:
@@ -181,7 +178,8 @@ class App:
                 for note in described.notes:  # what it cannot show exactly: said once
                     self.hud.notify(note)
             self.architecture = described
-            self.check_cues()
+            if self.cues is not None:
+                commands.check_cues(self)
             if described.width:
                 self.scene.rest(described.blocks, described.width)
         if batch.failure is not None:
@@ -190,15 +188,6 @@ class App:
                 self.running = False  # nobody to read it on screen: end the run
         for frame in self.intake.arrived():
             self.show(frame)
-
-    def check_cues(self) -> None:
-        """A cue that changes a block or head the loaded model lacks: said once, as it loads."""
-        if self.cues is not None and self.architecture is not None:
-            try:
-                self.cues.check(self.architecture.blocks, self.architecture.heads)
-            except UserError as exc:
-                commands.log.warning("%s", exc)
-                self.hud.notify(str(exc))
 
     def show(self, frame: Frame) -> None:
         """`frame` enters the scene: it is seen, heard, and recorded from this moment."""

@@ -242,6 +242,22 @@ def show(app: Commanded, start: bool) -> None:
         log.info("left the show: Esc again quits, F5 starts it again, PageDown goes on")
 
 
+def begin_show(app: Commanded) -> None:
+    """A talk's cue list on a new app: the stage before its first cue is the run's own, and
+    the speaker's terminal says how to start."""
+    app.cues.begin(app.settings)
+    log.info("%s: %d cues; PageDown or F5 starts the show", app.cues.path, len(app.cues.cues))
+
+
+def check_cues(app: Commanded) -> None:
+    """A cue that changes a block or head the loaded model lacks: said once, as it loads."""
+    try:
+        app.cues.check(app.architecture.blocks, app.architecture.heads)
+    except UserError as exc:
+        log.warning("%s", exc)
+        app.hud.notify(str(exc))
+
+
 def _run_cue(app: Commanded, index: int, again: bool) -> None:
     """Show cue `index` (the stage as the cues up to it set it), through the commands above;
     its number, heading and note go to the speaker's terminal, never onto the picture.
