@@ -18,7 +18,7 @@ from msgspec import Meta, structs
 from visualizer.config import Path_, Prompt, Scene, Settings, load_settings
 from visualizer.errors import UserError
 from visualizer.interventions import Interventions, interventions_from
-from visualizer.refusals import explain, read_toml
+from visualizer.refusals import explain, line_of, read_toml
 from visualizer.trace import read_trace
 
 Words = Annotated[str, Meta(max_length=10_000)]
@@ -153,15 +153,5 @@ def load_cues(path: Path) -> Show:
 def _line(text: str, index: int, leaf: str) -> int:
     """The line (from 1) of key `leaf` ("scene") in the `index`th [[cue]] table of a cue file:
     its own line, else the table's first line, else 1."""
-    seen, start = -1, 1
-    for number, line in enumerate(text.splitlines(), start=1):
-        stripped = line.strip()
-        if stripped.startswith("["):
-            if seen == index:
-                break  # past the cue's table: the key is not on a line of its own
-            if stripped.replace(" ", "") == "[[cue]]":
-                seen += 1
-                start = number if seen == index else start
-        elif seen == index and leaf and stripped.split("=")[0].strip() == leaf:
-            return number
-    return start
+    table = f"cue[{index}]"
+    return (leaf and line_of(text, f"{table}.{leaf}")) or line_of(text, table) or 1

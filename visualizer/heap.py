@@ -13,8 +13,7 @@ arena, 275.6 MB RSS."""
 import ctypes
 import functools
 
-M_TRIM_THRESHOLD = -1  # glibc's mallopt parameters (malloc.h)
-M_MMAP_THRESHOLD = -3
+M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter (malloc.h)
 MMAP_BYTES = 128 * 1024  # blocks this large or larger get their own mmap, freed at once
 
 

@@ -123,13 +123,17 @@ def _pattern_described(field: Any) -> str | None:
 
 def line_of(text: str, key: str) -> int | None:
     """The line (from 1) where dotted `key` ("look.glow") is set in TOML `text`, or its table
-    starts ("look"); None if it cannot be found (an inline table, say)."""
+    starts ("look"); None if it cannot be found (an inline table, say). A table of an array
+    is named by its index, as msgspec names it: "cue[1].scene", in the second [[cue]]."""
     *tables, leaf = key.split(".")
-    table, found = "", None
+    table, found, arrays = "", None, {}
     for number, line in enumerate(text.splitlines(), start=1):
         stripped = line.strip()
         if stripped.startswith("[") and stripped.endswith("]"):
             table = stripped.strip("[] ")
+            if stripped.startswith("[["):
+                arrays[table] = arrays.get(table, -1) + 1
+                table = f"{table}[{arrays[table]}]"
             if table == key:
                 found = found or number
         elif table == ".".join(tables) and stripped.split("=")[0].strip() == leaf:
