@@ -17,6 +17,7 @@ COMMANDS = {  # a command and the least it must be given
     "recover": [], "inspect": [], "kiosk": [], "serve": [], "soak": ["--minutes", "1"], "bench": [],
 }  # fmt: skip
 FINISH_ON_SIGTERM = {"run", "trace", "render", "snapshot", "kiosk"}  # what they write is kept
+INFO = {"run": ("neuroweb.show",), "serve": ("neuroweb.serve",)}  # loggers said at INFO level
 
 
 @pytest.mark.parametrize("name", COMMANDS)
@@ -24,7 +25,7 @@ def test_each_sub_parser_names_its_function(name):
     args = cli.build_parser().parse_args([name, *COMMANDS[name]])
     assert args.func is getattr(cli, f"_{name}")
     assert args.like_ctrl_c == (name in FINISH_ON_SIGTERM)
-    assert args.info == (("neuroweb.serve",) if name == "serve" else ())
+    assert args.info == INFO.get(name, ())
 
 
 def test_every_sub_command_is_listed_here():
