@@ -2,6 +2,7 @@
 (glibc would otherwise raise its mmap threshold and cut later frames from the heap, where their
 holes fragment it). Run in a fresh interpreter each: the setting is for the whole process."""
 
+import ctypes
 import subprocess
 import sys
 
@@ -12,11 +13,7 @@ import ctypes, sys
 from visualizer import heap
 if sys.argv[1] == "steady":
     heap.steady()
-class Info(ctypes.Structure):
-    _fields_ = [(n, ctypes.c_size_t) for n in ("arena", "ordblks", "smblks", "hblks", "hblkhd",
-                "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
-libc = ctypes.CDLL(None)
-libc.mallinfo2.restype = Info
+libc = heap._libc()  # with mallinfo2's result type set
 libc.malloc.restype = ctypes.c_void_p
 libc.free.argtypes = [ctypes.c_void_p]
 libc.free(libc.malloc(4 << 20))  # a large block freed: glibc raises its threshold to 4 MB
@@ -37,3 +34,19 @@ def _own_mmaps(mode: str) -> int:
 def test_a_frame_gets_its_own_mmap_after_a_larger_block_was_freed() -> None:
     assert _own_mmaps("glibc") == 0  # without it: cut from the heap (what fragmented it)
     assert _own_mmaps("steady") == 1
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc")
+def test_usage_counts_a_block_while_it_is_held() -> None:
+    """What a soak reports beside the RSS: an 8 MB block is in use while held, and not after."""
+    from visualizer import heap
+
+    libc = heap._libc()
+    libc.malloc.restype = ctypes.c_void_p
+    libc.free.argtypes = [ctypes.c_void_p]
+    before = heap.usage_mb()["in_use"]
+    block = libc.malloc(8 << 20)
+    held = heap.usage_mb()["in_use"]
+    libc.free(block)
+    assert held - before >= 8
+    assert heap.usage_mb()["in_use"] - before < 1

@@ -198,6 +198,10 @@ def test_a_short_soak_survives_every_injected_fault(tiny_llama_dir):
     assert "stuck" not in report
     assert report["restarts"] >= 1 and report["answers"] > 5 and report["frames"] > 100
     assert report["longest_restart_frame_ms"] > 0 and report["longest_reload_s"] > 0  # measured
+    # its own C heap beside its RSS, a minute for a minute, so that growth can be placed
+    heap, floors = report["heap_in_use_mb_by_minute"], report["rss_floor_mb_by_minute"]
+    assert len(heap) == len(floors) == len(report["heap_free_mb_by_minute"])
+    assert all(0 < used < floor for used, floor in zip(heap, floors, strict=True)), report
 
 
 def test_a_short_served_soak_survives_poisonous_requests(tiny_llama_dir):

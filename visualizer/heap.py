@@ -13,6 +13,13 @@ arena, 275.6 MB RSS."""
 import ctypes
 import functools
 
+
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in (
+        "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks",
+        "fordblks", "keepcost")]  # fmt: skip
+
+
 M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter (malloc.h)
 MMAP_BYTES = 128 * 1024  # blocks this large or larger get their own mmap, freed at once
 
@@ -20,7 +27,11 @@ MMAP_BYTES = 128 * 1024  # blocks this large or larger get their own mmap, freed
 @functools.cache
 def _libc() -> ctypes.CDLL | None:
     libc = ctypes.CDLL(None)  # the process's own C library
-    return libc if hasattr(libc, "mallopt") and hasattr(libc, "malloc_trim") else None
+    if not (hasattr(libc, "mallopt") and hasattr(libc, "malloc_trim")):
+        return None
+    if hasattr(libc, "mallinfo2"):
+        libc.mallinfo2.restype = _MallInfo2
+    return libc
 
 
 def steady() -> None:
@@ -37,3 +48,14 @@ def trim() -> None:
     libc = _libc()
     if libc is not None:
         libc.malloc_trim(0)
+
+
+def usage_mb() -> dict[str, float] | None:
+    """What this process's C heap holds, in MB, over all arenas: in use (the heap's blocks and
+    the mmaps of large ones), and free inside the heap (what fragmentation keeps). A soak
+    reports it beside the RSS, so that growth is placed: C heap, or elsewhere."""
+    libc = _libc()
+    if libc is None or not hasattr(libc, "mallinfo2"):
+        return None
+    info = libc.mallinfo2()
+    return {"in_use": (info.uordblks + info.hblkhd) / 2**20, "free": info.fordblks / 2**20}

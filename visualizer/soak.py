@@ -36,7 +36,7 @@ import psutil
 import zmq
 from scipy import stats
 
-from visualizer import wire
+from visualizer import heap, wire
 from visualizer.clock import FixedStepClock
 from visualizer.config import PresetWatch, Settings, load_settings, parse_keys, preset_path
 from visualizer.gl.context import HeadlessTarget
@@ -184,6 +184,8 @@ class _Memory:
         self._process = psutil.Process(pid)
         self.floors: list[float] = []
         self.peaks: list[float] = []
+        self.heap: list[dict[str, float]] = []  # this process's C heap at each minute's floor
+        self._own = pid is None
 
     def sample(self, now: float) -> None:
         if now < self._next:
@@ -194,9 +196,13 @@ class _Memory:
         except psutil.Error:  # a child that has just ended: the caller sees it
             return
         minute = int((now - self.start) // 60)
+        lower = len(self.floors) <= minute or rss < self.floors[minute]
         while len(self.floors) <= minute:
             self.floors.append(rss)
             self.peaks.append(rss)
+        if lower and self._own and (usage := heap.usage_mb()) is not None:
+            del self.heap[minute:]
+            self.heap.extend([usage] * (minute + 1 - len(self.heap)))
         self.floors[minute] = min(self.floors[minute], rss)
         self.peaks[minute] = max(self.peaks[minute], rss)
 
@@ -209,7 +215,10 @@ class _Memory:
                 "rss_growth_pct": round(100 * (end - begin) / begin, 2),
                 **floor_slope(whole),
                 "rss_floor_mb_by_minute": [round(m, 1) for m in self.floors],
-                "rss_peak_mb_by_minute": [round(m, 1) for m in self.peaks]}  # fmt: skip
+                "rss_peak_mb_by_minute": [round(m, 1) for m in self.peaks],
+                **({"heap_in_use_mb_by_minute": [round(h["in_use"], 1) for h in self.heap],
+                    "heap_free_mb_by_minute": [round(h["free"], 1) for h in self.heap]}
+                   if self.heap else {})}  # fmt: skip
 
 
 def floor_slope(floors_mb: list[float]) -> dict:
