@@ -18,7 +18,7 @@ from visualizer.interventions import interventions_from
 from visualizer.logs import log_to_stderr
 from visualizer.network import DEFAULT_LISTEN
 from visualizer.paths import check_output_path
-from visualizer.run_flags import add_cues_flag, checked
+from visualizer.run_flags import add_show_flags, checked
 from visualizer.signals import stop_like_ctrl_c
 
 
@@ -138,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--screenshot", type=Path, help="headless: save the last frame as a PNG")
     run.add_argument("--terminal", action="store_true",
                      help="no graphics: stream answers as text (prompts from stdin)")
-    add_cues_flag(run)
+    add_show_flags(run)
     _add_scene_flag(run)
     _add_answer_flags(run)
 
@@ -277,7 +277,7 @@ def _run(args: argparse.Namespace) -> int:
             frames = args.frames or settings.record.demo_frames
             return live.run_headless(settings, source, args.prompt, frames, size, args.record,
                                      args.screenshot)  # fmt: skip
-        return live.run_live(settings, source, args.prompt, args.record, watch, cues)
+        return live.run_live(settings, source, args.prompt, args.record, watch, cues, args.osc)
 
 
 def _answer(args: argparse.Namespace, settings: Settings):

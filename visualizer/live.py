@@ -6,6 +6,7 @@ its progress.
 """
 
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 
 from visualizer.clock import FixedStepClock, RealClock
@@ -15,6 +16,7 @@ from visualizer.errors import UserError
 from visualizer.gl.context import HeadlessTarget, WindowTarget, WindowUnavailable
 from visualizer.render.app import App
 from visualizer.render.offline import Run, fitted, render_video, snapshot
+from visualizer.render.remote import Remote
 from visualizer.render.renderer import save_png
 from visualizer.sound.speakers import Speakers
 from visualizer.sources import FrameSource
@@ -39,22 +41,25 @@ def _report(saved: Path | None) -> None:
 
 def _in_window(target: WindowTarget, settings: Settings, source: FrameSource,
                prompt: str | None, record: Path | None, watch: PresetWatch | None,
-               cues: Show | None) -> int:
-    """The app in the open window until it is closed (or stopped); `cues`: a talk's."""
+               cues: Show | None, osc: tuple[str, int] | None) -> int:
+    """The app in the open window until it is closed (or stopped); `cues`: a talk's; `osc`:
+    where its remote listens (the port is freed on every way out)."""
     speakers, silent_because = Speakers.open(settings.sound)
+    talk = len(cues.cues) if cues is not None else 0
     try:
-        app = App(
-            settings, target, source, RealClock(), adaptive=True, prompt=prompt,
-            record_to=record, speakers=speakers, silent_because=silent_because, watch=watch,
-            cues=cues,
-        )  # fmt: skip
-        try:
-            app.run()
-        except KeyboardInterrupt as stop:  # Ctrl-C, SIGTERM, SIGHUP: said by the caller
+        with Remote(*osc, talk) if osc is not None else nullcontext() as remote:
+            app = App(
+                settings, target, source, RealClock(), adaptive=True, prompt=prompt,
+                record_to=record, speakers=speakers, silent_because=silent_because,
+                watch=watch, cues=cues, remote=remote,
+            )  # fmt: skip
+            try:
+                app.run()
+            except KeyboardInterrupt as stop:  # Ctrl-C, SIGTERM, SIGHUP: said by the caller
+                app.release()
+                stop.kept = app.recorder.last
+                raise
             app.release()
-            stop.kept = app.recorder.last
-            raise
-        app.release()
         _report(app.recorder.last)
     finally:
         if speakers is not None:
@@ -127,16 +132,17 @@ def run_live(
     record: Path | None,
     watch: PresetWatch | None = None,
     cues: Show | None = None,
+    osc: tuple[str, int] | None = None,
 ) -> int:
     """The window (reloading the preset when `watch` sees it change; stepping through `cues`,
-    a talk's, with the clicker's keys); without a display, the demo clip and a PNG, from the
-    same model process."""
+    a talk's, with the clicker's keys, and taking a remote's OSC messages on `osc`); without a
+    display, the demo clip and a PNG, from the same model process."""
     w = settings.window
     try:
         target = WindowTarget((w.width, w.height), w.fullscreen, w.vsync, "neuroweb")
     except WindowUnavailable as exc:
         print(f"{exc}: rendering a headless demo clip instead", file=sys.stderr)
     else:
-        return _in_window(target, settings, source, prompt, record, watch, cues)
+        return _in_window(target, settings, source, prompt, record, watch, cues, osc)
     return demo_clip(settings, source, prompt or settings.record.demo_prompt,
                      record or DEMO_VIDEO, DEMO_IMAGE)  # fmt: skip

@@ -11,6 +11,7 @@ A client is given a folder with server.key and its own client.key_secret.
 
 import ipaddress
 import shutil
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +30,22 @@ def parse_address(text: str, flag: str) -> tuple[str, int]:
     if not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise UserError(f"{flag} {text}: expected HOST:PORT")
     return host, int(port)
+
+
+def udp_socket(host: str, port: int, flag: str) -> socket.socket:
+    """A UDP socket bound to `host`:`port` (port 0: any free one); UserError naming the flag
+    if it cannot be (a port in use, an address not of this machine)."""
+    sock = None
+    try:
+        family, kind, proto, _, where = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)[0]
+        sock = socket.socket(family, kind, proto)
+        sock.bind(where)
+    except OSError as exc:
+        if sock is not None:
+            sock.close()
+        said = exc.strerror or str(exc)
+        raise UserError(f"{flag} {host}:{port}: cannot listen there ({said})") from None
+    return sock
 
 
 def is_loopback(host: str) -> bool:

@@ -1,27 +1,44 @@
 """`neuroweb run`'s flags that only go together: --frames, --size and --screenshot need
---headless, and a talk's cue list (--cues) needs the window, where its clicker's keys are. Kept
-here, beside the command line (cli.py), which holds what the commands share."""
+--headless, and a talk's cue list (--cues) and a remote (--osc) need the window, where the
+clicker's keys are. Kept here, beside the command line (cli.py), which holds what the commands
+share."""
 
 import argparse
 from pathlib import Path
 
 from visualizer.cues import Show, load_cues
 from visualizer.errors import UserError
+from visualizer.network import parse_address, udp_socket
+
+OSC_HOST = "127.0.0.1"  # a remote listens on this machine only, unless a host is given
 
 
-def add_cues_flag(run: argparse.ArgumentParser) -> None:
+def add_show_flags(run: argparse.ArgumentParser) -> None:
     run.add_argument("--cues", type=Path, metavar="TALK.toml",
                      help="a talk's cue list: PageDown / PageUp step it (docs/cues.md)")
+    run.add_argument("--osc", type=osc_address, metavar="[HOST:]PORT",
+                     help="take OSC messages (/neuroweb/next, /neuroweb/scene …) on this UDP "
+                     f"port, from {OSC_HOST} unless a host is given (docs/cues.md)")  # fmt: skip
+
+
+def osc_address(text: str) -> tuple[str, int]:
+    """"PORT" (on loopback) or "HOST:PORT" → (host, port); UserError if it is neither."""
+    try:
+        return parse_address(text if ":" in text else f"{OSC_HOST}:{text}", "--osc")
+    except UserError:
+        raise UserError(f"--osc {text}: expected PORT or HOST:PORT (a port 1–65535)") from None
 
 
 def checked(args: argparse.Namespace) -> Show | None:
     """The cue list to show, if any, once the flags are known to go together (UserError
-    otherwise, or for a bad cue file)."""
+    otherwise, for a bad cue file, or for an OSC port that cannot be listened on: found before
+    the model loads)."""
     for flag in ("frames", "size", "screenshot"):
         if not args.headless and getattr(args, flag) is not None:
             raise UserError(f"run: --{flag} needs --headless")
-    if args.cues is None:
-        return None
-    if args.headless or args.terminal:
-        raise UserError("run: --cues needs the window (not --headless or --terminal)")
-    return load_cues(args.cues)
+    for flag in ("cues", "osc"):
+        if getattr(args, flag) is not None and (args.headless or args.terminal):
+            raise UserError(f"run: --{flag} needs the window (not --headless or --terminal)")
+    if args.osc is not None:
+        udp_socket(*args.osc, "--osc").close()  # the window listens there once it is open
+    return None if args.cues is None else load_cues(args.cues)

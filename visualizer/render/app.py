@@ -39,6 +39,7 @@ from visualizer.render.layers.layer import Overlay
 from visualizer.render.looks import Looks
 from visualizer.render.passes import PassTimes
 from visualizer.render.recording import RecordingController
+from visualizer.render.remote import Remote
 from visualizer.render.renderer import render_poster
 from visualizer.sound.speakers import Speakers
 from visualizer.sources import FrameSource
@@ -57,11 +58,13 @@ class App:
                  record_to: Path | None = None, speakers: Speakers | None = None,
                  silent_because: str = "", watch: PresetWatch | None = None,
                  controls: Controls | None = None,
-                 log: logging.Logger | None = None, cues: Show | None = None) -> None:  # fmt: skip
+                 log: logging.Logger | None = None, cues: Show | None = None,
+                 remote: Remote | None = None) -> None:  # fmt: skip
         """`speakers`: the live sound, if any; `silent_because`: why not, shown on screen;
         `watch`: the preset to reload when its file changes; `controls`: locked ones for a
         kiosk; `log`: where every notice shown on screen is also written (the kiosk's log);
-        `cues`: a talk's cue list, its show waiting for the clicker's first PageDown."""
+        `cues`: a talk's cue list, its show waiting for the clicker's first PageDown;
+        `remote`: OSC messages, taken as commands each frame as the keys are."""
         if cues is not None:  # a cue may play a saved run in front of the model
             source = TraceInFront(source, lambda: clock.now)
         self.settings, self.target, self.source, self.clock = settings, target, source, clock
@@ -76,6 +79,7 @@ class App:
         self.governor = Governor(fps, w.min_scale, w.max_scale, adaptive)
         self.passes = PassTimes(target.ctx)  # measured while the HUD shows them
         self.controls = controls or Controls()
+        self.remote = remote
         self.intake = Intake(source, settings)
         self.hud = Hud(clock, target, self.controls, self.governor, self.passes, self.glitch, log)
         self.looks = Looks(target.ctx, settings, self.passes, self.hud, watch)
@@ -128,6 +132,8 @@ class App:
         for event in self.target.events():
             for command in self.controls.handle(event, self.idle):
                 self.execute(command)
+        for command in self.remote.take() if self.remote is not None else ():
+            self.execute(command)
         self.take_all()
         self.play()
         self.scene.advance(self.glitch.step(self.scene, self.camera, dt))

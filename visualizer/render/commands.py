@@ -1,8 +1,8 @@
 """The commands the app takes, by name: one table, the one dispatcher. The keys (controls.py
 maps each to a name) give commands as `Command(name, value)`, and each name runs the same
-function here on the app; a talk's cue runs as these same commands (`cue`), and a remote is to
-give the same names. Some are given by name only, by a cue or a remote: `preset`, `intervene`,
-`tokens`, `play`.
+function here on the app; a talk's cue runs as these same commands (`cue`), and so does a
+remote's message (render/remote.py). Some are given by name only, by a cue or a remote:
+`preset`, `intervene`, `tokens`, `play`, `go`, `recording`.
 
 A command reaches into the app only through what `Commanded` lists.
 """
@@ -173,6 +173,13 @@ def record(app: Commanded, path: object) -> None:
         app.record(_named("mp4", path))
 
 
+def recording(app: Commanded, on: bool) -> None:
+    """Start recording (a timestamped file here), or stop; nothing if it is so already (a
+    remote's /neuroweb/record)."""
+    if on != app.recorder.active:
+        record(app, None)
+
+
 def generate(app: Commanded, prompt: str) -> None:
     """A new prompt: the screen leaves what it held of the last answer, and the model starts."""
     app.intake.resume_afresh()
@@ -197,7 +204,15 @@ def preset(app: Commanded, name: str) -> None:
 
 
 def intervene(app: Commanded, interventions: Interventions) -> None:
-    """What the model changes, all of it at once (a cue's `ablate` and `steer`)."""
+    """What the model changes, all of it at once (a cue's `ablate` and `steer`, a remote's
+    /neuroweb/ablate); a block or head the loaded model lacks is said, and changes nothing."""
+    if app.architecture is not None:
+        try:
+            interventions.check(app.architecture.blocks, app.architecture.heads)
+        except UserError as exc:
+            log.warning("%s", exc)
+            app.hud.notify(str(exc))
+            return
     if interventions != app.intake.interventions:
         _intervene(app, interventions)
 
@@ -228,6 +243,14 @@ def cue(app: Commanded, step: int) -> None:
     if app.cues is not None:
         app.cues.on = True
         _run_cue(app, app.cues.index + step, again=False)
+
+
+def go(app: Commanded, number: int) -> None:
+    """Cue `number` of the talk (from 1, as the terminal counts them; a remote's
+    /neuroweb/cue); at it already, nothing. The show goes on if it was left."""
+    if app.cues is not None:
+        app.cues.on = True
+        _run_cue(app, number - 1, again=False)
 
 
 def show(app: Commanded, start: bool) -> None:
@@ -296,6 +319,7 @@ COMMANDS: dict[str, Action] = {
     "ablate": ablate, "steer": steer, "mute": mute, "screenshot": screenshot, "record": record,
     "generate": generate, "orbit": orbit, "zoom": zoom, "blackout": blackout, "cue": cue,
     "show": show, "preset": preset, "intervene": intervene, "tokens": tokens, "play": play,
+    "go": go, "recording": recording,
 }  # fmt: skip
 
 
