@@ -32,7 +32,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("sources", ("visualizer.sources",)),
     ("render", ("visualizer.render",)),
     ("runs", ("visualizer.tracer", "visualizer.server", "visualizer.report",
-              "visualizer.attract")),  # one command's work, and the kiosk's attract loop
+              "visualizer.attract", "visualizer.film")),  # one command's work, and the kiosk's
+    #                                                      attract loop
     ("front ends", ("visualizer.terminal", "visualizer.live", "visualizer.kiosk",
                     "visualizer.bench", "visualizer.run_flags")),
     ("soak", ("visualizer.soak",)),

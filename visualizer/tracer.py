@@ -10,6 +10,7 @@ from visualizer.config import Settings
 from visualizer.detail import Detail
 from visualizer.errors import Unreachable, UserError
 from visualizer.handoff import Status
+from visualizer.interventions import Interventions
 from visualizer.progress import counter, show_progress
 from visualizer.sources import FrameSource, check, open_source
 from visualizer.sources.remote import CUT_OFF
@@ -60,8 +61,10 @@ def run_model(settings: Settings, prompt: str) -> tuple[TraceBuilder, dict]:
         return answer(source, settings, prompt)
 
 
-def answer(source: FrameSource, settings: Settings, prompt: str) -> tuple[TraceBuilder, dict]:
-    """run_model's work on a started source (the demo clip's is already loading).
+def answer(source: FrameSource, settings: Settings, prompt: str,
+           interventions: Interventions | None = None) -> tuple[TraceBuilder, dict]:  # fmt: skip
+    """run_model's work on a started source (the demo clip's is already loading);
+    `interventions`: what the answer changes (the preset's by default).
 
     The frames arrive as a trace keeps them (float16, the newest `capture.trace_window`
     positions of attention and the sink: the source reduces them before they cross), so a long
@@ -73,14 +76,15 @@ def answer(source: FrameSource, settings: Settings, prompt: str) -> tuple[TraceB
     notes: list[str] = []
     meta: dict = {}
     try:
-        return _run(source, settings, prompt, gen, detail, builder, notes, meta)
+        return _run(source, settings, prompt, gen, detail, builder, notes, meta, interventions)
     except KeyboardInterrupt as stop:
         stop.partial = (builder, meta)
         raise
 
 
 def _run(source: FrameSource, settings: Settings, prompt: str, gen, detail: Detail,
-         builder: TraceBuilder, notes: list[str], meta: dict) -> tuple[TraceBuilder, dict]:
+         builder: TraceBuilder, notes: list[str], meta: dict,
+         interventions: Interventions | None = None) -> tuple[TraceBuilder, dict]:
     """answer's work; `meta` is filled in as soon as the model is ready, so an interrupted
     run can still be written."""
     patience = _Patience(source.name)
@@ -88,7 +92,7 @@ def _run(source: FrameSource, settings: Settings, prompt: str, gen, detail: Deta
     arch = ready.architecture
     notes += arch.notes if arch is not None else []
     meta.update(_meta(settings, prompt, ready, notes, source.name, builder))
-    request = source.generate(prompt, gen, detail)
+    request = source.generate(prompt, gen, detail, interventions)
     with counter("generating", gen.max_tokens, "tokens") as generated:
         while True:
             batch = source.drain(timeout=WAIT_S)
@@ -166,12 +170,13 @@ class _Patience:
 
 
 def _wait_ready(source: FrameSource, patience: _Patience) -> Status:
-    """Until the model is loaded (its progress on stderr); its ready status."""
+    """Until the model is loaded (its progress on stderr); its ready status (or, after an
+    answer, its finished one: the model is loaded and waits)."""
     while True:
         batch = source.drain(timeout=WAIT_S)
         check(batch)
         patience.watch(batch.status)
-        if batch.status.state == "ready":
+        if batch.status.state in ("ready", "finished", "stopped"):
             show_progress(1.0, "ready")
             return batch.status
         if batch.status.state == "loading":

@@ -36,6 +36,7 @@ class Camera:
         self.yaw = 0.0  # 0: looking at the tower from +z, the newest token in front
         self.pitch = 0.18
         self.distance = 9.5
+        self.height = 0.0  # eye and target lifted by this much (a film's punch-in on a row)
         self.drift = math.radians(drift_deg_s)
         self._since_drag = IDLE_AFTER_DRAG_S
         self._time = 0.0
@@ -60,6 +61,6 @@ class Camera:
             math.cos(self.pitch) * math.sin(self.yaw),
             math.sin(self.pitch),
             math.cos(self.pitch) * math.cos(self.yaw),
-        ], np.float32)  # fmt: skip
-        target = np.array([0.0, -1.55, 0.0], np.float32)  # the scene sits above the text
+        ], np.float32) + np.array([0.0, self.height, 0.0], np.float32)  # fmt: skip
+        target = np.array([0.0, self.height - 1.55, 0.0], np.float32)  # above the text
         return perspective(math.radians(FOV_DEG), aspect, 0.1, 50.0) @ look_at(eye, target)
