@@ -246,6 +246,24 @@ class InterveneSettings(_Settings):
             raise ValueError(str(exc).removeprefix("intervene.")) from None
 
 
+ScreenHeights = _range(gt=0, hi=100)
+
+
+class VenueSettings(_Settings):
+    """The room the picture is shown in, its distances in screen heights (a 1 m tall picture
+    seen from 6 m: 6). The smallest text is sized from the farthest viewer: farthest ÷ 200 of
+    the frame height (the AV industry's rule); smaller labels, a reward for a close look, are
+    left out where they would be smaller than that. The default is a desk's monitor."""
+
+    farthest_viewer: ScreenHeights = 2.0  # the back row: desk 2, gallery 4, a talk's hall 6
+    nearest_viewer: ScreenHeights = 1.0  # the front row: desk 1, gallery 1, a talk 1.5
+    projector: bool = False  # shown by a projector (a washed-out black, a lit room)
+
+    def __post_init__(self) -> None:
+        if self.nearest_viewer > self.farthest_viewer:
+            raise ValueError("nearest_viewer must be ≤ farthest_viewer")
+
+
 class SafetySettings(_Settings):
     flash_limit: bool = True  # hold flashes to WCAG 2.3.1's three a second in all output
 
@@ -266,6 +284,7 @@ class Settings(_Settings):
     record: RecordSettings = msgspec.field(default_factory=RecordSettings)
     sound: SoundSettings = msgspec.field(default_factory=SoundSettings)
     safety: SafetySettings = msgspec.field(default_factory=SafetySettings)
+    venue: VenueSettings = msgspec.field(default_factory=VenueSettings)
     kiosk: KioskSettings = msgspec.field(default_factory=KioskSettings)
     intervene: InterveneSettings = msgspec.field(default_factory=InterveneSettings)
     serve: ServeSettings = msgspec.field(default_factory=ServeSettings)

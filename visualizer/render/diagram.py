@@ -20,16 +20,18 @@ for (`Box.source`). Four regions:
 - anatomy (bottom right): the block with the largest update for this token, drawn large, with
   every step spelled out by `up_close` (one line per module or config key);
 - under them the model's notes, and a caption: the prompt, and the answer's newest words in
-  type that can be read across a room (a kiosk's visitors watch this scene too).
+  type that can be read across a room (a kiosk's visitors watch this scene too). All of it in
+  the 5 % safe area (layers/room.py); the chrome's HUD, notices and hint: `side_slot`.
 """
 
 import math
 from dataclasses import dataclass
 
 from visualizer.architecture import UNKNOWN, Architecture, Block, Step, ranges
+from visualizer.render.layers.room import SAFE  # the graphics-safe area's margin
 
-MIN_TILE = 7.5  # a block tile's least height, in hundredths of the screen height
-MAX_TILE = 14.0
+MIN_TILE, MAX_TILE = 7.0, 14.0  # a block tile's least and most height, hundredths of the height
+TOP, CAPTION = 13.5, 9.6  # hundredths of the height: the regions' top, the caption's height
 
 
 @dataclass(frozen=True)
@@ -65,23 +67,35 @@ class Diagram:
         return next(box for box in self.boxes if box.kind == kind)
 
 
+def _bottom(arch: Architecture, u: float) -> float:  # the regions' foot: over the caption
+    return (100 - 100 * SAFE - CAPTION - (4.2 if arch.notes else 0.4)) * u
+
+
+def side_slot(arch: Architecture, size: tuple[int, int]) -> Box:
+    """The anatomy's notes, at the foot of the right column (see `_anatomy`)."""
+    w, u = size[0], size[1] / 100
+    y = (TOP + 31 + 9.5 + 15 + 1.2) * u
+    return Box("notes", 0.655 * w, y, (1 - SAFE - 0.655) * w, _bottom(arch, u) - y)
+
+
 def layout(arch: Architecture, size: tuple[int, int]) -> Diagram:
     w, h = size
     u = h / 100
-    top, bottom = 9 * u, 85 * u  # the regions; the footer's notes and the caption below them
+    left, right = SAFE * w, (1 - SAFE) * w
+    top, bottom = TOP * u, _bottom(arch, u)  # the regions; the notes and the caption below
     boxes: list[Box] = []
-    boxes += _input(arch, 2 * u, top, 0.15 * w, bottom - top, u)
-    stack = Box("stack", 0.19 * w, top, 0.44 * w, bottom - top, "the residual stream")
+    boxes += _input(arch, left, top, 0.14 * w, bottom - top, u)
+    stack = Box("stack", 0.205 * w, top, 0.43 * w, bottom - top, "the residual stream")
     columns = math.ceil(arch.blocks / max(1, int(stack.h // (MIN_TILE * u))))
     boxes.append(stack)
     boxes += _stack(arch, stack, columns, u)
-    boxes += _output(arch, Box("output", 0.66 * w, top, 0.32 * w, 28 * u), u)
-    boxes += _anatomy(arch, Box("anatomy", 0.66 * w, top + 31 * u, 0.32 * w,
+    boxes += _output(arch, Box("output", 0.655 * w, top, right - 0.655 * w, 28 * u), u)
+    boxes += _anatomy(arch, Box("anatomy", 0.655 * w, top + 31 * u, right - 0.655 * w,
                                 bottom - top - 31 * u), u)  # fmt: skip
-    boxes.append(Box("footer", 2 * u, bottom + 0.4 * u, w - 4 * u, 3.4 * u, "; ".join(arch.notes),
-                     source="notes"))  # two lines of notes  # fmt: skip
-    boxes.append(Box("caption", 2 * u, bottom + 4.2 * u, w - 4 * u, 100 * u - bottom - 4.8 * u,
-                     "the prompt and the answer"))  # fmt: skip
+    boxes.append(Box("footer", left, bottom + 0.4 * u, right - left, 3.4 * u,
+                     "; ".join(arch.notes), source="notes"))  # two lines of notes  # fmt: skip
+    boxes.append(Box("caption", left, (100 - 100 * SAFE - CAPTION) * u, right - left,
+                     CAPTION * u, "the prompt and the answer"))  # fmt: skip
     return Diagram(arch, size, u, columns, tuple(boxes))
 
 

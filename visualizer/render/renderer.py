@@ -12,7 +12,7 @@ import moderngl
 import numpy as np
 import pygame
 
-from visualizer.config import LookSettings, rgb
+from visualizer.config import LookSettings, VenueSettings, rgb
 from visualizer.features import SceneState
 from visualizer.gl.context import window_texture
 from visualizer.gl.shaders import LiveVertexArray, ShaderLibrary
@@ -26,6 +26,7 @@ from visualizer.render.layers.chrome import Chrome
 from visualizer.render.layers.layer import STAGES, Kit, Layer, LayerInput, Overlay, Stage
 from visualizer.render.layers.links import Links
 from visualizer.render.layers.nodes import Nodes
+from visualizer.render.layers.room import Room
 from visualizer.render.layers.safe_area import SafeArea
 from visualizer.render.layers.text import Painter
 from visualizer.render.layers.web_text import WebText, answer_band
@@ -40,13 +41,15 @@ LAYERS: tuple[Callable[[Kit], Layer], ...] = (
 
 class Renderer:
     def __init__(self, ctx: moderngl.Context, look: LookSettings, limit_flashes: bool,
-                 passes: PassTimes) -> None:  # fmt: skip
+                 passes: PassTimes, venue: VenueSettings | None = None) -> None:  # fmt: skip
         """`limit_flashes`: hold what is drawn to three flashes a second (safety/limiter.py);
-        `passes`: where each pass's time goes when it is measured."""
+        `passes`: where each pass's time goes when it is measured; `venue`: the room (type
+        sizes; a desk's by default)."""
         self.ctx, self.look, self.passes = ctx, look, passes
+        self.venue = venue or VenueSettings()
         self.shaders = ShaderLibrary(ctx)
         self.painter = Painter(self.shaders)
-        kit = Kit(self.shaders, self.painter, look)
+        kit = Kit(self.shaders, self.painter, look, self.venue)
         self.layers: tuple[Layer, ...] = tuple(make(kit) for make in LAYERS)
         self._stages = {stage: [layer for layer in self.layers if layer.stage == stage]
                         for stage in STAGES}  # fmt: skip
@@ -68,22 +71,25 @@ class Renderer:
         limited: bool = True,
         fade_from: "Renderer | None" = None,
         fade: float = 0.0,
+        transparent: bool = False,
     ) -> None:
         """Draw everything into `fbo` (of `size` pixels): the neural web (its 3D part at
         `scale` × size), the architecture scene, or both while they crossfade; through the
         flash limiter when there is one, unless `limited` is False (a still image).
         `fade_from`: the look being left, drawn too and laid over this one with weight `fade`
-        (a soft cut), before the flash limiter, which so sees the image that is shown."""
+        (a soft cut), before the flash limiter, which so sees the image that is shown.
+        `transparent`: over black, without the backdrop (an alpha render's picture, to which
+        layers/alpha.py then gives its alpha)."""
         self.painter.next_frame()
         frame = LayerInput(size, scene, overlay, camera, time, scale, detail, self.look.history)
         mix = overlay.scene_mix if overlay.architecture is not None else 0.0
         limiter = self.limiter if limited else None
         out = limiter.frame(fbo, size, time) if limiter is not None else fbo
         if mix < 1.0:
-            self._web(out, frame)
+            self._web(out, frame, transparent)
         else:
             out.use()
-            out.clear(*rgb(self.look.background), 1.0)
+            out.clear(*((0.0,) * 3 if transparent else rgb(self.look.background)), 1.0)
         if mix > 0.0:
             with self.passes.measure("architecture"):
                 self._stage("architecture", frame)
@@ -91,7 +97,8 @@ class Renderer:
             self._stage("chrome", frame)
         if fade_from is not None and fade > 0.0:
             outgoing = self._outgoing_frame(size)
-            fade_from.draw(outgoing, size, scene, overlay, camera, time, scale, detail, False)
+            fade_from.draw(outgoing, size, scene, overlay, camera, time, scale, detail, False,
+                           transparent=transparent)  # fmt: skip
             with self.passes.measure("soft cut"):
                 self._lay_over(out, size, outgoing.color_attachments[0], fade)
         if limiter is not None:
@@ -134,9 +141,10 @@ class Renderer:
         self._outgoing.release()
         self._outgoing = None
 
-    def _web(self, fbo: moderngl.Framebuffer, frame: LayerInput) -> None:
-        """The light at the render scale, bloomed over the backdrop onto `fbo` (the bloom also
-        darkens the band under the answer: see web_text.answer_band), then the web's words."""
+    def _web(self, fbo: moderngl.Framebuffer, frame: LayerInput, transparent: bool) -> None:
+        """The light at the render scale, bloomed over the backdrop (`transparent`: over black)
+        onto `fbo` (the bloom also darkens the band under the answer: see
+        web_text.answer_band), then the web's words."""
         size, scale = frame.size, frame.render_scale
         inner = (max(16, round(size[0] * scale)), max(16, round(size[1] * scale)))
         with self.passes.measure("web: 3D"):
@@ -146,11 +154,16 @@ class Renderer:
                 self.ctx.enable(moderngl.BLEND)
                 self.ctx.blend_func = moderngl.ONE, moderngl.ONE  # light adds up
                 self._stage("light", frame)
-        band = answer_band(self.look, size, frame.scene)
-        backdrop = partial(self._stage, "backdrop", frame)
+        band = answer_band(self.look, Room.of(size, self.venue), frame)
+        backdrop = self._black if transparent else partial(self._stage, "backdrop", frame)
         self.bloom.finish(fbo, self.look.glow, backdrop, *band, frame.overlay.split)
         with self.passes.measure("web: text"):
             self._stage("web", frame)
+
+    def _black(self) -> None:
+        """No backdrop: the glow layer as the bloom left it, or black without a bloom."""
+        if self.look.glow <= 0:
+            self.ctx.clear(0.0, 0.0, 0.0, 1.0)
 
     def release(self) -> None:
         for part in (*self.layers, self.bloom, self.painter):

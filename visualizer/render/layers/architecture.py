@@ -4,20 +4,26 @@ What goes where is here: the title, the caption (the prompt and the answer's new
 input, the blocks with their steps and meters, the output's candidates, the up-close block, and
 over the heatmaps each block's lens word and what an intervention changed. How a box, a step or
 a struck-out part looks is `Marks` (architecture_marks.py); the heads' heatmaps are
-`Heatmaps` (heatmaps.py, shaders/heatmap.glsl). Words are set through words.py.
+`Heatmaps` (heatmaps.py, shaders/heatmap.glsl). Words are set through words.py, in the room's
+sizes (room.py): the title, the facts, the caption, the candidates and the up-close block's
+name carry the meaning and are never under the venue's smallest type; every other label is a
+detail for a close look, left out where it would be smaller.
 """
 
 import numpy as np
 
 from visualizer.anatomy import COLUMNS, ROWS, Anatomy
 from visualizer.features import SceneState, percent
-from visualizer.render.diagram import Box, Diagram, facts_line, layout, up_close
+from visualizer.render.diagram import Box, Diagram, facts_line, layout, side_slot, up_close
 from visualizer.render.layers.architecture_marks import Marks
+from visualizer.render.layers.chrome import side_height
 from visualizer.render.layers.heatmaps import Heatmaps
 from visualizer.render.layers.layer import Kit, LayerInput, Overlay
 from visualizer.render.layers.panels import RED
+from visualizer.render.layers.room import Room
 from visualizer.render.layers.words import (
     before_number,
+    fitted,
     quoted_token,
     token_label,
     visible,
@@ -71,41 +77,48 @@ class ArchitectureView(Marks):
         d, scene, o, alpha = self._diagram, frame.scene, frame.overlay, frame.overlay.scene_mix
         p, a = self.painter, scene.anatomy
         p.begin(d.size)
+        self.room = Room.of(d.size, self.venue)
         if alpha < 1.0:  # crossfading over the web; otherwise the frame is cleared to it
-            p.rect(0, 0, *d.size, (*self.colours["background"], alpha))
-        self._title(d, o, alpha)
+            with p.part("crossfade"):
+                p.rect(0, 0, *d.size, (*self.colours["background"], alpha))
+        with p.part("title"):
+            self._title(d, o, alpha)
         if scene.rows == 0 or len(a.residual) != d.arch.blocks:
             p.flush()
             return
         focus = a.focus
-        self._caption(d, scene, o, alpha)
-        self._input(d, scene, alpha)
-        self._stack(d, scene, focus, alpha)
-        self._output(d, scene, alpha)
-        self._anatomy(d, scene, focus, alpha)
-        with p.after_next_flush():  # over the heatmaps
+        if o.typing is None:  # the prompt box takes the caption's place while it is open
+            with p.part("caption"):
+                self._caption(d, scene, o, alpha)
+        for part, draw in (("input", self._input), ("stack", self._stack),
+                           ("output", self._output)):  # fmt: skip
+            with p.part(part):
+                draw(d, scene, focus, alpha)
+        with p.part("anatomy"):
+            self._anatomy(d, scene, focus, alpha, o)
+        with p.after_next_flush(), p.part("stack"):  # over the heatmaps
             self._marks(d, scene, alpha, o.lens)
         p.flush()  # the boxes under the heatmaps
         self.heatmaps.draw(d, a, focus, alpha, self.colours)
         p.flush()
 
     def _title(self, d: Diagram, o: Overlay, alpha: float) -> None:
-        u, arch = d.unit, d.arch
+        u, arch, room = d.unit, d.arch, self.room
         name = arch.name or o.model or "the model"
-        self.painter.text(f"Inside {name}", 2 * u, 1.8 * u, round(3.2 * u),
+        self.painter.text(f"Inside {name}", room.left, room.top, room.type(0.032),
                           self._fade(self.ink, alpha), bold=True)  # fmt: skip
-        self.painter.text(facts_line(arch), 2 * u, 5.6 * u, round(1.9 * u),
+        self.painter.text(facts_line(arch), room.left, room.top + 3.8 * u, room.type(0.019),
                           self._fade(self.dim, alpha))  # fmt: skip
         footer = d.region("footer")
         if footer.label:
-            self._label(footer, f"Note: {footer.label}", round(1.35 * u), alpha, self.dim,
+            self._label(footer, f"Note: {footer.label}", room.detail(0.0135), alpha, self.dim,
                         anchor="left")  # fmt: skip
 
     def _caption(self, d: Diagram, scene: SceneState, o: Overlay, alpha: float) -> None:
         """The prompt, and the answer's newest line in large type with the current token lit:
         what a visitor reads from across the room while the diagram works."""
-        box, u, fonts = d.region("caption"), d.unit, self.painter.fonts
-        small, large = round(2.2 * u), round(4.4 * u)
+        box, fonts = d.region("caption"), self.painter.fonts
+        small, large = self.room.type(0.022), self.room.type(0.044)
         if o.prompt:
             prompt = visible(o.prompt)
             while len(prompt) > 1 and fonts.width(f"› {prompt}…", small) > box.w:
@@ -134,12 +147,12 @@ class ArchitectureView(Marks):
             self.painter.text(text, x, y, large, self._fade(colour, alpha), bold=current)
             x += fonts.width(text, large)
 
-    def _input(self, d: Diagram, scene: SceneState, alpha: float) -> None:
-        u, size = d.unit, round(1.7 * d.unit)
+    def _input(self, d: Diagram, scene: SceneState, focus: int, alpha: float) -> None:
+        u, size = d.unit, self.room.detail(0.017)
         tokens, embedding, positions = d.region("tokens"), d.region("embedding"), d.region(
             "positions")  # fmt: skip
         self._panel(tokens, alpha)
-        recent = [t for t in list(scene.tokens)[-6:]]
+        recent = [t for t in list(scene.tokens)[-6:]] if size else []
         y = tokens.y + tokens.h - 2.2 * u
         for n, token in enumerate(reversed(recent)):
             colour = self.accent if n == 0 else self.dim
@@ -152,20 +165,22 @@ class ArchitectureView(Marks):
         self._label(embedding, embedding.label, size, alpha)
         self._panel(positions, alpha, 0.15)
         self._label(positions, positions.label, size, alpha)
-        self._legend(d.region("legend"), round(1.45 * u), alpha, legend(scene.anatomy.norms))
+        self._legend(d.region("legend"), self.room.detail(0.0145), alpha,
+                     legend(scene.anatomy.norms))  # fmt: skip
 
     def _stack(self, d: Diagram, scene: SceneState, focus: int, alpha: float) -> None:
         a, u, p = scene.anatomy, d.unit, self.painter
         warm, cold = self.colours["warm"], self.colours["cold"]
         blocks = d.of("block")
-        size = round(1.5 * u)
+        size, badge = self.room.detail(0.015), self.room.detail(0.013)
         changed = set(scene.changed)
         for tile in blocks:
             b = tile.block
             self._panel(tile, alpha, 0.9 if b == focus else 0.25 * float(a.update[b]))
-            p.text(tile.label, tile.x + 0.5 * u, tile.y + 0.3 * u, size,
-                   self._fade(self.accent if b == focus else self.ink, alpha),
-                   bold=b == focus)  # fmt: skip
+            if size:
+                p.text(tile.label, tile.x + 0.5 * u, tile.y + 0.3 * u, size,
+                       self._fade(self.accent if b == focus else self.ink, alpha),
+                       bold=b == focus)  # fmt: skip
         self._spine(blocks, u, alpha)
         for box in d.boxes:
             if box.kind in ("norm", "add", "attention", "unknown"):
@@ -184,26 +199,31 @@ class ArchitectureView(Marks):
                 sliding = d.arch.block[box.block].attention == "sliding"
                 colour = (*self.colours["cold" if sliding else "accent"], 0.35 * alpha)
                 p.rect(box.x, box.y, box.w, box.h, colour)
-                p.text(box.label, box.x + box.w / 2, box.y + 0.1 * u, round(1.3 * u),
-                       self._fade(self.ink, alpha), anchor="center")  # fmt: skip
+                if badge:
+                    p.text(box.label, box.x + box.w / 2, box.y + 0.1 * u, badge,
+                           self._fade(self.ink, alpha), anchor="center")  # fmt: skip
             elif box.kind == "meter":
                 value = a.residual if box.label == "residual" else a.mlp
                 colour = cold if box.label == "residual" else warm
                 p.rect(box.x, box.y, box.w, box.h, (*colour, 0.15 * alpha))
                 p.rect(box.x, box.y, box.w * float(value[box.block]), box.h, (*colour, 0.9 * alpha))
 
-    def _output(self, d: Diagram, scene: SceneState, alpha: float) -> None:
-        u, size = d.unit, round(1.7 * d.unit)
+    def _output(self, d: Diagram, scene: SceneState, focus: int, alpha: float) -> None:
+        u, size, room = d.unit, self.room.type(0.017), self.room
         for kind in ("final_norm", "unembedding"):
             box = d.region(kind)
             self._panel(box, alpha, 0.3)
-            self._label(box, box.label, size, alpha)
+            self._label(box, box.label, room.detail(0.017), alpha)
         softmax = d.region("softmax")
-        self.painter.text(softmax.label, softmax.x, softmax.y, size, self._fade(self.dim, alpha))
-        rows = scene.candidate_rows(8)
+        if room.detail(0.017):
+            self.painter.text(softmax.label, softmax.x, softmax.y, size,
+                              self._fade(self.dim, alpha))  # fmt: skip
+        ghost, small = scene.ghost, room.type(0.014)
+        room_h = softmax.h - 3 * u - (small * 1.4 if ghost is not None else 0)
+        rows = scene.candidate_rows(min(8, int(room_h // (size * 1.3))))  # as many as read
         if not rows:
             return
-        step = (softmax.h - 3 * u) / len(rows)
+        step = room_h / len(rows)
         for i, (text, bar, printed) in enumerate(rows):  # the bar eases; its number is the frame's
             y = softmax.y + 3 * u + i * step
             colour = self.accent if i == 0 else self.ink
@@ -214,36 +234,45 @@ class ArchitectureView(Marks):
                               (*colour[:3], 0.85 * alpha))  # fmt: skip
             self.painter.text(printed, softmax.x + softmax.w, y, size, self._fade(colour, alpha),
                               anchor="right")  # fmt: skip
-        ghost = scene.ghost
         if ghost is not None:  # the untouched run's, beside the changed one's
             pairs = zip(ghost.topk_text[:3], ghost.topk_probs[:3], strict=False)
             said = ", ".join(f"{before_number(t)} {percent(p)}" for t, p in pairs)
-            line = f"untouched: {said}"
-            self.painter.text(line, softmax.x, softmax.y + softmax.h + 0.4 * u, round(1.4 * u),
+            line = fitted(self.painter.fonts, f"untouched: {said}", "", softmax.w, small, False)
+            self.painter.text(line, softmax.x, softmax.y + softmax.h - small * 1.25, small,
                               self._fade(self.dim, alpha))  # fmt: skip
 
-    def _anatomy(self, d: Diagram, scene: SceneState, focus: int, alpha: float) -> None:
-        u, a = d.unit, scene.anatomy
+    def _anatomy(self, d: Diagram, scene: SceneState, focus: int, alpha: float, o: Overlay
+                 ) -> None:  # fmt: skip
+        """The block up close; its notes give way at their foot to what the chrome puts there
+        (chrome.side_items)."""
+        u, a, room, fonts = d.unit, scene.anatomy, self.room, self.painter.fonts
         region = d.region("anatomy")
         token = quoted_token(scene.tokens[-1].text) if scene.tokens else "∅"
         title = (f"block {focus} up close: for {token} its update is "
                  f"{a.surprise[focus]:.1f}× its recent mean")  # fmt: skip
         size = round(2.0 * u)
-        while size > u and self.painter.fonts.width(title, size, bold=True) > region.w:
+        while size > room.least and fonts.width(title, size, bold=True) > region.w:
             size -= 1
+        if fonts.width(title, size, bold=True) > region.w:  # the rest is said up close
+            title, size = f"block {focus} up close", room.least
         self.painter.text(title, region.x, region.y, size, self._fade(self.accent, alpha),
                           bold=True)  # fmt: skip
         numbers = focus_numbers(a, focus)
         size = round(1.5 * u)
-        while size > u and self.painter.fonts.width(numbers, size) > region.w:
+        while size > u and fonts.width(numbers, size) > region.w:
             size -= 1
-        self.painter.text(numbers, region.x, region.y + 3.2 * u, size,
-                          self._fade(self.dim, alpha))  # fmt: skip
-        size = round(1.6 * u)
+        if size >= room.least:
+            self.painter.text(numbers, region.x, region.y + 3.2 * u, size,
+                              self._fade(self.dim, alpha))  # fmt: skip
+        size = room.detail(0.016)
         lines = up_close(d.arch, focus)
+        slot = side_slot(d.arch, d.size)
+        taken = side_height(room, o, fonts, slot.w)  # the chrome's, at the column's foot
         for box in d.boxes:
             if box.block != focus and box.kind.startswith("detail_"):
                 continue
+            if box.kind.startswith("detail_") and box.y + box.h > slot.y + slot.h - taken:
+                continue  # under the chrome's: its steps give way while it is there
             if box.kind in ("detail_norm", "detail_add", "detail_attention", "detail_unknown"):
                 self._chip(box, size, alpha, 0.0)
             elif box.kind == "detail_mlp":
@@ -252,7 +281,8 @@ class ArchitectureView(Marks):
             elif box.kind == "detail_expert":
                 self._expert(box, a, alpha)
             elif box.kind == "notes":
-                self._flow(box, [line for line, _ in lines], round(1.45 * u), alpha)
+                box = Box("notes", box.x, box.y, box.w, box.h - taken)
+                self._flow(box, [line for line, _ in lines], room.detail(0.0145), alpha)
         heads = [h for h in d.of("detail_head") if h.block == focus]
         if heads and d.arch.grouped:
             for group in range(d.arch.kv_heads):
@@ -260,15 +290,16 @@ class ArchitectureView(Marks):
                 left, right = members[0].x, members[-1].x + members[-1].w
                 self.painter.rect(left, members[0].y - 0.8 * u, right - left, 0.3 * u,
                                   (*self.colours["accent"], 0.6 * alpha))  # fmt: skip
-                self.painter.text(f"K/V head {group}", (left + right) / 2, members[0].y - 3 * u,
-                                  round(1.4 * u), self._fade(self.dim, alpha),
-                                  anchor="center")  # fmt: skip
+                if room.detail(0.014):
+                    self.painter.text(f"K/V head {group}", (left + right) / 2,
+                                      members[0].y - 3 * u, room.detail(0.014),
+                                      self._fade(self.dim, alpha), anchor="center")  # fmt: skip
 
     def _marks(self, d: Diagram, scene: SceneState, alpha: float, lens: bool) -> None:
         """Over the heatmaps: each tile's logit-lens word, and what an intervention changed
         (a head switched off, a block steered)."""
-        u, p = d.unit, self.painter
-        words = {row - 1: (word, prob) for row, word, prob in scene.lens} if lens else {}
+        u, p, small = d.unit, self.painter, self.room.detail(0.013)
+        words = {row - 1: (word, prob) for row, word, prob in scene.lens} if lens and small else {}
         changed = set(scene.changed)
         for tile in d.of("block"):
             b = tile.block
@@ -276,16 +307,16 @@ class ArchitectureView(Marks):
             if b in words:  # the logit lens: what the stream after this block would say
                 word, prob = words[b]
                 text = f"→ {before_number(word, 12)} {percent(prob)}"
-                text_w = p.fonts.width(text, round(1.3 * u))
+                text_w = p.fonts.width(text, small)
                 right = tile.x + tile.w - 0.4 * u
                 p.rect(right - text_w - 0.4 * u, corner, text_w + 0.6 * u, 1.8 * u,
                        (0, 0, 0, 0.6 * alpha))  # fmt: skip
-                p.text(text, right, corner + 0.1 * u, round(1.3 * u),
+                p.text(text, right, corner + 0.1 * u, small,
                        self._fade(self.accent if b == d.arch.blocks - 1 else self.ink, alpha),
                        anchor="right")  # fmt: skip
-            if any(c.startswith(f"steer {b}:") for c in changed):
+            if any(c.startswith(f"steer {b}:") for c in changed) and self.room.detail(0.012):
                 p.text("+ steered", tile.x + 0.4 * u, tile.y + tile.h - 2.2 * u,
-                       round(1.2 * u), self._fade(RED, alpha))  # fmt: skip
+                       self.room.detail(0.012), self._fade(RED, alpha))  # fmt: skip
         for box in d.of("head"):
             if f"head:{box.block}.{box.head}" in changed:
                 self._struck(box, alpha)

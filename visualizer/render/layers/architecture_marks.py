@@ -7,6 +7,7 @@ from visualizer.config import rgb
 from visualizer.render.diagram import Box
 from visualizer.render.layers.layer import Kit, Layer
 from visualizer.render.layers.panels import RED
+from visualizer.render.layers.room import Room
 from visualizer.render.layers.words import wrap
 
 
@@ -14,7 +15,8 @@ class Marks(Layer):
     """A layer that draws the architecture's marks with the shared painter."""
 
     def __init__(self, kit: Kit) -> None:
-        self.painter, look = kit.painter, kit.look
+        self.painter, look, self.venue = kit.painter, kit.look, kit.venue
+        self.room = Room.of((1, 1), kit.venue)  # the output's, set as a frame is drawn
         c = {name: rgb(getattr(look, name)) for name in
              ("background", "cold", "warm", "hot", "text", "accent")}  # fmt: skip
         self.colours = c
@@ -25,9 +27,12 @@ class Marks(Layer):
     def _fade(self, colour: tuple, alpha: float) -> tuple:
         return (*colour[:3], colour[3] * alpha)
 
-    def _label(self, box: Box, text: str, size: int, alpha: float, colour=None,
+    def _label(self, box: Box, text: str, size: int | None, alpha: float, colour=None,
                anchor: str = "center") -> None:  # fmt: skip
-        """`text` wrapped to the box, centred in it (or from its left edge)."""
+        """`text` wrapped to the box, centred in it (or from its left edge); none without a
+        size (a detail the room leaves out)."""
+        if size is None:
+            return
         lines = wrap(text, self.painter.fonts, size, box.w - 0.6 * size)
         step = size * 1.25
         y = box.y + (box.h - step * len(lines)) / 2
@@ -50,8 +55,10 @@ class Marks(Layer):
         for x, y, w, h in sides:
             p.rect(x, y, w, h, edge)
 
-    def _flow(self, box: Box, paragraphs: list[str], size: int, alpha: float) -> None:
+    def _flow(self, box: Box, paragraphs: list[str], size: int | None, alpha: float) -> None:
         """Paragraphs wrapped to the box, one after the other, as many as fit."""
+        if size is None:
+            return
         y = box.y
         for paragraph in paragraphs:
             for line in wrap(paragraph, self.painter.fonts, size, box.w - 0.6 * size):
@@ -61,7 +68,10 @@ class Marks(Layer):
                 y += size * 1.22
             y += size * 0.45
 
-    def _legend(self, box: Box, size: int, alpha: float, paragraphs: tuple[str, ...]) -> None:
+    def _legend(self, box: Box, size: int | None, alpha: float, paragraphs: tuple[str, ...]
+                ) -> None:  # fmt: skip
+        if size is None:
+            return
         p, y = self.painter, box.y
         p.text("How to read it", box.x, y, round(size * 1.15), self._fade(self.accent, alpha),
                bold=True)  # fmt: skip
@@ -74,12 +84,18 @@ class Marks(Layer):
                 y += size * 1.3
             y += size * 0.6
 
-    def _chip(self, box: Box, size: int, alpha: float, heat: float, top: bool = False) -> None:
-        """A step of a block; `top`: its label at the top (experts' cells fill the rest)."""
+    def _chip(self, box: Box, size: int | None, alpha: float, heat: float, top: bool = False
+              ) -> None:  # fmt: skip
+        """A step of a block; `top`: its label at the top (experts' cells fill the rest); no
+        label without a size, or where the chip is too small for the room's least type."""
         warm, cold = self.colours["warm"], self.colours["cold"]
         colour = tuple(w * heat + c * (1 - heat) for w, c in zip(warm, cold, strict=True))
         self.painter.rect(box.x, box.y, box.w, box.h, (*colour, (0.25 + 0.6 * heat) * alpha))
+        if size is None:
+            return
         size = min(size, round(box.h * (0.4 if top else 0.75)))
+        if size < self.room.least:
+            return
         y = box.y + 0.05 * box.h if top else box.y + (box.h - size * 1.2) / 2
         self.painter.text(box.label, box.x + box.w / 2, y, size, self._fade(self.ink, alpha),
                           anchor="center")  # fmt: skip

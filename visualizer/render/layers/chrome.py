@@ -1,18 +1,55 @@
 """What every scene shows on top (`Chrome`): a glitch's word flash, the loading screen (or a
 lost server being looked for), a replay's and an intervention's notes, the prompt box, the HUD,
-errors and notices."""
+errors and notices.
 
+Each has its place in the safe area, clear of the scene's words: over the neural web the HUD
+stands under the title, the notices at the foot of the candidates' column and what the model
+is changed by at the top; over the architecture the HUD, the notices and the hint stand at the
+foot of its right column (diagram.side_slot, where the block's notes give way) and what the
+model is changed by at the title's right. The prompt box takes the foot of the safe area
+(panels.prompt_slot), over the neural web the hint too. The HUD is the operator's: its type is
+a desk's in every venue (room.DESK); the rest is never under the venue's smallest type.
+"""
+
+from visualizer.render.diagram import side_slot
 from visualizer.render.layers.layer import LayerInput, Overlay
-from visualizer.render.layers.panels import RED, Panel
-from visualizer.render.layers.words import visible
+from visualizer.render.layers.panels import GAP, PROMPT_SIZE, RED, Panel, hint_shown, prompt_slot
+from visualizer.render.layers.room import Room
+from visualizer.render.layers.text import Fonts
+from visualizer.render.layers.web_text import ANSWER_RIGHT, BAND
+from visualizer.render.layers.words import visible, wrap
 
 REPLAY = "↻ a replay of an earlier answer, while the model loads"
+HINT = "type a prompt and press Enter"
 
 
 def loading_screen(state: str, rows: int) -> bool:
     """The loading screen is what a frame shows: the model starting or loading, and nothing of
     it in the scene yet (no web at rest, no replayed answer)."""
     return state in ("starting", "loading") and rows == 0
+
+
+def side_items(room: Room, o: Overlay, fonts: Fonts, width: float
+               ) -> list[tuple[str, list[str], int, str]]:  # fmt: skip
+    """Over the architecture, what stands at the foot of its right column, from the bottom up:
+    (part, lines, size, colour name): the hint, the notices, the HUD."""
+    items = []
+    if hint_shown(o):
+        size = room.type(PROMPT_SIZE * 0.8)
+        items.append(("hint", [HINT], size, "dim"))
+    if o.notices:
+        size = room.type(0.024)
+        lines = [line for notice in o.notices for line in wrap(notice, fonts, size, width)]
+        items.append(("notices", lines, size, "accent"))
+    if o.hud:
+        items.append(("hud", list(o.hud), room.desk().type(0.011), "text"))
+    return items
+
+
+def side_height(room: Room, o: Overlay, fonts: Fonts, width: float) -> float:
+    """How much of the right column's foot `side_items` take, gaps included."""
+    return sum(round(size * 1.3) * len(lines) + size * 0.5 for _, lines, size, _ in
+               side_items(room, o, fonts, width))  # fmt: skip
 
 
 class Chrome(Panel):
@@ -24,31 +61,78 @@ class Chrome(Panel):
         """Over whichever scene is shown, at the output's size."""
         scene, o, time = frame.scene, frame.overlay, frame.time
         w, h = self.begin(frame)
+        p, room = self.painter, self.room
+        web = o.scene_mix <= 0.5 or o.architecture is None
         if o.flash > 0 and o.flash_word:
-            self.painter.rect(0, 0, w, h, (*self.text[:3], o.flash))
-            self.painter.text(visible(o.flash_word), w / 2, 0.36 * h, round(0.22 * h),
-                              (*self.ink[:3], o.flash), bold=True, anchor="center")  # fmt: skip
+            with p.part("flash"):
+                p.rect(0, 0, w, h, (*self.text[:3], o.flash))
+                p.text(visible(o.flash_word), w / 2, 0.36 * h, round(0.22 * h),
+                       (*self.ink[:3], o.flash), bold=True, anchor="center")  # fmt: skip
         if loading_screen(o.state, scene.rows) or o.state == "reconnecting":
-            self._loading(o, w, h, time)
+            with p.part("loading"):
+                self._loading(o, w, h, time)
         if o.replay:
-            self._lines((REPLAY,), 0.5 * w, 0.085 * h, round(0.03 * h), self.accent,
-                        anchor="center", box=True)  # fmt: skip
+            size = room.type(0.03)
+            with p.part("replay"):
+                self._lines((REPLAY,), 0.5 * w, room.top + BAND * h + 0.3 * size, size,
+                            self.accent, anchor="center", box=True)  # fmt: skip
         if o.intervene:  # what the model is changed by: never left unsaid
-            self._lines((o.intervene,), 0.64 * w, 0.02 * h, round(0.024 * h), self.accent,
-                        anchor="center", box=True)  # fmt: skip
-        self._prompt_box(o, w, h, time)
-        if o.hud:
-            self._hud(o, w, h)
-        self._lines(o.errors, 0.025 * w, 0.5 * h, round(0.022 * h), RED, box=True)
-        self._lines(o.notices, 0.975 * w, 0.9 * h, round(0.024 * h), self.accent,
-                    anchor="right", upward=True)  # fmt: skip
+            size = room.type(0.024)
+            x, anchor = (0.5 * w, "center") if web else (room.right - 0.4 * size, "right")
+            with p.part("intervene"):
+                self._lines((o.intervene,), x, room.top + 0.3 * size, size, self.accent,
+                            anchor=anchor, box=True)  # fmt: skip
+        with p.part("prompt box"):
+            self._prompt_box(o, w, h, time, web)
+        if web:
+            self._web_side(o, w, h)
+        else:
+            self._architecture_side(o)
+        with p.part("errors"):
+            size = room.type(0.022)
+            self._lines(o.errors, room.left + 0.4 * size, 0.5 * h, size, RED, box=True)
         self.painter.flush()
+
+    def _web_side(self, o: Overlay, w: int, h: int) -> None:
+        """The HUD under the title, the notices at the foot of the candidates' column."""
+        room, p = self.room, self.painter
+        if o.hud:
+            size = room.desk().type(0.022)
+            with p.part("hud"):
+                self._lines(o.hud, room.left + 0.4 * size, room.top + BAND * h + 0.3 * size,
+                            size, self.text, box=True)  # fmt: skip
+        if o.notices:
+            size = room.type(0.024)
+            left = (ANSWER_RIGHT + 0.03) * w
+            lines = [line for notice in o.notices
+                     for line in wrap(notice, p.fonts, size, room.right - left)]  # fmt: skip
+            bottom = prompt_slot(room, o)
+            bottom -= GAP * h if bottom < room.bottom else 0.0
+            step = round(size * 1.3)
+            lines = lines[-max(1, int(0.3 * h // step)) :]  # the newest that fit
+            with p.part("notices"):
+                self._lines(lines, room.right, bottom - step, size, self.accent, anchor="right",
+                            upward=True)  # fmt: skip
+
+    def _architecture_side(self, o: Overlay) -> None:
+        """The hint, the notices and the HUD, up from the foot of the right column."""
+        if o.architecture is None:
+            return
+        slot = side_slot(o.architecture, self.room.size)
+        colours = {"dim": self.dim, "accent": self.accent, "text": self.text}
+        y = slot.y + slot.h
+        for part, lines, size, colour in side_items(self.room, o, self.painter.fonts, slot.w):
+            step = round(size * 1.3)
+            y -= step * len(lines)
+            with self.painter.part(part):
+                self._lines(lines, slot.x, y, size, colours[colour])
+            y -= size * 0.5
 
     def _loading(self, o: Overlay, w: int, h: int, time: float) -> None:
         """The model loading, or a lost server being looked for ("reconnecting"), over the
         animated scene."""
-        size = round(0.045 * h)
-        small = round(0.028 * h)
+        size = self.room.type(0.045)
+        small = self.room.type(0.028)
         reconnecting = o.state == "reconnecting"
         title = "reconnecting" if reconnecting else "waking the model"
         if reconnecting:  # over the scene it was showing: a band to read it on
@@ -66,28 +150,22 @@ class Chrome(Panel):
         self.painter.rect(x, y, bar_w * max(0.02, o.progress), bar_h, self.accent)
         self.painter.text(o.message, 0.5 * w, 0.55 * h, small, self.dim, anchor="center")
 
-    def _prompt_box(self, o: Overlay, w: int, h: int, time: float) -> None:
-        size = round(0.034 * h)
+    def _prompt_box(self, o: Overlay, w: int, h: int, time: float, web: bool) -> None:
+        """At the foot of the safe area: the box being typed in, or (over the web) the hint."""
+        room = self.room
+        size = room.type(PROMPT_SIZE)
+        top = prompt_slot(room, o)
         if o.typing is not None:
             cursor = "|" if int(time * 2) % 2 == 0 else " "
-            text = visible(o.typing)[-120:]
-            box_h = size * 2.0
-            top = h - box_h - 0.02 * h
-            self.painter.rect(0.03 * w, top, 0.94 * w, box_h, (0.05, 0.07, 0.15, 0.92))
-            self.painter.rect(0.03 * w, top + box_h - 2, 0.94 * w, 2, self.accent)
-            ask = self.painter.text("Ask:", 0.04 * w, top + size * 0.45, size, self.accent)[0]
-            self.painter.text(f"{text}{cursor}", 0.04 * w + ask + size * 0.5, top + size * 0.45,
+            box_h = room.bottom - top
+            self.painter.rect(room.left, top, room.width, box_h, (0.05, 0.07, 0.15, 0.92))
+            self.painter.rect(room.left, top + box_h - 2, room.width, 2, self.accent)
+            x = room.left + 0.6 * size
+            ask = self.painter.text("Ask:", x, top + size * 0.45, size, self.accent)[0]
+            text, room_w = visible(o.typing)[-120:], room.right - x - ask - 1.6 * size
+            while len(text) > 1 and self.painter.fonts.width(text, size) > room_w:
+                text = text[1:]  # its newest words
+            self.painter.text(f"{text}{cursor}", x + ask + size * 0.5, top + size * 0.45,
                               size, self.text)  # fmt: skip
-        elif o.interactive and o.state in ("ready", "finished", "stopped"):
-            hint = "type a prompt and press Enter"
-            self.painter.text(hint, 0.5 * w, 0.95 * h, size, self.dim, anchor="center")
-
-    def _hud(self, o: Overlay, w: int, h: int) -> None:
-        """Where it covers nothing: the web's empty left side, or, over the architecture,
-        the right of its title band, in two columns of small type."""
-        if o.scene_mix <= 0.5:
-            self._lines(o.hud, 0.025 * w, 0.1 * h, round(0.022 * h), self.text, box=True)
-            return
-        size, half = round(0.0135 * h), (len(o.hud) + 1) // 2
-        right = self._lines(o.hud[half:], 0.985 * w, 0.01 * h, size, self.text, "right", True)
-        self._lines(o.hud[:half], right - 1.2 * size, 0.01 * h, size, self.text, "right", True)
+        elif web and hint_shown(o):
+            self.painter.text(HINT, 0.5 * w, top + size * 0.45, size, self.dim, anchor="center")

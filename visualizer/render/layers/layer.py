@@ -4,14 +4,14 @@ its layers from one list and only ever calls these, so a new layer is one entry 
 (renderer.LAYERS)."""
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import ClassVar, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
 from visualizer.architecture import Architecture
-from visualizer.config import LookSettings
+from visualizer.config import LookSettings, VenueSettings
 from visualizer.features import SceneState
 from visualizer.gl.shaders import ShaderLibrary
 from visualizer.render import layout
@@ -31,11 +31,12 @@ STAGES: tuple[Stage, ...] = ("light", "backdrop", "web", "architecture", "chrome
 @dataclass(frozen=True)
 class Kit:
     """What a layer is built from; every layer of a renderer shares them (one shader library,
-    one painter with its text atlas, one look)."""
+    one painter with its text atlas, one look, the room it is shown in)."""
 
     shaders: ShaderLibrary
     painter: Painter
     look: LookSettings
+    venue: VenueSettings = field(default_factory=VenueSettings)
 
 
 @dataclass(frozen=True)

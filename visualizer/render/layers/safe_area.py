@@ -5,8 +5,8 @@ every edge; the frame's inner edge is that line."""
 
 from visualizer.config import rgb
 from visualizer.render.layers.layer import Kit, Layer, LayerInput
+from visualizer.render.layers.room import SAFE as MARGIN  # of the width and height, each edge
 
-MARGIN = 0.05  # of the width and of the height, from each edge
 LINE = 0.002  # of the height: 2 px at 1080p, never thinner than 2
 
 

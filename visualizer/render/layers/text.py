@@ -5,7 +5,9 @@ each distinct text block is rendered once into a shared atlas texture. Every rec
 block a painter is given is queued and drawn in order by one instanced draw when it is flushed:
 on a CPU renderer the cost of a panel is its draw calls, and the architecture scene has
 hundreds. The atlas is a fixed size: when it fills up it starts over, so a days-long kiosk run
-does not grow memory.
+does not grow memory. What is drawn in a frame is kept as boxes, each named by the part of the
+picture it belongs to (`part`): a label is placed clear of what is already there, and the tests
+check that no two parts overlap and that all lie in the safe area.
 """
 
 from collections import OrderedDict
@@ -24,6 +26,7 @@ ATLAS = 2048  # pixels a side (16 MB)
 WHITE = 4  # the white patch in the atlas's corner that flat rectangles show
 LARGE_KEPT = 8  # text blocks too large for the atlas, kept in textures of their own
 Colour = tuple[float, float, float, float]
+Rect = tuple[float, float, float, float]  # left, top, right, bottom in pixels
 
 
 def _font_file() -> str | None:
@@ -129,11 +132,24 @@ class Painter:
         self._holding = False
         self.screen = (1, 1)
         self.draws = 0  # draw calls this frame (the HUD and bench report them)
+        # this frame's boxes: (part, box, font size; 0 for a rectangle)
+        self.drawn: list[tuple[str, Rect, int]] = []
+        self._part = ""
 
     def next_frame(self) -> None:
-        """A new frame begins (the draw count starts over)."""
+        """A new frame begins (the draw count and the boxes drawn start over)."""
         self.flush()
         self.draws = 0
+        self.drawn.clear()
+
+    @contextmanager
+    def part(self, name: str) -> Iterator[None]:
+        """What is queued inside belongs to the part of the picture called `name`."""
+        outer, self._part = self._part, name
+        try:
+            yield
+        finally:
+            self._part = outer
 
     def begin(self, size: tuple[int, int]) -> None:
         self.flush()
@@ -180,6 +196,7 @@ class Painter:
         (self._held if self._holding else self._quads).append(quad)
 
     def rect(self, x: float, y: float, w: float, h: float, colour: Colour) -> None:
+        self.drawn.append((self._part, (x, y, x + w, y + h), 0))
         self._queue((x, y, w, h, *self._atlas.white, *colour))
 
     def texture_for(self, key: tuple, render) -> Block:
@@ -203,8 +220,11 @@ class Painter:
             block = self._atlas.place(key, surface)
         return block
 
-    def image(self, block: Block, x: float, y: float, colour: Colour) -> None:
+    def image(self, block: Block, x: float, y: float, colour: Colour, size: int = 0) -> None:
+        """`block` with its top left at (x, y); `size`: the font size of its text, if any."""
         quad = (round(x), round(y), block.width, block.height, *block.uv, *colour)
+        self.drawn.append((self._part, (quad[0], quad[1], quad[0] + quad[2], quad[1] + quad[3]),
+                           size))  # fmt: skip
         if block.texture is None:
             self._queue(quad)
             return
@@ -225,7 +245,7 @@ class Painter:
             x -= block.width / 2
         elif anchor == "right":
             x -= block.width
-        self.image(block, x, y, colour)
+        self.image(block, x, y, colour, size)
         return block.width, block.height
 
     def release(self) -> None:

@@ -2,8 +2,10 @@
 the tower, the labels on the token path, the answer with the current token highlighted, the
 next-token candidates, and the untouched run beside a changed one.
 
-Sizes are fractions of the window height (panels.py); where a label would cover another it is
-cut short or left out.
+Sizes are fractions of the window height (panels.py), never under the venue's smallest type
+(room.py); everything lies in the safe area. The title runs along the top, the candidates down
+the right, the answer along the bottom (above the untouched run's line and the prompt box's
+place, panels.prompt_slot); where a label would cover another it is cut short or left out.
 """
 
 import numpy as np
@@ -13,7 +15,8 @@ from visualizer.config import LookSettings
 from visualizer.features import SceneState, Token, percent
 from visualizer.render import layout
 from visualizer.render.layers.layer import LayerInput, Overlay
-from visualizer.render.layers.panels import Panel
+from visualizer.render.layers.panels import GAP, Panel, prompt_slot
+from visualizer.render.layers.room import Room
 from visualizer.render.layers.words import (
     SPECIAL,
     before_number,
@@ -34,6 +37,9 @@ _ANGLES = np.linspace(0, 2 * np.pi, 16, endpoint=False)
 _RING = np.stack([layout.RING_RADIUS * np.cos(_ANGLES), np.zeros(16),
                   layout.RING_RADIUS * np.sin(_ANGLES), np.ones(16)])  # fmt: skip
 PENDING_LIMIT = 4096  # frames a pause holds (the title says how many more it dropped)
+ANSWER_RIGHT = 0.64  # of the width: the answer's column ends here
+COLUMN = 0.74  # of the width: the candidates' column starts here (the lens stays left of it)
+BAND = 0.065  # of the height, under the safe area's top: the title's band
 
 
 Box = tuple[float, float, float, float]  # a label's left, top, right, bottom in pixels
@@ -57,17 +63,26 @@ def _overlap(a: Box, b: Box) -> bool:
     return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
 
 
-def answer_top(look: LookSettings, h: int) -> float:
-    return 0.93 * h - round(look.text_size * h * 1.25) * ANSWER_LINES
+def answer_place(look: LookSettings, room: Room, o: Overlay, ghost: bool
+                 ) -> tuple[float, float]:  # fmt: skip
+    """The answer's top and the untouched run's line's, stacked up from the foot of the safe
+    area over the prompt box's place (when it is in use)."""
+    h = room.size[1]
+    bottom = prompt_slot(room, o)
+    bottom -= GAP * h if bottom < room.bottom else 0.0
+    ghost_top = bottom - round(room.type(0.026) * 1.25)
+    if ghost:
+        bottom = ghost_top - GAP * h
+    return bottom - round(room.type(look.text_size) * 1.25) * ANSWER_LINES, ghost_top
 
 
-def answer_band(look: LookSettings, size: tuple[int, int], scene: SceneState
-                ) -> tuple[float, float]:  # fmt: skip
+def answer_band(look: LookSettings, room: Room, frame: LayerInput) -> tuple[float, float]:
     """The darkened band behind the answer: its top (fraction of the height from the bottom)
     and shade; none before the first token. The bloom's last pass draws it (the renderer asks
     here), so the web's light dims under the words without a pass of its own."""
-    h = size[1]
-    return 1 - (answer_top(look, h) - 0.09 * h) / h, BAND_SHADE if scene.rows else 0.0
+    h, scene = room.size[1], frame.scene
+    top = answer_place(look, room, frame.overlay, scene.ghost is not None)[0]
+    return 1 - (top - 0.09 * h) / h, BAND_SHADE if scene.rows else 0.0
 
 
 class WebText(Panel):
@@ -79,35 +94,48 @@ class WebText(Panel):
         """`frame.matrix` (the camera's) places the labels of tokens on the path."""
         scene, o, matrix = frame.scene, frame.overlay, frame.matrix
         w, h = self.begin(frame)
-        self._title(o, w, h)
-        lens = self._lens(scene, matrix, w, h) if scene.rows and o.lens else []
-        self._token_labels(scene, matrix, w, h, lens)
+        p = self.painter
+        first = len(p.drawn)
+        with p.part("title"):
+            self._title(o, w, h)
         if scene.rows:
-            self._answer(scene, o, w, h)
-            self._candidates(scene, w, h)
-            self._ghost(scene, w, h)
+            top, ghost_top = answer_place(self.look, self.room, o, scene.ghost is not None)
+            with p.part("answer"):
+                self._answer(scene, o, w, h, top)
+            with p.part("candidates"):
+                self._candidates(scene, w, h)
+            with p.part("untouched run"):
+                self._ghost(scene, w, h, ghost_top)
+            if o.lens:
+                with p.part("lens"):
+                    self._lens(scene, matrix, w, h, top - 0.07 * h)
+        with p.part("path words"):  # clear of every word above
+            self._token_labels(scene, matrix, w, h, [box for _, box, _ in p.drawn[first:]])
         self.painter.flush()
 
     def _title(self, o: Overlay, w: int, h: int) -> None:
-        size = round(0.032 * h)
+        size, room = self.room.type(0.032), self.room
         name = o.model or "neuroweb"
         layers = f"  ·  {o.layers} layers" if o.layers else ""
-        self.painter.text(f"{name}{layers}", 0.025 * w, 0.03 * h, size, self.text, bold=True)
+        self.painter.text(f"{name}{layers}", room.left, room.top, size, self.text, bold=True)
         state = {"generating": "thinking", "finished": "done", "stopped": "stopped"}
         label = "paused — → steps one token" if o.paused else state.get(o.state, "")
         if o.paused and o.paused_dropped:
             label += f" (held the newest {PENDING_LIMIT:,}, dropped {o.paused_dropped:,})"
         if o.recording:
             label = f"● REC  {label}"
-        self.painter.text(label, 0.975 * w, 0.03 * h, size, self.accent, anchor="right")
+        self.painter.text(label, room.right, room.top, size, self.accent, anchor="right")
 
-    def _lens(self, scene: SceneState, matrix: np.ndarray, w: int, h: int) -> list[Box]:
+    def _lens(self, scene: SceneState, matrix: np.ndarray, w: int, h: int, below: float
+              ) -> None:  # fmt: skip
         """The logit lens beside the tower: at each lensed layer's height, the word that layer
         would say next and its probability (the top one is the model's own answer), so the
-        answer can be seen forming up the tower. Returns the boxes its labels cover."""
+        answer can be seen forming up the tower; all of it above `below`. The layers' numbers,
+        the caption and the untouched run's words are details (room.detail)."""
         if not scene.lens or scene.rows < 2:
-            return []
-        size = round(0.026 * h)
+            return
+        size, room = self.room.type(0.026), self.room
+        small, names = room.detail(0.75 * 0.026), room.detail(0.8 * 0.026)
         heights = layout.row_height(scene.rows)[[row for row, _, _ in scene.lens]].astype(float)
         # each lensed row's ring of 16 points, projected at once: [4, rows, 16]
         clip = (matrix @ _RING)[:, None, :] + matrix[:, 1, None, None] * heights[None, :, None]
@@ -121,47 +149,48 @@ class WebText(Panel):
                 y = float(ys[i][front[i]].mean())
                 placed.append((float(xs[i].max()) + size, y, row, word, prob))
         if not placed:
-            return []
-        boxes: list[Box] = []
-        x = min(max(p[0] for p in placed), 0.72 * w - 9 * size)
-        y_first = max(min(p[1] for p in placed) - 0.6 * size, 0.1 * h)  # below the title
-        y_last = y_first - 1.2 * size
-        for _, y, row, word, prob in sorted(placed, key=lambda p: p[1]):  # top down
-            y = max(y - 0.6 * size, y_last + 1.2 * size)  # never on top of each other
-            y_last = y
+            return
+        right = COLUMN * w - 0.01 * w  # not under the candidates
+        indent = 2.2 * size if names else 0.0
+        x = max(min(max(p[0] for p in placed), right - 7 * size - indent), room.left)
+        shown = lens_caption([row for row, _, _ in scene.lens], scene.rows - 1)
+        caption = [f"logit lens, {shown}"] if small else []
+        if small and x + self.painter.fonts.width(caption[0], small) > right:
+            caption = ["logit lens,", shown]
+        tail = 0.4 * size + round(small * 1.3) * len(caption) if small else 0.0
+        ys, y_last = [], room.top + BAND * h - 1.2 * size  # below the title
+        for _, y, *_ in sorted(placed, key=lambda p: p[1]):  # top down, never on each other
+            y_last = max(y - 0.6 * size, y_last + 1.2 * size)
+            ys.append(y_last)
+        lift = max(0.0, y_last + 1.2 * size + tail - below)  # all above the answer
+        lift = min(lift, ys[0] - (room.top + BAND * h))
+        for (_, _, row, word, prob), y in zip(sorted(placed, key=lambda p: p[1]), ys,
+                                               strict=True):  # fmt: skip
+            y -= lift
             top = row == scene.rows - 1
             name = "emb" if row == 0 else f"{row - 1}"
             colour = self.accent if top else self.dim
-            self.painter.text(f"{name:>3}", x, y, round(size * 0.8), self.dim)
-            room = 0.73 * w - x - 2.2 * size  # not under the panel
+            if names:
+                self.painter.text(f"{name:>3}", x, y, names, self.dim)
             label = fitted(self.painter.fonts, before_number(word, 14), f" {percent(prob)}",
-                           room, size, top)  # fmt: skip
-            lw, lh = self.painter.text(label, x + 2.2 * size, y, size, colour, bold=top)
-            boxes.append((x, y, x + 2.2 * size + lw, y + lh))
+                           right - x - indent, size, top)  # fmt: skip
+            lw, _ = self.painter.text(label, x + indent, y, size, colour, bold=top)
             ghost = scene.ghost
-            if ghost is not None and ghost.lens_ids[row, 0] >= 0 and ghost.lens_text[row] != word:
+            if small and ghost is not None and ghost.lens_ids[row, 0] >= 0 and (
+                    ghost.lens_text[row] != word):  # fmt: skip
                 other = f"untouched: {token_label(ghost.lens_text[row])[:12]}"
-                right = x + 2.6 * size + lw
-                small = round(size * 0.75)
-                if right + self.painter.fonts.width(other, small) < 0.73 * w:  # never under
-                    ow, oh = self.painter.text(other, right, y + 0.15 * size, small, self.faint)
-                    boxes.append((right, y, right + ow, y + 0.15 * size + oh))
-        shown = lens_caption([row for row, _, _ in scene.lens], scene.rows - 1)
-        small = round(size * 0.75)
-        caption = [f"logit lens, {shown}"]
-        if x + self.painter.fonts.width(caption[0], small) > 0.73 * w:  # not under the panel
-            caption = ["logit lens,", shown]
-        below = y_last + 1.6 * size
-        self._lines(caption, x, below, small, self.dim)
-        wide = max(self.painter.fonts.width(line, small) for line in caption)
-        return [*boxes, (x, below, x + wide, below + round(small * 1.3) * len(caption))]
+                after = x + indent + lw + 0.4 * size
+                if after + self.painter.fonts.width(other, small) < right:  # never under
+                    self.painter.text(other, after, y + 0.15 * size, small, self.faint)
+        if caption:
+            self._lines(caption, x, y_last - lift + 1.6 * size, small, self.dim)
 
     def _token_labels(self, scene: SceneState, matrix: np.ndarray, w: int, h: int,
                       taken: list[Box]) -> None:  # fmt: skip
         """The words on the token path: the newest, and the ones its attention goes to most;
         none where it would touch another label or one of the `taken` boxes (the lens's: a
         path word beside a lens label would read as part of it)."""
-        size = round(0.028 * h)
+        size = self.room.type(0.028)
         history = self.look.history
         tokens = path_tokens(scene, history)
         received = {i: w for i, w in scene.attention_received().items() if i in tokens}
@@ -182,25 +211,27 @@ class WebText(Panel):
             half = self.painter.fonts.width(text, size) / 2
             pad = size * 0.15  # each side: 0.3 of the size between two labels
             box = (x - half - pad, y - pad, x + half + pad, y + size * 1.2 + pad)
-            if any(_overlap(box, other) for other in taken):
-                continue  # never on top of another label
+            room = self.room
+            if any(_overlap(box, other) for other in taken) or not (
+                    room.left <= box[0] and box[2] <= room.right and room.top <= box[1]
+                    and box[3] <= room.bottom):  # fmt: skip
+                continue  # never on top of another label, nor outside the safe area
             taken = [*taken, box]
             colour = self.accent if index == scene.newest else self.dim
             self.painter.text(text, x, y, size, colour, anchor="center")
 
-    def _answer(self, scene: SceneState, o: Overlay, w: int, h: int) -> None:
-        size = round(self.look.text_size * h)
-        left, width = 0.04 * w, 0.64 * w
+    def _answer(self, scene: SceneState, o: Overlay, w: int, h: int, top: float) -> None:
+        size = self.room.type(self.look.text_size)
+        left = self.room.left
+        width = ANSWER_RIGHT * w - left
         tokens = list(scene.tokens)[-400:]
-        shown = ANSWER_LINES - (o.typing is not None)  # the prompt box takes the last line
-        lines = wrap_tokens(tokens, self.painter.fonts, size, width)[-shown:]
+        lines = wrap_tokens(tokens, self.painter.fonts, size, width)[-ANSWER_LINES:]
         step = round(size * 1.25)
-        top = answer_top(self.look, h)
+        parts = self.room.detail(0.45 * self.look.text_size)
         if o.prompt:
-            label = visible(o.prompt)
-            limit = 90
-            label = label if len(label) <= limit else label[: limit - 1] + "…"
-            self.painter.text(f"› {label}", left, top - 0.07 * h, round(0.034 * h), self.dim)
+            small = self.room.type(0.034)
+            label = fitted(self.painter.fonts, visible(o.prompt), "", width - small, small, False)
+            self.painter.text(f"› {label}", left, top - 0.07 * h, small, self.dim)
         current = scene.newest
         for row, line in enumerate(lines):
             y = top + row * step
@@ -210,8 +241,8 @@ class WebText(Panel):
                 tw = self.painter.fonts.width(text, size)
                 if index == scene.parted:  # where the untouched run took another token
                     self.painter.rect(x, y + size * 1.2, tw, max(2.0, size * 0.08), self.faint)
-                    self.painter.text("↓ parts", x, y - size * 0.55, round(size * 0.45),
-                                      self.faint)  # fmt: skip
+                    if parts:
+                        self.painter.text("↓ parts", x, y - size * 0.55, parts, self.faint)
                 if is_current:  # dark glyphs on the accent: legible from the back of a room
                     pad = size * (0.08 + 0.1 * scene.pulse)
                     space = self.painter.fonts.width(text[: len(text) - len(text.lstrip())], size)
@@ -222,7 +253,7 @@ class WebText(Panel):
             texture = self.painter.texture_for(
                 ("line", size, pieces), lambda p=pieces: self._line_surface(p, size)
             )
-            self.painter.image(texture, left, y, (1, 1, 1, 1))
+            self.painter.image(texture, left, y, (1, 1, 1, 1), size)
 
     def _line_surface(self, pieces: tuple[tuple[str, bool], ...], size: int) -> pygame.Surface:
         """One line of the answer, the current token in the accent colour, as one texture."""
@@ -237,12 +268,13 @@ class WebText(Panel):
         return surface
 
     def _candidates(self, scene: SceneState, w: int, h: int) -> None:
-        size = round(0.03 * h)
-        x, y, width = 0.74 * w, 0.1 * h, 0.23 * w
+        size = self.room.type(0.03)
+        x, y = COLUMN * w, self.room.top + BAND * h
+        width = self.room.right - x
         if not scene.candidates:  # the web at rest: no token read yet
             return
         # the model's own distribution (T = 1), not the sampler's at the chosen temperature
-        self.painter.text(CANDIDATES_TITLE, x, y, round(0.03 * h), self.text, bold=True)
+        self.painter.text(CANDIDATES_TITLE, x, y, size, self.text, bold=True)
         y += size * 1.5
         step = round(size * 1.55)
         rows = scene.candidate_rows(CANDIDATES_SHOWN)
@@ -256,7 +288,7 @@ class WebText(Panel):
             ("candidates", size, step, round(width), shown, percents),
             lambda: self._candidates_surface(shown, percents, size, step, round(width)),
         )
-        self.painter.image(texture, x, y, (1, 1, 1, 1))
+        self.painter.image(texture, x, y, (1, 1, 1, 1), size)
 
     def _candidates_surface(self, texts, percents, size: int, step: int, width: int):
         """The candidates' labels and percentages as one texture (it changes once per token)."""
@@ -270,20 +302,29 @@ class WebText(Panel):
             surface.blit(number, (width - number.get_width(), i * step))
         return surface
 
-    def _ghost(self, scene: SceneState, w: int, h: int) -> None:
+    def _ghost(self, scene: SceneState, w: int, h: int, top: float) -> None:
         """The untouched run beside a changed one: where the two answers part, what the
-        untouched one said from there, and what it would say next."""
+        untouched one said from there (its newest words, under the answer), and what it would
+        say next (under the candidates)."""
         ghost = scene.ghost
         if ghost is None:
             return
-        size = round(0.026 * h)
+        size, room, fonts = self.room.type(0.026), self.room, self.painter.fonts
         if scene.parted >= 0:
-            said = "".join(t.text for t in scene.ghost_tokens if t.index >= scene.parted)
-            line = f"untouched run, from where they part: {visible(said).strip()}"
+            said = visible("".join(t.text for t in scene.ghost_tokens
+                                   if t.index >= scene.parted)).strip()  # fmt: skip
+            line = f"untouched run, from where they part: {said}"
+            while len(said) > 1 and fonts.width(line, size) > ANSWER_RIGHT * w - room.left:
+                said = said[1:]  # its newest words
+                line = f"untouched run, from where they part: …{said}"
         else:
             line = "untouched run: the same so far"
-        self.painter.text(line[-110:], 0.04 * w, 0.955 * h, size, self.faint)
-        x, y = 0.74 * w, 0.1 * h + round(0.03 * h) * (1.5 + 1.55 * CANDIDATES_SHOWN) + size
+        self.painter.text(line, room.left, top, size, self.faint)
+        step = round(room.type(0.03) * 1.55)
+        x = COLUMN * w
+        y = room.top + BAND * h + room.type(0.03) * 1.5 + step * CANDIDATES_SHOWN + 0.5 * size
         pairs = zip(ghost.topk_text[:3], ghost.topk_probs[:3], strict=False)
-        top = ", ".join(f"{before_number(t)} {percent(p)}" for t, p in pairs)
-        self.painter.text(f"untouched: {top}", x, y, round(0.8 * size), self.faint)
+        said = ", ".join(f"{before_number(t)} {percent(p)}" for t, p in pairs)
+        label = fitted(fonts, f"untouched: {said}", "", room.right - x, room.type(0.8 * 0.026),
+                       False)  # fmt: skip
+        self.painter.text(label, x, y, room.type(0.8 * 0.026), self.faint)
