@@ -591,7 +591,8 @@ def test_the_keys_and_a_remote_give_commands_by_name_to_one_table(monkeypatch):
     for key in (pygame.K_PAGEDOWN, pygame.K_F5, pygame.K_ESCAPE):
         event = pygame.event.Event(pygame.KEYDOWN, key=key, mod=0)
         given |= {command.name for command in hand.handle(event, idle=True)}
-    assert given | {"preset", "intervene", "tokens", "play"} == set(COMMANDS)  # by name only
+    by_name = {"preset", "intervene", "tokens", "play", "go", "recording"}  # a cue's, a remote's
+    assert given | by_name == set(COMMANDS)
 
     clock = FixedStepClock(30)
     player = TracePlayer(_synthetic_run(40), [i / 30 for i in range(40)], lambda: clock.now,

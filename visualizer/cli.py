@@ -18,7 +18,7 @@ from visualizer.interventions import interventions_from
 from visualizer.logs import log_to_stderr
 from visualizer.network import DEFAULT_LISTEN
 from visualizer.paths import check_output_path
-from visualizer.run_flags import add_show_flags, checked
+from visualizer.run_flags import add_output_flags, add_show_flags, checked, render_output
 from visualizer.signals import stop_like_ctrl_c
 
 
@@ -159,7 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     render = _command(sub, "render", _render, "render a prompt or a saved trace to a video, "
                       "offline", like_ctrl_c=True)  # fmt: skip
     _add_source(render, "run the model on this and render its answer")
-    render.add_argument("--out", required=True, type=Path, help="the .mp4 to write")
+    add_output_flags(render)
     render.add_argument("--size", type=_size, default=(1920, 1080), help="WIDTHxHEIGHT")
     render.add_argument("--fps", type=_number(int, 1, 240, "a whole number in 1..240"), default=60,
                         help="video frames per second")  # fmt: skip
@@ -301,12 +301,12 @@ def _render(args: argparse.Namespace) -> int:
     from visualizer.render.offline import paced, render_video
 
     settings = settings_from(args)
-    check_output_path(args.out)  # before minutes of model work
-    _mention_leftovers(args.out.parent)
+    out, alpha = render_output(args)  # checked before minutes of model work
+    _mention_leftovers(out.parent)
     run = _answer(args, settings)
     timeline = paced(run.frames, args.fps, args.token_rate)
-    saved = render_video(run, settings, args.out, args.size, args.fps, timeline,
-                         sound=not args.no_audio, processes=args.processes)  # fmt: skip
+    saved = render_video(run, settings, out, args.size, args.fps, timeline,
+                         sound=not args.no_audio, processes=args.processes, alpha=alpha)
     print(f"neuroweb: saved {saved}", file=sys.stderr)
     return 0
 

@@ -22,6 +22,30 @@ def check_output_path(path: Path) -> Path:
         raise UserError(f"{path}: folder {path.parent} does not exist")
     if path.is_dir():
         raise UserError(f"{path}: is a folder, expected a file name")
+    return _writable(path)
+
+
+def check_output(path: Path, alpha: bool = False) -> Path:
+    """`path` checked as a video's (`alpha`: an alpha render's, a .mov or else a folder of
+    PNGs) before anything is drawn; UserError saying why it cannot be."""
+    if alpha and path.suffix.lower() != ".mov":
+        return check_output_folder(path)
+    return check_output_path(path)
+
+
+def check_output_folder(path: Path) -> Path:
+    """`path` if a folder of files (an alpha render's PNGs) can be made there: new, or empty;
+    otherwise UserError saying why."""
+    if not path.parent.is_dir():
+        raise UserError(f"{path}: folder {path.parent} does not exist")
+    if path.exists() and not path.is_dir():
+        raise UserError(f"{path}: is a file, expected a folder for the PNGs")
+    if path.is_dir() and any(path.iterdir()):
+        raise UserError(f"{path}: the folder is not empty (the frames would mix with its files)")
+    return _writable(path)
+
+
+def _writable(path: Path) -> Path:
     probe = path.with_name(f".{path.name}.probe")
     try:  # permissions, a read-only disk, a system folder: find out before the first frame
         probe.open("wb").close()

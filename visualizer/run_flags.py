@@ -1,14 +1,16 @@
 """`neuroweb run`'s flags that only go together: --frames, --size and --screenshot need
 --headless, and a talk's cue list (--cues) and a remote (--osc) need the window, where the
-clicker's keys are. Kept here, beside the command line (cli.py), which holds what the commands
-share."""
+clicker's keys are; and `render`'s output, a video (--out) or a picture with alpha (--alpha).
+Kept here, beside the command line (cli.py), which holds what the commands share."""
 
 import argparse
+import os
 from pathlib import Path
 
 from visualizer.cues import Show, load_cues
 from visualizer.errors import UserError
 from visualizer.network import parse_address, udp_socket
+from visualizer.paths import check_output
 
 OSC_HOST = "127.0.0.1"  # a remote listens on this machine only, unless a host is given
 
@@ -19,6 +21,26 @@ def add_show_flags(run: argparse.ArgumentParser) -> None:
     run.add_argument("--osc", type=osc_address, metavar="[HOST:]PORT",
                      help="take OSC messages (/neuroweb/next, /neuroweb/scene …) on this UDP "
                      f"port, from {OSC_HOST} unless a host is given (docs/cues.md)")  # fmt: skip
+
+
+def add_output_flags(render: argparse.ArgumentParser) -> None:
+    out = render.add_mutually_exclusive_group(required=True)
+    out.add_argument("--out", type=Path, help="the .mp4 to write")
+    out.add_argument("--alpha", metavar="OUT.mov|FOLDER/",
+                     help="the picture without its background, with alpha, for editors: ProRes "
+                     "4444 for a .mov, a folder of PNGs for a name ending in / "
+                     "(docs/recording.md)")  # fmt: skip
+
+
+def render_output(args: argparse.Namespace) -> tuple[Path, bool]:
+    """Where `render` writes, and whether with alpha; checked before the model's work."""
+    if args.out is not None:
+        return check_output(args.out), False
+    text = args.alpha
+    if not (text.endswith(("/", os.sep)) or Path(text).suffix.lower() == ".mov"):
+        raise UserError(f"render: --alpha {text}: expected a .mov (ProRes 4444) or a folder "
+                        "for PNGs, written with a / at its end")  # fmt: skip
+    return check_output(Path(text), alpha=True), True
 
 
 def osc_address(text: str) -> tuple[str, int]:

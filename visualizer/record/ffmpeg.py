@@ -7,10 +7,15 @@ Nothing half-made ever sits at the target path. ffmpeg writes Matroska to a hidd
 beside it (`.NAME.partial.mkv`), and the soundtrack goes to `.NAME.partial.wav`; both formats
 stay playable when cut short, so a crash (even a kill) leaves a watchable video and its sound.
 A clean finish remuxes them (video copied, sound encoded to AAC) into the mp4 at the target.
+
+A recording with alpha (`render --alpha`) is ProRes 4444 with its alpha for a .mov (remuxed the
+same way, its sound kept as PCM), or otherwise a folder of PNGs, 000001.png on, written into a
+hidden `.NAME.partial/` beside it and renamed to NAME when finished, its sound as sound.wav.
 """
 
 import os
 import queue
+import shutil
 import subprocess
 import tempfile
 import threading
@@ -24,7 +29,7 @@ import moderngl
 import numpy as np
 
 from visualizer.config import RecordSettings
-from visualizer.paths import check_output_path
+from visualizer.paths import check_output
 from visualizer.record.mux import remux
 from visualizer.record.recover import hold
 from visualizer.sound.synth import pcm16
@@ -76,6 +81,8 @@ _DEFAULTS = RecordSettings()  # the one default of each option, as the preset's
 class Recorder:
     """Encodes bottom-up RGBA frames to an H.264 (yuv420p) mp4 through the ffmpeg binary, with
     an AAC soundtrack when `audio_rate` is given (stereo float samples through `write_audio`).
+    `alpha`: the frames' alpha kept, in ProRes 4444 for a .mov `path`, else in a folder of
+    PNGs at `path` (see the module's docstring).
 
     yuv420p needs an even width and height: an odd size loses its rightmost column and/or bottom
     row. On failure `failed` holds one line naming the file, `write` returns False, and `close`
@@ -85,8 +92,9 @@ class Recorder:
     def __init__(self, path: Path, size: tuple[int, int], fps: int,
                  crf: int = _DEFAULTS.crf, speed: str = _DEFAULTS.speed,
                  queue_frames: int = 8,
-                 audio_rate: int | None = None) -> None:  # fmt: skip
-        path = check_output_path(Path(path))
+                 audio_rate: int | None = None, alpha: bool = False) -> None:  # fmt: skip
+        path = check_output(Path(path), alpha)
+        self.kind = ("mov" if path.suffix.lower() == ".mov" else "png") if alpha else "mp4"
         self.path = path
         self.size = size
         self.fps = fps
@@ -94,8 +102,9 @@ class Recorder:
         self.speed = speed
         self.failed: str | None = None
         self.frames_written = 0
-        self._partial = path.with_name(f".{path.name}.partial.mkv")
-        self._finished = path.with_name(f".{path.name}.partial.mp4")  # the remux, before rename
+        self._partial = path.with_name(f".{path.name}.partial" + (self.kind != "png") * ".mkv")
+        self._finished = (self._partial if self.kind == "png"  # the remux, before rename
+                          else path.with_name(f".{path.name}.partial.{self.kind}"))  # fmt: skip
         self.audio_rate = audio_rate
         self._audio_partial = path.with_name(f".{path.name}.partial.wav")
         self._audio: wave.Wave_write | None = None
@@ -111,16 +120,16 @@ class Recorder:
     def start(self) -> None:
         """Launch ffmpeg on the hidden partial file, and the writer thread that feeds it."""
         w, h = self.size
-        crop = "" if w % 2 == 0 and h % 2 == 0 else ",crop=trunc(iw/2)*2:trunc(ih/2)*2:0:0"
         command = [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y",
                    "-f", "rawvideo", "-pix_fmt", "rgba", "-s", f"{w}x{h}", "-r", str(self.fps),
-                   "-i", "-", "-vf", "vflip" + crop,
-                   "-c:v", "libx264", "-preset", self.speed, "-crf", str(self.crf),
-                   "-pix_fmt", "yuv420p", "-f", "matroska", "-cluster_time_limit", "1000",
-                   "-flush_packets", "1", str(self._partial)]  # fmt: skip
+                   "-i", "-", *self._encoding()]  # fmt: skip
         # A file, not a pipe: ffmpeg can never block on a full stderr, and nothing is lost.
         self._stderr = tempfile.TemporaryFile()
-        self._hold = hold(self._partial, self.path)  # `neuroweb recover` leaves it alone
+        if self.kind == "png":  # a folder: what a cut-short try left of it is drawn again
+            shutil.rmtree(self._partial, ignore_errors=True)
+            self._partial.mkdir()
+        else:
+            self._hold = hold(self._partial, self.path)  # `neuroweb recover` leaves it alone
         # its own session: a signal to this process group (Ctrl-C in a terminal, systemd
         # stopping a unit) reaches this process, which finishes the file, not ffmpeg under it;
         # if this process dies, ffmpeg sees the end of its input and closes the file itself
@@ -135,6 +144,23 @@ class Recorder:
             self._audio.setnchannels(2)
             self._audio.setsampwidth(2)
             self._audio.setframerate(self.audio_rate)
+
+    def _encoding(self) -> list[str]:
+        """ffmpeg's arguments after its input: the encoder, and where it writes."""
+        matroska = ["-f", "matroska", "-cluster_time_limit", "1000", "-flush_packets", "1",
+                    str(self._partial)]  # fmt: skip
+        if self.kind == "png":  # straight alpha, as PNG defines it
+            return ["-vf", "vflip", "-c:v", "png", "-pix_fmt", "rgba", "-f", "image2",
+                    "-start_number", "1", str(self._partial / "%06d.png")]  # fmt: skip
+        if self.kind == "mov":  # 4:4:4 with a 16-bit alpha, BT.709 (and so tagged) as HD is
+            return ["-vf", "vflip,scale=out_color_matrix=bt709:out_range=tv,format=yuva444p10le,"
+                    "setparams=range=tv:color_primaries=bt709:color_trc=bt709:colorspace=bt709",
+                    "-c:v", "prores_ks", "-profile:v", "4444", "-vendor", "apl0",
+                    "-pix_fmt", "yuva444p10le", *matroska]  # fmt: skip
+        w, h = self.size
+        crop = "" if w % 2 == 0 and h % 2 == 0 else ",crop=trunc(iw/2)*2:trunc(ih/2)*2:0:0"
+        return ["-vf", "vflip" + crop, "-c:v", "libx264", "-preset", self.speed,
+                "-crf", str(self.crf), "-pix_fmt", "yuv420p", *matroska]  # fmt: skip
 
     def write_audio(self, samples: np.ndarray) -> None:
         """Append stereo samples ([n, 2] floats in -1..1) to the soundtrack. The WAV header is
@@ -204,21 +230,32 @@ class Recorder:
             return None
         partials = (self._partial, self._audio_partial, self._finished)
         if self.failed is not None:
-            removed = [p.name for p in partials if p.exists()]
+            removed = list(dict.fromkeys(p.name for p in partials if p.exists()))
             for name in removed:
-                (self.path.parent / name).unlink()
+                if (self.path.parent / name).is_dir():
+                    shutil.rmtree(self.path.parent / name)
+                else:
+                    (self.path.parent / name).unlink()
             if removed:
                 self.failed += f"; removed the unfinished {', '.join(removed)}"
             return None
+        if self.kind == "png" and self.path.is_dir():
+            self.path.rmdir()  # empty (paths.check_output_folder): the frames go in its place
         os.replace(self._finished, self.path)
         for partial in partials[:2]:
-            partial.unlink(missing_ok=True)
+            if not partial.is_dir():
+                partial.unlink(missing_ok=True)
         return self.path
 
     def _remux(self) -> bool:
-        """The partials into the mp4 (remux); False (and `failed` says why) if it could not."""
+        """The partials into the mp4 (remux); False (and `failed` says why) if it could not.
+        A folder of PNGs takes its sound in as sound.wav."""
+        if self.kind == "png":
+            if self._audio is not None:
+                os.replace(self._audio_partial, self._partial / "sound.wav")
+            return True
         sound = self._audio_partial if self._audio is not None else None
-        problem = remux(self._partial, sound, self._finished)
+        problem = remux(self._partial, sound, self._finished, self.fps)
         if problem:
             self.failed = f"recording {self.path} failed: {problem}"
         return problem is None

@@ -10,16 +10,23 @@ import imageio_ffmpeg
 TIMEOUT_S = 300.0  # a copy of streams, not an encode: minutes at the very most
 
 
-def remux(video: Path, sound: Path | None, out: Path) -> str | None:
+def remux(video: Path, sound: Path | None, out: Path, fps: int | None = None) -> str | None:
     """Matroska (+ WAV) → mp4 with the index up front (+faststart); the soundtrack becomes AAC.
-    The video is copied, not encoded again, so this takes a moment, not a re-render. Why not,
-    if it could not be done."""
+    For a .mov `out` (ProRes 4444: an alpha render), QuickTime, the sound kept as 16-bit PCM,
+    and with `fps` the frames timed exactly k/fps again (Matroska keeps milliseconds: 33, 67,
+    100 …, a variable rate to an editor). The video is copied, not encoded again, so this takes
+    a moment, not a re-render. Why not, if it could not be done."""
+    mov = out.suffix.lower() == ".mov"
     inputs, mapping = ["-i", str(video)], ["-map", "0:v:0", "-c:v", "copy"]
+    if mov and fps:
+        mapping += ["-bsf:v", f"setts=prescale=1:time_base=1/{fps}:ts=N:duration=1"]
     if sound is not None:
         inputs += ["-i", str(sound)]
-        mapping += ["-map", "1:a:0", "-c:a", "aac", "-b:a", "192k"]
+        mapping += ["-map", "1:a:0", *(["-c:a", "pcm_s16le"] if mov
+                                        else ["-c:a", "aac", "-b:a", "192k"])]  # fmt: skip
     command = [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y",
-               *inputs, *mapping, "-movflags", "+faststart", "-f", "mp4", str(out)]  # fmt: skip
+               *inputs, *mapping, "-movflags", "+faststart", "-f", "mov" if mov else "mp4",
+               str(out)]  # fmt: skip
     try:
         done = subprocess.run(command, capture_output=True, timeout=TIMEOUT_S)
     except subprocess.TimeoutExpired:

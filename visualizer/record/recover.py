@@ -67,10 +67,11 @@ def mention_leftovers(folder: Path) -> None:
 
 
 def _target(folder: Path, name: str) -> Path:
-    stem = Path(name).stem
-    target, n = folder / f"{stem}.recovered.mp4", 2
+    """NAME.recovered.mp4 (.mov for a .mov: ProRes 4444 fits no mp4), not over another."""
+    stem, kind = Path(name).stem, ".mov" if Path(name).suffix.lower() == ".mov" else ".mp4"
+    target, n = folder / f"{stem}.recovered{kind}", 2
     while target.exists():
-        target, n = folder / f"{stem}.recovered-{n}.mp4", n + 1
+        target, n = folder / f"{stem}.recovered-{n}{kind}", n + 1
     return target
 
 
@@ -96,7 +97,7 @@ def recover_one(video: Path) -> tuple[Path | None, str]:
     said = "video and sound" if _has_sound(sound) else "video (no sound was kept)"
     if parts:  # the other parts are pieces of its middle: nothing to keep
         shutil.rmtree(video.parent, ignore_errors=True)
-    for partial in (video, sound, video.parent / f".{own}.partial.mp4"):
+    for partial in (video, sound, *(video.parent / f".{own}.partial.{k}" for k in ("mp4", "mov"))):
         partial.unlink(missing_ok=True)
     return target, said
 

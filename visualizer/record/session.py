@@ -36,14 +36,16 @@ class RecordingSession:
         realtime: bool,
         now: float,
         synth: Synth | None = None,
+        alpha: bool = False,
     ) -> None:
-        """`synth`: the soundtrack's synthesiser, already in its starting state (None: silent)."""
+        """`synth`: the soundtrack's synthesiser, already in its starting state (None: silent);
+        `alpha`: the video keeps the picture's alpha (see Recorder)."""
         self.path, self.size, self.realtime = path, size, realtime
         self.fps = settings.fps
         self._synth = synth
         rate = synth.rate if synth is not None else None
         self._recorder = Recorder(
-            path, size, settings.fps, settings.crf, settings.speed, audio_rate=rate
+            path, size, settings.fps, settings.crf, settings.speed, audio_rate=rate, alpha=alpha
         )
         self._recorder.start()
         self._grabber = FrameGrabber(ctx, size)

@@ -59,12 +59,13 @@ class App:
                  silent_because: str = "", watch: PresetWatch | None = None,
                  controls: Controls | None = None,
                  log: logging.Logger | None = None, cues: Show | None = None,
-                 remote: Remote | None = None) -> None:  # fmt: skip
+                 remote: Remote | None = None, transparent: bool = False) -> None:  # fmt: skip
         """`speakers`: the live sound, if any; `silent_because`: why not, shown on screen;
         `watch`: the preset to reload when its file changes; `controls`: locked ones for a
         kiosk; `log`: where every notice shown on screen is also written (the kiosk's log);
         `cues`: a talk's cue list, its show waiting for the clicker's first PageDown;
-        `remote`: OSC messages, taken as commands each frame as the keys are."""
+        `remote`: OSC messages, taken as commands each frame as the keys are; `transparent`:
+        an alpha render's, drawn without a background and recorded with its alpha."""
         if cues is not None:  # a cue may play a saved run in front of the model
             source = TraceInFront(source, lambda: clock.now)
         self.settings, self.target, self.source, self.clock = settings, target, source, clock
@@ -82,8 +83,8 @@ class App:
         self.remote = remote
         self.intake = Intake(source, settings)
         self.hud = Hud(clock, target, self.controls, self.governor, self.passes, self.glitch, log)
-        self.looks = Looks(target.ctx, settings, self.passes, self.hud, watch)
-        self.recorder = RecordingController(target, clock, self.hud.notify)
+        self.looks = Looks(target.ctx, settings, self.passes, self.hud, watch, transparent)
+        self.recorder = RecordingController(target, clock, self.hud.notify, alpha=transparent)
         self.frames, self.running = 0, True
         self.prompt_shown = ""  # above the answer on screen: its prompt, once it begins
         self.architecture: Architecture | None = None  # the loaded model's, from its source

@@ -13,6 +13,7 @@ from visualizer.errors import UserError
 from visualizer.features import SceneState
 from visualizer.render.camera import Camera
 from visualizer.render.hud import Hud
+from visualizer.render.layers.alpha import AlphaPass
 from visualizer.render.layers.layer import Overlay
 from visualizer.render.passes import PassTimes
 from visualizer.render.renderer import Renderer
@@ -29,9 +30,12 @@ def _key(settings: Settings) -> tuple:
 
 class Looks:
     def __init__(self, ctx: moderngl.Context, settings: Settings, passes: PassTimes, hud: Hud,
-                 watch: PresetWatch | None) -> None:  # fmt: skip
-        """`hud`: where reloads and errors are said; `watch`: the preset file, if any."""
+                 watch: PresetWatch | None, transparent: bool = False) -> None:  # fmt: skip
+        """`hud`: where reloads and errors are said; `watch`: the preset file, if any;
+        `transparent`: every look drawn over black without its backdrop, and given its alpha
+        at the end (an alpha render: layers/alpha.py)."""
         self.ctx, self.passes, self.hud, self.watch = ctx, passes, hud, watch
+        self.alpha = AlphaPass(ctx) if transparent else None
         self.current = self._build(settings)  # the renderer of the look on screen
         self._kept = {_key(settings): self.current}  # oldest first
         self._leaving: Renderer | None = None  # the look fading out, and how much is left
@@ -61,9 +65,14 @@ class Looks:
     def draw(self, fbo: moderngl.Framebuffer, size: tuple[int, int], scene: SceneState,
              overlay: Overlay, camera: Camera, now: float, scale: float,
              detail: float) -> None:  # fmt: skip
-        """The scene in the look on screen, with the look before it laid over while it fades."""
+        """The scene in the look on screen, with the look before it laid over while it fades;
+        in an alpha render, then given its alpha."""
         self.current.draw(fbo, size, scene, overlay, camera, now, scale, detail,
-                          fade_from=self._leaving, fade=self._leaving_weight)  # fmt: skip
+                          fade_from=self._leaving, fade=self._leaving_weight,
+                          transparent=self.alpha is not None)  # fmt: skip
+        if self.alpha is not None:
+            with self.passes.measure("alpha"):
+                self.alpha.finish(fbo, size)
 
     def poll(self, now_or_never: bool = False) -> Settings | None:
         """Reload changed shaders, and return the preset's new settings if its file changed;
@@ -92,3 +101,6 @@ class Looks:
         for renderer in self._kept.values():
             renderer.release()
         self._kept.clear()
+        if self.alpha is not None:
+            self.alpha.release()
+            self.alpha = None

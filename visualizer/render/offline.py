@@ -28,7 +28,7 @@ from visualizer.config import Settings
 from visualizer.frame import Frame
 from visualizer.gl.context import HeadlessTarget
 from visualizer.handoff import Status
-from visualizer.paths import check_output_path
+from visualizer.paths import check_output
 from visualizer.progress import counter
 from visualizer.record.mux import join
 from visualizer.record.recover import (
@@ -120,22 +120,25 @@ def render_video(
     timeline: tuple[list[float], int],
     sound: bool = True,
     processes: int = 0,
+    alpha: bool = False,
 ) -> Path:
     """Draw the frames to `out` (H.264 mp4, with the AAC soundtrack when `sound` and the preset
     allow) on `timeline` (paced or fitted: when each frame is due, and how many video frames);
     returns the finished file. `processes`: how many draw it, each a run of consecutive frames
     (0: processes_for's choice). Ctrl-C keeps what was drawn from the start as a shorter,
-    playable video; any other failure leaves nothing."""
+    playable video; any other failure leaves nothing. `alpha`: the picture without its
+    background, with its alpha, as ProRes 4444 for a .mov `out`, else as a folder of PNGs at
+    `out` (one process draws it)."""
     audible = sound and settings.sound.enabled
     settings = structs.replace(settings, record=structs.replace(settings.record, fps=fps),
                                sound=structs.replace(settings.sound, enabled=audible))  # fmt: skip
-    out = check_output_path(out)
+    out = check_output(out, alpha)
     _clear_parts(parts_folder(out), out)
-    parts = processes_for(timeline[1], fps, processes)
+    parts = 1 if alpha else processes_for(timeline[1], fps, processes)
     if parts == 1:
         with counter("rendering", timeline[1], "frames") as drawn:
             return _draw_part(run, settings, out, size, timeline, 0, timeline[1],
-                              lambda done: drawn.update(done - drawn.n))  # fmt: skip
+                              lambda done: drawn.update(done - drawn.n), alpha=alpha)  # fmt: skip
     return _draw_in_parts(run, settings, out, size, timeline, parts)
 
 
@@ -149,13 +152,15 @@ def _draw_part(
     last: int,
     progress: Callable[[int], None],
     stopped: Callable[[], bool] = lambda: False,
+    alpha: bool = False,
 ) -> Path:
     """Video frames first..last-1 of the timeline to `out`, the soundtrack (if the settings
     have one) for the whole of it. The frames before `first` pass through the same pipeline
     undrawn, but for the last WARM_S of them: drawn, not recorded, so the flash limiter enters
     the part with the second of memory it would have had (safety/limiter.py). Past `last`,
     with a soundtrack, frames pass undrawn to its end. `progress(done)`: the frames of the part
-    drawn so far, at every 10th and the last. `stopped()` True: as Ctrl-C."""
+    drawn so far, at every 10th and the last. `stopped()` True: as Ctrl-C. `alpha`: drawn
+    without a background and recorded with its alpha (render_video)."""
     times, total = timeline
     clock = FixedStepClock(settings.record.fps)
     target = HeadlessTarget(size)
@@ -163,7 +168,8 @@ def _draw_part(
     warm = min(first, round(WARM_S * settings.record.fps))
     end = total if settings.sound.enabled else last
     try:
-        app = App(settings, target, run.player(clock, times), clock, adaptive=False)
+        app = App(settings, target, run.player(clock, times), clock, adaptive=False,
+                  transparent=alpha)  # fmt: skip
         for k in range(end):
             if stopped():
                 raise KeyboardInterrupt

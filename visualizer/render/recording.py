@@ -18,9 +18,10 @@ from visualizer.sound.synth import Synth
 
 class RecordingController:
     def __init__(self, target, clock: RealClock | FixedStepClock,
-                 notify: Callable[[str], None]) -> None:  # fmt: skip
-        """`notify`: shows a line on screen (the HUD's notices)."""
-        self.target, self.clock, self.notify = target, clock, notify
+                 notify: Callable[[str], None], alpha: bool = False) -> None:  # fmt: skip
+        """`notify`: shows a line on screen (the HUD's notices); `alpha`: record the picture's
+        alpha too (an alpha render: ProRes 4444 for a .mov, else a folder of PNGs)."""
+        self.target, self.clock, self.notify, self.alpha = target, clock, notify, alpha
         self.session: RecordingSession | None = None  # the recording in progress
         self.last: Path | None = None  # the file the last recording saved (None: it failed)
         self.failed: str | None = None  # why the last recording failed
@@ -55,7 +56,7 @@ class RecordingController:
         try:
             self.session = RecordingSession(self.target.ctx, path, self.target.size,
                                             settings.record, realtime=realtime, now=begins,
-                                            synth=synth)  # fmt: skip
+                                            synth=synth, alpha=self.alpha)  # fmt: skip
         except UserError as exc:
             if strict:
                 raise

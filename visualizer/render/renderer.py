@@ -71,22 +71,25 @@ class Renderer:
         limited: bool = True,
         fade_from: "Renderer | None" = None,
         fade: float = 0.0,
+        transparent: bool = False,
     ) -> None:
         """Draw everything into `fbo` (of `size` pixels): the neural web (its 3D part at
         `scale` × size), the architecture scene, or both while they crossfade; through the
         flash limiter when there is one, unless `limited` is False (a still image).
         `fade_from`: the look being left, drawn too and laid over this one with weight `fade`
-        (a soft cut), before the flash limiter, which so sees the image that is shown."""
+        (a soft cut), before the flash limiter, which so sees the image that is shown.
+        `transparent`: over black, without the backdrop (an alpha render's picture, to which
+        layers/alpha.py then gives its alpha)."""
         self.painter.next_frame()
         frame = LayerInput(size, scene, overlay, camera, time, scale, detail, self.look.history)
         mix = overlay.scene_mix if overlay.architecture is not None else 0.0
         limiter = self.limiter if limited else None
         out = limiter.frame(fbo, size, time) if limiter is not None else fbo
         if mix < 1.0:
-            self._web(out, frame)
+            self._web(out, frame, transparent)
         else:
             out.use()
-            out.clear(*rgb(self.look.background), 1.0)
+            out.clear(*((0.0,) * 3 if transparent else rgb(self.look.background)), 1.0)
         if mix > 0.0:
             with self.passes.measure("architecture"):
                 self._stage("architecture", frame)
@@ -94,7 +97,8 @@ class Renderer:
             self._stage("chrome", frame)
         if fade_from is not None and fade > 0.0:
             outgoing = self._outgoing_frame(size)
-            fade_from.draw(outgoing, size, scene, overlay, camera, time, scale, detail, False)
+            fade_from.draw(outgoing, size, scene, overlay, camera, time, scale, detail, False,
+                           transparent=transparent)  # fmt: skip
             with self.passes.measure("soft cut"):
                 self._lay_over(out, size, outgoing.color_attachments[0], fade)
         if limiter is not None:
@@ -137,9 +141,10 @@ class Renderer:
         self._outgoing.release()
         self._outgoing = None
 
-    def _web(self, fbo: moderngl.Framebuffer, frame: LayerInput) -> None:
-        """The light at the render scale, bloomed over the backdrop onto `fbo` (the bloom also
-        darkens the band under the answer: see web_text.answer_band), then the web's words."""
+    def _web(self, fbo: moderngl.Framebuffer, frame: LayerInput, transparent: bool) -> None:
+        """The light at the render scale, bloomed over the backdrop (`transparent`: over black)
+        onto `fbo` (the bloom also darkens the band under the answer: see
+        web_text.answer_band), then the web's words."""
         size, scale = frame.size, frame.render_scale
         inner = (max(16, round(size[0] * scale)), max(16, round(size[1] * scale)))
         with self.passes.measure("web: 3D"):
@@ -150,10 +155,15 @@ class Renderer:
                 self.ctx.blend_func = moderngl.ONE, moderngl.ONE  # light adds up
                 self._stage("light", frame)
         band = answer_band(self.look, Room.of(size, self.venue), frame)
-        backdrop = partial(self._stage, "backdrop", frame)
+        backdrop = self._black if transparent else partial(self._stage, "backdrop", frame)
         self.bloom.finish(fbo, self.look.glow, backdrop, *band, frame.overlay.split)
         with self.passes.measure("web: text"):
             self._stage("web", frame)
+
+    def _black(self) -> None:
+        """No backdrop: the glow layer as the bloom left it, or black without a bloom."""
+        if self.look.glow <= 0:
+            self.ctx.clear(0.0, 0.0, 0.0, 1.0)
 
     def release(self) -> None:
         for part in (*self.layers, self.bloom, self.painter):
