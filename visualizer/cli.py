@@ -14,10 +14,13 @@ from visualizer import heap, signals
 from visualizer.config import SCENES, PresetWatch, Settings, load_settings
 from visualizer.detail import LEVELS
 from visualizer.errors import Unreachable, UserError
+from visualizer.film.command import add_film
+from visualizer.film.command import film as _film
 from visualizer.interventions import interventions_from
 from visualizer.logs import log_to_stderr
 from visualizer.network import DEFAULT_LISTEN
 from visualizer.paths import check_output_path
+from visualizer.record.recover import mention_leftovers
 from visualizer.run_flags import add_output_flags, add_show_flags, checked, render_output
 from visualizer.signals import stop_like_ctrl_c
 
@@ -218,6 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     soak.add_argument("--served", action="store_true",
                       help="the model in a `neuroweb serve` child process, the kiosk its client")
 
+    add_film(sub, _command, _film, _add_answer_flags, _size, settings_from)
     bench = _command(sub, "bench", _bench, "measure speed and memory, print JSON")
     bench.add_argument("--json", action="store_true", help="print only the JSON object")
     bench.add_argument("--tokens", type=int, default=64, help="tokens per measurement")
@@ -251,21 +255,13 @@ def overrides_from(args: argparse.Namespace) -> dict:
     }
 
 
-def _mention_leftovers(*folders: Path) -> None:
-    """Unfinished recordings where this run records: said once, at the start."""
-    from visualizer.record.recover import mention_leftovers
-
-    for folder in dict.fromkeys(f.resolve() for f in folders):
-        mention_leftovers(folder)
-
-
 def _run(args: argparse.Namespace) -> int:
     settings, cues = settings_from(args), checked(args)
     if args.terminal:
         from visualizer.terminal import run_terminal
 
         return run_terminal(settings, args.prompt)
-    _mention_leftovers(Path.cwd(), *([args.record.parent] if args.record else []))
+    mention_leftovers(Path.cwd(), *([args.record.parent] if args.record else []))
     watch = None if args.headless else PresetWatch(args.preset, overrides_from(args))
     from visualizer.sources import model_first
 
@@ -302,7 +298,7 @@ def _render(args: argparse.Namespace) -> int:
 
     settings = settings_from(args)
     out, alpha = render_output(args)  # checked before minutes of model work
-    _mention_leftovers(out.parent)
+    mention_leftovers(out.parent)
     run = _answer(args, settings)
     timeline = paced(run.frames, args.fps, args.token_rate)
     saved = render_video(run, settings, out, args.size, args.fps, timeline,
@@ -340,7 +336,7 @@ def _trace(args: argparse.Namespace) -> int:
 def _kiosk(args: argparse.Namespace) -> int:
     from visualizer.kiosk import run_kiosk
 
-    _mention_leftovers(Path.cwd())
+    mention_leftovers(Path.cwd())
     return run_kiosk(load_settings(args.config, overrides_from(args)))
 
 

@@ -56,14 +56,16 @@ def recording_name(video: Path) -> str:
     return parts["name"] if parts else PARTIAL.match(video.name)["name"]
 
 
-def mention_leftovers(folder: Path) -> None:
-    """One line when `folder` holds unfinished recordings (at the start of run, render, kiosk)."""
-    found = leftovers(folder)
-    if found:
-        names = ", ".join(recording_name(p) for p in found[:3])
-        more = f" and {len(found) - 3} more" if len(found) > 3 else ""
-        print(f"neuroweb: {len(found)} unfinished recording(s) in {folder} ({names}{more}): "
-              f"`neuroweb recover {folder}` makes them playable", file=sys.stderr)  # fmt: skip
+def mention_leftovers(*folders: Path) -> None:
+    """One line for each of `folders` (each once) that holds unfinished recordings: where a
+    run, render or kiosk records, at its start."""
+    for folder in dict.fromkeys(f.resolve() for f in folders):
+        found = leftovers(folder)
+        if found:
+            names = ", ".join(recording_name(p) for p in found[:3])
+            more = f" and {len(found) - 3} more" if len(found) > 3 else ""
+            print(f"neuroweb: {len(found)} unfinished recording(s) in {folder} ({names}{more}): "
+                  f"`neuroweb recover {folder}` makes them playable", file=sys.stderr)  # fmt: skip
 
 
 def _target(folder: Path, name: str) -> Path:

@@ -82,6 +82,13 @@ class Run:
         player = TracePlayer(self.frames, times, lambda: clock.now, status)
         return player.start(at=clock.now + clock.step)
 
+    def direct(self, app: App, k: int) -> None:
+        """Before video frame k goes through the pipeline: what an edit does to the App then
+        (a film's cuts, visualizer/film/cut.py); nothing for a plain run."""
+
+    def finish(self, app: App) -> None:
+        """After the App drew a part (or the whole) of the video and let its recording go."""
+
 
 def video_frames(times: list[float], fps: int) -> int:
     return round((max(times, default=0.0) + TAIL_S) * fps)
@@ -175,6 +182,7 @@ def _draw_part(
                 raise KeyboardInterrupt
             if k == first:
                 app.record(out, strict=True)
+            run.direct(app, k)
             app.frame(drawn=first - warm <= k < last)
             if k >= first and not app.recorder.active:
                 break  # the encoder failed; its reason is below
@@ -193,6 +201,7 @@ def _draw_part(
         raise
     else:
         app.release()
+        run.finish(app)
     finally:
         target.close()
     if app.recorder.last is None:
