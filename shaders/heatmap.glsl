@@ -2,6 +2,8 @@
 // Attention heatmaps, one instance per head: rows are recent tokens (newest at the bottom),
 // columns recent positions (newest at the right); a cell's weight picks a colour on the ramp
 // background → cold → warm → hot. The weights live in one atlas, a tile per (block, head).
+// A weight above zero starts from u_floor (on a projector: 5 % relative luminance, so that
+// what a head sees at all is not lost in a lit room's grey; else the background's lift).
 #ifdef VERTEX_SHADER
 in vec4 in_rect;    // x, y, width, height in pixels (origin top left)
 in vec2 in_tile;    // (head, block): which tile of the atlas
@@ -28,13 +30,14 @@ uniform vec3 u_background;
 uniform vec3 u_cold;
 uniform vec3 u_warm;
 uniform vec3 u_hot;
+uniform vec3 u_floor;
 uniform float u_alpha;
 
 void main() {
     ivec2 cell = min(ivec2(v_uv * vec2(u_cells)), u_cells - 1);
     float w = texelFetch(u_atlas, ivec2(v_tile) * u_cells + cell, 0).r;
     float v = sqrt(w);  // small weights stay visible
-    vec3 c = mix(u_background * 1.6, u_cold, smoothstep(0.0, 0.4, v));
+    vec3 c = mix(w > 0.0 ? u_floor : u_background * 1.6, u_cold, smoothstep(0.0, 0.4, v));
     c = mix(c, u_warm, smoothstep(0.35, 0.75, v));
     c = mix(c, u_hot, smoothstep(0.75, 1.0, v));
     f_colour = vec4(c, u_alpha);

@@ -338,3 +338,49 @@ def test_the_block_up_close_is_the_most_unusual_update():
     rel = EPS / mean + drift(np.float64, 2 * 21)
     assert anatomy.surprise[2] == pytest.approx((2 / 11.5) / mean, rel=float(rel), abs=0)
     assert anatomy.updates[0] > anatomy.updates[2]  # not the largest update: the most unusual
+
+
+@pytest.mark.parametrize("size", [(1280, 720), (1920, 1080), (3840, 2160)],
+                         ids=lambda s: f"{s[0]}x{s[1]}")  # fmt: skip
+def test_at_a_desk_the_block_up_close_says_every_step_inside_the_safe_area(size):
+    """SmolLM2's block up close at a desk, mid-answer with nothing of the chrome beside it:
+    all five notes (attention, RoPE, the shared K/V heads, the output projection, the MLP)
+    are drawn in full, no longer cut to four by the safe area's narrower column."""
+    from tests import showcase
+    from visualizer.config import load_settings
+    from visualizer.gl.context import HeadlessTarget
+    from visualizer.gl.shaders import ShaderLibrary
+    from visualizer.render.camera import Camera
+    from visualizer.render.layers.architecture import ArchitectureView
+    from visualizer.render.layers.layer import Kit, LayerInput
+    from visualizer.render.layers.text import Painter
+
+    settings, said = load_settings("default"), []
+    scene, text = showcase.scene(settings.look), Painter.text
+
+    def recorded(self, label, *args, **kwargs):
+        said.append(label)
+        return text(self, label, *args, **kwargs)
+
+    target = HeadlessTarget(size)
+    library = ShaderLibrary(target.ctx)
+    painter = Painter(library)
+    view = ArchitectureView(Kit(library, painter, settings.look, settings.venue))
+    frame = LayerInput(size, scene, showcase.overlay("answer", 1.0), Camera(0.0), 1.0, 1.0, 1.0,
+                       settings.look.history)  # fmt: skip
+    try:
+        Painter.text = recorded
+        target.fbo.use()
+        painter.next_frame()
+        view.update(frame)
+        view.draw(frame)
+    finally:
+        Painter.text = text
+        view.release()
+        painter.release()
+        library.release()
+        target.close()
+    drawn = " ".join(" ".join(said).split())  # the wrapped lines, one after the other
+    lines = up_close(showcase.architecture(), scene.anatomy.focus)
+    notes = [" ".join(line.split()) for line, _ in lines]
+    assert len(notes) == 5 and [note in drawn for note in notes] == [True] * 5, (notes, said)

@@ -31,7 +31,7 @@ from visualizer.architecture import UNKNOWN, Architecture, Block, Step, ranges
 from visualizer.render.layers.room import SAFE  # the graphics-safe area's margin
 
 MIN_TILE, MAX_TILE = 7.0, 14.0  # a block tile's least and most height, hundredths of the height
-TOP, CAPTION = 13.5, 9.6  # hundredths of the height: the regions' top, the caption's height
+TOP, CAPTION, PARTS = 13.5, 9.6, 10.5  # of the height, %: regions' top, caption, up-close parts
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,7 @@ def _bottom(arch: Architecture, u: float) -> float:  # the regions' foot: over t
 def side_slot(arch: Architecture, size: tuple[int, int]) -> Box:
     """The anatomy's notes, at the foot of the right column (see `_anatomy`)."""
     w, u = size[0], size[1] / 100
-    y = (TOP + 31 + 9.5 + 15 + 1.2) * u
+    y = (TOP + 31 + 9.5 + PARTS + 1.2) * u
     return Box("notes", 0.655 * w, y, (1 - SAFE - 0.655) * w, _bottom(arch, u) - y)
 
 
@@ -391,7 +391,7 @@ def _anatomy(arch: Architecture, region: Box, u: float) -> list[Box]:
     """The focus block, large: its steps in a row, then what each one does, in words. Every
     block's parts are laid out here (blocks may differ: dense and MoE, sliding and global);
     the scene draws the focus block's, with the words of `up_close`."""
-    parts = Box("parts", region.x, region.y + 9.5 * u, region.w, 15 * u)
+    parts = Box("parts", region.x, region.y + 9.5 * u, region.w, PARTS * u)
     boxes = [region]
     for block in range(arch.blocks):
         boxes += _parts(arch, parts, u, block, "detail_")

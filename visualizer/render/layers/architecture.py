@@ -15,7 +15,7 @@ import numpy as np
 from visualizer.anatomy import COLUMNS, ROWS, Anatomy
 from visualizer.features import SceneState, percent
 from visualizer.render.diagram import Box, Diagram, facts_line, layout, side_slot, up_close
-from visualizer.render.layers.architecture_marks import Marks
+from visualizer.render.layers.architecture_marks import Marks, meter_bar
 from visualizer.render.layers.chrome import side_height
 from visualizer.render.layers.heatmaps import Heatmaps
 from visualizer.render.layers.layer import Kit, LayerInput, Overlay
@@ -173,10 +173,10 @@ class ArchitectureView(Marks):
         warm, cold = self.colours["warm"], self.colours["cold"]
         blocks = d.of("block")
         size, badge = self.room.detail(0.015), self.room.detail(0.013)
-        changed = set(scene.changed)
+        changed, grounds = set(scene.changed), {}
         for tile in blocks:
             b = tile.block
-            self._panel(tile, alpha, 0.9 if b == focus else 0.25 * float(a.update[b]))
+            grounds[b] = self._panel(tile, alpha, 0.9 if b == focus else 0.25 * float(a.update[b]))
             if size:
                 p.text(tile.label, tile.x + 0.5 * u, tile.y + 0.3 * u, size,
                        self._fade(self.accent if b == focus else self.ink, alpha),
@@ -184,12 +184,13 @@ class ArchitectureView(Marks):
         self._spine(blocks, u, alpha)
         for box in d.boxes:
             if box.kind in ("norm", "add", "attention", "unknown"):
-                self._chip(box, size, alpha, 0.0)
+                self._chip(box, size, alpha, 0.0, ground=grounds[box.block])
                 if box.kind == "attention" and f"attn:{box.block}" in changed:
                     self._struck(box, alpha)
             elif box.kind == "mlp":
                 self._chip(box, size, alpha, float(a.mlp[box.block]),
-                           top=bool(d.arch.block[box.block].mlp.experts))  # fmt: skip
+                           top=bool(d.arch.block[box.block].mlp.experts),
+                           ground=grounds[box.block])  # fmt: skip
                 if f"mlp:{box.block}" in changed:
                     self._struck(box, alpha)
 
@@ -202,11 +203,12 @@ class ArchitectureView(Marks):
                 if badge:
                     p.text(box.label, box.x + box.w / 2, box.y + 0.1 * u, badge,
                            self._fade(self.ink, alpha), anchor="center")  # fmt: skip
-            elif box.kind == "meter":
+            elif box.kind == "meter":  # its bar as light as a frame, its track a faint rule
                 value = a.residual if box.label == "residual" else a.mlp
                 colour = cold if box.label == "residual" else warm
+                lit = meter_bar(colour, grounds[box.block], self.floor)
                 p.rect(box.x, box.y, box.w, box.h, (*colour, 0.15 * alpha))
-                p.rect(box.x, box.y, box.w * float(value[box.block]), box.h, (*colour, 0.9 * alpha))
+                p.rect(box.x, box.y, box.w * float(value[box.block]), box.h, (*lit, alpha))
 
     def _output(self, d: Diagram, scene: SceneState, focus: int, alpha: float) -> None:
         u, size, room = d.unit, self.room.type(0.017), self.room

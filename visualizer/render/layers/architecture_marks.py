@@ -1,14 +1,59 @@
-"""How each mark of the architecture scene looks, in the look's colours: a box (a faint fill
-and a hairline frame that glows), a block's step (a chip), an expert's cell, a part struck out,
-the residual stream's spine, and words wrapped into a box. Where each goes is the scene's
-(`ArchitectureView`, architecture.py)."""
+"""How each mark of the architecture scene looks, in the look's colours: a box (a dark fill
+under its words and a light frame that glows), a block's step (a chip), an expert's cell, a
+part struck out, the residual stream's spine, and words wrapped into a box. Where each goes is
+the scene's (`ArchitectureView`, architecture.py).
+
+Luminance first (room.py): the fills are dark, the ground the words stand on; what tells the
+parts apart is light. Each frame and each step's outline stands 3:1 from what lies around it
+at rest and brightens toward the warm colour with its value; text stands 4.5:1 (7:1 on a
+projector) from what it is drawn on, dark on a step lit bright. The look's colours are lifted
+where they fall short (`legible`), and at rest lit no more than they must be (`quiet`).
+"""
+
+from functools import cache
 
 from visualizer.config import rgb
 from visualizer.render.diagram import Box
 from visualizer.render.layers.layer import Kit, Layer
 from visualizer.render.layers.panels import RED
-from visualizer.render.layers.room import Room
+from visualizer.render.layers.room import MARK, RGB, Room, contrast, legible, over, quiet
 from visualizer.render.layers.words import wrap
+
+MARGIN = 0.25  # over each least ratio: what the blend's 8 bits may take off
+STEPS = 64  # a value (a glow, a heat) is drawn in this many steps: the colours are cached
+
+
+def step(value: float) -> float:
+    """`value` (0..1) to its step, rounded up."""
+    return min(1.0, -(-value * STEPS // 1) / STEPS)
+
+
+@cache
+def _outline(rest: RGB, lit: RGB, value: float, ground: RGB, floor: float) -> RGB:
+    """A frame's colour, `value` (a step) of the way from `rest` to `lit`, 3:1 from `ground`."""
+    mixed = tuple(a + (b - a) * value for a, b in zip(rest, lit, strict=True))
+    return legible(mixed, ground, MARK + MARGIN, floor)
+
+
+@cache
+def _lit_step(fill: RGB, ground: RGB, ink: RGB, dark: RGB, ratio: float) -> tuple[RGB, RGB]:
+    """A step's fill (as drawn over its `ground`) and its words' colour: the ink where it
+    stands `ratio` from the fill, else the dark; a fill too bright for the ink and too dim
+    for the dark is drawn dimmer, just enough for the ink."""
+    if contrast(ink, fill) >= ratio or contrast(dark, fill) >= ratio:
+        return fill, max((ink, dark), key=lambda c: contrast(c, fill))
+    low, high = 0.0, 1.0
+    for _ in range(20):
+        t = (low + high) / 2
+        mixed = tuple(g + (f - g) * t for f, g in zip(fill, ground, strict=True))
+        low, high = (t, high) if contrast(ink, mixed) >= ratio else (low, t)
+    return tuple(g + (f - g) * low for f, g in zip(fill, ground, strict=True)), ink
+
+
+@cache
+def meter_bar(colour: RGB, ground: RGB, floor: float) -> RGB:
+    """A meter's bar: `colour`, 3:1 from its `ground` (a cached step of a fill)."""
+    return legible(colour, ground, MARK + MARGIN, floor)
 
 
 class Marks(Layer):
@@ -20,9 +65,18 @@ class Marks(Layer):
         c = {name: rgb(getattr(look, name)) for name in
              ("background", "cold", "warm", "hot", "text", "accent")}  # fmt: skip
         self.colours = c
-        self.ink = (*c["text"], 1.0)
-        self.dim = (*c["text"], 0.6)
-        self.accent = (*c["accent"], 1.0)
+        room, bg = Room.of((1, 1), kit.venue), c["background"]
+        ratio, self.floor = room.text_ratio + MARGIN, room.lit
+        self.ink = (*legible(c["text"], bg, ratio, self.floor), 1.0)
+        self.dim = (*legible(over((*c["text"], 0.6), bg), bg, ratio, self.floor), 1.0)
+        self.accent = (*legible(c["accent"], bg, ratio, self.floor), 1.0)
+        self._text_ratio = ratio
+        # a frame at rest and lit: 3:1 from the background, the warm one no dimmer
+        self.line = quiet(c["cold"], bg, MARK + MARGIN, self.floor)
+        self.lit_line = legible(c["warm"], bg, MARK + MARGIN, self.floor)
+        # the heatmaps' weakest weight: the background's lift, or 5 % on a projector
+        c["floor"] = (quiet(c["cold"], bg, 1.0, self.floor + 0.003) if self.floor else
+                      tuple(min(1.0, 1.6 * v) for v in bg))  # fmt: skip
 
     def _fade(self, colour: tuple, alpha: float) -> tuple:
         return (*colour[:3], colour[3] * alpha)
@@ -42,18 +96,23 @@ class Marks(Layer):
                               anchor=anchor)  # fmt: skip
             y += step
 
-    def _panel(self, box: Box, alpha: float, glow: float = 0.0) -> None:
-        """A box: a faint fill and a hairline frame, brighter with `glow` (0..1)."""
-        p, cold, warm = self.painter, self.colours["cold"], self.colours["warm"]
-        fill = tuple(c * (0.18 + 0.5 * glow) for c in cold)
-        p.rect(box.x, box.y, box.w, box.h, (*fill, 0.85 * alpha))
-        edge = (*tuple(cw * glow + cc * (1 - glow) for cw, cc in zip(warm, cold, strict=True)),
-                (0.5 + 0.5 * glow) * alpha)  # fmt: skip
-        t = max(1.0, box.h / 60)
+    def _panel(self, box: Box, alpha: float, glow: float = 0.0) -> RGB:
+        """A box: a dark fill and a light frame, both brighter with `glow` (0..1); returns
+        the fill as drawn over the background (the ground of what is drawn in the box)."""
+        p, cold, bg = self.painter, self.colours["cold"], self.colours["background"]
+        glow = step(glow)
+        fill = (*(c * (0.18 + 0.5 * glow) for c in cold), 0.85)
+        p.rect(box.x, box.y, box.w, box.h, self._fade(fill, alpha))
+        self._frame(box, (*_outline(self.line, self.lit_line, glow, bg, self.floor), alpha))
+        return over(fill, bg)
+
+    def _frame(self, box: Box, colour: tuple) -> None:
+        t = self.room.stroke
         sides = ((box.x, box.y, box.w, t), (box.x, box.y + box.h - t, box.w, t),
-                 (box.x, box.y, t, box.h), (box.x + box.w - t, box.y, t, box.h))  # fmt: skip
+                 (box.x, box.y + t, t, box.h - 2 * t), (box.x + box.w - t, box.y + t, t,
+                                                          box.h - 2 * t))  # fmt: skip
         for x, y, w, h in sides:
-            p.rect(x, y, w, h, edge)
+            self.painter.rect(x, y, w, h, colour)
 
     def _flow(self, box: Box, paragraphs: list[str], size: int | None, alpha: float) -> None:
         """Paragraphs wrapped to the box, one after the other, as many as fit."""
@@ -84,21 +143,25 @@ class Marks(Layer):
                 y += size * 1.3
             y += size * 0.6
 
-    def _chip(self, box: Box, size: int | None, alpha: float, heat: float, top: bool = False
-              ) -> None:  # fmt: skip
-        """A step of a block; `top`: its label at the top (experts' cells fill the rest); no
-        label without a size, or where the chip is too small for the room's least type."""
+    def _chip(self, box: Box, size: int | None, alpha: float, heat: float, top: bool = False,
+              ground: RGB | None = None) -> None:  # fmt: skip
+        """A step of a block on `ground` (the background by default): a light outline, its
+        fill lit warm with `heat`; `top`: its label at the top (experts' cells fill the rest);
+        no label without a size, or where the chip is too small for the room's least type."""
         warm, cold = self.colours["warm"], self.colours["cold"]
+        ground, heat = ground or self.colours["background"], step(heat)
         colour = tuple(w * heat + c * (1 - heat) for w, c in zip(warm, cold, strict=True))
-        self.painter.rect(box.x, box.y, box.w, box.h, (*colour, (0.25 + 0.6 * heat) * alpha))
+        fill, ink = _lit_step(over((*colour, 0.25 + 0.6 * heat), ground), ground, self.ink[:3],
+                              self.colours["background"], self._text_ratio)  # fmt: skip
+        self.painter.rect(box.x, box.y, box.w, box.h, (*fill, alpha))
+        self._frame(box, (*_outline(self.line, self.lit_line, heat, ground, self.floor), alpha))
         if size is None:
             return
         size = min(size, round(box.h * (0.4 if top else 0.75)))
         if size < self.room.least:
             return
         y = box.y + 0.05 * box.h if top else box.y + (box.h - size * 1.2) / 2
-        self.painter.text(box.label, box.x + box.w / 2, y, size, self._fade(self.ink, alpha),
-                          anchor="center")  # fmt: skip
+        self.painter.text(box.label, box.x + box.w / 2, y, size, (*ink, alpha), anchor="center")
 
     def _expert(self, box: Box, a, alpha: float) -> None:
         """An expert's cell: lit by its routing weight for the newest token."""

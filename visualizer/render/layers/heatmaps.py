@@ -45,7 +45,7 @@ class Heatmaps:
         p.set("u_atlas", 0)
         p.set("u_cells", (COLUMNS, ROWS))
         p.set("u_screen", d.size)
-        for name in ("background", "cold", "warm", "hot"):
+        for name in ("background", "cold", "warm", "hot", "floor"):
             p.set(f"u_{name}", c[name])
         p.set("u_alpha", alpha)
         self._heads.draw(np.array(rows, np.float32), moderngl.TRIANGLE_STRIP, 4)
