@@ -38,8 +38,8 @@ def test_small_or_faint_flicker_is_below_the_threshold():
     def small(k):
         frame = _fill((0, 0, 0))
         if k // 2 % 2:
-            frame[80:100, 150:180] = 255  # about 1 % of the screen
-        return frame
+            frame[81:93, 150:162] = 255  # 0.25 % of the screen: a seventh of a 10° window at
+        return frame  # a desk (1 screen height: 31 pixels of 180 each way)
 
     assert _report(_sequence(small)).compliant
     faint = _report(_sequence(lambda k: _fill((60,) * 3 if k // 2 % 2 else (40,) * 3)))
@@ -176,17 +176,20 @@ def test_a_frame_that_cannot_be_held_back_is_drawn_into_the_target_itself(gl_tar
 def test_the_limiter_measures_each_cell_of_the_frame(gl_target):
     """Luminance and red value per cell, from a frame of flat cells (row 0 the bottom)."""
     from visualizer.gl.shaders import ShaderLibrary
-    from visualizer.safety.limiter import CELLS, FlashLimiter
+    from visualizer.safety.limiter import FlashLimiter, cells
 
-    cols, rows = CELLS
-    grey = (np.arange(cols * rows) * 5 + 10).reshape(rows, cols)  # a level per cell
-    image = np.repeat(np.repeat(grey, H // rows, 0), W // cols, 1)[..., None].repeat(3, 2)
-    image[30:60, 280:320] = (230, 20, 10)  # cell (7, 1): saturated red
+    cols, rows = cells((W, H), 1.0)
+    assert (cols, rows) == (20, 11)  # half a 10° window at a desk: 0.0875 of the height
+    grey = (np.arange(cols * rows) + 10).reshape(rows, cols)  # a level per cell
+    ys, xs = np.arange(H) * rows // H, np.arange(W) * cols // W  # each pixel's cell
+    image = grey[ys[:, None], xs[None, :]][..., None].repeat(3, 2)
+    image[(ys == 1)[:, None] & (xs == cols - 1)[None, :]] = (230, 20, 10)  # saturated red
     texture = gl_target.ctx.texture((W, H), 3, image.astype(np.uint8).tobytes())
     fbo = gl_target.ctx.framebuffer(color_attachments=[texture])
-    limiter = FlashLimiter(ShaderLibrary(gl_target.ctx))
+    limiter = FlashLimiter(ShaderLibrary(gl_target.ctx), nearest_viewer=1.0)
     try:
         limiter.frame(gl_target.fbo, (W, H), 0.0)
+        assert limiter.cells == (cols, rows)
         measured = limiter._measure_cells(fbo)
     finally:
         limiter.release()
@@ -198,8 +201,8 @@ def test_the_limiter_measures_each_cell_of_the_frame(gl_target):
         return np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
 
     expected = linear(grey).ravel()
-    expected[1 * cols + 7] = linear([230, 20, 10]) @ [0.2126, 0.7152, 0.0722]
+    expected[1 * cols + cols - 1] = linear([230, 20, 10]) @ [0.2126, 0.7152, 0.0722]
     assert np.allclose(measured[:, 0], expected, atol=2e-4)
     red = np.zeros(cols * rows)
-    red[1 * cols + 7] = (230 - 20 - 10) / 255 * 320
+    red[1 * cols + cols - 1] = (230 - 20 - 10) / 255 * 320
     assert np.allclose(measured[:, 1], red, atol=0.05)

@@ -1,11 +1,14 @@
-"""Keeps what neuroweb shows within WCAG 2.3.1: no more than three flashes in any second.
+"""Keeps what neuroweb shows within WCAG 2.3.1 (no more than three flashes in any second) and
+ITU-R BT.1702's rule on regular patterns (safety/stripes.py).
 
 Frames are drawn into `frame()`. `finish` measures the new frame's relative luminance per cell
-of a coarse grid (from TAPS × TAPS pixels a cell, read back), decides how much of the change may
-be shown, and shows it on the target (shaders/flash_limit.glsl: the last shown frame moved
-toward the new one, in linear light). A frame that may be held back is drawn into an offscreen
-texture of the limiter's own, and copied or mixed onto the target; while no cell is within one
-transition of its budget, neither the frame nor the next can be held back, and it is drawn
+of a grid (from TAPS × TAPS pixels a cell, read back), decides how much of the change may be
+shown, and shows it on the target (shaders/flash_limit.glsl: the last shown frame moved toward
+the new one, in linear light, and striped cells softened). A cell is the area that subtends 10°
+of visual angle for the venue's nearest viewer (`cells`), the window the guideline measures.
+A frame that may be held back or softened is drawn into an offscreen texture of the limiter's
+own, and copied or mixed onto the target; while no cell is within one transition of its budget
+and nothing is softened, neither the frame nor the next can be held back, and it is drawn
 straight into the target, with no copy (a copy of a 720p frame onto a window costs 0.8 ms idle:
 copy.glsl; as a framebuffer blit it cost 2.3 ms, and 4-5 ms beside the model).
 
@@ -19,15 +22,18 @@ so the picture stays lively and never strobes. It is written apart from the anal
 (safety/flashes.py), which tests it.
 """
 
+import math
 from collections import deque
 
 import moderngl
 import numpy as np
 
+from visualizer.config import VenueSettings
 from visualizer.gl.context import window_texture
 from visualizer.gl.shaders import ShaderLibrary
+from visualizer.safety.stripes import PatternGuard
 
-CELLS = (8, 6)
+DESK = VenueSettings().nearest_viewer
 STEP = 0.1  # relative luminance
 MARGIN = 0.08
 DARK = 0.8
@@ -35,18 +41,44 @@ RED_STEP = 20.0  # red value: (R - G - B) × 320 where R / (R + G + B) ≥ 0.8
 RED_MARGIN = 16.0
 BUDGET = 5  # transitions per cell per second: two and a half flashes, under the limit of three
 TAPS = 8  # pixels measured per cell, across and down
+LINES = 4  # whole rows and columns read per window for the pattern guard
 LUMINANCE = np.array([0.2126, 0.7152, 0.0722])  # relative luminance of linear R, G, B
 _LEVELS = np.arange(256) / 255
 LINEAR = np.where(_LEVELS <= 0.04045, _LEVELS / 12.92, ((_LEVELS + 0.055) / 1.055) ** 2.4)
+LINEAR32, LUMINANCE32 = LINEAR.astype(np.float32), LUMINANCE.astype(np.float32)  # the guard's
+
+
+def windows(size: tuple[int, int], nearest_viewer: float) -> tuple[int, int]:
+    """The grid (columns, rows) of 10° windows for a viewer `nearest_viewer` screen heights
+    away. 10° there spans 2 d tan 5° of the height (the analyser's `window_side`, written out
+    again): at 1.5 screen heights (a talk's front row) 0.26 of the height, a quarter, and 0.15
+    of a 16:9 screen's width, about a sixth: 7 × 4 windows; at a desk's or a gallery's 1, 0.175
+    of the height, a tenth of the width: 10 × 6. The pattern guard's grid."""
+    side = 2 * nearest_viewer * math.tan(math.radians(5)) * size[1]  # pixels
+    return max(1, round(size[0] / side)), max(1, round(size[1] / side))
+
+
+def cells(size: tuple[int, int], nearest_viewer: float) -> tuple[int, int]:
+    """The flash grid: cells half a 10° window each way (the windows at half the distance),
+    20 × 11 at a desk, 14 × 8 at a talk. A flash over a quarter of a window covers a whole
+    cell or a quarter of each of four, and a cell is measured by its mean: the analyser's
+    windows are then never fuller of a flash than the limiter's cells see."""
+    return windows(size, nearest_viewer / 2)
 
 
 class FlashLimiter:
-    def __init__(self, shaders: ShaderLibrary) -> None:
-        self.ctx = shaders.ctx
+    def __init__(self, shaders: ShaderLibrary, nearest_viewer: float = DESK) -> None:
+        """`nearest_viewer`: the front row's distance in screen heights (`[venue]`), which
+        sizes the cells."""
+        self.ctx, self.nearest_viewer = shaders.ctx, nearest_viewer
         self._limit = shaders.get("flash_limit")
         self._copy = shaders.get("copy")
         self._vaos = {name: shaders.vertex_array(name, []) for name in ("flash_limit", "copy")}
         self._columns = self._rows = np.zeros(0, int)  # the taps' pixels in a frame
+        self._lines = (np.zeros(0, int),) * 2  # the rows and columns the pattern guard reads
+        self.cells = self.windows = (1, 1)
+        self.guard = PatternGuard(self.windows, (1, 1))
+        self._soften: moderngl.Texture | None = None  # per cell: mean, strength
         self._direct = False  # this frame is drawn straight into the target
         self.size = (0, 0)
         self._textures: list[moderngl.Texture] = []  # three, in turn: the new frame, the frame
@@ -57,42 +89,53 @@ class FlashLimiter:
 
     def _reset(self) -> None:
         self._tracks = (_Track(STEP, MARGIN, DARK), _Track(RED_STEP, RED_MARGIN, None))
+        self.guard = PatternGuard(self.windows, self.size)
 
     def frame(self, target: moderngl.Framebuffer, size: tuple[int, int], now: float
               ) -> moderngl.Framebuffer:  # fmt: skip
         """The framebuffer to draw this frame (of `size`, to be shown on `target` at `now`)
         into, bound: `target` itself when no cell has spent more than BUDGET - 2 transitions
         in the last second (this frame cannot be held back, nor can the next, which would mix
-        from it), else a texture of the limiter's own."""
+        from it) and nothing is being softened, else a texture of the limiter's own."""
         if size != self.size:
             self._allocate(size)
-        self._direct = all(track.most_spent(now) <= BUDGET - 2 for track in self._tracks)
+        self._direct = (all(track.most_spent(now) <= BUDGET - 2 for track in self._tracks)
+                        and not self.guard.softening(now))  # fmt: skip
         fbo = target if self._direct else self._fbos[self._new]
         fbo.use()
         return fbo
 
     def _allocate(self, size: tuple[int, int]) -> None:
-        for thing in (*self._fbos, *self._textures):
+        for thing in (*self._fbos, *self._textures, *([self._soften] if self._soften else [])):
             thing.release()
         self._textures = [window_texture(self.ctx, size) for _ in range(3)]  # see copy.glsl
         for texture in self._textures:
             texture.filter = (moderngl.NEAREST, moderngl.NEAREST)
         self._fbos = [self.ctx.framebuffer(color_attachments=[t]) for t in self._textures]
-        self.size = size
-        across, down = CELLS[0] * TAPS, CELLS[1] * TAPS  # each tap at its pixel's centre
+        self.size, self.cells = size, cells(size, self.nearest_viewer)
+        self.windows = windows(size, self.nearest_viewer)
+        across, down = self.cells[0] * TAPS, self.cells[1] * TAPS  # each at its pixel's centre
         self._columns = ((np.arange(across) + 0.5) * size[0] / across).astype(int)
         self._rows = ((np.arange(down) + 0.5) * size[1] / down).astype(int)  # from the bottom
+        self._lines = tuple(((np.arange(n * LINES) + 0.5) * length / (n * LINES)).astype(int)
+                            for n, length in zip(self.windows[::-1], size[::-1], strict=True))
+        self._soften = self.ctx.texture(self.windows, 2, dtype="f4")
+        self._soften.repeat_x = self._soften.repeat_y = False  # eased between cells' centres
         self._reset()
 
     def finish(self, target: moderngl.Framebuffer, now: float) -> float:
         """Show the frame drawn since `frame()` on `target`, held back if it would flash too
-        often; returns the share of the change shown (1 = all of it). A frame drawn straight
-        onto the target is only measured; one drawn offscreen and shown whole is copied; the mix
-        pass runs just for the frames held back, and what it shows is measured again (the red
-        value is not linear in the mix)."""
+        often and softened where the pattern guard says; returns the share of the change
+        shown (1 = all of it). A frame drawn straight onto the target is only measured; one
+        drawn offscreen and shown whole and unsoftened is copied; the mix pass runs just for
+        the frames held back or softened, and what a held-back one shows is measured again (the
+        red value is not linear in the mix; softening keeps each cell's mean)."""
         self.ctx.disable(moderngl.BLEND)
         drawn = target if self._direct else self._fbos[self._new]
         measured = self._measure_cells(drawn)  # [cells, 2]: luminance, red value
+        if self.guard.due(now):
+            self.guard.look(*self._read_lines(drawn), now)
+        soften = self.guard.advance(now)  # [rows, cols, 2]
         amount = min(track.allowed(measured[:, i], now) for i, track in enumerate(self._tracks))
         if self._direct:  # on the target already; 1.0 here, as frame() foresaw
             for i, track in enumerate(self._tracks):
@@ -100,17 +143,23 @@ class FlashLimiter:
             target.use()
             return amount
         spare = 3 - self._new - self._shown
-        if amount < 1.0:
-            self.held_back += 1
+        softened = bool(soften[..., 1].any())
+        if amount < 1.0 or softened:
+            self.held_back += amount < 1.0
             self._fbos[spare].use()
             self._textures[self._new].use(0)
             self._textures[self._shown].use(1)
+            self._soften.write(soften.astype("f4").tobytes())
+            self._soften.use(2)
             self._limit.set("u_frame", 0)
             self._limit.set("u_previous", 1)
+            self._limit.set("u_soften", 2)
             self._limit.set("u_amount", amount)
+            self._limit.set("u_softening", softened)
             self._vaos["flash_limit"].render(moderngl.TRIANGLES, vertices=3)
             self._shown, self._new = spare, self._new  # the new frame's texture is reused
-            measured = self._measure_cells(self._fbos[self._shown])  # what the mix shows
+            if amount < 1.0:
+                measured = self._measure_cells(self._fbos[self._shown])  # what the mix shows
         else:
             self._shown, self._new = self._new, self._shown
         for i, track in enumerate(self._tracks):
@@ -122,26 +171,47 @@ class FlashLimiter:
         return amount
 
     def _measure_cells(self, fbo: moderngl.Framebuffer) -> np.ndarray:
-        """The frame in `fbo`: its mean relative luminance and red value (WCAG's saturated red:
-        (R - G - B) × 320 where R / (R + G + B) ≥ 0.8) per cell, [cells, 2], cells in rows from
-        the bottom, from TAPS × TAPS pixels per cell read a row at a time (a window's
-        framebuffer cannot be sampled by a shader). Averaged here rather than by a GL pass: a
-        pass of its own is one more hand-over to llvmpipe's threads, each costly beside the
-        model, to average 3,072 numbers."""
+        """The frame in `fbo`: its mean relative luminance and red value per cell (`_cells_of`)."""
+        return self._cells_of(self._read_rows(fbo))
+
+    def _read_rows(self, fbo: moderngl.Framebuffer) -> np.ndarray:
+        """[rows × TAPS, width, 3] uint8: the whole rows the taps lie on, from the bottom, read
+        a row at a time (a window's framebuffer cannot be sampled by a shader)."""
         width = self.size[0]
         lines = b"".join(fbo.read(viewport=(0, y, width, 1), components=3, alignment=1)
                          for y in self._rows)  # fmt: skip
-        taps = np.frombuffer(lines, np.uint8).reshape(len(self._rows), width, 3)[:, self._columns]
+        return np.frombuffer(lines, np.uint8).reshape(len(self._rows), width, 3)
+
+    def _read_lines(self, fbo: moderngl.Framebuffer) -> tuple[np.ndarray, np.ndarray]:
+        """Relative luminance of the pattern guard's whole rows, [rows × LINES, width] from
+        the bottom, and whole columns, [columns × LINES, height] bottom first."""
+        (width, height), (rows, columns) = self.size, self._lines
+        across = b"".join(fbo.read(viewport=(0, y, width, 1), components=3, alignment=1)
+                          for y in rows)  # fmt: skip
+        down = b"".join(fbo.read(viewport=(x, 0, 1, height), components=3, alignment=1)
+                        for x in columns)  # fmt: skip
+        return (LINEAR32[np.frombuffer(across, np.uint8).reshape(len(rows), width, 3)]
+                @ LUMINANCE32,
+                LINEAR32[np.frombuffer(down, np.uint8).reshape(len(columns), height, 3)]
+                @ LUMINANCE32)  # fmt: skip
+
+    def _cells_of(self, lines: np.ndarray) -> np.ndarray:
+        """Mean relative luminance and red value (WCAG's saturated red: (R - G - B) × 320
+        where R / (R + G + B) ≥ 0.8) per cell, [cells, 2], cells in rows from the bottom, from
+        TAPS × TAPS pixels per cell of `lines` (`_read_rows`). Averaged here rather than by a
+        GL pass: a pass of its own is one more hand-over to llvmpipe's threads, each costly
+        beside the model, to average a few thousand numbers."""
+        taps = lines[:, self._columns]
         luminance = LINEAR[taps] @ LUMINANCE  # [down, across]
         c = taps / 255
         saturated = c[..., 0] / np.maximum(c.sum(axis=-1), 1e-6) >= 0.8
         red = np.where(saturated, np.maximum(0.0, (c[..., 0] - c[..., 1] - c[..., 2]) * 320), 0)
-        cols, rows = CELLS
+        cols, rows = self.cells
         cells = np.stack([luminance, red], axis=-1).reshape(rows, TAPS, cols, TAPS, 2)
         return cells.mean(axis=(1, 3)).reshape(-1, 2)
 
     def release(self) -> None:
-        for thing in (*self._fbos, *self._textures):
+        for thing in (*self._fbos, *self._textures, *([self._soften] if self._soften else [])):
             thing.release()
         for vao in self._vaos.values():
             vao.release()
