@@ -7,6 +7,7 @@ import json
 import os
 import re
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -144,3 +145,24 @@ def test_a_first_start_s_conversion_says_its_steps(tmp_path):
     prefix = "stage 1 of 4: converting the GGUF (first start only)"
     assert said == [prefix, f"{prefix}, step 1 of 4: importing torch and transformers",
                     f"{prefix}, step 2 of 4: reading the tokenizer from the GGUF"]  # fmt: skip
+
+
+def test_a_conversion_finished_second_leaves_the_first_copy_in_place(tmp_path):
+    """Two first starts at once each convert; the later one finds the folder taken and keeps it
+    (a rename onto a full folder fails), and a half-made folder of no one is still an error."""
+    from visualizer.model.load import settle
+
+    def converted(name: str, text: str) -> Path:
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "config.json").write_text(text)
+        return tmp_path / name
+
+    folder = tmp_path / "model"
+    settle(converted("a.tmp1", "first"), folder)
+    settle(converted("a.tmp2", "second"), folder)
+    assert (folder / "config.json").read_text() == "first"
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "model.safetensors").write_bytes(b"half")
+    with pytest.raises(OSError):
+        settle(converted("a.tmp3", "third"), broken)

@@ -160,11 +160,22 @@ def _convert(gguf: Path, folder: Path, progress: Progress, stop: threading.Event
             last = err.strip().splitlines()[-1] if err.strip() else f"exit {proc.returncode}"
             raise UserError(f"{gguf}: cannot convert this GGUF: {last}")
         _strip_quantization(tmp / "config.json")
-        tmp.replace(folder)
+        settle(tmp, folder)
     finally:
         proc.kill()
         proc.wait()
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def settle(tmp: Path, folder: Path) -> None:
+    """A finished conversion takes its place, unless another process (two commands at a first
+    start, two test workers) put its own copy there meanwhile: that copy serves, and the caller
+    removes `tmp`."""
+    try:
+        tmp.replace(folder)
+    except OSError:
+        if not (folder / "config.json").is_file():
+            raise
 
 
 def _kill_on_stop(proc: subprocess.Popen, stop: threading.Event | None) -> None:
