@@ -387,6 +387,7 @@ def test_a_pause_holds_the_newest_frames_and_counts_and_shows_what_it_dropped(ti
         target.close()
 
 
+@pytest.mark.alone
 def test_a_live_recording_is_as_long_as_the_wall_time_through_a_stall(tiny_llama_dir, tmp_path):
     """The window stalls for 1.5 s (a dragged window, a slow disk): the recording holds the
     last frame through it, so the video is as long as the time it was recording."""

@@ -2,6 +2,7 @@ import threading
 import time
 
 import numpy as np
+import pytest
 
 from tests.synthetic import synthetic_frame
 from visualizer.frame import Frame
@@ -23,6 +24,7 @@ def test_slow_consumer_gets_the_newest_frames_and_a_drop_count():
     assert h.drain().dropped == 0
 
 
+@pytest.mark.alone
 def test_drain_waits_only_up_to_its_timeout_and_wakes_on_news():
     h = Handoff()
     t = time.perf_counter()

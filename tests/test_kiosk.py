@@ -83,6 +83,7 @@ def _run_until(kiosk, done) -> None:
     raise AssertionError(f"not reached: {kiosk.app.status}")
 
 
+@pytest.mark.alone
 def test_the_kiosk_draws_on_while_the_model_loads(kiosk):
     """The render loop never waits on the model; a headless video run waits for its first
     frames instead of drawing empty ones, but a kiosk, even headless (the soak), must not."""
@@ -186,6 +187,7 @@ def test_a_bad_kiosk_config_stops_it_at_the_start(tmp_path):
     _assert_user_error(neuroweb("kiosk", "--config", str(config)), f"{config}:2: kiosk.scenes")
 
 
+@pytest.mark.alone
 def test_a_short_soak_survives_every_injected_fault(tiny_llama_dir):
     """The CI-sized soak: half a minute, a fault every 6 s (model exception, killed ffmpeg,
     corrupted preset, in turn); `neuroweb soak` with longer --minutes is the real thing."""
@@ -204,6 +206,7 @@ def test_a_short_soak_survives_every_injected_fault(tiny_llama_dir):
     assert all(0 < used < floor for used, floor in zip(heap, floors, strict=True)), report
 
 
+@pytest.mark.alone
 def test_a_short_served_soak_survives_poisonous_requests(tiny_llama_dir):
     """`soak --served`: the model in a `neuroweb serve` child, the kiosk its client; the
     model's fault is a request that once ended the server. It serves on, exits 0 when

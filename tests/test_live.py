@@ -24,6 +24,7 @@ def _video(path) -> tuple[int, float, tuple[int, int]]:
     return frames, seconds, tuple(meta["size"])
 
 
+@pytest.mark.alone
 def test_headless_recording_of_the_real_model(tmp_path):
     out, shot = tmp_path / "demo.mp4", tmp_path / "last.png"
     result = neuroweb(
@@ -87,6 +88,7 @@ def test_ctrl_c_finalises_the_recording(tmp_path, tiny_llama_dir):
     assert not partial.exists()
 
 
+@pytest.mark.alone
 def test_run_can_start_in_the_architecture_scene(tmp_path, tiny_llama_dir):
     shots = {}
     for scene in ("web", "architecture"):
