@@ -9,28 +9,29 @@
 #endif
 
 #ifdef FRAGMENT_SHADER
+// Compiled as variants (gl/shaders.py: a CPU renderer runs both sides of a branch): HOLD mixes
+// from the last shown frame, SOFTEN softens; the limiter asks for the ones a frame needs.
 #include "lib/colour.glsl"
 in vec2 v_uv;
 out vec4 f_colour;
 uniform sampler2D u_frame;     // the new frame as drawn
 uniform sampler2D u_previous;  // the frame shown last
-uniform sampler2D u_soften;    // per cell (linear between their centres): r the cell's mean
+uniform sampler2D u_soften;    // per window (linear between their centres): r its mean
                                // relative luminance, g how far a pixel's moves toward it
-uniform float u_amount;        // 1: the new frame as is; less: held back toward the last
-uniform bool u_softening;      // whether any cell is softened
+uniform float u_amount;        // less than 1: held back toward the last shown frame
 
 const vec3 LUMINANCE = vec3(0.2126, 0.7152, 0.0722);
 
 void main() {
     vec3 colour = to_linear(texture(u_frame, v_uv).rgb);
-    if (u_amount < 1.0) {
-        colour = mix(to_linear(texture(u_previous, v_uv).rgb), colour, u_amount);
-    }
-    if (u_softening) {
-        vec2 soften = texture(u_soften, v_uv).rg;
-        float light = dot(colour, LUMINANCE);
-        colour = clamp(colour + soften.g * (soften.r - light), 0.0, 1.0);
-    }
+#ifdef HOLD
+    colour = mix(to_linear(texture(u_previous, v_uv).rgb), colour, u_amount);
+#endif
+#ifdef SOFTEN
+    vec2 soften = texture(u_soften, v_uv).rg;
+    float light = dot(colour, LUMINANCE);
+    colour = clamp(colour + soften.g * (soften.r - light), 0.0, 1.0);
+#endif
     f_colour = vec4(to_srgb(colour), 1.0);
 }
 #endif

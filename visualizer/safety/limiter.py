@@ -30,7 +30,7 @@ import numpy as np
 
 from visualizer.config import VenueSettings
 from visualizer.gl.context import window_texture
-from visualizer.gl.shaders import ShaderLibrary
+from visualizer.gl.shaders import LiveVertexArray, ShaderLibrary
 from visualizer.safety.stripes import PatternGuard
 
 DESK = VenueSettings().nearest_viewer
@@ -40,8 +40,9 @@ DARK = 0.8
 RED_STEP = 20.0  # red value: (R - G - B) × 320 where R / (R + G + B) ≥ 0.8
 RED_MARGIN = 16.0
 BUDGET = 5  # transitions per cell per second: two and a half flashes, under the limit of three
-TAPS = 8  # pixels measured per cell, across and down
+TAPS = 4  # pixels measured per cell, across and down
 LINES = 4  # whole rows and columns read per window for the pattern guard
+VARIANTS = ("flash_limit+HOLD", "flash_limit+SOFTEN", "flash_limit+HOLD+SOFTEN")
 LUMINANCE = np.array([0.2126, 0.7152, 0.0722])  # relative luminance of linear R, G, B
 _LEVELS = np.arange(256) / 255
 LINEAR = np.where(_LEVELS <= 0.04045, _LEVELS / 12.92, ((_LEVELS + 0.055) / 1.055) ** 2.4)
@@ -71,9 +72,10 @@ class FlashLimiter:
         """`nearest_viewer`: the front row's distance in screen heights (`[venue]`), which
         sizes the cells."""
         self.ctx, self.nearest_viewer = shaders.ctx, nearest_viewer
-        self._limit = shaders.get("flash_limit")
-        self._copy = shaders.get("copy")
-        self._vaos = {name: shaders.vertex_array(name, []) for name in ("flash_limit", "copy")}
+        self._shaders, self._copy = shaders, shaders.get("copy")
+        self._vaos: dict[str, LiveVertexArray] = {}  # the copy's and each variant's of the mix
+        for name in VARIANTS:  # compiled now, not on the first frame held back or softened
+            shaders.get(name)
         self._columns = self._rows = np.zeros(0, int)  # the taps' pixels in a frame
         self._lines = (np.zeros(0, int),) * 2  # the rows and columns the pattern guard reads
         self.cells = self.windows = (1, 1)
@@ -145,18 +147,22 @@ class FlashLimiter:
         spare = 3 - self._new - self._shown
         softened = bool(soften[..., 1].any())
         if amount < 1.0 or softened:
-            self.held_back += amount < 1.0
+            hold = bool(amount < 1.0)
+            self.held_back += hold
+            name = "flash_limit" + "+HOLD" * hold + "+SOFTEN" * softened
+            program = self._shaders.get(name)
             self._fbos[spare].use()
             self._textures[self._new].use(0)
-            self._textures[self._shown].use(1)
-            self._soften.write(soften.astype("f4").tobytes())
-            self._soften.use(2)
-            self._limit.set("u_frame", 0)
-            self._limit.set("u_previous", 1)
-            self._limit.set("u_soften", 2)
-            self._limit.set("u_amount", amount)
-            self._limit.set("u_softening", softened)
-            self._vaos["flash_limit"].render(moderngl.TRIANGLES, vertices=3)
+            program.set("u_frame", 0)
+            if hold:
+                self._textures[self._shown].use(1)
+                program.set("u_previous", 1)
+                program.set("u_amount", amount)
+            if softened:
+                self._soften.write(soften.astype("f4").tobytes())
+                self._soften.use(2)
+                program.set("u_soften", 2)
+            self._vao(name).render(moderngl.TRIANGLES, vertices=3)
             self._shown, self._new = spare, self._new  # the new frame's texture is reused
             if amount < 1.0:
                 measured = self._measure_cells(self._fbos[self._shown])  # what the mix shows
@@ -167,8 +173,13 @@ class FlashLimiter:
         target.use()  # a draw, not a blit: see copy.glsl
         self._textures[self._shown].use(0)
         self._copy.set("u_image", 0)
-        self._vaos["copy"].render(moderngl.TRIANGLES, vertices=3)
+        self._vao("copy").render(moderngl.TRIANGLES, vertices=3)
         return amount
+
+    def _vao(self, name: str) -> LiveVertexArray:
+        if name not in self._vaos:
+            self._vaos[name] = self._shaders.vertex_array(name, [])
+        return self._vaos[name]
 
     def _measure_cells(self, fbo: moderngl.Framebuffer) -> np.ndarray:
         """The frame in `fbo`: its mean relative luminance and red value per cell (`_cells_of`)."""

@@ -29,6 +29,7 @@ ONSET = 0.25  # seconds a pattern stays before it is softened …
 RAMP = 0.15  # … in this many (BT.1702: half a second in all)
 KEEP = 0.05  # what is left of the bars' difference in a softened cell
 LOOK_EVERY = 0.1  # seconds between looks
+LINES = 270  # lines are averaged down to this resolution first (as the analyser's frames)
 
 
 class PatternGuard:
@@ -36,7 +37,9 @@ class PatternGuard:
 
     def __init__(self, cells: tuple[int, int], size: tuple[int, int]) -> None:
         self.cols, self.rows = cells
-        self.span = math.sqrt(0.25 * size[0] * size[1])  # a square a quarter of the screen
+        self.step = max(1, math.ceil(size[1] / LINES))  # pixels averaged along a line
+        self.span = math.sqrt(0.25 * size[0] * size[1]) / self.step  # a square a quarter of
+        # the screen: its side, in averaged pixels
         self.since: float | None = None  # when the pattern came, None while there is none
         self.looked = -math.inf  # when the lines were last looked at
         self.target = np.zeros((self.rows, self.cols), np.float32)  # each cell's strength
@@ -58,6 +61,7 @@ class PatternGuard:
         """`rows`: [rows × r, width] relative luminance of whole rows, r a cell (from the
         bottom); `columns`: [cols × c, height], c a cell (from the left, bottom first)."""
         self.looked = now
+        rows, columns = _average(rows, self.step), _average(columns, self.step)
         across = _cell_lines(rows, self.rows, self.cols)  # [rows, cols, r, cell's width]
         down = _cell_lines(columns, self.cols, self.rows).transpose(1, 0, 2, 3)
         striped_across, swing_across = _striped(across, self.span)
@@ -86,6 +90,12 @@ class PatternGuard:
         return np.stack([self.mean, self.strength], axis=-1)
 
 
+def _average(lines: np.ndarray, step: int) -> np.ndarray:
+    """[k, n] → [k, n // step]: each line averaged over `step` pixels at a time."""
+    n = lines.shape[1] // step
+    return lines[:, : n * step].reshape(len(lines), n, step).mean(axis=2, dtype=np.float32)
+
+
 def _cell_lines(lines: np.ndarray, groups: int, parts: int) -> np.ndarray:
     """[groups × k, n] lines → [groups, parts, k, n // parts]: each line cut at the cells."""
     k, n = lines.shape[0] // groups, lines.shape[1] // parts
@@ -101,14 +111,14 @@ def _striped(lines: np.ndarray, span: float) -> tuple[np.ndarray, np.ndarray]:
     above = lines > mean
     light = np.where(above, lines, 0).sum(-1) / np.maximum(above.sum(-1), 1)
     dark = np.where(above, 0, lines).sum(-1) / np.maximum((~above).sum(-1), 1)
-    side = np.where(lines > mean + STEP / 2, 1, np.where(lines < mean - STEP / 2, -1, 0))
-    place = np.arange(n)
+    side = (lines > mean + STEP / 2).astype(np.int8) - (lines < mean - STEP / 2)
+    place = np.arange(n, dtype=np.int32)
     last = np.maximum.accumulate(np.where(side != 0, place, 0), axis=-1)  # the last sided
     side = np.take_along_axis(side, last, axis=-1)  # each pixel: the side it was last on
     rise = (side[..., 1:] > 0) & (side[..., :-1] < 0)  # [..., n - 1]: crossings upward
     at = np.where(rise, place[1:], -1)
     before = np.maximum.accumulate(at, axis=-1)[..., :-1]  # the rise before each
-    gap = np.where(rise[..., 1:] & (before >= 0), place[2:] - before, 0).astype(float)
+    gap = np.where(rise[..., 1:] & (before >= 0), place[2:] - before, 0).astype(np.float32)
     gaps = np.maximum((gap > 0).sum(-1), 1)
     pace = gap.sum(-1) / gaps
     spread = np.sqrt(np.maximum((gap**2).sum(-1) / gaps - pace**2, 0.0))
