@@ -81,12 +81,14 @@ def scene(look: LookSettings, intervened: bool = False, tokens: int = 36) -> Sce
 
 
 def overlay(state: str, scene_mix: float) -> Overlay:
-    """The overlay in one of STATES ("all": typing, HUD, notices and an intervention at once)."""
+    """The overlay in one of STATES ("all": typing, HUD, notices, an intervention and a
+    recording at once)."""
     every = state == "all"
     return Overlay(
         "generating", "", 1.0, "SmolLM2-135M-Instruct", L, PROMPT,
         typing="What is a lighthouse lens made of" if state == "typing" or every else None,
-        paused=False, recording=None, hud=HUD if state == "hud" or every else (),
+        paused=False, recording="neuroweb-1.mp4" if every else None,
+        hud=HUD if state == "hud" or every else (),
         notices=(("block 5's MLP off from the next token", "screenshot saved: neuroweb-1.png")
                  if state in ("notices", "intervened") or every else ()),
         errors=(), architecture=architecture(), scene_mix=scene_mix,

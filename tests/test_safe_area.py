@@ -18,6 +18,7 @@ from visualizer.render.camera import Camera
 from visualizer.render.layers.architecture import ArchitectureView
 from visualizer.render.layers.chrome import Chrome
 from visualizer.render.layers.layer import Kit, LayerInput
+from visualizer.render.layers.operator import Operator
 from visualizer.render.layers.room import SAFE, Room
 from visualizer.render.layers.text import Painter
 from visualizer.render.layers.web_text import WebText
@@ -30,8 +31,8 @@ _scenes: dict = {}
 
 
 def draw_ui(preset: str, size: tuple[int, int], state: str, scene: str, pixels: bool = False):
-    """The scene's 2D layers and the chrome, in `state`: (what the painter drew, the image or
-    None). The image is cleared to the look's background first."""
+    """The scene's 2D layers, the chrome and the operator's, in `state`: (what the painter drew,
+    the image or None). The image is cleared to the look's background first."""
     settings = load_settings(preset)
     look = settings.look
     key = (preset, state in ("intervened", "all"))
@@ -41,7 +42,8 @@ def draw_ui(preset: str, size: tuple[int, int], state: str, scene: str, pixels: 
     library = ShaderLibrary(target.ctx)
     painter = Painter(library)
     kit = Kit(library, painter, look, settings.venue)
-    layers = [WebText(kit) if scene == "web" else ArchitectureView(kit), Chrome(kit)]
+    layers = [WebText(kit) if scene == "web" else ArchitectureView(kit), Chrome(kit),
+              Operator(kit)]  # fmt: skip
     try:
         target.fbo.use()
         target.fbo.clear(*(int(look.background[i : i + 2], 16) / 255 for i in (1, 3, 5)), 1.0)

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from visualizer import heap, signals
+from visualizer import heap, run_flags, signals
 from visualizer.config import SCENES, PresetWatch, Settings, load_settings
 from visualizer.detail import LEVELS
 from visualizer.errors import Unreachable, UserError
@@ -21,7 +21,6 @@ from visualizer.logs import log_to_stderr
 from visualizer.network import DEFAULT_LISTEN
 from visualizer.paths import check_output_path
 from visualizer.record.recover import mention_leftovers
-from visualizer.run_flags import add_output_flags, add_show_flags, checked, render_output
 from visualizer.signals import stop_like_ctrl_c
 
 
@@ -141,7 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--screenshot", type=Path, help="headless: save the last frame as a PNG")
     run.add_argument("--terminal", action="store_true",
                      help="no graphics: stream answers as text (prompts from stdin)")
-    add_show_flags(run)
+    run_flags.add_show_flags(run)
+    run_flags.add_picture_flags(run)
     _add_scene_flag(run)
     _add_answer_flags(run)
 
@@ -162,7 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     render = _command(sub, "render", _render, "render a prompt or a saved trace to a video, "
                       "offline", like_ctrl_c=True)  # fmt: skip
     _add_source(render, "run the model on this and render its answer")
-    add_output_flags(render)
+    run_flags.add_output_flags(render)
     render.add_argument("--size", type=_size, default=(1920, 1080), help="WIDTHxHEIGHT")
     render.add_argument("--fps", type=_number(int, 1, 240, "a whole number in 1..240"), default=60,
                         help="video frames per second")  # fmt: skip
@@ -256,7 +256,8 @@ def overrides_from(args: argparse.Namespace) -> dict:
 
 
 def _run(args: argparse.Namespace) -> int:
-    settings, cues = settings_from(args), checked(args)
+    settings, cues = settings_from(args), run_flags.checked(args)
+    chrome = run_flags.chrome_shown(args, window=not args.headless)
     if args.terminal:
         from visualizer.terminal import run_terminal
 
@@ -272,8 +273,9 @@ def _run(args: argparse.Namespace) -> int:
             size = args.size or (settings.window.width, settings.window.height)
             frames = args.frames or settings.record.demo_frames
             return live.run_headless(settings, source, args.prompt, frames, size, args.record,
-                                     args.screenshot)  # fmt: skip
-        return live.run_live(settings, source, args.prompt, args.record, watch, cues, args.osc)
+                                     args.screenshot, chrome)  # fmt: skip
+        return live.run_live(settings, source, args.prompt, args.record, watch, cues, args.osc,
+                             chrome)  # fmt: skip
 
 
 def _answer(args: argparse.Namespace, settings: Settings):
@@ -297,12 +299,13 @@ def _render(args: argparse.Namespace) -> int:
     from visualizer.render.offline import paced, render_video
 
     settings = settings_from(args)
-    out, alpha = render_output(args)  # checked before minutes of model work
+    out, alpha = run_flags.render_output(args)  # checked before minutes of model work
     mention_leftovers(out.parent)
     run = _answer(args, settings)
     timeline = paced(run.frames, args.fps, args.token_rate)
     saved = render_video(run, settings, out, args.size, args.fps, timeline,
-                         sound=not args.no_audio, processes=args.processes, alpha=alpha)
+                         sound=not args.no_audio, processes=args.processes, alpha=alpha,
+                         chrome=args.chrome)  # fmt: skip
     print(f"neuroweb: saved {saved}", file=sys.stderr)
     return 0
 

@@ -14,7 +14,7 @@ from visualizer.config import PresetWatch, Settings
 from visualizer.cues import Show
 from visualizer.errors import UserError
 from visualizer.gl.context import HeadlessTarget, WindowTarget, WindowUnavailable
-from visualizer.render.app import App
+from visualizer.render.app import App, ChromeShown
 from visualizer.render.offline import Run, fitted, render_video, snapshot
 from visualizer.render.remote import Remote
 from visualizer.render.renderer import save_png
@@ -41,9 +41,10 @@ def _report(saved: Path | None) -> None:
 
 def _in_window(target: WindowTarget, settings: Settings, source: FrameSource,
                prompt: str | None, record: Path | None, watch: PresetWatch | None,
-               cues: Show | None, osc: tuple[str, int] | None) -> int:
+               cues: Show | None, osc: tuple[str, int] | None, chrome: ChromeShown) -> int:
     """The app in the open window until it is closed (or stopped); `cues`: a talk's; `osc`:
-    where its remote listens (the port is freed on every way out)."""
+    where its remote listens (the port is freed on every way out); `chrome`: where the
+    operator's chrome is drawn."""
     speakers, silent_because = Speakers.open(settings.sound)
     talk = len(cues.cues) if cues is not None else 0
     try:
@@ -51,7 +52,7 @@ def _in_window(target: WindowTarget, settings: Settings, source: FrameSource,
             app = App(
                 settings, target, source, RealClock(), adaptive=True, prompt=prompt,
                 record_to=record, speakers=speakers, silent_because=silent_because,
-                watch=watch, cues=cues, remote=remote,
+                watch=watch, cues=cues, remote=remote, chrome=chrome,
             )  # fmt: skip
             try:
                 app.run()
@@ -77,14 +78,16 @@ def run_headless(
     size: tuple[int, int],
     record: Path | None,
     screenshot: Path | None,
+    chrome: ChromeShown = "none",
 ) -> int:
     """Render `frames` frames offscreen at a fixed step of 1/record.fps s; with `record`, to
-    video; with `screenshot`, the last frame to a PNG."""
+    video; with `screenshot`, the last frame to a PNG; both clean unless `chrome` says
+    "recorded"."""
     target = HeadlessTarget(size)
     try:
         clock = FixedStepClock(settings.record.fps)
         app = App(settings, target, source, clock, adaptive=False, prompt=prompt,
-                  record_to=record)  # fmt: skip
+                  record_to=record, chrome=chrome)  # fmt: skip
         try:
             app.run(frames)
             clean = app.intake.failure is None and app.intake.user_failure is None
@@ -109,18 +112,18 @@ def run_headless(
     return 0
 
 
-def demo_clip(
-    settings: Settings, source: FrameSource, prompt: str, video: Path, image: Path
-) -> int:
+def demo_clip(settings: Settings, source: FrameSource, prompt: str, video: Path, image: Path,
+              chrome: bool = False) -> int:  # fmt: skip
     """The demo without a display: the model answers first, then the answer is drawn unfolding
     over the whole clip (record.demo_frames at record.fps), token by token on a fixed schedule,
-    with a short hold on the finished answer; the last moment also as a PNG."""
+    with a short hold on the finished answer; the last moment also as a PNG. Clean, unless
+    `chrome` (the REC label, the notices)."""
     builder, meta = answer(source, settings, prompt)
     run = Run.from_meta(builder.frames, meta)
     fps, w = settings.record.fps, settings.window
     size = (w.width, w.height)
     timeline = fitted(run.frames, fps, settings.record.demo_frames)
-    _report(render_video(run, settings, video, size, fps, timeline))
+    _report(render_video(run, settings, video, size, fps, timeline, chrome=chrome))
     _report(snapshot(run, settings, image, size))
     return 0
 
@@ -133,16 +136,18 @@ def run_live(
     watch: PresetWatch | None = None,
     cues: Show | None = None,
     osc: tuple[str, int] | None = None,
+    chrome: ChromeShown = "window",
 ) -> int:
     """The window (reloading the preset when `watch` sees it change; stepping through `cues`,
-    a talk's, with the clicker's keys, and taking a remote's OSC messages on `osc`); without a
-    display, the demo clip and a PNG, from the same model process."""
+    a talk's, with the clicker's keys, and taking a remote's OSC messages on `osc`; `chrome`:
+    where the operator's chrome is drawn); without a display, the demo clip and a PNG, from
+    the same model process."""
     w = settings.window
     try:
         target = WindowTarget((w.width, w.height), w.fullscreen, w.vsync, "neuroweb")
     except WindowUnavailable as exc:
         print(f"{exc}: rendering a headless demo clip instead", file=sys.stderr)
     else:
-        return _in_window(target, settings, source, prompt, record, watch, cues, osc)
+        return _in_window(target, settings, source, prompt, record, watch, cues, osc, chrome)
     return demo_clip(settings, source, prompt or settings.record.demo_prompt,
-                     record or DEMO_VIDEO, DEMO_IMAGE)  # fmt: skip
+                     record or DEMO_VIDEO, DEMO_IMAGE, chrome == "recorded")  # fmt: skip

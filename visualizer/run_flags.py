@@ -1,7 +1,8 @@
 """`neuroweb run`'s flags that only go together: --frames, --size and --screenshot need
 --headless, and a talk's cue list (--cues) and a remote (--osc) need the window, where the
-clicker's keys are; and `render`'s output, a video (--out) or a picture with alpha (--alpha).
-Kept here, beside the command line (cli.py), which holds what the commands share."""
+clicker's keys are; and `render`'s output, a video (--out) or a picture with alpha (--alpha);
+where the operator's chrome is drawn (--clean, --chrome: docs/recording.md). Kept here, beside
+the command line (cli.py), which holds what the commands share."""
 
 import argparse
 import os
@@ -13,6 +14,8 @@ from visualizer.network import parse_address, udp_socket
 from visualizer.paths import check_output
 
 OSC_HOST = "127.0.0.1"  # a remote listens on this machine only, unless a host is given
+CHROME_HELP = ("record the operator's chrome too (REC, the prompt box, the HUD, notices), as a "
+               "screen capture would; recordings are clean without it")  # fmt: skip
 
 
 def add_show_flags(run: argparse.ArgumentParser) -> None:
@@ -23,6 +26,23 @@ def add_show_flags(run: argparse.ArgumentParser) -> None:
                      f"port, from {OSC_HOST} unless a host is given (docs/cues.md)")  # fmt: skip
 
 
+def add_picture_flags(run: argparse.ArgumentParser) -> None:
+    picture = run.add_mutually_exclusive_group()
+    picture.add_argument("--clean", action="store_true",
+                         help="the audience's picture: the scene and the answer only, no REC, "
+                         "prompt box, HUD or notices (those go to the terminal); keys still "
+                         "work")  # fmt: skip
+    picture.add_argument("--chrome", action="store_true", help=CHROME_HELP)
+
+
+def chrome_shown(args: argparse.Namespace, window: bool) -> str:
+    """Where the operator's chrome is drawn (render/app.ChromeShown): on a `window` only, by
+    default; nowhere with --clean, or headless; in the recordings too with --chrome."""
+    if args.chrome:
+        return "recorded"
+    return "window" if window and not args.clean else "none"
+
+
 def add_output_flags(render: argparse.ArgumentParser) -> None:
     out = render.add_mutually_exclusive_group(required=True)
     out.add_argument("--out", type=Path, help="the .mp4 to write")
@@ -30,6 +50,7 @@ def add_output_flags(render: argparse.ArgumentParser) -> None:
                      help="the picture without its background, with alpha, for editors: ProRes "
                      "4444 for a .mov, a folder of PNGs for a name ending in / "
                      "(docs/recording.md)")  # fmt: skip
+    render.add_argument("--chrome", action="store_true", help=CHROME_HELP)
 
 
 def render_output(args: argparse.Namespace) -> tuple[Path, bool]:

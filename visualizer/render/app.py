@@ -10,11 +10,16 @@ briefly on its source, so an offline clip does not fill up with loading frames.
 The App sequences, and holds the state its parts share; each job is a module beside it: the
 source and its queue (intake.py), commands by name (commands.py), recording (recording.py), the
 overlay and HUD (hud.py), the looks' renderers (looks.py).
+
+Two pictures come out of one frame, drawn once: the audience's (the scene and the answer), which
+a recording takes, and over it the operator's chrome (REC, the prompt box, the HUD, notices),
+drawn after the recording took the frame (`chrome`: where the operator's chrome is shown).
 """
 
 import logging
 import time
 from pathlib import Path
+from typing import Literal
 
 import pygame
 from msgspec import structs
@@ -50,6 +55,10 @@ BLACKOUT_S = 0.5  # the fade to black and back (B, or a clicker's blank-screen k
 HEADLESS_LOADING_WAIT_S = 0.25
 PASS_SAMPLE = 8  # with the HUD on, one frame in this many is timed pass by pass
 LOADING_FPS = 20  # the frame cap over the loading screen, on a CPU renderer (see frame_cap_now)
+# where the operator's chrome is drawn: "window" on the target only, never in a recording (the
+# window); "none": nowhere, its notices and errors written to the log (run --clean, offline
+# renders); "recorded": on the target and in recordings, a screen capture (--chrome)
+ChromeShown = Literal["none", "window", "recorded"]
 
 
 class App:
@@ -59,13 +68,15 @@ class App:
                  silent_because: str = "", watch: PresetWatch | None = None,
                  controls: Controls | None = None,
                  log: logging.Logger | None = None, cues: Show | None = None,
-                 remote: Remote | None = None, transparent: bool = False) -> None:  # fmt: skip
+                 remote: Remote | None = None, transparent: bool = False,
+                 chrome: ChromeShown = "window") -> None:  # fmt: skip
         """`speakers`: the live sound, if any; `silent_because`: why not, shown on screen;
         `watch`: the preset to reload when its file changes; `controls`: locked ones for a
         kiosk; `log`: where every notice shown on screen is also written (the kiosk's log);
         `cues`: a talk's cue list, its show waiting for the clicker's first PageDown;
         `remote`: OSC messages, taken as commands each frame as the keys are; `transparent`:
-        an alpha render's, drawn without a background and recorded with its alpha."""
+        an alpha render's, drawn without a background and recorded with its alpha; `chrome`:
+        where the operator's chrome is drawn (ChromeShown)."""
         if cues is not None:  # a cue may play a saved run in front of the model
             source = TraceInFront(source, lambda: clock.now)
         self.settings, self.target, self.source, self.clock = settings, target, source, clock
@@ -82,7 +93,9 @@ class App:
         self.controls = controls or Controls()
         self.remote = remote
         self.intake = Intake(source, settings)
-        self.hud = Hud(clock, target, self.controls, self.governor, self.passes, self.glitch, log)
+        self.chrome = chrome
+        self.hud = Hud(clock, target, self.controls, self.governor, self.passes, self.glitch, log,
+                       shown=chrome != "none")  # fmt: skip
         self.looks = Looks(target.ctx, settings, self.passes, self.hud, watch, transparent)
         self.recorder = RecordingController(target, clock, self.hud.notify, alpha=transparent)
         self.frames, self.running = 0, True
@@ -118,7 +131,7 @@ class App:
         finally:
             if self.intake.refused:
                 self.recorder.abort()
-            self.recorder.stop()
+            self.recorder.stop(ending=True)
 
     def frame(self, drawn: bool = True) -> None:
         """One frame of the per-frame pipeline. `drawn` False: everything but the drawing (and
@@ -128,7 +141,7 @@ class App:
         self.frames += 1
         # pass by pass, while the HUD shows it, one frame in PASS_SAMPLE: the others (and the
         # governor, which skips the measured ones) keep the overlap of Python and rasterizing
-        self.passes.enabled = self.hud.on and self.frames % PASS_SAMPLE == 0
+        self.passes.enabled = self.hud.on and self.hud.shown and self.frames % PASS_SAMPLE == 0
         dt = self.clock.tick()
         for event in self.target.events():
             for command in self.controls.handle(event, self.idle):
@@ -149,11 +162,13 @@ class App:
             self.recorder.pass_over()
             return
         self.looks.draw(self.target.fbo, self.target.size, self.scene, self.overlay(),
-                        self.camera, self.clock.now, self.governor.scale,
-                        self.governor.detail)  # fmt: skip
+                        self.camera, self.clock.now, self.governor.scale, self.governor.detail,
+                        operator=self.chrome == "recorded")  # fmt: skip
         if self.recorder.active:
             with self.passes.measure("recording"):
                 self.recorder.capture(self.target.fbo)
+        if self.chrome == "window":  # the recording took the picture without it
+            self.looks.operator(self.target.fbo)
         with self.passes.measure("present"):
             self.target.present()
         if not self.passes.enabled:
@@ -314,5 +329,5 @@ class App:
             self.speakers.synth.settings = settings.sound
 
     def release(self) -> None:
-        self.recorder.stop()
+        self.recorder.stop(ending=True)
         self.looks.release()

@@ -1,6 +1,8 @@
 """The overlay the panels draw over the scene each frame: what the source is doing, notices for a
 few seconds, errors, the interventions panel, and with H the HUD's numbers. Whatever is shown
-on screen is written to the log too (the kiosk's); a shader error once, when it appears."""
+on screen is written to the log too (the kiosk's); a shader error once, when it appears. A
+clean picture (`run --clean`, offline renders) shows none of the operator's: its notices and
+errors are written to the `neuroweb.notices` logger instead (stderr), never lost."""
 
 import logging
 from dataclasses import replace
@@ -10,6 +12,7 @@ from visualizer.architecture import Architecture
 from visualizer.clock import FixedStepClock, RealClock
 from visualizer.features import SceneState
 from visualizer.handoff import Failure
+from visualizer.logs import NOTICES
 from visualizer.render.controls import Controls
 from visualizer.render.glitch import Glitch
 from visualizer.render.governor import Governor
@@ -41,18 +44,23 @@ def _intervene_line(shown: tuple[str, ...], wanted: tuple[str, ...]) -> str:
 class Hud:
     def __init__(self, clock: RealClock | FixedStepClock, target, controls: Controls,
                  governor: Governor, passes: PassTimes, glitch: Glitch,
-                 log: logging.Logger | None) -> None:  # fmt: skip
-        self.clock, self.target, self.controls, self.log = clock, target, controls, log
+                 log: logging.Logger | None, shown: bool = True) -> None:  # fmt: skip
+        """`log`: where what is shown is written too (the kiosk's); `shown`: False for a clean
+        picture, whose notices and errors go to `log`, or else the NOTICES logger."""
+        self.clock, self.target, self.controls, self.shown = clock, target, controls, shown
+        self.log = log if log is not None or shown else logging.getLogger(NOTICES)
+        self.said = "on screen: " if shown else ""  # before each line written to the log
         self.governor, self.passes, self.glitch = governor, passes, glitch
         self.on = False  # the H key: the HUD's numbers are shown
         self.notices: list[tuple[float, str]] = []  # (shown until, text), oldest first
         self._errors_logged: dict[str, str] = {}  # shader errors on screen, already logged
 
     def notify(self, text: str) -> None:
-        """A line on screen for NOTICE_S seconds, and in the log if there is one."""
+        """A line on screen for NOTICE_S seconds (unless the picture is clean), and in the log
+        if there is one."""
         self.notices.append((self.clock.now + NOTICE_S, text))
         if self.log is not None:
-            self.log.info("on screen: %s", text)
+            self.log.info("%s%s", self.said, text)
 
     def failed(self, failure: Failure) -> None:
         """The source failed: bad input is said as a notice; a bug stays in the errors panel
@@ -60,7 +68,7 @@ class Hud:
         if failure.user_error:
             self.notify(failure.message)
         elif self.log is not None:
-            self.log.error("on screen: %s", failure.message)
+            self.log.error("%s%s", self.said, failure.message)
 
     def log_shader_errors(self, errors: dict[str, str]) -> None:
         """A shader error shown on screen goes to the log too: once, when it appears (it stays
@@ -68,21 +76,22 @@ class Hud:
         if self.log is not None:
             for name, error in errors.items():
                 if self._errors_logged.get(name) != error:
-                    self.log.error("on screen: shader %s: %s", name, error)
+                    self.log.error("%sshader %s: %s", self.said, name, error)
         self._errors_logged = dict(errors)
 
     def overlay(self, intake: Intake, scene: SceneState, renderer: Renderer, *, prompt: str,
                 recording: Path | None, architecture: Architecture | None, scene_mix: float,
                 lens: bool, blackout: float = 0.0) -> Overlay:  # fmt: skip
         """What the panels show this frame. `prompt`: the prompt of the answer on screen;
-        `recording`: the file being recorded; `blackout`: how far faded to black (0..1)."""
+        `recording`: the file being recorded; `blackout`: how far faded to black (0..1). A
+        clean picture's has nothing of the operator's (no typing, REC, HUD, notices, errors)."""
         now = self.clock.now
         self.notices = [(t, text) for t, text in self.notices if t > now]
         errors = tuple(renderer.shaders.errors.values())
         if intake.failure:
             errors += (intake.failure,)
         status = intake.status
-        return Overlay(
+        overlay = Overlay(
             state=status.state,
             message=status.message,
             progress=status.progress,
@@ -107,6 +116,10 @@ class Hud:
             blackout=blackout * blackout * (3 - 2 * blackout),  # eased in and out
             intervene=_intervene_line(scene.changed, intake.interventions.specs),
         )
+        if not self.shown:
+            return replace(overlay, typing=None, recording=None, hud=(), notices=(), errors=(),
+                           interactive=False)  # fmt: skip
+        return overlay
 
     def lines(self, intake: Intake, scene: SceneState, renderer: Renderer) -> tuple[str, ...]:
         """The HUD: frame rate and times, tok/s, the model, render scale, the costliest passes."""

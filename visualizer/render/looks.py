@@ -64,15 +64,19 @@ class Looks:
 
     def draw(self, fbo: moderngl.Framebuffer, size: tuple[int, int], scene: SceneState,
              overlay: Overlay, camera: Camera, now: float, scale: float,
-             detail: float) -> None:  # fmt: skip
+             detail: float, operator: bool) -> None:  # fmt: skip
         """The scene in the look on screen, with the look before it laid over while it fades;
-        in an alpha render, then given its alpha."""
+        with the operator's chrome if `operator`; in an alpha render, then given its alpha."""
         self.current.draw(fbo, size, scene, overlay, camera, now, scale, detail,
                           fade_from=self._leaving, fade=self._leaving_weight,
-                          transparent=self.alpha is not None)  # fmt: skip
+                          transparent=self.alpha is not None, operator=operator)  # fmt: skip
         if self.alpha is not None:
             with self.passes.measure("alpha"):
                 self.alpha.finish(fbo, size)
+
+    def operator(self, fbo: moderngl.Framebuffer) -> None:
+        """The operator's chrome over the frame just drawn (Renderer.operator)."""
+        self.current.operator(fbo)
 
     def poll(self, now_or_never: bool = False) -> Settings | None:
         """Reload changed shaders, and return the preset's new settings if its file changed;

@@ -128,6 +128,7 @@ def render_video(
     sound: bool = True,
     processes: int = 0,
     alpha: bool = False,
+    chrome: bool = False,
 ) -> Path:
     """Draw the frames to `out` (H.264 mp4, with the AAC soundtrack when `sound` and the preset
     allow) on `timeline` (paced or fitted: when each frame is due, and how many video frames);
@@ -135,7 +136,8 @@ def render_video(
     (0: processes_for's choice). Ctrl-C keeps what was drawn from the start as a shorter,
     playable video; any other failure leaves nothing. `alpha`: the picture without its
     background, with its alpha, as ProRes 4444 for a .mov `out`, else as a folder of PNGs at
-    `out` (one process draws it)."""
+    `out` (one process draws it). The picture is clean (what the run's notes say goes to the
+    log), unless `chrome`: then with the operator's chrome, the REC label and notices."""
     audible = sound and settings.sound.enabled
     settings = structs.replace(settings, record=structs.replace(settings.record, fps=fps),
                                sound=structs.replace(settings.sound, enabled=audible))  # fmt: skip
@@ -145,8 +147,9 @@ def render_video(
     if parts == 1:
         with counter("rendering", timeline[1], "frames") as drawn:
             return _draw_part(run, settings, out, size, timeline, 0, timeline[1],
-                              lambda done: drawn.update(done - drawn.n), alpha=alpha)  # fmt: skip
-    return _draw_in_parts(run, settings, out, size, timeline, parts)
+                              lambda done: drawn.update(done - drawn.n), alpha=alpha,
+                              chrome=chrome)  # fmt: skip
+    return _draw_in_parts(run, settings, out, size, timeline, parts, chrome)
 
 
 def _draw_part(
@@ -160,6 +163,7 @@ def _draw_part(
     progress: Callable[[int], None],
     stopped: Callable[[], bool] = lambda: False,
     alpha: bool = False,
+    chrome: bool = False,
 ) -> Path:
     """Video frames first..last-1 of the timeline to `out`, the soundtrack (if the settings
     have one) for the whole of it. The frames before `first` pass through the same pipeline
@@ -167,7 +171,8 @@ def _draw_part(
     the part with the second of memory it would have had (safety/limiter.py). Past `last`,
     with a soundtrack, frames pass undrawn to its end. `progress(done)`: the frames of the part
     drawn so far, at every 10th and the last. `stopped()` True: as Ctrl-C. `alpha`: drawn
-    without a background and recorded with its alpha (render_video)."""
+    without a background and recorded with its alpha; `chrome`: with the operator's chrome
+    (render_video)."""
     times, total = timeline
     clock = FixedStepClock(settings.record.fps)
     target = HeadlessTarget(size)
@@ -176,7 +181,7 @@ def _draw_part(
     end = total if settings.sound.enabled else last
     try:
         app = App(settings, target, run.player(clock, times), clock, adaptive=False,
-                  transparent=alpha)  # fmt: skip
+                  transparent=alpha, chrome="recorded" if chrome else "none")  # fmt: skip
         for k in range(end):
             if stopped():
                 raise KeyboardInterrupt
@@ -210,7 +215,8 @@ def _draw_part(
 
 
 def _draw_in_parts(run: Run, settings: Settings, out: Path, size: tuple[int, int],
-                   timeline: tuple[list[float], int], parts: int) -> Path:  # fmt: skip
+                   timeline: tuple[list[float], int], parts: int, chrome: bool
+                   ) -> Path:  # fmt: skip
     """Each part of the timeline drawn by a process of its own into a hidden folder beside
     `out`, the first with the whole soundtrack; then joined (the video copied, not encoded
     again). One process keeps about 1.1 of this project's 2 cores busy (moderngl holds the
@@ -231,7 +237,7 @@ def _draw_in_parts(run: Run, settings: Settings, out: Path, size: tuple[int, int
             process = context.Process(
                 target=_part, name=f"neuroweb-part{i}", daemon=True,
                 args=(theirs, run, structs.replace(settings, sound=audible), paths[i], size,
-                      timeline, bounds[i], bounds[i + 1]),
+                      timeline, bounds[i], bounds[i + 1], chrome),
             )  # fmt: skip
             process.start()
             theirs.close()
@@ -316,7 +322,8 @@ def _result(pipe: Connection) -> Path | str | None:
 
 
 def _part(pipe: Connection, run: Run, settings: Settings, out: Path, size: tuple[int, int],
-          timeline: tuple[list[float], int], first: int, last: int) -> None:  # fmt: skip
+          timeline: tuple[list[float], int], first: int, last: int, chrome: bool
+          ) -> None:  # fmt: skip
     """A part, in its own process: says its progress, then its file (what was kept of it if
     stopped) or why it failed (one line)."""
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # the parent's to handle
@@ -326,7 +333,8 @@ def _part(pipe: Connection, run: Run, settings: Settings, out: Path, size: tuple
         pipe.send(("done", frames))
 
     try:
-        result = _draw_part(run, settings, out, size, timeline, first, last, count, pipe.poll)
+        result = _draw_part(run, settings, out, size, timeline, first, last, count, pipe.poll,
+                            chrome=chrome)  # fmt: skip
     except KeyboardInterrupt as stopped:
         result = getattr(stopped, "kept", None) or "stopped"
     except Exception as exc:  # noqa: BLE001  said by the parent, in one line
@@ -341,7 +349,7 @@ def snapshot(run: Run, settings: Settings, out: Path, size: tuple[int, int]) -> 
     target = HeadlessTarget((16, 16))  # the poster is drawn at `size` on its own
     try:
         app = App(settings, target, run.player(clock, [0.0] * len(run.frames)), clock,
-                  adaptive=False)  # fmt: skip
+                  adaptive=False, chrome="none")  # fmt: skip
         try:
             clock.tick()  # the first frame's time, when the player's frames are due
             app.take_all()

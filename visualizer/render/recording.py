@@ -65,15 +65,18 @@ class RecordingController:
         if announce:
             self.notify(f"recording {path}")
 
-    def stop(self, reason: str = "") -> None:
-        """Finish the file, and say on screen where it is, or why it failed."""
+    def stop(self, reason: str = "", ending: bool = False) -> None:
+        """Finish the file, and say on screen where it is, or why it failed. `ending`: the app
+        ends with it, and its caller says where it is (once: on stderr, a clean picture's
+        notices are said there too)."""
         if self.session is None:
             return
         session, self.session = self.session, None
         saved = session.close()
         because = f" ({reason})" if reason else ""
         if saved is not None:
-            self.notify(f"saved {saved}{because}")
+            if not ending:
+                self.notify(f"saved {saved}{because}")
         else:
             self.failed = session.failed
             self.notify(f"recording failed: {session.failed}")

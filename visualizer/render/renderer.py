@@ -1,7 +1,8 @@
 """One frame: the neural web (the 3D scene at the render scale, bloom, its 2D words) and/or the
-architecture scene, then what every scene shows on top (prompt box, HUD, messages), each drawn by
-the layers of LAYERS in their stage; and the passes that are not layers (the bloom, a soft cut's
-crossfade, the flash limiter), which take the whole image at once."""
+architecture scene, then what every scene shows on top, and the operator's chrome (prompt box,
+HUD, messages) where it is asked for, each drawn by the layers of LAYERS in their stage; and the
+passes that are not layers (the bloom, a soft cut's crossfade, the flash limiter), which take
+the whole image at once."""
 
 import os
 from collections.abc import Callable
@@ -26,6 +27,7 @@ from visualizer.render.layers.chrome import Chrome
 from visualizer.render.layers.layer import STAGES, Kit, Layer, LayerInput, Overlay, Stage
 from visualizer.render.layers.links import Links
 from visualizer.render.layers.nodes import Nodes
+from visualizer.render.layers.operator import Operator
 from visualizer.render.layers.room import Room
 from visualizer.render.layers.safe_area import SafeArea
 from visualizer.render.layers.text import Painter
@@ -36,6 +38,7 @@ from visualizer.safety.limiter import FlashLimiter
 # every layer, built as Layer(kit); within a stage (layer.STAGES) they draw in this order
 LAYERS: tuple[Callable[[Kit], Layer], ...] = (
     Links, Arcs, Nodes, Background, WebText, ArchitectureView, Chrome, SafeArea, Blackout,
+    Operator,
 )  # fmt: skip
 
 
@@ -54,9 +57,11 @@ class Renderer:
         self._stages = {stage: [layer for layer in self.layers if layer.stage == stage]
                         for stage in STAGES}  # fmt: skip
         self.bloom = Bloom(self.shaders, passes)
-        self.limiter = FlashLimiter(self.shaders) if limit_flashes else None
+        self.limiter = (FlashLimiter(self.shaders, self.venue.nearest_viewer) if limit_flashes
+                        else None)  # fmt: skip
         self._outgoing: moderngl.Framebuffer | None = None  # an outgoing look's frame, built
         self._crossfade: LiveVertexArray | None = None     # at the first soft cut into this
+        self._drawn: LayerInput | None = None  # the last frame drawn (for `operator`)
 
     def draw(
         self,
@@ -72,6 +77,7 @@ class Renderer:
         fade_from: "Renderer | None" = None,
         fade: float = 0.0,
         transparent: bool = False,
+        operator: bool = True,
     ) -> None:
         """Draw everything into `fbo` (of `size` pixels): the neural web (its 3D part at
         `scale` × size), the architecture scene, or both while they crossfade; through the
@@ -79,9 +85,12 @@ class Renderer:
         `fade_from`: the look being left, drawn too and laid over this one with weight `fade`
         (a soft cut), before the flash limiter, which so sees the image that is shown.
         `transparent`: over black, without the backdrop (an alpha render's picture, to which
-        layers/alpha.py then gives its alpha)."""
+        layers/alpha.py then gives its alpha). `operator`: the operator's chrome too, over the
+        picture before the flash limiter; without it, the audience's picture (`operator` may
+        draw the chrome over it later, once a recording has taken it)."""
         self.painter.next_frame()
         frame = LayerInput(size, scene, overlay, camera, time, scale, detail, self.look.history)
+        self._drawn = frame
         mix = overlay.scene_mix if overlay.architecture is not None else 0.0
         limiter = self.limiter if limited else None
         out = limiter.frame(fbo, size, time) if limiter is not None else fbo
@@ -98,12 +107,24 @@ class Renderer:
         if fade_from is not None and fade > 0.0:
             outgoing = self._outgoing_frame(size)
             fade_from.draw(outgoing, size, scene, overlay, camera, time, scale, detail, False,
-                           transparent=transparent)  # fmt: skip
+                           transparent=transparent, operator=False)  # fmt: skip
             with self.passes.measure("soft cut"):
                 self._lay_over(out, size, outgoing.color_attachments[0], fade)
+        if operator:
+            self.operator(out)
         if limiter is not None:
             with self.passes.measure("flash limiter"):
                 limiter.finish(fbo, time)
+
+    def operator(self, fbo: moderngl.Framebuffer) -> None:
+        """The operator's chrome (layers/operator.py) over the frame last drawn, in `fbo`."""
+        if self._drawn is None:
+            return
+        with self.passes.measure("operator"):
+            fbo.use()
+            self.ctx.viewport = (0, 0, *self._drawn.size)
+            self.ctx.disable(moderngl.DEPTH_TEST)
+            self._stage("operator", self._drawn)
 
     def _stage(self, stage: Stage, frame: LayerInput) -> None:
         """The stage's layers: each prepares this frame, then each draws it."""
@@ -183,7 +204,7 @@ def render_poster(renderer: Renderer, size: tuple[int, int], scene: SceneState, 
     colour = renderer.ctx.renderbuffer(size)
     fbo = renderer.ctx.framebuffer(color_attachments=[colour])
     try:
-        renderer.draw(fbo, size, scene, overlay, camera, time, limited=False)
+        renderer.draw(fbo, size, scene, overlay, camera, time, limited=False, operator=False)
         save_png(fbo, size, path)
     finally:
         fbo.release()

@@ -1,22 +1,22 @@
-"""What every scene shows on top (`Chrome`): a glitch's word flash, the loading screen (or a
-lost server being looked for), a replay's and an intervention's notes, the prompt box, the HUD,
-errors and notices.
+"""What every scene shows on top of the audience's picture (`Chrome`): a glitch's word flash,
+the loading screen (or a lost server being looked for), a replay's and an intervention's notes.
+The operator's chrome (REC, the prompt box, the HUD, errors and notices) is layers/operator.py,
+left out of a clean picture; where it stands is reckoned here (`side_items`), since the
+architecture's notes give way to it (`side_height`) in whatever picture they share.
 
-Each has its place in the safe area, clear of the scene's words: over the neural web the HUD
-stands under the title, the notices at the foot of the candidates' column and what the model
-is changed by at the top; over the architecture the HUD, the notices and the hint stand at the
-foot of its right column (diagram.side_slot, where the block's notes give way) and what the
-model is changed by at the title's right. The prompt box takes the foot of the safe area
-(panels.prompt_slot), over the neural web the hint too. The HUD is the operator's: its type is
-a desk's in every venue (room.DESK); the rest is never under the venue's smallest type.
+Each has its place in the safe area, clear of the scene's words: over the neural web what the
+model is changed by stands at the top, a replay's note under the title; over the architecture
+what the model is changed by at the title's right, and the operator's hint, notices and HUD
+at the foot of its right column (diagram.side_slot, where the block's notes give way). The
+HUD's type is a desk's in every venue (room.DESK); the rest is never under the venue's
+smallest type.
 """
 
-from visualizer.render.diagram import side_slot
 from visualizer.render.layers.layer import LayerInput, Overlay
-from visualizer.render.layers.panels import GAP, PROMPT_SIZE, RED, Panel, hint_shown, prompt_slot
+from visualizer.render.layers.panels import PROMPT_SIZE, Panel, hint_shown
 from visualizer.render.layers.room import Room
 from visualizer.render.layers.text import Fonts
-from visualizer.render.layers.web_text import ANSWER_RIGHT, BAND
+from visualizer.render.layers.web_text import BAND
 from visualizer.render.layers.words import visible, wrap
 
 REPLAY = "↻ a replay of an earlier answer, while the model loads"
@@ -31,8 +31,8 @@ def loading_screen(state: str, rows: int) -> bool:
 
 def side_items(room: Room, o: Overlay, fonts: Fonts, width: float
                ) -> list[tuple[str, list[str], int, str]]:  # fmt: skip
-    """Over the architecture, what stands at the foot of its right column, from the bottom up:
-    (part, lines, size, colour name): the hint, the notices, the HUD."""
+    """Over the architecture, what the operator's chrome puts at the foot of its right column,
+    from the bottom up: (part, lines, size, colour name): the hint, the notices, the HUD."""
     items = []
     if hint_shown(o):
         size = room.type(PROMPT_SIZE * 0.8)
@@ -82,51 +82,7 @@ class Chrome(Panel):
             with p.part("intervene"):
                 self._lines((o.intervene,), x, room.top + 0.3 * size, size, self.accent,
                             anchor=anchor, box=True)  # fmt: skip
-        with p.part("prompt box"):
-            self._prompt_box(o, w, h, time, web)
-        if web:
-            self._web_side(o, w, h)
-        else:
-            self._architecture_side(o)
-        with p.part("errors"):
-            size = room.type(0.022)
-            self._lines(o.errors, room.left + 0.4 * size, 0.5 * h, size, RED, box=True)
         self.painter.flush()
-
-    def _web_side(self, o: Overlay, w: int, h: int) -> None:
-        """The HUD under the title, the notices at the foot of the candidates' column."""
-        room, p = self.room, self.painter
-        if o.hud:
-            size = room.desk().type(0.022)
-            with p.part("hud"):
-                self._lines(o.hud, room.left + 0.4 * size, room.top + BAND * h + 0.3 * size,
-                            size, self.text, box=True)  # fmt: skip
-        if o.notices:
-            size = room.type(0.024)
-            left = (ANSWER_RIGHT + 0.03) * w
-            lines = [line for notice in o.notices
-                     for line in wrap(notice, p.fonts, size, room.right - left)]  # fmt: skip
-            bottom = prompt_slot(room, o)
-            bottom -= GAP * h if bottom < room.bottom else 0.0
-            step = round(size * 1.3)
-            lines = lines[-max(1, int(0.3 * h // step)) :]  # the newest that fit
-            with p.part("notices"):
-                self._lines(lines, room.right, bottom - step, size, self.accent, anchor="right",
-                            upward=True)  # fmt: skip
-
-    def _architecture_side(self, o: Overlay) -> None:
-        """The hint, the notices and the HUD, up from the foot of the right column."""
-        if o.architecture is None:
-            return
-        slot = side_slot(o.architecture, self.room.size)
-        colours = {"dim": self.dim, "accent": self.accent, "text": self.text}
-        y = slot.y + slot.h
-        for part, lines, size, colour in side_items(self.room, o, self.painter.fonts, slot.w):
-            step = round(size * 1.3)
-            y -= step * len(lines)
-            with self.painter.part(part):
-                self._lines(lines, slot.x, y, size, colours[colour])
-            y -= size * 0.5
 
     def _loading(self, o: Overlay, w: int, h: int, time: float) -> None:
         """The model loading, or a lost server being looked for ("reconnecting"), over the
@@ -149,23 +105,3 @@ class Chrome(Panel):
         self.painter.rect(x, y, bar_w, bar_h, (1, 1, 1, 0.12))
         self.painter.rect(x, y, bar_w * max(0.02, o.progress), bar_h, self.accent)
         self.painter.text(o.message, 0.5 * w, 0.55 * h, small, self.dim, anchor="center")
-
-    def _prompt_box(self, o: Overlay, w: int, h: int, time: float, web: bool) -> None:
-        """At the foot of the safe area: the box being typed in, or (over the web) the hint."""
-        room = self.room
-        size = room.type(PROMPT_SIZE)
-        top = prompt_slot(room, o)
-        if o.typing is not None:
-            cursor = "|" if int(time * 2) % 2 == 0 else " "
-            box_h = room.bottom - top
-            self.painter.rect(room.left, top, room.width, box_h, (0.05, 0.07, 0.15, 0.92))
-            self.painter.rect(room.left, top + box_h - 2, room.width, 2, self.accent)
-            x = room.left + 0.6 * size
-            ask = self.painter.text("Ask:", x, top + size * 0.45, size, self.accent)[0]
-            text, room_w = visible(o.typing)[-120:], room.right - x - ask - 1.6 * size
-            while len(text) > 1 and self.painter.fonts.width(text, size) > room_w:
-                text = text[1:]  # its newest words
-            self.painter.text(f"{text}{cursor}", x + ask + size * 0.5, top + size * 0.45,
-                              size, self.text)  # fmt: skip
-        elif web and hint_shown(o):
-            self.painter.text(HINT, 0.5 * w, top + size * 0.45, size, self.dim, anchor="center")

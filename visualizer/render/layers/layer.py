@@ -23,9 +23,11 @@ from visualizer.render.layers.text import Painter
 # backdrop: the web's backdrop, drawn by the bloom into its quarter-size glow layer
 # web: the neural web's 2D part, over its finished 3D part at the output's size
 # architecture: the architecture scene, over the web or in its place
-# chrome: what every scene shows on top
-Stage = Literal["light", "backdrop", "web", "architecture", "chrome"]
-STAGES: tuple[Stage, ...] = ("light", "backdrop", "web", "architecture", "chrome")
+# chrome: what every scene shows on top (the audience's picture ends here)
+# operator: the operator's chrome (REC, the prompt box, the HUD, notices, errors), drawn over the
+#   finished picture when the renderer is asked to, or after a recording took it (App.frame)
+Stage = Literal["light", "backdrop", "web", "architecture", "chrome", "operator"]
+STAGES: tuple[Stage, ...] = ("light", "backdrop", "web", "architecture", "chrome", "operator")
 
 
 @dataclass(frozen=True)

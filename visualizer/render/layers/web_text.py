@@ -76,6 +76,20 @@ def answer_place(look: LookSettings, room: Room, o: Overlay, ghost: bool
     return bottom - round(room.type(look.text_size) * 1.25) * ANSWER_LINES, ghost_top
 
 
+def title_size(room: Room) -> int:
+    """The title's type (the operator's REC label beside it has the same)."""
+    return room.type(0.032)
+
+
+def state_label(o: Overlay) -> str:
+    """What the title's right end says of the model: thinking, done, paused …"""
+    state = {"generating": "thinking", "finished": "done", "stopped": "stopped"}
+    label = "paused — → steps one token" if o.paused else state.get(o.state, "")
+    if o.paused and o.paused_dropped:
+        label += f" (held the newest {PENDING_LIMIT:,}, dropped {o.paused_dropped:,})"
+    return label
+
+
 def answer_band(look: LookSettings, room: Room, frame: LayerInput) -> tuple[float, float]:
     """The darkened band behind the answer: its top (fraction of the height from the bottom)
     and shade; none before the first token. The bloom's last pass draws it (the renderer asks
@@ -114,17 +128,12 @@ class WebText(Panel):
         self.painter.flush()
 
     def _title(self, o: Overlay, w: int, h: int) -> None:
-        size, room = self.room.type(0.032), self.room
+        size, room = title_size(self.room), self.room
         name = o.model or "neuroweb"
         layers = f"  ·  {o.layers} layers" if o.layers else ""
         self.painter.text(f"{name}{layers}", room.left, room.top, size, self.text, bold=True)
-        state = {"generating": "thinking", "finished": "done", "stopped": "stopped"}
-        label = "paused — → steps one token" if o.paused else state.get(o.state, "")
-        if o.paused and o.paused_dropped:
-            label += f" (held the newest {PENDING_LIMIT:,}, dropped {o.paused_dropped:,})"
-        if o.recording:
-            label = f"● REC  {label}"
-        self.painter.text(label, room.right, room.top, size, self.accent, anchor="right")
+        self.painter.text(state_label(o), room.right, room.top, size, self.accent,
+                          anchor="right")  # fmt: skip
 
     def _lens(self, scene: SceneState, matrix: np.ndarray, w: int, h: int, below: float
               ) -> None:  # fmt: skip
