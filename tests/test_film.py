@@ -7,15 +7,17 @@ import subprocess
 from pathlib import Path
 
 import imageio_ffmpeg
+import numpy as np
 import pytest
 
 from tests.test_cli import _assert_user_error, neuroweb
 from visualizer.config import load_settings
 from visualizer.film.events import Event, check_event, find_events
-from visualizer.film.grammar import TICKS, plan_film
-from visualizer.film.soundtrack import TARGET_LUFS, measured
+from visualizer.film.grammar import TICKS, Plan, Step, plan_film
+from visualizer.film.soundtrack import TARGET_LUFS, beat, measured
 from visualizer.film.timeline import read_cuts
 from visualizer.safety.flashes import analyse_video
+from visualizer.sound.synth import RATE
 from visualizer.sources import open_source
 from visualizer.trace import frames_from_trace, read_trace, write_trace
 from visualizer.tracer import answer
@@ -96,6 +98,20 @@ def test_every_cut_is_an_event_of_its_trace_shown_at_that_frame(films, traces):
 
 def test_the_sound_is_at_minus_16_lufs(films):
     assert abs(measured(films[0]) - TARGET_LUFS) <= 1.0
+
+
+@pytest.mark.parametrize("fps, bpm", [(30, 120.0), (15, 120.0), (24, 97.0)])
+def test_the_beat_is_heard_to_the_last_frame(fps, bpm):
+    """A kick or tick at every beat of a 60 s plan, the closing card's last bars included (a
+    tick of 3.75 frames was counted as 4: the beat stopped 4 s before the end)."""
+    plan = Plan(fps, bpm, (Step(),) * (60 * fps), ())
+    bounds = [k * RATE // fps for k in range(len(plan.steps) + 1)]
+    out = np.abs(beat(plan, bounds, 0)).max(axis=1)
+    beats = [plan.frame_of(i) for i in range(0, 10**4, TICKS)]
+    beats = [f for f in beats if f < len(plan.steps)]
+    assert len(beats) == int(bpm)  # a minute of beats
+    for f in beats:
+        assert out[bounds[f] : bounds[f] + RATE // 50].max() > 0.04, f"no beat at frame {f}"
 
 
 def test_at_least_20_cuts_a_minute(films):

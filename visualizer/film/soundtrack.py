@@ -60,10 +60,10 @@ def beat(plan: Plan, bounds: list[int], seed: int) -> np.ndarray:
     tick = np.diff(noise, axis=0, prepend=0) * np.exp(-t / 0.015)[:, None] * TICK
     hit = (noise * np.exp(-t / 0.07)[:, None] + np.sin(2 * np.pi * 110 * t)[:, None]
            * np.exp(-t / 0.2)[:, None]) * HIT  # fmt: skip
-    ticks = round(len(plan.steps) / plan.frame_of(1)) + 1
-    for i in range(0, ticks, TICKS):
-        sound = kick if i % (BAR // 2) == 0 else tick
-        _add(out, sound, bounds, plan.frame_of(i))
+    i = 0  # every beat to the last frame (a tick is fps·60/bpm/4 frames, not a whole number)
+    while (frame := plan.frame_of(i)) < len(plan.steps):
+        _add(out, kick if i % (BAR // 2) == 0 else tick, bounds, frame)
+        i += TICKS
     for shot in plan.cuts:
         _add(out, hit, bounds, shot.start)
     return out
