@@ -15,7 +15,7 @@ COMMANDS = {  # a command and the least it must be given
     "run": [], "trace": ["--prompt", "x", "--out", "a.npz"],
     "render": ["--prompt", "x", "--out", "a.mp4"], "snapshot": ["--prompt", "x", "--out", "a.png"],
     "recover": [], "inspect": [], "kiosk": [], "serve": [], "soak": ["--minutes", "1"],
-    "film": ["--out", "a.mp4"], "bench": [],
+    "film": ["--out", "a.mp4"], "calibrate": [], "bench": [],
 }  # fmt: skip
 FINISH_ON_SIGTERM = {"run", "trace", "render", "snapshot", "kiosk", "film"}  # what they write: kept
 INFO = {"run": ("neuroweb.show",), "serve": ("neuroweb.serve",)}  # loggers said at INFO level

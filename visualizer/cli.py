@@ -21,6 +21,8 @@ from visualizer.logs import log_to_stderr
 from visualizer.network import DEFAULT_LISTEN
 from visualizer.paths import check_output_path
 from visualizer.record.recover import mention_leftovers
+from visualizer.render.calibrate import add_calibrate
+from visualizer.render.calibrate import calibrate as _calibrate
 from visualizer.signals import stop_like_ctrl_c
 
 
@@ -183,8 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_answer_flags(snap)
 
     recover = _command(sub, "recover", _recover, "make recordings cut short by a crash playable")
-    recover.add_argument("folder", nargs="?", type=Path, default=Path("."),
-                         help="where to look (default: here)")
+    recover.add_argument("folder", nargs="?", type=Path, default=Path("."), help="default: here")
 
     inspect = _command(sub, "inspect", _inspect, "print what the model is made of (no rendering)")
     inspect.add_argument("--model", default="", help="a model folder, .gguf or HF cache name")
@@ -222,6 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="the model in a `neuroweb serve` child process, the kiosk its client")
 
     add_film(sub, _command, _film, _add_answer_flags, _size, settings_from)
+    add_calibrate(sub, _command, _calibrate, _size)
     bench = _command(sub, "bench", _bench, "measure speed and memory, print JSON")
     bench.add_argument("--json", action="store_true", help="print only the JSON object")
     bench.add_argument("--tokens", type=int, default=64, help="tokens per measurement")

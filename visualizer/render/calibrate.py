@@ -16,11 +16,14 @@ import argparse
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from visualizer.config import Settings, VenueSettings
 from visualizer.errors import UserError
 from visualizer.paths import check_output_path
-from visualizer.render.layers.room import Room
+
+if TYPE_CHECKING:  # the GL layers are imported when it is drawn, not when the command line starts
+    from visualizer.render.layers.room import Room
 
 STEPS = 51  # 0, 2, …, 100 % of the signal
 BARS = ((1, 1, 1), (1, 1, 0), (0, 1, 1), (0, 1, 0), (1, 0, 1), (1, 0, 0), (0, 0, 1))
@@ -100,7 +103,7 @@ class Slate:
         self.shaders = ShaderLibrary(ctx)
         self.painter = Painter(self.shaders)
 
-    def smallest(self, room: Room) -> int:
+    def smallest(self, room: "Room") -> int:
         """The venue's smallest type, in pixels: a size whose tallest glyph (a bar, "|",
         from its ascender to its descender) is at least the room's floor."""
         import numpy as np
@@ -116,6 +119,8 @@ class Slate:
         return size
 
     def draw(self, fbo, size: tuple[int, int]) -> None:
+        from visualizer.render.layers.room import Room
+
         w, h = size
         room, p = Room.of(size, self.venue), self.painter
         fbo.use()
