@@ -1,12 +1,14 @@
 #version 330
 // The animated backdrop: a slow, dark nebula that stirs with the model's uncertainty (entropy)
-// and brightens briefly on each new token (pulse).
+// and brightens briefly on each new token (pulse). Dithered as it is written into the glow
+// layer's 8 bits: its vignette is a dark gradient of a few levels (lib/dither.glsl).
 #ifdef VERTEX_SHADER
 #include "lib/fullscreen.glsl"
 #endif
 
 #ifdef FRAGMENT_SHADER
 #include "lib/noise.glsl"
+#include "lib/dither.glsl"
 in vec2 v_uv;
 out vec4 f_colour;
 uniform float u_time;
@@ -25,6 +27,6 @@ void main() {
     float glow = smoothstep(0.35, 0.95, n) * 0.12 + smoothstep(0.55, 1.0, m) * 0.06;
     float vignette = 1.0 - 0.55 * dot(p, p);
     vec3 colour = u_background + u_cold * glow + u_warm * m * 0.025 * (1.0 + 2.0 * u_pulse);
-    f_colour = vec4(colour * vignette, 1.0);
+    f_colour = vec4(dithered(colour * vignette), 1.0);
 }
 #endif

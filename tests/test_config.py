@@ -41,6 +41,8 @@ def test_overrides_win_over_the_preset():
     ("[look]\nnodes_per_layer = 0\n", "look.nodes_per_layer must be"),
     ("[window]\nmin_scale = 0.9\nmax_scale = 0.5\n", "window.min_scale must be"),
     ('[record]\nspeed = "warp"\n', "record.speed must be"),
+    ('[record]\npix_fmt = "yuv444p"\n',
+     'record.pix_fmt must be one of "yuv420p" | "yuv420p10le", got \'yuv444p\''),
     ("[record]\nfps = 0\n", "record.fps must be"),
     ('[sound]\nvolume = 2.0\n', "sound.volume must be"),
     ('[look]\nscene = "tower"\n', "look.scene must be"),

@@ -174,6 +174,8 @@ class RecordSettings(_Settings):
     speed: Literal[X264_SPEEDS] = "ultrafast"  # x264 preset: measured on a 720p30 render in
     # parts against superfast and veryfast: 1.12x and 1.29x the frames a second, PSNR 48.4
     # against 45.4 and 43.0 dB at crf 20, files 1.33x and 2.2x as large (docs/performance.md)
+    pix_fmt: Literal["yuv420p", "yuv420p10le"] = "yuv420p"  # H.264's samples: 8 bits, or 10
+    # (High 10: dark gradients without bands, for editors and players that decode it)
     demo_frames: _range(1, 1 << 24, kind=int) = 360  # length of the clip rendered when no
     #                                                  display is available
     demo_prompt: Annotated[str, Meta(min_length=1, max_length=65536)] = (

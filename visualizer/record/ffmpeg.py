@@ -79,8 +79,9 @@ _DEFAULTS = RecordSettings()  # the one default of each option, as the preset's
 
 
 class Recorder:
-    """Encodes bottom-up RGBA frames to an H.264 (yuv420p) mp4 through the ffmpeg binary, with
-    an AAC soundtrack when `audio_rate` is given (stereo float samples through `write_audio`).
+    """Encodes bottom-up RGBA frames to an H.264 mp4 (`pix_fmt`: yuv420p, or yuv420p10le for
+    High 10) through the ffmpeg binary, with an AAC soundtrack when `audio_rate` is given
+    (stereo float samples through `write_audio`).
     `alpha`: the frames' alpha kept, in ProRes 4444 for a .mov `path`, else in a folder of
     PNGs at `path` (see the module's docstring).
 
@@ -91,7 +92,7 @@ class Recorder:
 
     def __init__(self, path: Path, size: tuple[int, int], fps: int,
                  crf: int = _DEFAULTS.crf, speed: str = _DEFAULTS.speed,
-                 queue_frames: int = 8,
+                 queue_frames: int = 8, pix_fmt: str = _DEFAULTS.pix_fmt,
                  audio_rate: int | None = None, alpha: bool = False) -> None:  # fmt: skip
         path = check_output(Path(path), alpha)
         self.kind = ("mov" if path.suffix.lower() == ".mov" else "png") if alpha else "mp4"
@@ -100,6 +101,7 @@ class Recorder:
         self.fps = fps
         self.crf = crf
         self.speed = speed
+        self.pix_fmt = pix_fmt
         self.failed: str | None = None
         self.frames_written = 0
         self._partial = path.with_name(f".{path.name}.partial" + (self.kind != "png") * ".mkv")
@@ -160,7 +162,7 @@ class Recorder:
         w, h = self.size
         crop = "" if w % 2 == 0 and h % 2 == 0 else ",crop=trunc(iw/2)*2:trunc(ih/2)*2:0:0"
         return ["-vf", "vflip" + crop, "-c:v", "libx264", "-preset", self.speed,
-                "-crf", str(self.crf), "-pix_fmt", "yuv420p", *matroska]  # fmt: skip
+                "-crf", str(self.crf), "-pix_fmt", self.pix_fmt, *matroska]  # fmt: skip
 
     def write_audio(self, samples: np.ndarray) -> None:
         """Append stereo samples ([n, 2] floats in -1..1) to the soundtrack. The WAV header is

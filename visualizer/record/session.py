@@ -45,7 +45,8 @@ class RecordingSession:
         self._synth = synth
         rate = synth.rate if synth is not None else None
         self._recorder = Recorder(
-            path, size, settings.fps, settings.crf, settings.speed, audio_rate=rate, alpha=alpha
+            path, size, settings.fps, settings.crf, settings.speed, audio_rate=rate, alpha=alpha,
+            pix_fmt=settings.pix_fmt,
         )
         self._recorder.start()
         self._grabber = FrameGrabber(ctx, size)

@@ -15,6 +15,7 @@ import pygame
 
 from visualizer.config import LookSettings, VenueSettings, rgb
 from visualizer.features import SceneState
+from visualizer.gl import dither
 from visualizer.gl.context import window_texture
 from visualizer.gl.shaders import LiveVertexArray, ShaderLibrary
 from visualizer.render.camera import Camera
@@ -62,6 +63,7 @@ class Renderer:
         self._outgoing: moderngl.Framebuffer | None = None  # an outgoing look's frame, built
         self._crossfade: LiveVertexArray | None = None     # at the first soft cut into this
         self._drawn: LayerInput | None = None  # the last frame drawn (for `operator`)
+        self.dither = dither.dither_texture(ctx)  # bound at dither.UNIT while drawing
 
     def draw(
         self,
@@ -89,6 +91,7 @@ class Renderer:
         picture before the flash limiter; without it, the audience's picture (`operator` may
         draw the chrome over it later, once a recording has taken it)."""
         self.painter.next_frame()
+        self.dither.use(dither.UNIT)
         frame = LayerInput(size, scene, overlay, camera, time, scale, detail, self.look.history)
         self._drawn = frame
         mix = overlay.scene_mix if overlay.architecture is not None else 0.0
@@ -195,6 +198,7 @@ class Renderer:
             self._release_outgoing()
         if self._crossfade is not None:
             self._crossfade.release()
+        self.dither.release()
         self.shaders.release()
 
 

@@ -4,6 +4,7 @@ much as all the 3D layers together)."""
 
 import moderngl
 
+from visualizer.gl import dither
 from visualizer.render.layers import set_palette
 from visualizer.render.layers.layer import Kit, Layer, LayerInput
 
@@ -23,6 +24,7 @@ class Background(Layer):
         p.set("u_aspect", frame.aspect)
         p.set("u_entropy", frame.scene.entropy)
         p.set("u_pulse", frame.scene.pulse)
+        p.set("u_dither", dither.UNIT)  # the renderer's blue noise (gl/dither.py)
         set_palette(p, self.look)
         self.vao.render(moderngl.TRIANGLES, vertices=3)
 

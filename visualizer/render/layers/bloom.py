@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 import moderngl
 
+from visualizer.gl import dither
 from visualizer.gl.context import is_software, window_texture
 from visualizer.gl.shaders import ShaderLibrary
 from visualizer.render.passes import PassTimes
@@ -163,7 +164,9 @@ class Bloom:
 
 
 def _finish_uniforms(program, band: tuple[float, float]) -> None:
-    """shaders/lib/finish.glsl's uniforms: the exposure, and the answer band's top and shade."""
+    """shaders/lib/finish.glsl's uniforms: the exposure, the answer band's top and shade, and
+    the dither's unit (the renderer binds its texture there)."""
+    program.set("u_dither", dither.UNIT)
     program.set("u_exposure", EXPOSURE)
     program.set("u_band_top", band[0])
     program.set("u_band_shade", band[1])
