@@ -17,11 +17,12 @@ from visualizer.frame import Ghost
 from visualizer.render.layers.layer import Overlay
 
 L, D, D_FF, H = 30, 36, 64, 9  # SmolLM2's depth and heads (9 query heads, 3 K/V)
+NAME = "a synthetic SmolLM2 stand-in"  # width 36, not 576: no picture may claim SmolLM2's
 WORDS = (" A lighthouse keeper climbs the tower at dusk, trims the wick, winds the clockwork "
          "that turns the lens and watches the sea for ships in trouble until dawn").split(" ")
 PROMPT = "In three sentences, what does a lighthouse keeper do at night?"
 HUD = ("59.8 fps   frame 14.2 ms   p99 21.0 ms", "31.2 tok/s   dropped 0",
-       "model SmolLM2-135M-Instruct   30 layers", "render scale 1.00 of 1920×1080   detail 1.0",
+       f"model {NAME}   30 layers", "render scale 1.00 of 1920×1080   detail 1.0",
        "next prompt: temperature 0.7   panel draws 9",
        "passes, ms: web: 3D 4.1   web: text 1.2   chrome 0.4")  # fmt: skip
 STATES = ("answer", "typing", "hud", "notices", "intervened", "all")
@@ -30,7 +31,7 @@ STATES = ("answer", "typing", "hud", "notices", "intervened", "all")
 @cache
 def architecture() -> Architecture:
     """SmolLM2's anatomy (30 blocks, 9 heads sharing 3 K/V heads, RMSNorm, SwiGLU, RoPE) read
-    from a tiny random model of it, in-process."""
+    from a tiny random model of it, in-process: named as the stand-in it is (NAME)."""
     import torch
     import transformers
 
@@ -42,7 +43,7 @@ def architecture() -> Architecture:
         num_attention_heads=H, num_key_value_heads=3, max_position_embeddings=64,
         tie_word_embeddings=True, rope_theta=100000.0)  # fmt: skip
     model = transformers.LlamaForCausalLM(config).eval()
-    return inspect_model(model, name="SmolLM2-135M-Instruct")[0]
+    return inspect_model(model, name=NAME)[0]
 
 
 def _frame(index: int, rng: np.random.Generator, intervened: bool):
@@ -85,7 +86,7 @@ def overlay(state: str, scene_mix: float) -> Overlay:
     recording at once)."""
     every = state == "all"
     return Overlay(
-        "generating", "", 1.0, "SmolLM2-135M-Instruct", L, PROMPT,
+        "generating", "", 1.0, NAME, L, PROMPT,
         typing="What is a lighthouse lens made of" if state == "typing" or every else None,
         paused=False, recording="neuroweb-1.mp4" if every else None,
         hud=HUD if state == "hud" or every else (),

@@ -6,8 +6,10 @@ over the heatmaps each block's lens word and what an intervention changed. How a
 a struck-out part looks is `Marks` (architecture_marks.py); the heads' heatmaps are
 `Heatmaps` (heatmaps.py, shaders/heatmap.glsl). Words are set through words.py, in the room's
 sizes (room.py): the title, the facts, the caption, the candidates and the up-close block's
-name carry the meaning and are never under the venue's smallest type; every other label is a
-detail for a close look, left out where it would be smaller.
+name carry the meaning and are never under the venue's smallest type; so do the panels' labels
+(shortened where the full one does not fit, labels.py: a box drawn says what it is), the newest
+tokens and the up-close block's steps. Every other label is a detail for a close look, left out
+where it would be smaller.
 """
 
 import numpy as np
@@ -15,12 +17,13 @@ import numpy as np
 from visualizer.anatomy import COLUMNS, ROWS, Anatomy
 from visualizer.features import SceneState, percent
 from visualizer.render.diagram import Box, Diagram, facts_line, layout, side_slot, up_close
+from visualizer.render.labels import labels
 from visualizer.render.layers.architecture_marks import Marks, meter_bar
 from visualizer.render.layers.chrome import side_height
 from visualizer.render.layers.heatmaps import Heatmaps
 from visualizer.render.layers.layer import Kit, LayerInput, Overlay
 from visualizer.render.layers.panels import RED
-from visualizer.render.layers.room import Room
+from visualizer.render.layers.room import Room, legible
 from visualizer.render.layers.words import (
     before_number,
     fitted,
@@ -148,23 +151,25 @@ class ArchitectureView(Marks):
             x += fonts.width(text, large)
 
     def _input(self, d: Diagram, scene: SceneState, focus: int, alpha: float) -> None:
-        u, size = d.unit, self.room.detail(0.017)
-        tokens, embedding, positions = d.region("tokens"), d.region("embedding"), d.region(
-            "positions")  # fmt: skip
-        self._panel(tokens, alpha)
-        recent = [t for t in list(scene.tokens)[-6:]] if size else []
-        y = tokens.y + tokens.h - 2.2 * u
-        for n, token in enumerate(reversed(recent)):
-            colour = self.accent if n == 0 else self.dim
-            self.painter.text(token_label(token.text), tokens.x + 0.8 * u, y, size,
-                              self._fade(colour, alpha), bold=n == 0)  # fmt: skip
-            y -= 2.1 * u
+        """The newest tokens, as many as the venue's type fits, and the two panels above them,
+        each with the most of its label that fits (labels.py)."""
+        u, size, fonts = d.unit, self.room.type(0.017), self.painter.fonts
+        tokens = d.region("tokens")
+        ground = self._panel(tokens, alpha)
+        dim = (*legible(self.dim[:3], ground, self._text_ratio, self.floor), 1.0)  # on its fill
+        step, y = max(2.1 * u, 1.2 * size), tokens.y + tokens.h - max(2.2 * u, 1.25 * size)
+        shown = min(6, 1 + int((y - tokens.y - 0.2 * u) // step))
+        for n, token in enumerate(reversed(list(scene.tokens)[-shown:])):
+            colour, text = self.accent if n == 0 else dim, token_label(token.text)
+            text = fitted(fonts, text, "", tokens.w - 1.6 * u, size, n == 0)
+            self.painter.text(text, tokens.x + 0.8 * u, y, size, self._fade(colour, alpha),
+                              bold=n == 0)  # fmt: skip
+            y -= step
         self._label(Box("", tokens.x, tokens.y - 3.5 * u, tokens.w, 3 * u), "tokens in  ↑",
                     size, alpha, self.dim)  # fmt: skip
-        self._panel(embedding, alpha, 0.3)
-        self._label(embedding, embedding.label, size, alpha)
-        self._panel(positions, alpha, 0.15)
-        self._label(positions, positions.label, size, alpha)
+        for kind, glow in (("embedding", 0.3), ("positions", 0.15)):
+            box = d.region(kind)
+            self._named(box, labels(d.arch, box), size, alpha, glow)
         self._legend(d.region("legend"), self.room.detail(0.0145), alpha,
                      legend(scene.anatomy.norms))  # fmt: skip
 
@@ -214,8 +219,7 @@ class ArchitectureView(Marks):
         u, size, room = d.unit, self.room.type(0.017), self.room
         for kind in ("final_norm", "unembedding"):
             box = d.region(kind)
-            self._panel(box, alpha, 0.3)
-            self._label(box, box.label, room.detail(0.017), alpha)
+            self._named(box, labels(d.arch, box), size, alpha, 0.3)
         softmax = d.region("softmax")
         if room.detail(0.017):
             self.painter.text(softmax.label, softmax.x, softmax.y, size,
@@ -266,7 +270,7 @@ class ArchitectureView(Marks):
         if size >= room.least:
             self.painter.text(numbers, region.x, region.y + 3.2 * u, size,
                               self._fade(self.dim, alpha))  # fmt: skip
-        size = room.detail(0.016)
+        size = room.type(0.016)  # the steps' names, in a hall too; its notes a close look's
         lines = up_close(d.arch, focus)
         slot = side_slot(d.arch, d.size)
         taken = side_height(room, o, fonts, slot.w)  # the chrome's, at the column's foot

@@ -96,6 +96,19 @@ class Marks(Layer):
                               anchor=anchor)  # fmt: skip
             y += step
 
+    def _named(self, box: Box, labels: tuple[str, ...], size: int, alpha: float, glow: float
+               ) -> None:  # fmt: skip
+        """A panel with the first of `labels` (most said first) that fits in it at `size`;
+        left out where none fits: a box drawn says what it is."""
+        fonts, room = self.painter.fonts, box.w - 0.6 * size
+        for text in labels:
+            lines = wrap(text, fonts, size, room)
+            if (len(lines) * size * 1.25 <= box.h - 0.1 * size
+                    and max(fonts.width(line, size) for line in lines) <= room):  # fmt: skip
+                self._panel(box, alpha, glow)
+                self._label(box, text, size, alpha)
+                return
+
     def _panel(self, box: Box, alpha: float, glow: float = 0.0) -> RGB:
         """A box: a dark fill and a light frame, both brighter with `glow` (0..1); returns
         the fill as drawn over the background (the ground of what is drawn in the box)."""
@@ -147,7 +160,8 @@ class Marks(Layer):
               ground: RGB | None = None) -> None:  # fmt: skip
         """A step of a block on `ground` (the background by default): a light outline, its
         fill lit warm with `heat`; `top`: its label at the top (experts' cells fill the rest);
-        no label without a size, or where the chip is too small for the room's least type."""
+        no label without a size, or where the chip is too small (or too narrow) for the room's
+        least type."""
         warm, cold = self.colours["warm"], self.colours["cold"]
         ground, heat = ground or self.colours["background"], step(heat)
         colour = tuple(w * heat + c * (1 - heat) for w, c in zip(warm, cold, strict=True))
@@ -158,7 +172,7 @@ class Marks(Layer):
         if size is None:
             return
         size = min(size, round(box.h * (0.4 if top else 0.75)))
-        if size < self.room.least:
+        if size < self.room.least or self.painter.fonts.width(box.label, size) > box.w:
             return
         y = box.y + 0.05 * box.h if top else box.y + (box.h - size * 1.2) / 2
         self.painter.text(box.label, box.x + box.w / 2, y, size, (*ink, alpha), anchor="center")
