@@ -10,7 +10,7 @@ import numpy as np
 from visualizer.config import load_settings
 from visualizer.features import SceneState
 from visualizer.gl.context import HeadlessTarget
-from visualizer.gl.dither import blue_noise
+from visualizer.gl.dither import blue_noise, levels, read_tile
 from visualizer.record.session import RecordingSession
 from visualizer.render.camera import Camera
 from visualizer.render.layers.layer import Overlay
@@ -26,12 +26,13 @@ OVERLAY = Overlay("ready", "", 1.0, "m", 6, "", None, False, None, (), (), (), i
 def test_the_tile_is_blue_noise():
     """Every threshold once (a ramp's levels each get their share of pixels), and almost no
     power at low frequencies, where white noise has its share: the grain is finer than a
-    few pixels."""
+    few pixels. The renderer's copy (shaders/lib/blue_noise.pgm) is this tile's levels."""
     tile = blue_noise()
     assert tile.shape == (64, 64)
     ranks = np.sort(tile.ravel() * tile.size - 0.5)
     assert np.allclose(ranks, np.arange(tile.size), atol=1e-3)
     assert np.array_equal(tile, blue_noise.__wrapped__())  # made afresh: the same tile
+    assert np.array_equal(read_tile(), levels(tile))  # and the one shipped is that tile
 
     def low_share(a: np.ndarray) -> float:
         power = np.abs(np.fft.fft2(a - a.mean())) ** 2

@@ -1,6 +1,7 @@
 // The dither of a value about to be written into 8 bits: ± half a level of blue noise (a
-// 64 x 64 tile from visualizer/gl/dither.py, bound to unit 7 for the whole frame), so a dark
-// gradient is drawn as the gradient, not as bands. Mean-preserving, and 0 and 1 stay exact.
+// 64 x 64 tile, blue_noise.pgm, made by visualizer/gl/dither.py and bound to unit 7 for the
+// frame), so a dark gradient is drawn as the gradient, not as bands. Mean-preserving, and 0
+// and 1 stay exact.
 uniform sampler2D u_dither;
 
 vec3 dithered(vec3 c) {

@@ -4,18 +4,24 @@ vignette: about ten levels of blue across half the frame) is drawn as flat bands
 pixels wide, and H.264 keeps the bands.
 
 The noise is blue (void-and-cluster, Ulichney 1993): no low frequencies, so at ±0.5 of a level
-it reads as the gradient, not as grain. It is made here once, with a fixed seed, the same in
-every process (renders are compared frame by frame), and held still on the screen: a pattern
-that does not move costs H.264 nothing after the first frame.
+it reads as the gradient, not as grain. `blue_noise` makes it with a fixed seed (0.2 s); what
+the renderer loads is its 8-bit levels as made once, shaders/lib/blue_noise.pgm (a test makes
+it again and compares), so no process pays for it at start-up. It is held still on the screen:
+the same frame is the same bytes (renders are compared frame by frame), and a pattern that does
+not move costs H.264 nothing after the first frame.
 """
 
 from functools import cache
+from pathlib import Path
 
 import moderngl
 import numpy as np
 
+from visualizer.gl.shaders import SHADER_DIR
+
 SIZE = 64  # the tile's side: the pattern repeats every 64 pixels
 UNIT = 7  # the texture unit it stays bound to; the passes use units 0-2
+TILE = SHADER_DIR / "lib" / "blue_noise.pgm"  # levels(blue_noise()), a binary PGM
 
 
 @cache
@@ -65,10 +71,32 @@ def blue_noise(size: int = SIZE, sigma: float = 1.5, seed: int = 34) -> np.ndarr
     return ((rank + 0.5) / n).astype(np.float32).reshape(size, size)
 
 
+def levels(tile: np.ndarray) -> np.ndarray:
+    """The tile in 8 bits: 256 levels of 16 pixels each (the shader centres them)."""
+    return np.floor(tile * 256).astype(np.uint8)
+
+
+def write_tile(path: Path = TILE) -> None:
+    """Make the tile and write its levels as a binary PGM (`python -m visualizer.gl.dither`)."""
+    path.write_bytes(f"P5\n{SIZE} {SIZE}\n255\n".encode() + levels(blue_noise()).tobytes())
+
+
+def read_tile(path: Path = TILE) -> np.ndarray:
+    """The [SIZE, SIZE] uint8 levels written by write_tile."""
+    data = path.read_bytes()
+    header = f"P5\n{SIZE} {SIZE}\n255\n".encode()
+    if not data.startswith(header) or len(data) != len(header) + SIZE * SIZE:
+        raise ValueError(f"{path}: not the {SIZE}x{SIZE} 8-bit PGM that write_tile makes")
+    return np.frombuffer(data, np.uint8, offset=len(header)).reshape(SIZE, SIZE)
+
+
 def dither_texture(ctx: moderngl.Context) -> moderngl.Texture:
-    """The tile in 8 bits (256 levels of 16 pixels each; the shader centres them), read with
-    texelFetch (no filtering): a byte a read is cheaper than a float on a CPU renderer."""
-    levels = np.floor(blue_noise() * 256).astype(np.uint8)
-    texture = ctx.texture((SIZE, SIZE), 1, levels.tobytes())
+    """The tile's levels as a one-byte texture, read with texelFetch (no filtering): a byte a
+    read is cheaper than a float on a CPU renderer."""
+    texture = ctx.texture((SIZE, SIZE), 1, read_tile().tobytes())
     texture.filter = (moderngl.NEAREST, moderngl.NEAREST)
     return texture
+
+
+if __name__ == "__main__":
+    write_tile()
