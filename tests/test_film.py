@@ -14,7 +14,7 @@ from tests.test_cli import _assert_user_error, neuroweb
 from visualizer.config import load_settings
 from visualizer.film.events import Event, check_event, find_events
 from visualizer.film.grammar import TICKS, Plan, Step, plan_film
-from visualizer.film.soundtrack import TARGET_LUFS, beat, measured
+from visualizer.film.soundtrack import PEAK, TARGET_LUFS, beat, loudness, measured, normalised
 from visualizer.film.timeline import read_cuts
 from visualizer.safety.flashes import analyse_video
 from visualizer.sound.synth import RATE
@@ -112,6 +112,18 @@ def test_the_beat_is_heard_to_the_last_frame(fps, bpm):
     assert len(beats) == int(bpm)  # a minute of beats
     for f in beats:
         assert out[bounds[f] : bounds[f] + RATE // 50].max() > 0.04, f"no beat at frame {f}"
+
+
+def test_a_mix_already_at_its_loudness_has_its_peaks_eased():
+    """The cut's hit on a kick went over full scale (1.44) in a mix already at -16 LUFS, and
+    was left so: clipped in the film's sound (+0.6 dBFS after AAC)."""
+    rng = np.random.default_rng(0)
+    mix = (0.1 * rng.standard_normal((3 * RATE, 2))).astype(np.float32)
+    mix *= np.float32(10 ** ((TARGET_LUFS - loudness(mix)) / 20))
+    mix[RATE :: RATE // 4] = 1.44
+    assert abs(loudness(mix) - TARGET_LUFS) < 0.2
+    out, lufs = normalised(mix)
+    assert np.abs(out).max() <= PEAK and abs(lufs - TARGET_LUFS) < 0.2
 
 
 def test_at_least_20_cuts_a_minute(films):

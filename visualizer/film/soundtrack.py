@@ -99,8 +99,9 @@ def measured(path: Path) -> float:
 def normalised(samples: np.ndarray) -> tuple[np.ndarray, float]:
     """The mix at TARGET_LUFS (its peaks eased under PEAK), and its measured loudness."""
     level = loudness(samples)
-    for _ in range(3):
-        if not np.isfinite(level) or abs(level - TARGET_LUFS) < 0.2:
+    for _ in range(3):  # a mix already at its loudness has its peaks eased all the same
+        if not np.isfinite(level) or (abs(level - TARGET_LUFS) < 0.2
+                                      and np.abs(samples).max() <= PEAK):  # fmt: skip
             break
         samples = _under_peak(samples * np.float32(10 ** ((TARGET_LUFS - level) / 20)))
         level = loudness(samples)
