@@ -421,6 +421,7 @@ def test_a_kiosk_refused_by_its_server_backs_off_and_says_so_once(tiny_llama_dir
     assert len(said) == 1 and "refused the token" in text, text
 
 
+@pytest.mark.alone  # half a second must hold a token of the tiny model
 def test_no_answer_runs_past_the_server_s_time_limit(tiny_llama_dir, tmp_path):
     preset = tmp_path / "serve.toml"
     preset.write_text("[serve]\nmax_answer_s = 0.5\n")
