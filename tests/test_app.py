@@ -420,6 +420,28 @@ def test_a_live_recording_is_as_long_as_the_wall_time_through_a_stall(tiny_llama
     assert abs(seconds - wall) < 0.25, (seconds, wall)
 
 
+def test_a_headless_video_starts_with_the_answer_and_never_outruns_the_model(app):
+    """A video drawn offscreen on a fixed step: its first frame waits for the model's first
+    frames (none are spent on the loading screen), and while the model answers, the video's
+    time never runs ahead of the wall time, so its tokens come at the model's own pace."""
+    import time
+
+    step = app.clock.step
+    app.execute(Command("generate", "Count to ten"))
+    app.frame()
+    assert app.scene.tokens_seen > 0  # the prompt's frames, in the first frame
+    video, wall = app.paced_from  # the video's time and the wall time as they came
+    ahead, answering = [], 0
+    for _ in range(MAX_FRAMES):
+        if app.intake.idle:
+            break
+        app.frame()
+        answering += 1
+        ahead.append((app.clock.now - video) - (time.perf_counter() - wall))
+    assert app.intake.idle and answering > 3, answering  # the test saw an answer in progress
+    assert max(ahead) <= step, max(ahead)  # each frame waits until it is not ahead
+
+
 def test_the_hud_times_each_pass_of_a_frame_it_samples(app):
     """With H on, one frame in PASS_SAMPLE is timed pass by pass: the passes that frame ran are
     named with positive times, the HUD shows them, and frames not sampled feed the governor."""

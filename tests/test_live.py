@@ -4,6 +4,7 @@ fallback, and one-line refusals of bad arguments."""
 import os
 
 import imageio_ffmpeg
+import numpy as np
 import pygame
 import pytest
 
@@ -37,7 +38,11 @@ def test_headless_recording_of_the_real_model(tmp_path):
     assert frames == 45 and size == (480, 270)
     assert seconds == pytest.approx(45 / 30, abs=0.05)  # record.fps = 30 in the default preset
     sound = _sound(out)
-    assert len(sound) / RATE == pytest.approx(45 / 30, abs=0.03) and abs(sound).max() > 0.01
+    assert len(sound) / RATE == pytest.approx(45 / 30, abs=0.03)
+    # the video starts with the model's first frames, however long it took to load: sound
+    # from its first frames (it spent them on the loading screen, and on a slow machine all 45)
+    heard = np.flatnonzero(abs(sound).max(axis=1) > 0.01)
+    assert heard.size and heard[0] / RATE < 3 / 30
     assert pygame.image.load(shot).get_size() == (480, 270)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["demo.mp4", "last.png"]
 

@@ -31,7 +31,7 @@ from visualizer.cues import Show
 from visualizer.features import SceneState
 from visualizer.frame import Frame
 from visualizer.gl.context import is_software
-from visualizer.handoff import Status
+from visualizer.handoff import Batch, Status
 from visualizer.render import commands
 from visualizer.render.camera import Camera
 from visualizer.render.controls import Command, Controls
@@ -53,6 +53,7 @@ from visualizer.sources.cued import TraceInFront
 CROSSFADE_S = 0.6  # switching scenes
 BLACKOUT_S = 0.5  # the fade to black and back (B, or a clicker's blank-screen key)
 HEADLESS_LOADING_WAIT_S = 0.25
+FIRST_FRAMES_WAIT_S = 600.0  # a headless video's wait for a model that loads (a large one on CPU)
 PASS_SAMPLE = 8  # with the HUD on, one frame in this many is timed pass by pass
 LOADING_FPS = 20  # the frame cap over the loading screen, on a CPU renderer (see frame_cap_now)
 # where the operator's chrome is drawn: "window" on the target only, never in a recording (the
@@ -99,6 +100,8 @@ class App:
         self.looks = Looks(target.ctx, settings, self.passes, self.hud, watch, transparent)
         self.recorder = RecordingController(target, clock, self.hud.notify, alpha=transparent)
         self.frames, self.running = 0, True
+        self.started = time.perf_counter()
+        self.paced_from: tuple[float, float] | None = None  # a video's (clock, wall) at its answer
         self.prompt_shown = ""  # above the answer on screen: its prompt, once it begins
         self.architecture: Architecture | None = None  # the loaded model's, from its source
         self.scene_target = float(SCENES.index(settings.look.scene))  # 0 web, 1 architecture
@@ -191,9 +194,14 @@ class App:
 
     def take_all(self) -> None:
         """What the source has sent enters the scene: every frame, or none while paused."""
-        # a video waits for the model's first frames instead of spinning
-        waiting = self.making_video and self.scene.tokens_seen == 0 and not self.intake.pending
-        batch = self.intake.receive(HEADLESS_LOADING_WAIT_S if waiting else 0.0)
+        self.take(self.intake.receive(0.0))
+        while (wait := self.video_wait()) > 0:  # woken by news: it is asked again
+            self.take(self.intake.receive(wait))
+        for frame in self.intake.arrived():
+            self.show(frame)
+
+    def take(self, batch: Batch) -> None:
+        """What a batch says beside its frames: the model's architecture, or its failure."""
         described = batch.status.architecture
         if described is not None and described is not self.architecture:
             if described != self.architecture:  # a model newly loaded, not a new status
@@ -208,8 +216,29 @@ class App:
             self.hud.failed(batch.failure)
             if self.making_video:
                 self.running = False  # nobody to read it on screen: end the run
-        for frame in self.intake.arrived():
-            self.show(frame)
+
+    def video_wait(self) -> float:
+        """How long a headless video still waits for the model in this frame. Its first frame
+        waits for the model's first frames, up to FIRST_FRAMES_WAIT_S: the video is the
+        answer's, not the loading screen's (a slow start of the model left a short video with
+        no answer in it). Then, while the model answers, each frame waits until the video's
+        time is the wall time since they came: drawn faster than real time, a video outran
+        the model and ended before its answer, how early depending on the machine. So its
+        tokens come at the pace the model made them. (A live recording, on the real clock,
+        waits for nothing: its time is the wall's.)"""
+        if not (self.making_video and self.running and isinstance(self.clock, FixedStepClock)):
+            return 0.0
+        if self.scene.tokens_seen == 0 and not self.intake.pending:
+            loading = self.intake.request > 0 and self.intake.source.alive
+            waited = time.perf_counter() - self.started
+            return HEADLESS_LOADING_WAIT_S if loading and waited < FIRST_FRAMES_WAIT_S else 0.0
+        if self.intake.idle:
+            self.paced_from = None  # the next answer is paced from its own first frames
+            return 0.0
+        if self.paced_from is None:
+            self.paced_from = (self.clock.now, time.perf_counter())
+        video, wall = self.paced_from
+        return max(0.0, (self.clock.now - video) - (time.perf_counter() - wall))
 
     def show(self, frame: Frame) -> None:
         """`frame` enters the scene: it is seen, heard, and recorded from this moment."""
