@@ -20,8 +20,10 @@ class _MallInfo2(ctypes.Structure):
         "fordblks", "keepcost")]  # fmt: skip
 
 
-M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter (malloc.h)
+M_MMAP_THRESHOLD = -3  # glibc's mallopt parameters (malloc.h)
+M_ARENA_MAX = -8
 MMAP_BYTES = 128 * 1024  # blocks this large or larger get their own mmap, freed at once
+ARENAS = 2  # glibc's default is 8 a core: one a thread here (socket, sound, ZeroMQ's I/O ...)
 
 
 @functools.cache
@@ -36,10 +38,14 @@ def _libc() -> ctypes.CDLL | None:
 
 def steady() -> None:
     """Hold the mmap threshold at MMAP_BYTES (setting it turns glibc's raising of it off), so
-    that frames come and go in mmaps of their own and never fragment the heap."""
+    that frames come and go in mmaps of their own and never fragment the heap; and share
+    ARENAS arenas among all threads, so that the free holes of one thread's arena are reused by
+    the others (a served kiosk's heap grew 0.64 MB/h in free space alone over 2 hours, its
+    messages decoded on one thread and freed on another)."""
     libc = _libc()
     if libc is not None:
         libc.mallopt(M_MMAP_THRESHOLD, MMAP_BYTES)
+        libc.mallopt(M_ARENA_MAX, ARENAS)
 
 
 def trim() -> None:
