@@ -24,7 +24,8 @@ from visualizer.tracer import answer
 
 pytestmark = pytest.mark.slow
 PROMPTS = ("What is it like to be a language model?", "Tell me a dream about the sea.")
-FILM = ["--length", "10", "--size", "240x136", "--fps", "15"]
+# drawn by one process: the suite already runs on two workers
+FILM = ["--length", "10", "--size", "240x136", "--fps", "15", "--processes", "1"]
 
 
 @pytest.fixture(scope="module")
