@@ -20,6 +20,11 @@ class RealClock:
         its length is the time it was recording."""
         return self._last - self._start
 
+    @property
+    def wall_now(self) -> float:
+        """Seconds since start on the wall, read now (`wall` is the last frame's moment)."""
+        return time.perf_counter() - self._start
+
     def tick(self) -> float:
         """Advance to now; returns the frame's time step in seconds."""
         t = time.perf_counter()

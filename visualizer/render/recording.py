@@ -72,7 +72,8 @@ class RecordingController:
         if self.session is None:
             return
         session, self.session = self.session, None
-        saved = session.close()
+        realtime = isinstance(self.clock, RealClock)  # the last frame shows until now
+        saved = session.close(self.clock.wall_now if realtime else None)
         because = f" ({reason})" if reason else ""
         if saved is not None:
             if not ending:

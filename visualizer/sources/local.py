@@ -27,7 +27,11 @@ from visualizer.errors import UserError
 from visualizer.handoff import Batch, Failure, Handoff, Status
 from visualizer.interventions import Interventions, interventions_from
 
-_CTX = mp.get_context("spawn")  # never fork a process that may hold GL or torch thread state
+# Model processes are forked from a server process that has imported the model's modules
+# once (5 s of CPU a process, torch and transformers): a kiosk heals, and a window restarts its
+# model, that much sooner. Never forked from this process, which may hold GL or torch threads.
+_CTX = mp.get_context("forkserver")
+_CTX.set_forkserver_preload(["visualizer.model.generate", "visualizer.model.load"])
 PIPE_BYTES = 1 << 20  # the frames' pipe: room for a whole frame (Linux's unprivileged limit)
 
 
