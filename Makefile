@@ -23,9 +23,9 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check visualizer tests
 	$(BIN)/mkdocs build --strict --site-dir site
-	# two workers, a file's tests in one of them (its fixtures made once); then the tests that
-	# judge wall time, by themselves
-	$(BIN)/pytest -q -n 2 --dist loadfile -m "not alone" --durations=25
+	# three workers on two cores (a test often waits), a file's tests in one of them (its
+	# fixtures made once); then the tests that judge wall time, by themselves
+	$(BIN)/pytest -q -n 3 --dist loadfile -m "not alone" --durations=25
 	$(BIN)/pytest -q -m alone --durations=10
 
 bench: $(STAMP)

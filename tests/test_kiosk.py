@@ -189,9 +189,9 @@ def test_a_bad_kiosk_config_stops_it_at_the_start(tmp_path):
 
 @pytest.mark.alone
 def test_a_short_soak_survives_every_injected_fault(tiny_llama_dir):
-    """The CI-sized soak: half a minute, a fault every 6 s (model exception, killed ffmpeg,
+    """The CI-sized soak: 18 s, a fault every 4 s (model exception, killed ffmpeg,
     corrupted preset, in turn); `neuroweb soak` with longer --minutes is the real thing."""
-    result = neuroweb("soak", "--minutes", "0.5", "--inject-faults", "--fault-every", "6",
+    result = neuroweb("soak", "--minutes", "0.3", "--inject-faults", "--fault-every", "4",
                       "--model", str(tiny_llama_dir), timeout=180)  # fmt: skip
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
@@ -211,7 +211,7 @@ def test_a_short_served_soak_survives_poisonous_requests(tiny_llama_dir):
     """`soak --served`: the model in a `neuroweb serve` child, the kiosk its client; the
     model's fault is a request that once ended the server. It serves on, exits 0 when
     stopped, and both processes' memory floors and their slopes are reported."""
-    result = neuroweb("soak", "--minutes", "0.5", "--inject-faults", "--fault-every", "6",
+    result = neuroweb("soak", "--minutes", "0.3", "--inject-faults", "--fault-every", "4",
                       "--served", "--model", str(tiny_llama_dir), timeout=240)  # fmt: skip
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
