@@ -74,8 +74,8 @@ def osc_address(text: str) -> tuple[str, int]:
 
 def checked(args: argparse.Namespace) -> Show | None:
     """The cue list to show, if any, once the flags are known to go together (UserError
-    otherwise, for a bad cue file, or for an OSC port that cannot be listened on: found before
-    the model loads)."""
+    otherwise, for a bad cue file, an OSC port that cannot be listened on, or a file that
+    cannot be written: found before the model loads)."""
     for flag in ("frames", "size", "screenshot"):
         if not args.headless and getattr(args, flag) is not None:
             raise UserError(f"run: --{flag} needs --headless")
@@ -84,4 +84,7 @@ def checked(args: argparse.Namespace) -> Show | None:
             raise UserError(f"run: --{flag} needs the window (not --headless or --terminal)")
     if args.osc is not None:
         udp_socket(*args.osc, "--osc").close()  # the window listens there once it is open
+    for path in (args.record, args.screenshot):  # said at once, not after the model loaded
+        if path is not None:
+            check_output(path)
     return None if args.cues is None else load_cues(args.cues)
