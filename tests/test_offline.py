@@ -334,3 +334,35 @@ def test_a_render_in_parts_is_the_render_of_one_process(trace_file, tmp_path):
     assert len(set(_framemd5(three))) > expected // 2  # it moves
     assert _framemd5(one, "a") == _framemd5(three, "a")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["one.mp4", "three.mp4"]
+
+
+def test_a_render_of_a_saved_run_asks_its_frames_once_a_frame(trace_file, monkeypatch):
+    """A saved run's frames are at hand on the video's own timeline: the render never waits
+    on it as a headless video waits on a model (a render that did spun in the drain until the
+    wall clock caught up with its frames, hundreds of times a frame, and two processes drew it no
+    sooner than one)."""
+    from visualizer.clock import FixedStepClock
+    from visualizer.config import load_settings
+    from visualizer.gl.context import HeadlessTarget
+    from visualizer.render.app import App
+    from visualizer.render.intake import Intake
+    from visualizer.render.offline import Run, paced
+
+    _, frames = trace_file
+    asked = []
+    receive = Intake.receive
+    monkeypatch.setattr(Intake, "receive", lambda self, wait: asked.append(wait) or receive(
+        self, wait))  # fmt: skip
+    clock = FixedStepClock(30)
+    times, total = paced(frames, 30, 4.0)
+    target = HeadlessTarget((160, 90))
+    try:
+        app = App(load_settings("default"), target, Run(frames, "tiny", "Hello there", None)
+                  .player(clock, times), clock, adaptive=False, chrome="none")  # fmt: skip
+        for _ in range(total):
+            app.frame()
+        app.release()
+    finally:
+        target.close()
+    assert app.tokens_seen == len(frames)
+    assert len(asked) == total and not any(asked)

@@ -224,12 +224,14 @@ class App:
         no answer in it). Then, while the model answers, each frame waits until the video's
         time is the wall time since they came: drawn faster than real time, a video outran
         the model and ended before its answer, how early depending on the machine. So its
-        tokens come at the pace the model made them. (A live recording, on the real clock,
-        waits for nothing: its time is the wall's.)"""
-        if not (self.making_video and self.running and isinstance(self.clock, FixedStepClock)):
+        tokens come at the pace the model made them. A live recording, on the real clock,
+        waits for nothing: its time is the wall's; nor does a render of a saved run, which
+        was asked for nothing (its frames are at hand, on the video's own timeline)."""
+        fixed_step = isinstance(self.clock, FixedStepClock)
+        if not (self.making_video and self.running and fixed_step and self.intake.request):
             return 0.0
         if self.scene.tokens_seen == 0 and not self.intake.pending:
-            loading = self.intake.request > 0 and self.intake.source.alive
+            loading = self.intake.source.alive
             waited = time.perf_counter() - self.started
             return HEADLESS_LOADING_WAIT_S if loading and waited < FIRST_FRAMES_WAIT_S else 0.0
         if self.intake.idle:
