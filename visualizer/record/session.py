@@ -121,14 +121,16 @@ class RecordingSession:
 
     def close(self, now: float | None = None) -> Path | None:
         """Write the frames still in the grabber's ring, finalise the file; its path, or None.
-        `now`: a live recording's moment of stopping, up to which its last frame stays on
-        screen (a slow last frame, 0.24 s after a stall, was otherwise cut from the video)."""
+        `now`: the moment of stopping (by default the last frame's), up to which a live
+        recording's last frame stays on screen (a slow last frame, 0.24 s after a stall, was
+        otherwise cut from the video)."""
         if self._recorder.failed is None:
             for frame in self._grabber.flush():
                 self._write(frame, self._times.popleft())
             if self._held is not None:  # the last frame, up to its own moment (at least once)
                 frame, drawn = self._held
-                last = math.floor((max(drawn, now or drawn) - self._start) * self.fps + 1e-6)
+                end = drawn if now is None else max(drawn, now)
+                last = math.floor((end - self._start) * self.fps + 1e-6)
                 self._fill(frame, max(self._queued, last) + 1)
         if self._synth is not None:  # the sound lasts exactly as long as the video
             frames = self._queued + self._elsewhere

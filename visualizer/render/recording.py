@@ -72,8 +72,7 @@ class RecordingController:
         if self.session is None:
             return
         session, self.session = self.session, None
-        realtime = isinstance(self.clock, RealClock)  # the last frame shows until now
-        saved = session.close(self.clock.wall_now if realtime else None)
+        saved = session.close(self.clock.wall_now)  # a live recording's last frame shows until now
         because = f" ({reason})" if reason else ""
         if saved is not None:
             if not ending:
