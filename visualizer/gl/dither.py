@@ -22,6 +22,7 @@ from visualizer.gl.shaders import SHADER_DIR
 SIZE = 64  # the tile's side: the pattern repeats every 64 pixels
 UNIT = 7  # the texture unit it stays bound to; the passes use units 0-2
 TILE = SHADER_DIR / "lib" / "blue_noise.pgm"  # levels(blue_noise()), a binary PGM
+HEADER = f"P5\n{SIZE} {SIZE}\n255\n".encode()  # the PGM's, as write_tile writes it
 
 
 @cache
@@ -78,16 +79,15 @@ def levels(tile: np.ndarray) -> np.ndarray:
 
 def write_tile(path: Path = TILE) -> None:
     """Make the tile and write its levels as a binary PGM (`python -m visualizer.gl.dither`)."""
-    path.write_bytes(f"P5\n{SIZE} {SIZE}\n255\n".encode() + levels(blue_noise()).tobytes())
+    path.write_bytes(HEADER + levels(blue_noise()).tobytes())
 
 
 def read_tile(path: Path = TILE) -> np.ndarray:
     """The [SIZE, SIZE] uint8 levels written by write_tile."""
     data = path.read_bytes()
-    header = f"P5\n{SIZE} {SIZE}\n255\n".encode()
-    if not data.startswith(header) or len(data) != len(header) + SIZE * SIZE:
+    if not data.startswith(HEADER) or len(data) != len(HEADER) + SIZE * SIZE:
         raise ValueError(f"{path}: not the {SIZE}x{SIZE} 8-bit PGM that write_tile makes")
-    return np.frombuffer(data, np.uint8, offset=len(header)).reshape(SIZE, SIZE)
+    return np.frombuffer(data, np.uint8, offset=len(HEADER)).reshape(SIZE, SIZE)
 
 
 def dither_texture(ctx: moderngl.Context) -> moderngl.Texture:
