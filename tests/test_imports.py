@@ -21,9 +21,9 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
                 "visualizer.architecture", "visualizer.interventions", "visualizer.running_norm",
                 "visualizer.progress", "visualizer.config", "visualizer.refusals",
                 "visualizer.logs", "visualizer.heap")),
-    ("data", ("visualizer.measures", "visualizer.anatomy", "visualizer.features",
-              "visualizer.handoff", "visualizer.trace", "visualizer.network", "visualizer.wire",
-              "visualizer.cues")),
+    ("data", ("visualizer.measures", "visualizer.moments", "visualizer.anatomy",
+              "visualizer.features", "visualizer.handoff", "visualizer.trace",
+              "visualizer.network", "visualizer.wire", "visualizer.cues")),
     ("model", ("visualizer.model",)),
     ("sound", ("visualizer.sound",)),
     ("gl", ("visualizer.gl",)),  # context, window-order textures, shader library

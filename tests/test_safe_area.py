@@ -123,7 +123,8 @@ def test_the_smallest_text_reads_from_the_back_of_the_room(preset):
         assert audience >= venue.farthest_viewer / 200 * 720 - 0.5, (scene, sizes)
         assert sizes["hud"] <= Room.of((1280, 720), load_settings().venue).type(0.022)
         labels = _labels(preset, scene)
-        assert (details[scene] in labels) == (preset == "default"), (scene, labels)
+        shown = any(label.startswith(details[scene]) for label in labels)
+        assert shown == (preset == "default"), (scene, labels)
 
 
 def _labels(preset: str, scene: str) -> set[str]:
@@ -144,14 +145,17 @@ def _labels(preset: str, scene: str) -> set[str]:
 
 
 def test_venues_are_presets_data():
-    """The desk by default; a talk at 6 and 1.5 screen heights on a projector; the kiosk a
-    gallery at 4 and 1; a nearest viewer beyond the farthest is refused with its key."""
+    """The desk by default (someone at the mouse); a talk at 6 and 1.5 screen heights on a
+    projector; the kiosk a gallery at 4 and 1; both with a camera that directs itself; a
+    nearest viewer beyond the farthest is refused with its key."""
     venues = {name: load_settings(name).venue for name in ("default", "talk", "kiosk")}
     assert msgspec.structs.asdict(load_settings().venue) == msgspec.structs.asdict(
-        venues["default"]) == {"farthest_viewer": 2.0, "nearest_viewer": 1.0, "projector": False}
+        venues["default"]) == {"farthest_viewer": 2.0, "nearest_viewer": 1.0, "projector": False,
+                               "directed_camera": False}  # fmt: skip
     assert (venues["talk"].farthest_viewer, venues["talk"].nearest_viewer) == (6.0, 1.5)
-    assert venues["talk"].projector
+    assert venues["talk"].projector and venues["talk"].directed_camera
     assert (venues["kiosk"].farthest_viewer, venues["kiosk"].nearest_viewer) == (4.0, 1.0)
+    assert venues["kiosk"].directed_camera
     with pytest.raises(ConfigError, match="venue"):
         load_settings(None, {"venue": {"nearest_viewer": 3.0}})
     with pytest.raises(ConfigError, match="venue.farthest_viewer"):

@@ -260,6 +260,8 @@ class VenueSettings(_Settings):
     farthest_viewer: ScreenHeights = 2.0  # the back row: desk 2, gallery 4, a talk's hall 6
     nearest_viewer: ScreenHeights = 1.0  # the front row: desk 1, gallery 1, a talk 1.5
     projector: bool = False  # shown by a projector (a washed-out black, a lit room)
+    directed_camera: bool = False  # nobody at the mouse: the camera moves in close to what
+    #                                the model does by itself (render/direction.py)
 
     def __post_init__(self) -> None:
         if self.nearest_viewer > self.farthest_viewer:

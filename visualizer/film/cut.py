@@ -85,6 +85,7 @@ class Edit(Run):
     def _begin(self, app: App) -> None:
         s = self._state
         s["cards"] = FilmCards.attach(app.looks.current)
+        app.camera.direction = None  # the edit frames every shot itself
         s["starts"] = [shot.start for shot in self.plan.shots]
         s["saved"] = {}
         needed: dict[int, int] = {}  # a saved frame → the last frame that brings it back

@@ -5,11 +5,10 @@ A frame t carries the model's distribution for the token after it (its candidate
 logit lens), and the token t itself was sampled from frame t-1's distribution. So:
 
 - `answer`: the first generated token of a run (value: how sure the model was of it);
-- `spike`: frame t's entropy jumps SPIKE_JUMP nats or more above frame t-1's, to SPIKE_FLOOR or
-  more (value: the entropy, nats);
-- `flip`: the logit lens's top word changes between two lensed layers late in the tower, at
-  row FLIP_FROM × rows or above, and stays to the output (value: the row where it changed;
-  words: before, after);
+- `spike`: frame t's entropy is a spike after frame t-1's (moments.is_spike; value: the
+  entropy, nats);
+- `flip`: the logit lens's top word changes late in the tower and stays so to the output
+  (moments.lens_flip; value: the row where it changed; words: before, after);
 - `detour`: token t is not the model's first choice at t-1 (value: the probability it had;
   words: taken, the road not taken, and that one's probability in `other`);
 - `near_miss`: frame t's runner-up had NEAR_MISS of the favourite's probability or more
@@ -25,10 +24,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from visualizer.frame import Frame
+from visualizer.moments import is_spike, lens_flip
 
-SPIKE_JUMP = 1.2  # nats above the position before
-SPIKE_FLOOR = 2.5  # nats
-FLIP_FROM = 0.6  # of the rows: a change of mind this late in the tower
 NEAR_MISS = 0.6  # the runner-up's probability ÷ the favourite's
 KINDS = ("answer", "spike", "flip", "detour", "near_miss", "parted", "end")
 
@@ -75,7 +72,7 @@ def find_events(frames: Sequence[Frame], run: int) -> list[Event]:
 def _events_at(frames: Sequence[Frame], t: int, run: int) -> list[Event]:
     f, before = frames[t], frames[t - 1] if t else None
     found = []
-    if before is not None and f.entropy >= SPIKE_FLOOR and f.entropy - before.entropy >= SPIKE_JUMP:
+    if before is not None and is_spike(f.entropy, before.entropy):
         found.append(Event(run, t, "spike", round(f.entropy, 4), (f.text,)))
     flip = lens_flip(f)
     if flip is not None:
@@ -96,23 +93,6 @@ def _events_at(frames: Sequence[Frame], t: int, run: int) -> list[Event]:
         if not parted_before:
             found.append(Event(run, t, "parted", float(ghost.token_id), (f.text, ghost.text)))
     return found
-
-
-def lens_flip(f: Frame) -> tuple[int, str, str] | None:
-    """The lensed row where the lens's top word last changed, if that is late in the tower and
-    the word it changed to is the output's: (row, word below, word there)."""
-    top = f.lens_ids[:, 0]
-    rows = np.flatnonzero(top >= 0)
-    if len(rows) < 3:
-        return None
-    last = top[rows[-1]]
-    changed = [i for i in range(1, len(rows)) if top[rows[i]] != top[rows[i - 1]]]
-    if not changed or any(top[r] != last for r in rows[changed[-1] :]):
-        return None
-    row = int(rows[changed[-1]])
-    if row < FLIP_FROM * rows[-1]:
-        return None
-    return row, f.lens_text[int(rows[changed[-1] - 1])], f.lens_text[row]
 
 
 def check_event(frames: Sequence[Frame], event: Event) -> bool:

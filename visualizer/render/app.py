@@ -83,7 +83,7 @@ class App:
         self.settings, self.target, self.source, self.clock = settings, target, source, clock
         self.speakers, self.silent_because = speakers, silent_because
         self.scene = SceneState(settings.look)
-        self.camera = Camera(settings.look.drift_deg_s)
+        self.camera = Camera(settings.look.drift_deg_s, settings.venue.directed_camera)
         self.glitch = Glitch(settings.look.glitch)
         w = settings.window
         software = is_software(target.ctx) and isinstance(clock, RealClock)
@@ -247,6 +247,7 @@ class App:
         if self.scene.begins_answer(frame):
             self.prompt_shown = self.intake.prompt
         self.scene.ingest(frame)
+        self.camera.see(frame)
         if self.speakers is not None:
             self.speakers.cue(frame)
         self.recorder.hear(frame)

@@ -1,12 +1,22 @@
-"""An orbit camera: slow drift when idle, mouse drag orbits, the wheel zooms."""
+"""An orbit camera: slow drift when idle, mouse drag orbits, the wheel zooms; with a direction
+(render/direction.py) it also moves in close to what the model does by itself.
+
+Composed for the frame it draws: in a wide frame the tower stands on the left third line (a
+shift of the projection, so the view itself is unchanged), with the logit lens's words beside
+it, the candidates in the right third and the answer along the bottom."""
 
 import math
 
 import numpy as np
 
+from visualizer.frame import Frame
+from visualizer.render.direction import Direction
+
 DRAG_RAD_PER_PX = 0.006
 IDLE_AFTER_DRAG_S = 4.0  # drift resumes this long after the last drag
 FOV_DEG = 40.0  # the vertical field of view
+THIRD = -1 / 3  # the tower's centre on the left third line, in normalised x (-1..1)
+WIDE_ASPECT = 16 / 9  # frames this wide or wider stand it there; a square one in the middle
 
 
 def perspective(fov_y: float, aspect: float, near: float, far: float) -> np.ndarray:
@@ -32,7 +42,7 @@ def look_at(eye: np.ndarray, target: np.ndarray) -> np.ndarray:
 
 
 class Camera:
-    def __init__(self, drift_deg_s: float) -> None:
+    def __init__(self, drift_deg_s: float, directed: bool = False) -> None:
         self.yaw = 0.0  # 0: looking at the tower from +z, the newest token in front
         self.pitch = 0.18
         self.distance = 9.5
@@ -40,12 +50,30 @@ class Camera:
         self.drift = math.radians(drift_deg_s)
         self._since_drag = IDLE_AFTER_DRAG_S
         self._time = 0.0
+        self.direction = Direction() if directed else None
+        self._held = False  # the mouse has held the camera since the direction last had it
+
+    def see(self, frame: Frame) -> None:
+        """A frame entered the scene (a directed camera looks for what to move to)."""
+        if self.direction is not None:
+            self.direction.see(frame)
 
     def advance(self, dt: float) -> None:
         self._time += dt
         self._since_drag += dt
-        if self._since_drag >= IDLE_AFTER_DRAG_S:  # a slow sway, so the front stays in view
-            self.yaw += self.drift * dt * math.cos(self._time * 0.05)
+        framing = self.direction.advance(dt) if self.direction is not None else None
+        if self._since_drag < IDLE_AFTER_DRAG_S:
+            self._held = True
+            return
+        # a slow sway, so the front stays in view
+        self.yaw += self.drift * dt * math.cos(self._time * 0.05)
+        if framing is None:
+            return
+        if self._held:  # the mouse has let go: the direction takes the camera from here
+            self.direction.resume(self.height, self.distance)
+            self._held = False
+            framing = self.direction.framing
+        self.height, self.distance = framing
 
     def drag(self, dx: float, dy: float) -> None:
         self.yaw -= dx * DRAG_RAD_PER_PX
@@ -54,6 +82,7 @@ class Camera:
 
     def zoom(self, steps: float) -> None:
         self.distance = min(14.0, max(2.0, self.distance * 0.9**steps))
+        self._since_drag = 0.0
 
     def matrix(self, aspect: float) -> np.ndarray:
         """Projection × view, column-major bytes order for GLSL (transpose of row-major)."""
@@ -63,4 +92,7 @@ class Camera:
             math.cos(self.pitch) * math.cos(self.yaw),
         ], np.float32) + np.array([0.0, self.height, 0.0], np.float32)  # fmt: skip
         target = np.array([0.0, self.height - 1.55, 0.0], np.float32)  # above the text
-        return perspective(math.radians(FOV_DEG), aspect, 0.1, 50.0) @ look_at(eye, target)
+        shift = np.eye(4, dtype=np.float32)
+        shift[0, 3] = THIRD * min(max((aspect - 1) / (WIDE_ASPECT - 1), 0.0), 1.0)
+        projection = perspective(math.radians(FOV_DEG), aspect, 0.1, 50.0)
+        return shift @ projection @ look_at(eye, target)

@@ -7,10 +7,11 @@ the operator what they need. A clean window (`run --clean`) and offline renders 
 
 Each part has its place in the safe area, clear of the scene's words (chrome.py's docstring):
 over the neural web the REC label left of the title's state, the HUD under the title and the
-notices at the foot of the candidates' column; over the architecture the hint, the notices and
-the HUD up from the foot of its right column (chrome.side_items, where the block's notes give
-way); the prompt box at the foot of the safe area (panels.prompt_slot). The HUD is read at a
-desk: its type is a desk's in every venue (room.DESK).
+notices under the candidates (on the title's line where they do not fit); over the
+architecture the hint, the notices and the HUD up from the foot of its right column
+(chrome.side_items, where the block's notes give way); the prompt box at the foot of the
+safe area (panels.prompt_slot). The HUD is read at a desk: its type is a desk's in every venue
+(room.DESK).
 
 It is drawn after the blackout (layers/blackout.py), with its colours darkened by as much: the
 same pixels as if it were drawn under it, so the operator's text fades to black with the rest.
@@ -20,8 +21,14 @@ from visualizer.render.diagram import side_slot
 from visualizer.render.layers.chrome import HINT, side_items
 from visualizer.render.layers.layer import LayerInput, Overlay
 from visualizer.render.layers.panels import GAP, PROMPT_SIZE, RED, Panel, hint_shown, prompt_slot
-from visualizer.render.layers.web_text import ANSWER_RIGHT, BAND, state_label, title_size
-from visualizer.render.layers.words import visible, wrap
+from visualizer.render.layers.web_text import (
+    BAND,
+    COLUMN,
+    right_column,
+    state_label,
+    title_size,
+)
+from visualizer.render.layers.words import fitted, visible, wrap
 
 REC = "● REC"
 PROMPT_BOX = (0.05, 0.07, 0.15, 0.92)
@@ -53,7 +60,7 @@ class Operator(Panel):
         with p.part("prompt box"):
             self._prompt_box(o, w, h, time, web, colours)
         if web:
-            self._web_side(o, w, h, colours)
+            self._web_side(frame, w, h, colours)
         else:
             self._architecture_side(o, colours)
         with p.part("errors"):
@@ -71,9 +78,11 @@ class Operator(Panel):
         right = room.right - fonts.width(label, size) - gap
         self.painter.text(REC, right, room.top, size, colour, anchor="right")
 
-    def _web_side(self, o: Overlay, w: int, h: int, colours: dict) -> None:
-        """The HUD under the title, the notices at the foot of the candidates' column."""
-        room, p = self.room, self.painter
+    def _web_side(self, frame: LayerInput, w: int, h: int, colours: dict) -> None:
+        """The HUD under the title; the notices under the candidates, over the answer (the
+        prompt's line ends left of their column), or on the title's line where no line fits."""
+        room, p, o = self.room, self.painter, frame.overlay
+        ghost = frame.scene.ghost is not None
         if o.hud:
             size = room.desk().type(0.022)
             with p.part("hud"):
@@ -81,16 +90,36 @@ class Operator(Panel):
                             size, colours["text"], box=True)  # fmt: skip
         if o.notices:
             size = room.type(0.024)
-            left = (ANSWER_RIGHT + 0.03) * w
+            step, left = round(size * 1.3), COLUMN * w
             lines = [line for notice in o.notices
                      for line in wrap(notice, p.fonts, size, room.right - left)]  # fmt: skip
-            bottom = prompt_slot(room, o)
-            bottom -= GAP * h if bottom < room.bottom else 0.0
-            step = round(size * 1.3)
-            lines = lines[-max(1, int(0.3 * h // step)) :]  # the newest that fit
+            if frame.scene.rows:  # between the candidates and the answer
+                _, top, bottom = right_column(self.look, room, o, ghost)
+                top += GAP * h
+            else:  # no answer yet: up from the prompt box's place, to the title's band
+                top, bottom = room.top + BAND * h, prompt_slot(room, o)
+                bottom -= GAP * h if bottom < room.bottom else 0.0
+            fit = int((bottom - top) // step)
             with p.part("notices"):
-                self._lines(lines, room.right, bottom - step, size, colours["accent"],
-                            anchor="right", upward=True)  # fmt: skip
+                if fit >= 1:
+                    self._lines(lines[-fit:], room.right, bottom - step, size,
+                                colours["accent"], anchor="right", upward=True)  # fmt: skip
+                else:  # no room there: the newest, on the title's line
+                    self._title_notice(o, o.notices[-1], colours["accent"])
+
+    def _title_notice(self, o: Overlay, notice: str, colour: tuple[float, ...]) -> None:
+        """`notice` on the title's line, cut short to the room between the title (and the
+        interventions' box) and the REC label and state at its right end."""
+        room, fonts = self.room, self.painter.fonts
+        size, w = title_size(room), room.size[0]
+        right = room.right - fonts.width(f"{REC}    {state_label(o)}", size)
+        left = max(room.left + fonts.width(f"{o.model}  ·  {o.layers} layers  ", size, True),
+                   0.5 * w + fonts.width(o.intervene, room.type(0.024)) if o.intervene
+                   else 0.0)  # fmt: skip
+        small = room.type(0.024)
+        text = fitted(fonts, visible(notice), "", right - left, small, False)
+        if fonts.width(text, small) <= right - left:
+            self.painter.text(text, right, room.top + 0.3 * small, small, colour, anchor="right")
 
     def _architecture_side(self, o: Overlay, colours: dict) -> None:
         """The hint, the notices and the HUD, up from the foot of the right column."""

@@ -3,9 +3,10 @@ the tower, the labels on the token path, the answer with the current token highl
 next-token candidates, and the untouched run beside a changed one.
 
 Sizes are fractions of the window height (panels.py), never under the venue's smallest type
-(room.py); everything lies in the safe area. The title runs along the top, the candidates down
-the right, the answer along the bottom (above the untouched run's line and the prompt box's
-place, panels.prompt_slot); where a label would cover another it is cut short or left out.
+(room.py); everything lies in the safe area. The title runs along the top, the tower stands on the
+left third line (camera.py) with the lens beside it, the candidates fill the right third, and
+the answer runs along the bottom (above the untouched run's line and the prompt box's place,
+panels.prompt_slot); where a label would cover another it is cut short or left out.
 """
 
 import numpy as np
@@ -14,7 +15,7 @@ import pygame
 from visualizer.config import LookSettings
 from visualizer.features import SceneState, Token, percent
 from visualizer.render import layout
-from visualizer.render.layers.layer import LayerInput, Overlay
+from visualizer.render.layers.layer import Kit, LayerInput, Overlay
 from visualizer.render.layers.panels import GAP, Panel, prompt_slot
 from visualizer.render.layers.room import Room
 from visualizer.render.layers.words import (
@@ -37,9 +38,12 @@ _ANGLES = np.linspace(0, 2 * np.pi, 16, endpoint=False)
 _RING = np.stack([layout.RING_RADIUS * np.cos(_ANGLES), np.zeros(16),
                   layout.RING_RADIUS * np.sin(_ANGLES), np.ones(16)])  # fmt: skip
 PENDING_LIMIT = 4096  # frames a pause holds (the title says how many more it dropped)
-ANSWER_RIGHT = 0.64  # of the width: the answer's column ends here
-COLUMN = 0.74  # of the width: the candidates' column starts here (the lens stays left of it)
+COLUMN = 0.68  # of the width: the candidates' column (the right third) starts here, the
+#               lens stays left of it; the answer runs the safe area's width, under both
 BAND = 0.065  # of the height, under the safe area's top: the title's band
+PROMPT_LINE = 0.034  # of the height: the prompt's line over the answer
+LENS = 0.036  # of the height: the lens's words
+CANDIDATES = 0.034  # of the height: the candidates' words
 
 
 Box = tuple[float, float, float, float]  # a label's left, top, right, bottom in pixels
@@ -76,6 +80,22 @@ def answer_place(look: LookSettings, room: Room, o: Overlay, ghost: bool
     return bottom - round(room.type(look.text_size) * 1.25) * ANSWER_LINES, ghost_top
 
 
+def right_column(look: LookSettings, room: Room, o: Overlay, ghost: bool
+                 ) -> tuple[int, float, float]:  # fmt: skip
+    """The candidates' column: how many candidates it shows (as many as fit above the answer,
+    at most CANDIDATES_SHOWN), its foot (with the untouched run's line under it, `ghost`), and
+    the lowest that anything in it may reach (over the answer and its "↓ parts")."""
+    h = room.size[1]
+    size, small = room.type(CANDIDATES), room.type(0.8 * 0.026)
+    step = round(size * 1.55)
+    first = room.top + BAND * h + size * 1.5
+    under = 0.5 * room.type(0.026) + round(small * 1.2) if ghost else 0.0
+    top = answer_place(look, room, o, ghost)[0]
+    above = top - GAP * h - under - (0.6 * room.type(look.text_size) if ghost else 0.0)
+    rows = max(1, min(CANDIDATES_SHOWN, int((above - first) // step)))
+    return rows, first + step * rows + under, above + under
+
+
 def title_size(room: Room) -> int:
     """The title's type (the operator's REC label beside it has the same)."""
     return room.type(0.032)
@@ -104,6 +124,10 @@ class WebText(Panel):
 
     stage = "web"
 
+    def __init__(self, kit: Kit) -> None:
+        super().__init__(kit)
+        self.lens_words = (*self.text[:3], 0.8)  # brighter than dim: the hero beside the tower
+
     def draw(self, frame: LayerInput) -> None:
         """`frame.matrix` (the camera's) places the labels of tokens on the path."""
         scene, o, matrix = frame.scene, frame.overlay, frame.matrix
@@ -117,9 +141,9 @@ class WebText(Panel):
             with p.part("answer"):
                 self._answer(scene, o, w, h, top)
             with p.part("candidates"):
-                self._candidates(scene, w, h)
+                self._candidates(scene, o, w, h)
             with p.part("untouched run"):
-                self._ghost(scene, w, h, ghost_top)
+                self._ghost(scene, o, w, h, ghost_top)
             if o.lens:
                 with p.part("lens"):
                     self._lens(scene, matrix, w, h, top - 0.07 * h)
@@ -143,8 +167,12 @@ class WebText(Panel):
         the caption and the untouched run's words are details (room.detail)."""
         if not scene.lens or scene.rows < 2:
             return
-        size, room = self.room.type(0.026), self.room
+        room = self.room
         small, names = room.detail(0.75 * 0.026), room.detail(0.8 * 0.026)
+        # the answer forming, the hero beside the tower: as large as fits above the answer
+        tall = below - (room.top + BAND * h) - (3 * small if small else 0.0)
+        size = next((room.type(f) for f in (LENS, 0.03) if 1.2 * room.type(f) * (len(
+            scene.lens) + 1) <= tall), room.type(0.026))  # fmt: skip
         heights = layout.row_height(scene.rows)[[row for row, _, _ in scene.lens]].astype(float)
         # each lensed row's ring of 16 points, projected at once: [4, rows, 16]
         clip = (matrix @ _RING)[:, None, :] + matrix[:, 1, None, None] * heights[None, :, None]
@@ -178,7 +206,7 @@ class WebText(Panel):
             y -= lift
             top = row == scene.rows - 1
             name = "emb" if row == 0 else f"{row - 1}"
-            colour = self.accent if top else self.dim
+            colour = self.accent if top else self.lens_words
             if names:
                 self.painter.text(f"{name:>3}", x, y, names, self.dim)
             label = fitted(self.painter.fonts, before_number(word, 14), f" {percent(prob)}",
@@ -232,14 +260,15 @@ class WebText(Panel):
     def _answer(self, scene: SceneState, o: Overlay, w: int, h: int, top: float) -> None:
         size = self.room.type(self.look.text_size)
         left = self.room.left
-        width = ANSWER_RIGHT * w - left
+        width = self.room.right - left
         tokens = list(scene.tokens)[-400:]
         lines = wrap_tokens(tokens, self.painter.fonts, size, width)[-ANSWER_LINES:]
         step = round(size * 1.25)
         parts = self.room.detail(0.45 * self.look.text_size)
-        if o.prompt:
-            small = self.room.type(0.034)
-            label = fitted(self.painter.fonts, visible(o.prompt), "", width - small, small, False)
+        if o.prompt:  # left of the candidates' column: the operator's notices may sit there
+            small = self.room.type(PROMPT_LINE)
+            room_for = COLUMN * w - left - 2 * small
+            label = fitted(self.painter.fonts, visible(o.prompt), "", room_for, small, False)
             self.painter.text(f"› {label}", left, top - 0.07 * h, small, self.dim)
         current = scene.newest
         for row, line in enumerate(lines):
@@ -276,8 +305,8 @@ class WebText(Panel):
             x += tw
         return surface
 
-    def _candidates(self, scene: SceneState, w: int, h: int) -> None:
-        size = self.room.type(0.03)
+    def _candidates(self, scene: SceneState, o: Overlay, w: int, h: int) -> None:
+        size = self.room.type(CANDIDATES)
         x, y = COLUMN * w, self.room.top + BAND * h
         width = self.room.right - x
         if not scene.candidates:  # the web at rest: no token read yet
@@ -286,11 +315,12 @@ class WebText(Panel):
         self.painter.text(CANDIDATES_TITLE, x, y, size, self.text, bold=True)
         y += size * 1.5
         step = round(size * 1.55)
-        rows = scene.candidate_rows(CANDIDATES_SHOWN)
+        shown = right_column(self.look, self.room, o, scene.ghost is not None)[0]
+        rows = scene.candidate_rows(shown)
         for i, (_, bar, _) in enumerate(rows):  # the bars ease between tokens
             colour = self.accent if i == 0 else self.text
             self.painter.rect(x - size * 0.2, y + i * step, width * bar + size * 0.2,
-                              size * 1.3, (*colour[:3], 0.22))  # fmt: skip
+                              size * 1.3, (*colour[:3], 0.32))  # fmt: skip
         shown = tuple(text for text, _, _ in rows)
         percents = tuple(printed for _, _, printed in rows)
         texture = self.painter.texture_for(
@@ -311,7 +341,7 @@ class WebText(Panel):
             surface.blit(number, (width - number.get_width(), i * step))
         return surface
 
-    def _ghost(self, scene: SceneState, w: int, h: int, top: float) -> None:
+    def _ghost(self, scene: SceneState, o: Overlay, w: int, h: int, top: float) -> None:
         """The untouched run beside a changed one: where the two answers part, what the
         untouched one said from there (its newest words, under the answer), and what it would
         say next (under the candidates)."""
@@ -323,15 +353,14 @@ class WebText(Panel):
             said = visible("".join(t.text for t in scene.ghost_tokens
                                    if t.index >= scene.parted)).strip()  # fmt: skip
             line = f"untouched run, from where they part: {said}"
-            while len(said) > 1 and fonts.width(line, size) > ANSWER_RIGHT * w - room.left:
+            while len(said) > 1 and fonts.width(line, size) > room.right - room.left:
                 said = said[1:]  # its newest words
                 line = f"untouched run, from where they part: …{said}"
         else:
             line = "untouched run: the same so far"
         self.painter.text(line, room.left, top, size, self.faint)
-        step = round(room.type(0.03) * 1.55)
         x = COLUMN * w
-        y = room.top + BAND * h + room.type(0.03) * 1.5 + step * CANDIDATES_SHOWN + 0.5 * size
+        y = right_column(self.look, room, o, True)[1] - round(room.type(0.8 * 0.026) * 1.2)
         pairs = zip(ghost.topk_text[:3], ghost.topk_probs[:3], strict=False)
         said = ", ".join(f"{before_number(t)} {percent(p)}" for t, p in pairs)
         label = fitted(fonts, f"untouched: {said}", "", room.right - x, room.type(0.8 * 0.026),
