@@ -10,6 +10,7 @@ uniform mat4 u_mvp;
 uniform vec3 u_cold;
 uniform vec3 u_warm;
 uniform float u_gain;
+#include "lib/depth.glsl"
 flat out vec3 v_light;  // the link's colour × intensity, the same along it: worked out per
                         // vertex (two a link) rather than per pixel
 
@@ -17,7 +18,8 @@ void main() {
     gl_Position = u_mvp * vec4(mix(in_a, in_b, in_end), 1.0);
     vec3 colour = mix(u_cold, u_warm, smoothstep(0.3, 0.8, in_hue));
     float intensity = 0.03 + 0.9 * pow(in_value, 3.0);
-    v_light = colour * intensity * u_gain;
+    float w = (u_mvp * vec4(mix(in_a, in_b, 0.5), 1.0)).w;  // the link's middle: one fade
+    v_light = colour * intensity * u_gain * depth_fade(w);
 }
 #endif
 

@@ -13,6 +13,7 @@ uniform vec3 u_cold;
 uniform vec3 u_warm;
 uniform vec3 u_hot;
 uniform float u_gain;
+#include "lib/depth.glsl"
 out vec2 v_uv;
 flat out vec3 v_light;  // the node's colour × intensity: the same at every pixel of its quad,
                         // so worked out per vertex (4 a node) rather than per pixel (hundreds)
@@ -26,7 +27,7 @@ void main() {
     vec3 colour = mix(u_cold, u_warm, smoothstep(0.25, 0.85, in_hue));
     colour = mix(colour, u_hot, pow(in_level, 4.0));
     float intensity = (0.03 + 1.8 * in_level * in_level * in_level) * (1.0 + 0.6 * u_pulse) * u_gain;
-    v_light = colour * intensity;
+    v_light = colour * intensity * depth_fade(clip.w);
 }
 #endif
 

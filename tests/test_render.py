@@ -317,3 +317,51 @@ def test_a_whole_frame_is_the_same_on_a_target_stored_as_a_window():
     difference = np.abs(images[0] - images[1])
     assert images[0].std() > 10
     assert difference.max() <= 3 and difference.mean() < 0.5
+
+
+def test_the_far_side_of_the_web_is_dimmer_than_the_near(target):
+    """Atmospheric perspective (shaders/lib/depth.glsl): the same node, of the same level, is
+    drawn brighter at the front of its ring than at the back (the camera turned half round).
+    Without the fade the two peaks are within 3 % (sRGB 8-bit, the sprite's size by depth)."""
+    look = load_settings(None, {"look": {"nodes_per_layer": 8, "glow": 0, "link_fanout": 0,
+                                         "arcs_per_layer": 0}}).look  # fmt: skip
+    renderer = Renderer(target.ctx, look, limit_flashes=False, passes=PassTimes(target.ctx))
+    scene, _ = steady_scene(look)
+    rows, nodes = scene.level.shape
+    peaks = []
+    for yaw in (0.0, np.pi):  # node 2 of row 3 faces the camera, then faces away
+        camera = Camera(0.0)
+        camera.yaw = yaw
+        renderer.draw(target.fbo, SIZE, scene, OVERLAY, camera, time=1.0)
+        image = read_rgb(target.fbo, SIZE).astype(float).sum(-1)
+        node = np.append(layout.node_positions(rows, nodes)[3, 2], 1.0)
+        clip = camera.matrix(SIZE[0] / SIZE[1]) @ node
+        x = round((clip[0] / clip[3] + 1) / 2 * SIZE[0])
+        y = round((1 - clip[1] / clip[3]) / 2 * SIZE[1])
+        peaks.append(image[y - 2 : y + 3, x - 2 : x + 3].max())
+    renderer.release()
+    assert peaks[0] >= 1.15 * peaks[1], peaks
+
+
+def test_lines_are_two_pixels_wide_at_1080p_and_in_proportion():
+    """Links and arcs survive H.264 (layers.set_lines): 2 pixels wide in a 1080p frame, 1 in a
+    540p one, so the share of the picture they light is the same at both sizes (with
+    one-pixel lines the 1080p frame's share was half: 0.51 of the 540p frame's). Drawn without
+    the backdrop (transparent), tiny nodes, no bloom: what is lit is the links."""
+    look = load_settings(None, {"look": {"node_size": 0.01, "glow": 0, "arcs_per_layer": 0,
+                                         "nodes_per_layer": 8, "link_fanout": 1}}).look
+    scene, _ = steady_scene(look)
+    shares = []
+    for size in ((960, 540), (1920, 1080)):
+        target = HeadlessTarget(size)
+        renderer = Renderer(target.ctx, look, limit_flashes=False, passes=PassTimes(target.ctx))
+        try:
+            renderer.draw(target.fbo, size, scene, OVERLAY, Camera(0.0), time=1.0,
+                          transparent=True)  # fmt: skip
+            lit = read_rgb(target.fbo, size).max(-1) > 2
+        finally:
+            renderer.release()
+            target.close()
+        w, h = size
+        shares.append(lit[round(0.05 * h) : h // 2, w // 5 : w // 2].mean())  # the tower
+    assert 0.9 <= shares[1] / shares[0] <= 1.1, shares

@@ -2,7 +2,7 @@
 ITU-R BT.1702's rule on regular patterns (safety/stripes.py).
 
 Frames are drawn into `frame()`. `finish` measures the new frame's relative luminance per cell
-of a grid (from TAPS × TAPS pixels a cell, read back), decides how much of the change may be
+of a grid (its sub-cells' means, read back), decides how much of the change may be
 shown, and shows it on the target (shaders/flash_limit.glsl: the last shown frame moved toward
 the new one, in linear light, and striped cells softened). A cell is the area that subtends 10°
 of visual angle for the venue's nearest viewer (`cells`), the window the guideline measures.
@@ -12,14 +12,17 @@ and nothing is softened, neither the frame nor the next can be held back, and it
 straight into the target, with no copy (a copy of a 720p frame onto a window costs 0.8 ms idle:
 copy.glsl; as a framebuffer blit it cost 2.3 ms, and 4-5 ms beside the model).
 
-Each cell remembers, for its relative luminance and for its red value (WCAG's saturated red
-measure), what is shown, its last extreme and the direction of its last transition (a change of
-STEP or more with the darker side below DARK; RED_STEP for red), and when its transitions
-were. A cell that already made BUDGET transitions in the last second may not make another
-one: the frame is then moved toward the new one only as far as keeps every such cell within
-MARGIN of its extreme. Changes are held back, not dropped: they arrive as the budget frees,
-so the picture stays lively and never strobes. It is written apart from the analyser
-(safety/flashes.py), which tests it.
+A cell is measured as SUB × SUB sub-cells (about the analyser's pixels, safety/flashes.py), each
+the mean of a row of it read back. Each sub-cell remembers, for its relative luminance and for
+its red value (WCAG's saturated red measure), what is shown, its last extreme and the direction
+of its last transition (a change of STEP or more with the darker side below DARK; RED_STEP for
+red). A cell makes a transition when more than AREA of its sub-cells make one the same way, and
+it counts against the cell's last one, as the guideline counts a flash over more than a quarter
+of a 10° window. A cell that already made BUDGET transitions in the last second may not make
+another: the frame is then moved toward the new one only as far as lets at most LET of its
+sub-cells come within MARGIN of a transition. Changes are held back, not dropped: they arrive
+as the budget frees, so the picture stays lively and never strobes. It is written apart from
+the analyser, which tests it.
 """
 
 import math
@@ -40,13 +43,18 @@ DARK = 0.8
 RED_STEP = 20.0  # red value: (R - G - B) × 320 where R / (R + G + B) ≥ 0.8
 RED_MARGIN = 16.0
 BUDGET = 5  # transitions per cell per second: two and a half flashes, under the limit of three
-TAPS = 4  # pixels measured per cell, across and down
+SUB = 4  # sub-cells a cell, across and down, one row of pixels read each
+ACROSS = 8  # columns measured per sub-cell and row (every column where there are fewer)
+AREA = 0.25  # a cell's transition: more than this share of its sub-cells making one
+LET = 3  # the most sub-cells of a cell out of budget that a held-back frame lets move
 LINES = 4  # whole rows and columns read per window for the pattern guard
 VARIANTS = ("flash_limit+HOLD", "flash_limit+SOFTEN", "flash_limit+HOLD+SOFTEN")
 LUMINANCE = np.array([0.2126, 0.7152, 0.0722])  # relative luminance of linear R, G, B
 _LEVELS = np.arange(256) / 255
 LINEAR = np.where(_LEVELS <= 0.04045, _LEVELS / 12.92, ((_LEVELS + 0.055) / 1.055) ** 2.4)
 LINEAR32, LUMINANCE32 = LINEAR.astype(np.float32), LUMINANCE.astype(np.float32)  # the guard's
+CHANNELS = (LINEAR[None, :] * LUMINANCE[:, None]).astype(np.float32)  # [3, 256]: each sRGB
+#                                                  level's share of relative luminance
 
 
 def windows(size: tuple[int, int], nearest_viewer: float) -> tuple[int, int]:
@@ -76,7 +84,8 @@ class FlashLimiter:
         self._vaos: dict[str, LiveVertexArray] = {}  # the copy's and each variant's of the mix
         for name in VARIANTS:  # compiled now, not on the first frame held back or softened
             shaders.get(name)
-        self._columns = self._rows = np.zeros(0, int)  # the taps' pixels in a frame
+        self._columns = self._rows = np.zeros(0, int)  # the pixels measured in a frame
+        self._starts = self._counts = np.zeros(0, int)  # each sub-cell's among the columns
         self._lines = (np.zeros(0, int),) * 2  # the rows and columns the pattern guard reads
         self.cells = self.windows = (1, 1)
         self.guard = PatternGuard(self.windows, (1, 1))
@@ -90,7 +99,8 @@ class FlashLimiter:
         self._reset()
 
     def _reset(self) -> None:
-        self._tracks = (_Track(STEP, MARGIN, DARK), _Track(RED_STEP, RED_MARGIN, None))
+        self._tracks = (_Track(STEP, MARGIN, DARK, self.cells),
+                        _Track(RED_STEP, RED_MARGIN, None, self.cells))  # fmt: skip
         self.guard = PatternGuard(self.windows, self.size)
 
     def frame(self, target: moderngl.Framebuffer, size: tuple[int, int], now: float
@@ -116,8 +126,11 @@ class FlashLimiter:
         self._fbos = [self.ctx.framebuffer(color_attachments=[t]) for t in self._textures]
         self.size, self.cells = size, cells(size, self.nearest_viewer)
         self.windows = windows(size, self.nearest_viewer)
-        across, down = self.cells[0] * TAPS, self.cells[1] * TAPS  # each at its pixel's centre
-        self._columns = ((np.arange(across) + 0.5) * size[0] / across).astype(int)
+        across, down = self.cells[0] * SUB, self.cells[1] * SUB  # sub-cells
+        stride = max(1, size[0] // (across * ACROSS))
+        self._columns = np.arange(stride // 2, size[0], stride)
+        self._starts = np.searchsorted(self._columns, (np.arange(across) * size[0]) // across)
+        self._counts = np.diff(np.append(self._starts, len(self._columns)))
         self._rows = ((np.arange(down) + 0.5) * size[1] / down).astype(int)  # from the bottom
         self._lines = tuple(((np.arange(n * LINES) + 0.5) * length / (n * LINES)).astype(int)
                             for n, length in zip(self.windows[::-1], size[::-1], strict=True))
@@ -134,14 +147,14 @@ class FlashLimiter:
         red value is not linear in the mix; softening keeps each cell's mean)."""
         self.ctx.disable(moderngl.BLEND)
         drawn = target if self._direct else self._fbos[self._new]
-        measured = self._measure_cells(drawn)  # [cells, 2]: luminance, red value
+        measured = self._measure(drawn)  # [sub-rows, sub-columns, 2]: luminance, red value
         if self.guard.due(now):
             self.guard.look(*self._read_lines(drawn), now)
         soften = self.guard.advance(now)  # [rows, cols, 2]
-        amount = min(track.allowed(measured[:, i], now) for i, track in enumerate(self._tracks))
+        amount = min(track.allowed(measured[..., i], now) for i, track in enumerate(self._tracks))
         if self._direct:  # on the target already; 1.0 here, as frame() foresaw
             for i, track in enumerate(self._tracks):
-                track.show(measured[:, i], now)
+                track.show(measured[..., i], now)
             target.use()
             return amount
         spare = 3 - self._new - self._shown
@@ -165,11 +178,11 @@ class FlashLimiter:
             self._vao(name).render(moderngl.TRIANGLES, vertices=3)
             self._shown, self._new = spare, self._new  # the new frame's texture is reused
             if amount < 1.0:
-                measured = self._measure_cells(self._fbos[self._shown])  # what the mix shows
+                measured = self._measure(self._fbos[self._shown])  # what the mix shows
         else:
             self._shown, self._new = self._new, self._shown
         for i, track in enumerate(self._tracks):
-            track.show(measured[:, i], now)
+            track.show(measured[..., i], now)
         target.use()  # a draw, not a blit: see copy.glsl
         self._textures[self._shown].use(0)
         self._copy.set("u_image", 0)
@@ -181,12 +194,13 @@ class FlashLimiter:
             self._vaos[name] = self._shaders.vertex_array(name, [])
         return self._vaos[name]
 
-    def _measure_cells(self, fbo: moderngl.Framebuffer) -> np.ndarray:
-        """The frame in `fbo`: its mean relative luminance and red value per cell (`_cells_of`)."""
-        return self._cells_of(self._read_rows(fbo))
+    def _measure(self, fbo: moderngl.Framebuffer) -> np.ndarray:
+        """The frame in `fbo`: its mean relative luminance and red value per sub-cell
+        (`_sub_cells_of`)."""
+        return self._sub_cells_of(self._read_rows(fbo))
 
     def _read_rows(self, fbo: moderngl.Framebuffer) -> np.ndarray:
-        """[rows × TAPS, width, 3] uint8: the whole rows the taps lie on, from the bottom, read
+        """[rows × SUB, width, 3] uint8: the whole rows measured, from the bottom, read
         a row at a time (a window's framebuffer cannot be sampled by a shader)."""
         width = self.size[0]
         lines = b"".join(fbo.read(viewport=(0, y, width, 1), components=3, alignment=1)
@@ -206,20 +220,19 @@ class FlashLimiter:
                 LINEAR32[np.frombuffer(down, np.uint8).reshape(len(columns), height, 3)]
                 @ LUMINANCE32)  # fmt: skip
 
-    def _cells_of(self, lines: np.ndarray) -> np.ndarray:
+    def _sub_cells_of(self, lines: np.ndarray) -> np.ndarray:
         """Mean relative luminance and red value (WCAG's saturated red: (R - G - B) × 320
-        where R / (R + G + B) ≥ 0.8) per cell, [cells, 2], cells in rows from the bottom, from
-        TAPS × TAPS pixels per cell of `lines` (`_read_rows`). Averaged here rather than by a
-        GL pass: a pass of its own is one more hand-over to llvmpipe's threads, each costly
-        beside the model, to average a few thousand numbers."""
+        where R / (R + G + B) ≥ 0.8) per sub-cell, [sub-rows from the bottom, sub-columns, 2],
+        from its row of `lines` (`_read_rows`), at least ACROSS columns of it. Averaged here
+        rather than by a GL pass: a pass of its own is one more hand-over to llvmpipe's
+        threads, each costly beside the model, to average a few thousand numbers."""
         taps = lines[:, self._columns]
-        luminance = LINEAR[taps] @ LUMINANCE  # [down, across]
-        c = taps / 255
-        saturated = c[..., 0] / np.maximum(c.sum(axis=-1), 1e-6) >= 0.8
-        red = np.where(saturated, np.maximum(0.0, (c[..., 0] - c[..., 1] - c[..., 2]) * 320), 0)
-        cols, rows = self.cells
-        cells = np.stack([luminance, red], axis=-1).reshape(rows, TAPS, cols, TAPS, 2)
-        return cells.mean(axis=(1, 3)).reshape(-1, 2)
+        r, g, b = (taps[..., i] for i in range(3))
+        luminance = CHANNELS[0][r] + CHANNELS[1][g] + CHANNELS[2][b]
+        r, rest = r.astype(np.int16), g.astype(np.int16) + b  # R ≥ 0.8 (R + G + B): R ≥ 4 (G + B)
+        red = np.where(r >= 4 * rest, (r - rest) * np.float32(320 / 255), np.float32(0))
+        both = np.stack([luminance, red], axis=-1)
+        return np.add.reduceat(both, self._starts, axis=1) / self._counts[None, :, None]
 
     def release(self) -> None:
         for thing in (*self._fbos, *self._textures, *([self._soften] if self._soften else [])):
@@ -229,31 +242,42 @@ class FlashLimiter:
 
 
 class _Track:
-    """One measure (luminance or red value) per cell: what is shown, its last extreme, the
-    direction of its last transition, and the transitions of the last second."""
+    """One measure (luminance or red value): per sub-cell what is shown, its last extreme and
+    the direction of its last transition; per cell the direction of its last transition and
+    its transitions of the last second."""
 
-    def __init__(self, step: float, margin: float, dark: float | None) -> None:
-        self.step, self.margin, self.dark = step, margin, dark
-        self.shown: np.ndarray | None = None
+    def __init__(self, step: float, margin: float, dark: float | None,
+                 cells: tuple[int, int]) -> None:  # fmt: skip
+        self.step, self.margin, self.dark, self.cells = step, margin, dark, cells
+        self.shown: np.ndarray | None = None  # [sub-rows, sub-columns]
         self.extreme = self.direction = None
+        self.last = np.zeros(cells[::-1], np.int8)  # [rows, columns]
         self.recent: deque[tuple[float, np.ndarray]] = deque()
         self._total: np.ndarray | int = 0  # each cell's transitions in `recent`
 
     def allowed(self, new: np.ndarray, now: float) -> float:
         """The share of the change from what is shown to `new` that keeps every cell within
-        its budget of transitions."""
+        its budget of transitions: a cell out of budget lets at most LET of its sub-cells come
+        within `margin` of a transition the way that would turn the cell."""
         if self.shown is None:  # the first frame: nothing to flash against
             self.shown, self.extreme = new.copy(), new.copy()
-            self.direction = np.zeros(len(new), np.int8)
+            self.direction = np.zeros(new.shape, np.int8)
             return 1.0
-        spent = self._spent(now)
+        out = self._spent(now) >= BUDGET
+        if not np.any(out):
+            return 1.0
+        moves, way = self._moves(new)
+        span = new - self.shown
+        limit = self.extreme + way * self.margin
+        with np.errstate(divide="ignore", invalid="ignore"):  # a span of 0: held where it is
+            share = np.nan_to_num((limit - self.shown) / span, nan=0.0, posinf=1.0, neginf=0.0)
+        at = np.where(moves, np.clip(share, 0.0, 1.0), np.inf)
         amount = 1.0
-        for cell in np.flatnonzero((spent >= BUDGET) & self._turns(new)):
-            # the most the cell may move: to `margin` short of a transition from its extreme
-            limit = self.extreme[cell] + np.sign(new[cell] - self.extreme[cell]) * self.margin
-            span = new[cell] - self.shown[cell]
-            if abs(span) > 1e-9:
-                amount = min(amount, max(0.0, (limit - self.shown[cell]) / span))
+        for sign in (1, -1):  # the cells that a move this way would turn
+            first = np.sort(self._per_cell(np.where(way == sign, at, np.inf)), axis=-1)[..., LET]
+            held = out & (self.last != sign)
+            if np.any(held):
+                amount = min(amount, float(first[held].min()))
         return amount
 
     def most_spent(self, now: float) -> int:
@@ -267,22 +291,34 @@ class _Track:
         return self._total
 
     def show(self, shown: np.ndarray, now: float) -> None:
-        """`shown` is on screen now: remember it, and any transition it made."""
+        """`shown` is on screen now: remember it, and the transitions it made."""
+        moved, way = self._moves(shown)
         change = shown - self.extreme
-        moved = self._turns(shown)
         follow = (np.sign(change) == self.direction) & (self.direction != 0)  # further on
-        self.direction = np.where(moved, np.sign(change), self.direction).astype(np.int8)
+        self.direction = np.where(moved, way, self.direction).astype(np.int8)
         self.extreme = np.where(moved | follow, shown, self.extreme)
         self.shown = shown
-        self.recent.append((now, moved.astype(int)))
+        area = SUB * SUB
+        up = self._per_cell(moved & (way > 0)).sum(-1) / area
+        down = self._per_cell(moved & (way < 0)).sum(-1) / area
+        turn = np.where(np.maximum(up, down) > AREA, np.where(up >= down, 1, -1), 0)
+        turned = (turn != 0) & (turn != self.last)  # against the cell's last transition
+        self.last = np.where(turned, turn, self.last).astype(np.int8)
+        self.recent.append((now, turned.astype(int)))
         self._total = self._total + self.recent[-1][1]
 
-    def _turns(self, value: np.ndarray) -> np.ndarray:
-        """Cells that showing `value` makes a transition: `step` or more from the last extreme,
-        against the last transition (either way after none), the darker side below `dark`."""
+    def _moves(self, value: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Sub-cells that showing `value` makes a transition (`step` or more from the last
+        extreme, against the last transition or either way after none, the darker side below
+        `dark`), and the way each would go (+1 up, -1 down)."""
         change = value - self.extreme
-        against = np.where(self.direction == 0, True, np.sign(change) != self.direction)
-        turns = (np.abs(change) >= self.step) & against
+        way = np.where(self.direction == 0, np.sign(change), -self.direction).astype(np.int8)
+        moves = (change * way >= self.step) & (way != 0)
         if self.dark is not None:
-            turns &= np.minimum(value, self.extreme) < self.dark
-        return turns
+            moves &= np.minimum(value, self.extreme) < self.dark
+        return moves, way
+
+    def _per_cell(self, values: np.ndarray) -> np.ndarray:
+        """[sub-rows, sub-columns] → [rows, columns, SUB × SUB]: each cell's sub-cells."""
+        cols, rows = self.cells
+        return values.reshape(rows, SUB, cols, SUB).swapaxes(1, 2).reshape(rows, cols, -1)

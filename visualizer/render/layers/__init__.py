@@ -12,6 +12,8 @@ from visualizer.gl.shaders import LiveProgram, LiveVertexArray, ShaderLibrary
 
 LINE_SMOOTH = 0x0B20  # GL_LINE_SMOOTH, which moderngl has no flag for
 PALETTE = ("background", "cold", "warm", "hot", "accent")  # the look's colours the shaders take
+LINE_PX = 2.0  # the web's lines at 1080p, in pixels
+LINE_LIGHT = 1.4  # their light per length, in one-pixel lines at full intensity
 
 
 def set_palette(program: LiveProgram, look: LookSettings) -> None:
@@ -20,10 +22,17 @@ def set_palette(program: LiveProgram, look: LookSettings) -> None:
         program.set(f"u_{name}", rgb(getattr(look, name)))
 
 
-def set_line_gain(program: LiveProgram, render_scale: float) -> None:
-    """A one-pixel line covers 1/render_scale pixels once upscaled: its light is scaled to
-    match, so a lower render scale neither brightens nor blows out the web."""
-    program.set("u_gain", render_scale)
+def set_lines(ctx: moderngl.Context, program: LiveProgram, height: int, render_scale: float
+              ) -> None:  # fmt: skip
+    """The web's lines LINE_PX wide in an output 1080 pixels high (in proportion to `height`
+    at other sizes, never under one pixel at the render scale): a one-pixel line breaks up in
+    H.264, whose 4:2:0 keeps colour at half resolution. Their light (`u_gain`) is set so that
+    a line adds the same light per length of the picture at every render scale: LINE_LIGHT
+    times a one-pixel line's at full scale, so a lower scale neither brightens nor blows out
+    the web."""
+    width = max(1.0, LINE_PX * height * render_scale / 1080)
+    ctx.line_width = width
+    program.set("u_gain", LINE_LIGHT * render_scale / width)
 
 
 @contextmanager

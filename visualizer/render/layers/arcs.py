@@ -6,7 +6,7 @@ import moderngl
 import numpy as np
 
 from visualizer.render import layout
-from visualizer.render.layers import Instances, per_vertex, set_line_gain, set_palette, smooth_lines
+from visualizer.render.layers import Instances, per_vertex, set_lines, set_palette, smooth_lines
 from visualizer.render.layers.layer import Kit, Layer, LayerInput
 
 SEGMENTS = 16
@@ -47,7 +47,7 @@ class Arcs(Layer):
         p = self.program
         p.write("u_mvp", frame.mvp)
         set_palette(p, self.look)
-        set_line_gain(p, frame.render_scale)
+        set_lines(self._ctx, p, frame.size[1], frame.render_scale)
         shown = self._data[: max(1, int(len(self._data) * frame.detail))]
         with smooth_lines(self._ctx, frame.render_scale < 1.0):
             self._arcs.draw(shown, moderngl.LINE_STRIP, SEGMENTS + 1)

@@ -100,6 +100,12 @@ class LayerInput:
         return np.ascontiguousarray(self.matrix.T, dtype=np.float32).tobytes()
 
     @property
+    def depth(self) -> float:
+        """The tower's axis's distance from the eye (clip w of the origin): where the web's
+        atmospheric fade begins (shaders/lib/depth.glsl)."""
+        return float(self.matrix[3, 3])
+
+    @property
     def focal(self) -> tuple[float, float]:
         """The projection's x and y focal factors (sprite sizes)."""
         f = 1 / math.tan(math.radians(FOV_DEG) / 2)

@@ -6,7 +6,7 @@ import moderngl
 import numpy as np
 
 from visualizer.render import layout
-from visualizer.render.layers import Instances, per_vertex, set_line_gain, set_palette
+from visualizer.render.layers import Instances, per_vertex, set_lines, set_palette
 from visualizer.render.layers.layer import Kit, Layer, LayerInput
 
 PATH_LEVEL = 0.55
@@ -17,7 +17,7 @@ class Links(Layer):
 
     def __init__(self, kit: Kit) -> None:
         shaders, self.look = kit.shaders, kit.look
-        self.program = shaders.get("links")
+        self.program, self._ctx = shaders.get("links"), shaders.ctx
         self._ends, ends = per_vertex(shaders, np.array([0, 1]), "1f", "in_end")
         self._lines = Instances(shaders, "links", ends, "3f 3f 1f 1f/i", "in_a", "in_b",
                                 "in_value", "in_hue")  # fmt: skip
@@ -49,8 +49,9 @@ class Links(Layer):
     def draw(self, frame: LayerInput) -> None:
         p = self.program
         p.write("u_mvp", frame.mvp)
+        p.set("u_depth", frame.depth)
         set_palette(p, self.look)
-        set_line_gain(p, frame.render_scale)
+        set_lines(self._ctx, p, frame.size[1], frame.render_scale)
         shown = self._data[: int(len(self._data) * frame.detail)]
         self._lines.draw(np.vstack([shown, self._path]), moderngl.LINES, 2)
 

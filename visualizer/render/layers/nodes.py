@@ -43,6 +43,7 @@ class Nodes(Layer):
     def draw(self, frame: LayerInput) -> None:
         p, look = self.program, self.look
         p.write("u_mvp", frame.mvp)
+        p.set("u_depth", frame.depth)
         p.set("u_scale", frame.focal)
         p.set("u_pulse", frame.scene.pulse)
         set_palette(p, look)
