@@ -1,6 +1,7 @@
 #version 330
 // Attention arcs: from a layer of the tower (the newest token's state there) down to an earlier
-// token on the path, as a quadratic Bezier bulging outward; brighter toward the attended token.
+// token on the path, as a quadratic Bezier bulging outward; brighter toward the attended token,
+// with a pulse of light travelling out along it as each token arrives.
 #ifdef VERTEX_SHADER
 in float in_t;        // per vertex: 0..1 along the arc
 in vec3 in_start;     // per instance
@@ -25,6 +26,8 @@ void main() {
 #ifdef FRAGMENT_SHADER
 in float v_t;
 flat in float v_strength;
+uniform float u_since;  // seconds since the newest token arrived (its arcs these)
+const float ARC_S = 0.3;  // a pulse's way from the tower to the token it attends to: 9 frames
 out vec4 f_colour;
 uniform vec3 u_cold;
 uniform vec3 u_accent;
@@ -32,6 +35,9 @@ uniform vec3 u_accent;
 void main() {
     vec3 colour = mix(u_cold, u_accent, 0.35 + 0.65 * v_t);
     float strength = v_strength * (0.25 + 0.75 * v_t);
+    // the newest token's attention travelling out along the arc after it arrives
+    float pulse = exp(-pow((v_t - u_since / ARC_S) / 0.08, 2.0)) * step(u_since, 1.2 * ARC_S);
+    strength *= 1.0 + 1.5 * pulse;
     f_colour = vec4(colour * strength, 1.0);
 }
 #endif

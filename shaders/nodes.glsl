@@ -13,6 +13,10 @@ uniform vec3 u_cold;
 uniform vec3 u_warm;
 uniform vec3 u_hot;
 uniform float u_gain;
+uniform float u_ages[4];  // seconds since each of the newest tokens arrived (features.WAVES)
+uniform float u_wave;   // 1 for the tower's nodes (its arrival climbs them), 0 for the path
+uniform float u_tower;  // the tower's half height (layout.TOWER_HEIGHT / 2)
+const float WAVE_S = 0.4;  // the wave's climb from the embedding to the top: 12 frames at 30 fps
 #include "lib/depth.glsl"
 out vec2 v_uv;
 flat out vec3 v_light;  // the node's colour × intensity: the same at every pixel of its quad,
@@ -27,6 +31,14 @@ void main() {
     vec3 colour = mix(u_cold, u_warm, smoothstep(0.25, 0.85, in_hue));
     colour = mix(colour, u_hot, pow(in_level, 4.0));
     float intensity = (0.03 + 1.8 * in_level * in_level * in_level) * (1.0 + 0.6 * u_pulse) * u_gain;
+    // each token's arrival: a band of light climbing the layers, as the stream flows up (at a
+    // model's pace several climb at once)
+    float wave = 0.0;
+    for (int i = 0; i < 4; i++) {
+        float front = mix(-u_tower - 0.3, u_tower + 0.3, u_ages[i] / WAVE_S);
+        wave = max(wave, exp(-pow((in_pos.y - front) / 0.22, 2.0)) * step(u_ages[i], WAVE_S));
+    }
+    intensity *= 1.0 + 1.2 * u_wave * wave;
     v_light = colour * intensity * depth_fade(clip.w);
 }
 #endif

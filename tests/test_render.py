@@ -365,3 +365,45 @@ def test_lines_are_two_pixels_wide_at_1080p_and_in_proportion():
         w, h = size
         shares.append(lit[round(0.05 * h) : h // 2, w // 5 : w // 2].mean())  # the tower
     assert 0.9 <= shares[1] / shares[0] <= 1.1, shares
+
+
+def test_a_token_s_arrival_climbs_the_tower(target):
+    """Each token's arrival is a band of light climbing the layers over 0.4 s (12 frames at
+    30 fps, so it survives a video): 0.1 s after it the band is low in the tower, 0.3 s after
+    higher; by 0.5 s it has gone. Measured as the rows of the picture it brightens."""
+    look = load_settings(None, {"look": {"glow": 0, "arcs_per_layer": 0}}).look
+    renderer = Renderer(target.ctx, look, limit_flashes=False, passes=PassTimes(target.ctx))
+    scene, _ = steady_scene(look)
+    images = {}
+    for ages in ((), (0.1,), (0.3,), (0.5,)):
+        scene.ages = ages
+        images[ages] = render(target, renderer, scene).sum(-1)
+    renderer.release()
+
+    def band(ages) -> float:
+        """Where the wave brightens the picture: the mean row, weighted by the brightening."""
+        gain = np.clip(images[ages] - images[()], 0, None).sum(1)
+        return float((np.arange(len(gain)) * gain).sum() / max(gain.sum(), 1e-9))
+
+    assert band((0.3,)) < band((0.1,)) - 0.15 * SIZE[1]  # higher up the picture: rows above
+    assert np.abs(images[(0.5,)] - images[()]).max() == 0
+
+
+def test_attention_travels_out_along_the_arcs(target):
+    """A pulse of light runs along each arc, from the tower to the token attended to, over
+    0.3 s after a token arrives: at 0.05 s it brightens the arcs near the tower, at 0.25 s
+    near the path below it."""
+    look = load_settings(None, {"look": {"glow": 0, "node_size": 0.01, "link_fanout": 0}}).look
+    renderer = Renderer(target.ctx, look, limit_flashes=False, passes=PassTimes(target.ctx))
+    scene, _ = steady_scene(look)
+    images = {}
+    for ages in ((), (0.05,), (0.25,)):
+        scene.ages = ages
+        images[ages] = render(target, renderer, scene).sum(-1)
+    renderer.release()
+    rows = []
+    for ages in ((0.05,), (0.25,)):
+        gain = np.clip(images[ages] - images[()], 0, None).sum(1)
+        assert gain.sum() > 0, ages
+        rows.append(float((np.arange(len(gain)) * gain).sum() / gain.sum()))
+    assert rows[1] > rows[0] + 0.05 * SIZE[1], rows  # lower in the picture: out at the path

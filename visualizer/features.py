@@ -15,7 +15,9 @@ the first in view (the "attention sink") included, as it is; the `look.arcs_per_
 become arcs, their weight the share itself.
 
 Every displayed value eases toward its target with time constant `look.ease_s`, so motion is
-continuous at any frame rate; a new token starts a `pulse` that fades over `look.pulse_s`.
+continuous at any frame rate; a new token starts a `pulse` that fades over `look.pulse_s`, and
+`ages` count the seconds from the newest few (their waves up the tower, their pulses along the
+arcs: at a model's pace several are under way at once).
 """
 
 import math
@@ -33,6 +35,7 @@ from visualizer.running_norm import RunningNorm
 
 MAX_TOKENS_KEPT = 2048  # the answer text keeps at most this many tokens (kiosk runs for days)
 REST_LEVEL = 0.55  # every node before the first token: calm, nothing lit
+WAVES = 4  # the newest tokens whose arrival is still shown travelling (features.ages)
 SHARE_FLOOR = 0.1  # node colour: an MLP write of 10 % of the node's dimensions is cold, 100 % warm
 
 
@@ -77,6 +80,7 @@ class SceneState:
         self.target_probs = self.probs  # the newest token's
         self.entropy = 0.0
         self.pulse = 0.0
+        self.ages: tuple[float, ...] = ()  # seconds since each of the newest WAVES tokens came
         self.tokens_seen = 0
         self.sink = -1  # run position of the first token in view (the attention sink)
         # the logit lens of the newest token: per lensed row (0 the embedding, l block l's
@@ -146,6 +150,7 @@ class SceneState:
         self.target_probs = frame.topk_probs
         self.entropy = frame.entropy
         self.pulse = 1.0
+        self.ages = (0.0, *self.ages[: WAVES - 1])
 
     def _strongest_attention(self, frame: Frame) -> dict[tuple[int, int], float]:
         """Per layer, the earlier positions with the largest shares of the heads' mean
@@ -195,6 +200,7 @@ class SceneState:
         self.probs = self.target_probs + (self.probs - self.target_probs) * keep
         self.head = self.newest + (self.head - self.newest) * keep
         self.pulse *= math.exp(-dt / self.look.pulse_s)
+        self.ages = tuple(age + dt for age in self.ages)
         arcs = {}
         for key in self.arcs.keys() | self._arc_targets.keys():
             target = self._arc_targets.get(key, 0.0)

@@ -17,7 +17,7 @@ CUT = 0.35  # chance per token, times look.glitch, of a jump cut
 STUTTER = 0.2  # … of a stutter: the picture holds for STUTTER_S
 STUTTER_S = 0.12
 FLASH = 0.6  # … of the word flashing across the screen
-FLASH_S = 0.08
+FLASH_S = 0.1
 SPLIT_PX = 0.012  # the colour split's greatest offset, as a share of the width
 
 

@@ -48,6 +48,7 @@ class Arcs(Layer):
         p.write("u_mvp", frame.mvp)
         set_palette(p, self.look)
         set_lines(self._ctx, p, frame.size[1], frame.render_scale)
+        p.set("u_since", frame.ages[0])
         shown = self._data[: max(1, int(len(self._data) * frame.detail))]
         with smooth_lines(self._ctx, frame.render_scale < 1.0):
             self._arcs.draw(shown, moderngl.LINE_STRIP, SEGMENTS + 1)

@@ -12,7 +12,7 @@ import numpy as np
 
 from visualizer.architecture import Architecture
 from visualizer.config import LookSettings, VenueSettings
-from visualizer.features import SceneState
+from visualizer.features import WAVES, SceneState
 from visualizer.gl.shaders import ShaderLibrary
 from visualizer.render import layout
 from visualizer.render.camera import FOV_DEG, Camera
@@ -26,6 +26,7 @@ from visualizer.render.layers.text import Painter
 # chrome: what every scene shows on top (the audience's picture ends here)
 # operator: the operator's chrome (REC, the prompt box, the HUD, notices, errors), drawn over the
 #   finished picture when the renderer is asked to, or after a recording took it (App.frame)
+LONG_AGO = 1e3  # seconds: an arrival that shows nothing any more
 Stage = Literal["light", "backdrop", "web", "architecture", "chrome", "operator"]
 STAGES: tuple[Stage, ...] = ("light", "backdrop", "web", "architecture", "chrome", "operator")
 
@@ -98,6 +99,13 @@ class LayerInput:
     def mvp(self) -> bytes:
         """`matrix`, column-major float32 (a GLSL mat4)."""
         return np.ascontiguousarray(self.matrix.T, dtype=np.float32).tobytes()
+
+    @property
+    def ages(self) -> tuple[float, ...]:
+        """Seconds since each of the newest features.WAVES tokens arrived, newest first, padded
+        with a long time ago (the shaders' `u_ages`)."""
+        ages = self.scene.ages
+        return (*(min(age, LONG_AGO) for age in ages), *(LONG_AGO,) * (WAVES - len(ages)))
 
     @property
     def depth(self) -> float:

@@ -48,9 +48,13 @@ class Nodes(Layer):
         p.set("u_pulse", frame.scene.pulse)
         set_palette(p, look)
         p.set("u_gain", 1.0)
+        p.set("u_ages", frame.ages)
+        p.set("u_tower", layout.TOWER_HEIGHT / 2)
+        p.set("u_wave", 1.0)
         p.set("u_size", NODE_SIZE * look.node_size)
         self._tower.draw(self._tower_data, moderngl.TRIANGLE_STRIP, 4)
         p.set("u_gain", 0.85 + 0.15 * math.cos(frame.time * 2.0))
+        p.set("u_wave", 0.0)
         p.set("u_size", DOT_SIZE * look.node_size)
         self._dots.draw(self._dot_data, moderngl.TRIANGLE_STRIP, 4)
 
