@@ -220,6 +220,24 @@ def test_a_config_alone_says_rope_and_kv_heads_only_where_it_says_them(family_di
     assert {h.group for h in layout(arch, (1920, 1080)).of("head")} == {-1}
 
 
+def _poster(lm, tmp_path, prompt: str, name: str) -> Path:
+    """The architecture poster of `lm`'s answer to `prompt` (4 tokens, greedy), drawn by
+    `neuroweb snapshot --trace` at 3840×2160 from a trace of it."""
+    from visualizer.config import CaptureSettings, GenerationSettings
+    from visualizer.model.generate import generate_frames
+    from visualizer.trace import write_trace
+
+    frames = list(generate_frames(lm, prompt, GenerationSettings(max_tokens=4, temperature=0.0),
+                                  CaptureSettings()))  # fmt: skip
+    trace = tmp_path / f"{name}.npz"
+    write_trace(trace, frames, {"model": lm.architecture.name, "prompt": prompt,
+                                "architecture": lm.architecture.to_json()})  # fmt: skip
+    out = tmp_path / f"{name}.png"
+    result = neuroweb("snapshot", "--trace", str(trace), "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    return out
+
+
 def _snapshot(tmp_path, prompt: str, name: str, *extra: str) -> Path:
     out = tmp_path / name
     result = neuroweb("snapshot", "--prompt", prompt, "--tokens", "4", "--temperature", "0",
@@ -229,10 +247,11 @@ def _snapshot(tmp_path, prompt: str, name: str, *extra: str) -> Path:
 
 
 def test_a_4k_poster_shows_each_prompt_s_own_attention(smollm2, tmp_path):
-    """`neuroweb snapshot` runs the real SmolLM2 and draws its architecture at 3840×2160; two
-    prompts give two posters that differ where the heads' heatmaps are."""
-    a = _snapshot(tmp_path, "Name a colour.", "a.png")
-    b = _snapshot(tmp_path, "Count from one to ten, please, slowly and clearly.", "b.png")
+    """`neuroweb snapshot` draws the real SmolLM2's architecture at 3840×2160; two prompts
+    give two posters that differ where the heads' heatmaps are. The runs are this process's
+    model's (the `--prompt` path is `test_a_poster_of_the_web_scene…`'s), saved as traces."""
+    a, b = (_poster(smollm2, tmp_path, prompt, name) for prompt, name in (
+        ("Name a colour.", "a"), ("Count from one to ten, please, slowly and clearly.", "b")))
     images = [pygame.surfarray.array3d(pygame.image.load(p)) for p in (a, b)]  # [w, h, 3]
     assert all(image.shape == (3840, 2160, 3) for image in images)
     d = layout(smollm2.architecture, (3840, 2160))

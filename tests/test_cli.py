@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -273,8 +274,11 @@ def test_run_streams_an_answer_to_the_terminal(tiny_llama_dir):
 
 
 def test_run_reports_a_missing_model_in_one_line(tmp_path):
+    """Without a display (where `run` would make a demo clip): the missing model is said at
+    once, before a model process or a clip is started (load.precheck), and nothing is left."""
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    start = time.monotonic()
     result = neuroweb("run", "--prompt", "hi", "--model", "/no/such/dir", cwd=tmp_path, env=env)
     _assert_user_error(result, "no such folder")
-    assert "no display" in result.stderr
+    assert time.monotonic() - start < 5  # a model process imports torch: 5-20 s here
     assert list(tmp_path.iterdir()) == []  # the demo clip that could not be made left nothing

@@ -6,6 +6,7 @@ import time
 import pytest
 
 from visualizer.config import Settings, load_settings
+from visualizer.errors import UserError
 from visualizer.sources.local import LocalSource
 
 
@@ -101,16 +102,23 @@ def test_a_slow_consumer_gets_a_drop_count(tiny_llama_dir):
         assert len(batch.frames) == 4 and batch.dropped > 0
 
 
-@pytest.mark.parametrize("model,needle", [
-    ("/no/such/model", "no such folder"),
-    ("", None),
-])  # fmt: skip
-def test_errors_in_the_model_process_reach_the_consumer(model, needle, tmp_path, tiny_llama_dir):
-    if needle is None:  # a folder that is not a model
-        model, needle = str(tmp_path), "no config.json"
-    with LocalSource(_settings(model)) as stream:
+def test_errors_in_the_model_process_reach_the_consumer(tmp_path):
+    """A model the process finds it cannot use (a config that is not a causal language model)
+    arrives as a failure the consumer can show; what can be refused without the process (a
+    path that is not there, a folder without config.json) is refused at once, before one is
+    started (load.precheck)."""
+    import transformers
+
+    bert = tmp_path / "bert"
+    config = transformers.BertConfig(vocab_size=100, hidden_size=16, num_hidden_layers=1,
+                                     num_attention_heads=2, intermediate_size=32)  # fmt: skip
+    transformers.BertForMaskedLM(config).save_pretrained(bert)
+    with LocalSource(_settings(str(bert))) as stream:
         _, batch = _until(stream, lambda b, f: b.failure is not None)
-    assert batch.failure.user_error and needle in batch.failure.message
+    assert batch.failure.user_error and "not a causal" in batch.failure.message
+    for model, needle in (("/no/such/model", "no such folder"), (str(tmp_path), "no config")):
+        with pytest.raises(UserError, match=needle):
+            LocalSource(_settings(model))
 
 
 def test_a_bad_prompt_is_reported_and_the_model_stays_ready(tiny_llama_dir):

@@ -220,7 +220,7 @@ def resolve(
         return path, spec, "--model (a folder)"
     if path.exists():
         raise UserError(f"--model {spec}: not a model folder or a .gguf file")
-    if re.fullmatch(r"[\w.-]+(/[\w.-]+)?", spec) and not spec.startswith("."):
+    if _cache_name(spec):
         from huggingface_hub import snapshot_download
         from huggingface_hub.errors import LocalEntryNotFoundError
 
@@ -254,6 +254,12 @@ def check_folder(folder: Path, trust_pickle: bool) -> bool:
     if not is_causal or getattr(config, "is_encoder_decoder", False):
         kind = ", ".join(archs) or config.model_type
         raise UserError(f"{folder}: {kind} is not a causal (decoder-only) language model")
+    return weights(folder, trust_pickle)
+
+
+def weights(folder: Path, trust_pickle: bool) -> bool:
+    """True if the folder's weights are safetensors; refused when there are none, or pickle
+    weights (which can run code when loaded) that are not trusted."""
     files = [p.name for p in folder.iterdir()]
     if any(f.endswith(".safetensors") for f in files):
         return True
@@ -266,6 +272,30 @@ def check_folder(folder: Path, trust_pickle: bool) -> bool:
             "convert them to safetensors, or pass --trust-pickle if you trust this file"
         )
     return False
+
+
+def precheck(spec: str, trust_pickle: bool) -> None:
+    """What of a --model value is refused in a fraction of a second, before a model process
+    starts and imports torch (seconds): a path that is not there, a file that is not a .gguf,
+    a folder without config.json or without usable weights. The rest (a config that is not a
+    causal language model, a cache name not in the cache) is found as the model loads."""
+    if not spec:
+        return
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise UserError(f"{path}: not a model folder (no config.json)")
+        weights(path, trust_pickle)
+    elif path.exists() and path.suffix != ".gguf":
+        raise UserError(f"--model {spec}: not a model folder or a .gguf file")
+    elif not path.exists() and not _cache_name(spec):
+        raise UserError(f"--model {spec}: no such folder or file, and no such name in the local "
+                        "Hugging Face cache")  # fmt: skip
+
+
+def _cache_name(spec: str) -> bool:
+    """`spec` could name a model in the local Hugging Face cache ("org/name" or "name")."""
+    return bool(re.fullmatch(r"[\w.-]+(/[\w.-]+)?", spec)) and not spec.startswith(".")
 
 
 def load_model(

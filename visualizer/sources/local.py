@@ -26,6 +26,7 @@ from visualizer.detail import Detail, detail_named
 from visualizer.errors import UserError
 from visualizer.handoff import Batch, Failure, Handoff, Status
 from visualizer.interventions import Interventions, interventions_from
+from visualizer.model.load import precheck
 
 # Model processes are forked from a server process that has imported the model's modules
 # once (5 s of CPU a process, torch and transformers): a kiosk heals, and a window restarts its
@@ -113,6 +114,8 @@ class LocalSource:
     frames (a trace keeps every frame)."""
 
     def __init__(self, settings: Settings, lossless: bool = False, capacity: int = 256) -> None:
+        """UserError, at once, for a --model that cannot be loaded (load.precheck)."""
+        precheck(settings.model.name, settings.model.trust_pickle)
         self.settings, self.lossless, self.capacity = settings, lossless, capacity
         self.name = "the model process"
         self._open()
