@@ -147,3 +147,21 @@ def test_a_whole_frame_of_the_embedded_model_fits_in_the_frames_pipe(smollm2, ti
     with LocalSource(_settings(str(tiny_llama_dir))) as stream:
         room = fcntl.fcntl(stream._frames.fileno(), fcntl.F_GETPIPE_SZ)
     assert room >= largest, (room, largest)
+
+
+def test_an_answer_ends_with_its_last_frames(tiny_llama_dir, monkeypatch):
+    """`trace` takes an answer's frames until the status that ends it, and first waits for the
+    model to be ready. It waited a whole drain (WAIT_S, 30 s) where nothing more was coming:
+    when the last frames and the end came in one batch (about half of the answers here), and
+    before each answer after the first on one model (its "finished" was no news). Each of
+    eight answers on one model now ends at once."""
+    from visualizer import tracer
+
+    monkeypatch.setattr(tracer, "WAIT_S", 20.0)
+    settings = _settings(str(tiny_llama_dir), max_tokens=3)
+    with LocalSource(settings, lossless=True) as source:
+        tracer.answer(source, settings, "Hi")  # the model loaded
+        for _ in range(8):
+            start = time.monotonic()
+            builder, _ = tracer.answer(source, settings, "Hi")
+            assert builder.rows > 3 and time.monotonic() - start < 10

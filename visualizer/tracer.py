@@ -115,8 +115,10 @@ def _run(source: FrameSource, settings: Settings, prompt: str, gen, detail: Deta
                 notes.append(status.message)  # a long prompt cut to the window, say
                 generated.write(f"neuroweb: {status.message}", file=sys.stderr)
             if status.request == request and status.state in ("finished", "stopped"):
-                if not batch.frames:
-                    break
+                # every frame came before the status that ends the answer (one pipe or socket,
+                # in order): this batch had the last of them. (Waiting for an empty batch
+                # first cost a whole WAIT_S when the last frames and the end came together.)
+                break
         generated.total = generated.n  # the answer ended here: --tokens was its most
     if not builder.rows:
         raise RuntimeError(f"{source.name} sent no frames")
@@ -171,9 +173,12 @@ class _Patience:
 
 def _wait_ready(source: FrameSource, patience: _Patience) -> Status:
     """Until the model is loaded (its progress on stderr); its ready status (or, after an
-    answer, its finished one: the model is loaded and waits)."""
+    answer, its finished one: the model is loaded and waits). Asked first without waiting:
+    a model that already waits sends nothing new, and a drain would wait out its WAIT_S."""
+    wait = 0.0
     while True:
-        batch = source.drain(timeout=WAIT_S)
+        batch = source.drain(timeout=wait)
+        wait = WAIT_S
         check(batch)
         patience.watch(batch.status)
         if batch.status.state in ("ready", "finished", "stopped"):
