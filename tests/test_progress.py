@@ -90,7 +90,8 @@ def test_a_terminal_gets_one_line_updated_in_place(monkeypatch):
 def test_a_load_cut_short_on_a_terminal_is_not_drawn_again_after_the_error(tmp_path):
     """A model that fails to load: the line saying why is the terminal's last (tqdm drew the
     open loading line again at exit, under it)."""
-    (tmp_path / "config.json").write_text("{}")
+    (tmp_path / "config.json").write_text("{}")  # found unusable as the model loads, not before
+    (tmp_path / "model.safetensors").write_bytes(b"")  # (load.precheck: weights are there)
     main, other = pty.openpty()
     trace = ["trace", "--model", str(tmp_path), "--prompt", "hi", "--out", str(tmp_path / "t.npz")]
     run = subprocess.Popen([sys.executable, "-m", "visualizer", *trace], stdin=subprocess.DEVNULL,
