@@ -219,7 +219,7 @@ def resolve(
     if path.is_dir():
         return path, spec, "--model (a folder)"
     if path.exists():
-        raise UserError(f"--model {spec}: not a model folder or a .gguf file")
+        raise _not_a_model(spec)
     if _cache_name(spec):
         from huggingface_hub import snapshot_download
         from huggingface_hub.errors import LocalEntryNotFoundError
@@ -228,9 +228,7 @@ def resolve(
             return Path(snapshot_download(spec, local_files_only=True)), spec, "--model"
         except (LocalEntryNotFoundError, OSError, ValueError):
             pass
-    raise UserError(
-        f"--model {spec}: no such folder or file, and no such name in the local Hugging Face cache"
-    )
+    raise _not_found(spec)
 
 
 def check_folder(folder: Path, trust_pickle: bool) -> bool:
@@ -238,8 +236,7 @@ def check_folder(folder: Path, trust_pickle: bool) -> bool:
     from transformers import AutoConfig
     from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
 
-    if not (folder / "config.json").is_file():
-        raise UserError(f"{folder}: not a model folder (no config.json)")
+    _config_file(folder)
     try:
         config = AutoConfig.from_pretrained(folder, local_files_only=True)
     except (ValueError, OSError, KeyError) as exc:
@@ -283,14 +280,27 @@ def precheck(spec: str, trust_pickle: bool) -> None:
         return
     path = Path(spec).expanduser()
     if path.is_dir():
-        if not (path / "config.json").is_file():
-            raise UserError(f"{path}: not a model folder (no config.json)")
+        _config_file(path)
         weights(path, trust_pickle)
     elif path.exists() and path.suffix != ".gguf":
-        raise UserError(f"--model {spec}: not a model folder or a .gguf file")
+        raise _not_a_model(spec)
     elif not path.exists() and not _cache_name(spec):
-        raise UserError(f"--model {spec}: no such folder or file, and no such name in the local "
-                        "Hugging Face cache")  # fmt: skip
+        raise _not_found(spec)
+
+
+def _config_file(folder: Path) -> None:
+    if not (folder / "config.json").is_file():
+        raise UserError(f"{folder}: not a model folder (no config.json)")
+
+
+def _not_a_model(spec: str) -> UserError:
+    return UserError(f"--model {spec}: not a model folder or a .gguf file")
+
+
+def _not_found(spec: str) -> UserError:
+    return UserError(
+        f"--model {spec}: no such folder or file, and no such name in the local Hugging Face cache"
+    )
 
 
 def _cache_name(spec: str) -> bool:

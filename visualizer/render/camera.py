@@ -51,7 +51,7 @@ class Camera:
         self._since_drag = IDLE_AFTER_DRAG_S
         self._time = 0.0
         self.direction = Direction() if directed else None
-        self._held = False  # the mouse has held the camera since the direction last had it
+        self._by_mouse = False  # the mouse has had the camera since the direction last did
 
     def see(self, frame: Frame) -> None:
         """A frame entered the scene (a directed camera looks for what to move to)."""
@@ -63,15 +63,15 @@ class Camera:
         self._since_drag += dt
         framing = self.direction.advance(dt) if self.direction is not None else None
         if self._since_drag < IDLE_AFTER_DRAG_S:
-            self._held = True
+            self._by_mouse = True
             return
         # a slow sway, so the front stays in view
         self.yaw += self.drift * dt * math.cos(self._time * 0.05)
         if framing is None:
             return
-        if self._held:  # the mouse has let go: the direction takes the camera from here
+        if self._by_mouse:  # the mouse has let go: the direction takes the camera from here
             self.direction.resume(self.height, self.distance)
-            self._held = False
+            self._by_mouse = False
             framing = self.direction.framing
         self.height, self.distance = framing
 

@@ -27,6 +27,7 @@ from visualizer.render.layers.web_text import (
     right_column,
     state_label,
     title_size,
+    title_text,
 )
 from visualizer.render.layers.words import fitted, visible, wrap
 
@@ -113,7 +114,7 @@ class Operator(Panel):
         room, fonts = self.room, self.painter.fonts
         size, w = title_size(room), room.size[0]
         right = room.right - fonts.width(f"{REC}    {state_label(o)}", size)
-        left = max(room.left + fonts.width(f"{o.model}  ·  {o.layers} layers  ", size, True),
+        left = max(room.left + fonts.width(f"{title_text(o)}  ", size, True),
                    0.5 * w + fonts.width(o.intervene, room.type(0.024)) if o.intervene
                    else 0.0)  # fmt: skip
         small = room.type(0.024)

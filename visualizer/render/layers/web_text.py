@@ -96,6 +96,12 @@ def right_column(look: LookSettings, room: Room, o: Overlay, ghost: bool
     return rows, first + step * rows + under, above + under
 
 
+def title_text(o: Overlay) -> str:
+    """The title: the model's name and its depth."""
+    layers = f"  ·  {o.layers} layers" if o.layers else ""
+    return f"{o.model or 'neuroweb'}{layers}"
+
+
 def title_size(room: Room) -> int:
     """The title's type (the operator's REC label beside it has the same)."""
     return room.type(0.032)
@@ -153,9 +159,7 @@ class WebText(Panel):
 
     def _title(self, o: Overlay, w: int, h: int) -> None:
         size, room = title_size(self.room), self.room
-        name = o.model or "neuroweb"
-        layers = f"  ·  {o.layers} layers" if o.layers else ""
-        self.painter.text(f"{name}{layers}", room.left, room.top, size, self.text, bold=True)
+        self.painter.text(title_text(o), room.left, room.top, size, self.text, bold=True)
         self.painter.text(state_label(o), room.right, room.top, size, self.accent,
                           anchor="right")  # fmt: skip
 
