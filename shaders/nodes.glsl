@@ -16,6 +16,7 @@ uniform float u_gain;
 uniform float u_ages[4];  // seconds since each of the newest tokens arrived (features.WAVES)
 uniform float u_wave;   // 1 for the tower's nodes (its arrival climbs them), 0 for the path
 uniform float u_tower;  // the tower's half height (layout.TOWER_HEIGHT / 2)
+const float WAVE_GAIN = 0.5;  // a band at most this much brighter (see below)
 const float WAVE_S = 0.4;  // the wave's climb from the embedding to the top: 12 frames at 30 fps
 #include "lib/depth.glsl"
 out vec2 v_uv;
@@ -32,13 +33,14 @@ void main() {
     colour = mix(colour, u_hot, pow(in_level, 4.0));
     float intensity = (0.03 + 1.8 * in_level * in_level * in_level) * (1.0 + 0.6 * u_pulse) * u_gain;
     // each token's arrival: a band of light climbing the layers, as the stream flows up (at a
-    // model's pace several climb at once)
+    // model's pace several climb at once). WAVE_GAIN keeps it under a flash: at 1.2 the
+    // tower's cells made a transition with each token, 8 a second, held back by the limiter
     float wave = 0.0;
     for (int i = 0; i < 4; i++) {
         float front = mix(-u_tower - 0.3, u_tower + 0.3, u_ages[i] / WAVE_S);
         wave = max(wave, exp(-pow((in_pos.y - front) / 0.22, 2.0)) * step(u_ages[i], WAVE_S));
     }
-    intensity *= 1.0 + 1.2 * u_wave * wave;
+    intensity *= 1.0 + WAVE_GAIN * u_wave * wave;
     v_light = colour * intensity * depth_fade(clip.w);
 }
 #endif

@@ -13,16 +13,18 @@ straight into the target, with no copy (a copy of a 720p frame onto a window cos
 copy.glsl; as a framebuffer blit it cost 2.3 ms, and 4-5 ms beside the model).
 
 A cell is measured as SUB × SUB sub-cells (about the analyser's pixels, safety/flashes.py), each
-the mean of a row of it read back. Each sub-cell remembers, for its relative luminance and for
-its red value (WCAG's saturated red measure), what is shown, its last extreme and the direction
-of its last transition (a change of STEP or more with the darker side below DARK; RED_STEP for
-red). A cell makes a transition when more than AREA of its sub-cells make one the same way, and
-it counts against the cell's last one, as the guideline counts a flash over more than a quarter
-of a 10° window. A cell that already made BUDGET transitions in the last second may not make
-another: the frame is then moved toward the new one only as far as lets at most LET of its
-sub-cells come within MARGIN of a transition. Changes are held back, not dropped: they arrive
-as the budget frees, so the picture stays lively and never strobes. It is written apart from
-the analyser, which tests it.
+the mean of a grid of TAPS × TAPS pixels spread over it, read back: a mean of one row of it took
+a line of text for the whole sub-cell, so a word changing in the lens's column counted as a
+flash there (a third of the frames at 1080p went through the limiter's copy for it). Each
+sub-cell remembers, for its relative luminance and for its red value (WCAG's saturated red measure),
+what is shown, its last extreme and the direction of its last transition (a change of STEP or
+more with the darker side below DARK; RED_STEP for red). A cell makes a transition when more
+than AREA of its sub-cells make one the same way, and it counts against the cell's last one, as
+the guideline counts a flash over more than a quarter of a 10° window. A cell that already made
+BUDGET transitions in the last second may not make another: the frame is then moved toward the
+new one only as far as lets at most LET of its sub-cells come within MARGIN of a transition.
+Changes are held back, not dropped: they arrive as the budget frees, so the picture stays lively
+and never strobes. It is written apart from the analyser, which tests it.
 """
 
 import math
@@ -43,8 +45,8 @@ DARK = 0.8
 RED_STEP = 20.0  # red value: (R - G - B) × 320 where R / (R + G + B) ≥ 0.8
 RED_MARGIN = 16.0
 BUDGET = 5  # transitions per cell per second: two and a half flashes, under the limit of three
-SUB = 4  # sub-cells a cell, across and down, one row of pixels read each
-ACROSS = 8  # columns measured per sub-cell and row (every column where there are fewer)
+SUB = 4  # sub-cells a cell, across and down
+TAPS = 4  # pixels measured per sub-cell across and down, spread evenly (every one where fewer)
 AREA = 0.25  # a cell's transition: more than this share of its sub-cells making one
 LET = 3  # the most sub-cells of a cell out of budget that a held-back frame lets move
 LINES = 4  # whole rows and columns read per window for the pattern guard
@@ -127,11 +129,16 @@ class FlashLimiter:
         self.size, self.cells = size, cells(size, self.nearest_viewer)
         self.windows = windows(size, self.nearest_viewer)
         across, down = self.cells[0] * SUB, self.cells[1] * SUB  # sub-cells
-        stride = max(1, size[0] // (across * ACROSS))
+        stride = max(1, size[0] // (across * TAPS))
         self._columns = np.arange(stride // 2, size[0], stride)
         self._starts = np.searchsorted(self._columns, (np.arange(across) * size[0]) // across)
         self._counts = np.diff(np.append(self._starts, len(self._columns)))
-        self._rows = ((np.arange(down) + 0.5) * size[1] / down).astype(int)  # from the bottom
+        # TAPS rows a sub-cell (fewer where it has fewer), from the bottom; its pixels y are
+        # those with y × down // height its row, as the columns' are
+        taps = min(TAPS, max(1, size[1] // down))
+        bounds = -(-np.arange(down + 1) * size[1] // down)
+        spread = (np.arange(taps) + 0.5) / taps
+        self._rows = (bounds[:-1, None] + spread * np.diff(bounds)[:, None]).astype(int).ravel()
         self._lines = tuple(((np.arange(n * LINES) + 0.5) * length / (n * LINES)).astype(int)
                             for n, length in zip(self.windows[::-1], size[::-1], strict=True))
         self._soften = self.ctx.texture(self.windows, 2, dtype="f4")
@@ -200,8 +207,8 @@ class FlashLimiter:
         return self._sub_cells_of(self._read_rows(fbo))
 
     def _read_rows(self, fbo: moderngl.Framebuffer) -> np.ndarray:
-        """[rows × SUB, width, 3] uint8: the whole rows measured, from the bottom, read
-        a row at a time (a window's framebuffer cannot be sampled by a shader)."""
+        """[sub-rows × TAPS, width, 3] uint8: the whole rows measured, from the bottom,
+        read a row at a time (a window's framebuffer cannot be sampled by a shader)."""
         width = self.size[0]
         lines = b"".join(fbo.read(viewport=(0, y, width, 1), components=3, alignment=1)
                          for y in self._rows)  # fmt: skip
@@ -223,16 +230,21 @@ class FlashLimiter:
     def _sub_cells_of(self, lines: np.ndarray) -> np.ndarray:
         """Mean relative luminance and red value (WCAG's saturated red: (R - G - B) × 320
         where R / (R + G + B) ≥ 0.8) per sub-cell, [sub-rows from the bottom, sub-columns, 2],
-        from its row of `lines` (`_read_rows`), at least ACROSS columns of it. Averaged here
-        rather than by a GL pass: a pass of its own is one more hand-over to llvmpipe's
-        threads, each costly beside the model, to average a few thousand numbers."""
-        taps = lines[:, self._columns]
+        from its rows of `lines` (`_read_rows`), TAPS columns of each. Averaged here rather
+        than by a GL pass: a pass of its own is one more hand-over to llvmpipe's threads, each
+        costly beside the model, to average a few thousand numbers."""
+        taps = np.take(lines, self._columns, axis=1)
         r, g, b = (taps[..., i] for i in range(3))
         luminance = CHANNELS[0][r] + CHANNELS[1][g] + CHANNELS[2][b]
         r, rest = r.astype(np.int16), g.astype(np.int16) + b  # R ≥ 0.8 (R + G + B): R ≥ 4 (G + B)
         red = np.where(r >= 4 * rest, (r - rest) * np.float32(320 / 255), np.float32(0))
-        both = np.stack([luminance, red], axis=-1)
-        return np.add.reduceat(both, self._starts, axis=1) / self._counts[None, :, None]
+        down = self.cells[1] * SUB
+        means = []
+        for values in (luminance, red):  # summed along each sub-cell's rows, then across
+            values = values.reshape(down, len(self._rows) // down, -1).sum(axis=1)
+            means.append(np.add.reduceat(values, self._starts, axis=1))
+        taps_each = self._counts * (len(self._rows) // down)
+        return np.stack(means, axis=-1) / taps_each[None, :, None]
 
     def release(self) -> None:
         for thing in (*self._fbos, *self._textures, *([self._soften] if self._soften else [])):
