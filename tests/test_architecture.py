@@ -9,7 +9,7 @@ import pytest
 import transformers
 
 from tests.synthetic import synthetic_frame
-from tests.test_cli import _assert_user_error, neuroweb
+from tests.test_cli import _assert_user_error, neuroweb, neuroweb_here
 from tests.tolerance import drift
 from visualizer.anatomy import COLUMNS, ROWS, Anatomy
 from visualizer.architecture import Architecture, from_config
@@ -240,8 +240,8 @@ def _poster(lm, tmp_path, prompt: str, name: str) -> Path:
 
 def _snapshot(tmp_path, prompt: str, name: str, *extra: str) -> Path:
     out = tmp_path / name
-    result = neuroweb("snapshot", "--prompt", prompt, "--tokens", "4", "--temperature", "0",
-                      "--out", str(out), *extra)  # fmt: skip
+    result = neuroweb_here("snapshot", "--prompt", prompt, "--tokens", "4", "--temperature",
+                           "0", "--out", str(out), *extra)  # fmt: skip
     assert result.returncode == 0, result.stderr
     return out
 

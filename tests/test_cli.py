@@ -1,6 +1,9 @@
 """The command line as a user runs it: bad input gives one line, exit 2, no traceback."""
 
+import contextlib
+import io
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -20,6 +23,33 @@ from visualizer.trace import FORMAT_VERSION, read_trace
 def neuroweb(*args: str, timeout: float = 300, cwd=None, env=None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "visualizer", *args], capture_output=True,
                           text=True, timeout=timeout, cwd=cwd, env=env)  # fmt: skip
+
+
+def neuroweb_here(*args: str) -> subprocess.CompletedProcess:
+    """`neuroweb ARGS` through the same `main` in this process, for a test of what a command
+    makes or says (not of how its process starts or stops): its model process comes from this
+    worker's forkserver, which imported torch and transformers once (5-6 s of CPU a call
+    less than a fresh interpreter's). Its stdout and stderr are captured, its loggers write to
+    that stderr, and the signal handlers it set are put back."""
+    from visualizer import cli, logs, signals
+
+    saved = {sig: signal.getsignal(sig) for sig in signals.HANDLED}
+    out, err = io.StringIO(), io.StringIO()
+    handler = logging.StreamHandler(err)
+    handler.setFormatter(logging.Formatter(logs.CONSOLE_FORMAT))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                status = cli.main(list(args))
+            except SystemExit as exit_:  # argparse's refusals
+                status = exit_.code
+    finally:
+        root.removeHandler(handler)
+        for sig, handled in saved.items():
+            signal.signal(sig, handled)
+    return subprocess.CompletedProcess(args, status, out.getvalue(), err.getvalue())
 
 
 def children(pid: int) -> list[int]:
@@ -130,9 +160,9 @@ def test_pickle_is_refused_unless_trusted(tmp_path, pickle_dir):
     out = tmp_path / "a.npz"
     args = ("trace", "--prompt", "hi", "--tokens", "2", "--out", str(out), "--model",
             str(pickle_dir))  # fmt: skip
-    _assert_user_error(neuroweb(*args), "--trust-pickle")
+    _assert_user_error(neuroweb_here(*args), "--trust-pickle")
     assert not out.exists()
-    trusted = neuroweb(*args, "--trust-pickle")
+    trusted = neuroweb_here(*args, "--trust-pickle")
     assert trusted.returncode == 0, trusted.stderr
     assert out.exists()
 
@@ -145,14 +175,15 @@ def test_pickle_is_refused_unless_trusted(tmp_path, pickle_dir):
 ])  # fmt: skip
 def test_bad_arguments(tmp_path, tiny_llama_dir, args, needle):
     _assert_user_error(
-        neuroweb("trace", "--out", str(tmp_path / "a.npz"), "--model", str(tiny_llama_dir), *args),
+        neuroweb_here("trace", "--out", str(tmp_path / "a.npz"), "--model", str(tiny_llama_dir),
+                      *args),  # fmt: skip
         needle,
     )
 
 
 def test_unwritable_output(tmp_path, tiny_llama_dir):
     _assert_user_error(
-        neuroweb(
+        neuroweb_here(
             "trace",
             "--prompt",
             "hi",
@@ -168,7 +199,7 @@ def test_unwritable_output(tmp_path, tiny_llama_dir):
 def test_huge_and_strange_prompts_work(tmp_path, tiny_llama_dir):
     for prompt in ("lorem ipsum " * 5000, "🙂\x01\x07\x1b[2J🧠\u202e"):
         out = tmp_path / "odd.npz"
-        result = neuroweb(
+        result = neuroweb_here(
             "trace",
             "--prompt",
             prompt,

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from tests.families import FAMILIES
-from tests.test_cli import _assert_user_error, neuroweb
+from tests.test_cli import _assert_user_error, neuroweb, neuroweb_here
 from tests.tolerance import assert_within, drift, forward_terms, lens_dlogp, sizes
 from visualizer.config import CaptureSettings, GenerationSettings
 from visualizer.interventions import Interventions, interventions_from, parse_ablation
@@ -192,8 +192,9 @@ def test_switched_on_mid_answer_it_applies_from_the_next_token(tiny_llama):
 def test_a_trace_keeps_the_lens_the_interventions_and_the_ghost(tiny_llama_dir, tiny_llama,
                                                                  tmp_path):  # fmt: skip
     out = tmp_path / "changed.npz"
-    result = neuroweb("trace", "--model", str(tiny_llama_dir), "--prompt", PROMPT, "--tokens",
-                      "6", "--seed", "3", "--ablate", "mlp:1", "--out", str(out))  # fmt: skip
+    result = neuroweb_here("trace", "--model", str(tiny_llama_dir), "--prompt", PROMPT,
+                           "--tokens", "6", "--seed", "3", "--ablate", "mlp:1", "--out",
+                           str(out))  # fmt: skip
     assert result.returncode == 0, result.stderr
     trace = read_trace(out)
     assert trace.meta["format_version"] == 4
@@ -201,8 +202,8 @@ def test_a_trace_keeps_the_lens_the_interventions_and_the_ghost(tiny_llama_dir, 
     frames = frames_from_trace(trace)
     assert all(f.changed == ("mlp:1",) and f.ghost is not None for f in frames)
     plain = tmp_path / "plain.npz"
-    assert neuroweb("trace", "--model", str(tiny_llama_dir), "--prompt", PROMPT, "--tokens", "6",
-                    "--seed", "3", "--out", str(plain)).returncode == 0  # fmt: skip
+    assert neuroweb_here("trace", "--model", str(tiny_llama_dir), "--prompt", PROMPT, "--tokens",
+                         "6", "--seed", "3", "--out", str(plain)).returncode == 0  # fmt: skip
     untouched = frames_from_trace(read_trace(plain))
     assert [f.ghost.token_id for f in frames] == [f.token_id for f in untouched]
     assert [f.ghost.text for f in frames] == [f.text for f in untouched]
@@ -223,8 +224,8 @@ def test_bad_interventions_get_one_line(tiny_llama_dir, tmp_path):
     base = ("trace", "--model", str(tiny_llama_dir), "--prompt", "hi", "--out", out)
     _assert_user_error(neuroweb(*base, "--ablate", "mlp"), "--ablate mlp: expected")
     _assert_user_error(neuroweb(*base, "--steer", "3:x:a|b"), "--steer 3:x:a|b: expected")
-    _assert_user_error(neuroweb(*base, "--ablate", "mlp:99"), "the model has blocks 0–2")
-    _assert_user_error(neuroweb(*base, "--ablate", "head:1.40"), "block 1 has heads 0–3")
+    _assert_user_error(neuroweb_here(*base, "--ablate", "mlp:99"), "the model has blocks 0–2")
+    _assert_user_error(neuroweb_here(*base, "--ablate", "head:1.40"), "block 1 has heads 0–3")
     assert parse_ablation("head:3.7").spec == "head:3.7"
 
 

@@ -4,7 +4,7 @@ nnsight; its remote (NDIF) request built and run here without the network."""
 import numpy as np
 import pytest
 
-from tests.test_cli import _assert_user_error, neuroweb
+from tests.test_cli import _assert_user_error, neuroweb, neuroweb_here
 from tests.tolerance import assert_within, drift, eps, forward_terms, lens_dlogp, sizes
 from visualizer.config import load_settings
 from visualizer.trace import read_trace
@@ -64,7 +64,7 @@ def test_a_remote_request_is_built_and_checked_without_the_network(tiny_llama_di
                       str(remote))  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith("wrote")  # no warnings, no noise
-    assert neuroweb("trace", *args, "--out", str(hooks)).returncode == 0
+    assert neuroweb_here("trace", *args, "--out", str(hooks)).returncode == 0
     trace = read_trace(remote)
     assert any("its weights are not on this machine" in n for n in trace.meta["notes"])
     _same_run(trace.arrays, read_trace(hooks).arrays, tiny_llama)

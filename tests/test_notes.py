@@ -6,7 +6,7 @@ import shutil
 import pytest
 
 from tests.test_app import run_until
-from tests.test_cli import neuroweb
+from tests.test_cli import neuroweb_here
 from visualizer.clock import FixedStepClock
 from visualizer.config import load_settings
 from visualizer.gl.context import HeadlessTarget
@@ -30,8 +30,8 @@ def base_model_dir(tiny_llama_dir, tmp_path_factory):
 
 def test_a_base_model_says_so_in_its_trace_and_its_video(base_model_dir, tmp_path):
     out = tmp_path / "base.npz"
-    result = neuroweb("trace", "--prompt", "Once upon a time", "--tokens", "3", "--model",
-                      str(base_model_dir), "--out", str(out))  # fmt: skip
+    result = neuroweb_here("trace", "--prompt", "Once upon a time", "--tokens", "3", "--model",
+                           str(base_model_dir), "--out", str(out))  # fmt: skip
     assert result.returncode == 0, result.stderr
     trace = read_trace(out)
     assert trace.meta["notes"].count(BASE) == 1  # once
@@ -70,8 +70,8 @@ def test_a_base_model_says_so_once_in_the_live_window(base_model_dir, tmp_path, 
 
 def test_the_notes_of_a_model_whose_capture_is_not_exact_reach_the_trace(family_dir, tmp_path):
     out = tmp_path / "moe.npz"
-    result = neuroweb("trace", "--prompt", "Hi", "--tokens", "2", "--model",
-                      str(family_dir("qwen2_moe")), "--out", str(out))  # fmt: skip
+    result = neuroweb_here("trace", "--prompt", "Hi", "--tokens", "2", "--model",
+                           str(family_dir("qwen2_moe")), "--out", str(out))  # fmt: skip
     assert result.returncode == 0, result.stderr
     notes = read_trace(out).meta["notes"]
     assert any(note.startswith("MoE blocks (1–2): the experts' activations are not captured")

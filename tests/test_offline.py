@@ -10,7 +10,7 @@ import imageio_ffmpeg
 import numpy as np
 import pytest
 
-from tests.test_cli import _assert_user_error, interrupt_while_recording, neuroweb
+from tests.test_cli import _assert_user_error, interrupt_while_recording, neuroweb, neuroweb_here
 from tests.tolerance import drift, eps
 from visualizer.config import CaptureSettings, GenerationSettings, SoundSettings
 from visualizer.model.generate import generate_frames
@@ -256,9 +256,9 @@ def test_a_prompt_renders_the_same_video_twice(tiny_llama_dir, tmp_path):
     """`render --prompt` runs the model itself; sampling is seeded, so frames repeat exactly."""
     videos = [tmp_path / "a.mp4", tmp_path / "b.mp4"]
     for out in videos:
-        result = neuroweb("render", "--prompt", "Hello", "--model", str(tiny_llama_dir),
-                          "--tokens", "5", "--temperature", "0.8", "--seed", "3", "--out",
-                          str(out), "--size", "160x90", "--fps", str(FPS))  # fmt: skip
+        result = neuroweb_here("render", "--prompt", "Hello", "--model", str(tiny_llama_dir),
+                               "--tokens", "5", "--temperature", "0.8", "--seed", "3", "--out",
+                               str(out), "--size", "160x90", "--fps", str(FPS))  # fmt: skip
         assert result.returncode == 0, result.stderr
     generated = 5
     count, _ = imageio_ffmpeg.count_frames_and_secs(str(videos[0]))

@@ -173,6 +173,29 @@ def test_a_frame_that_cannot_be_held_back_is_drawn_into_the_target_itself(gl_tar
     assert held and not any(direct[k] for k in held)
 
 
+def test_a_frame_narrower_than_the_limiter_s_grid_is_measured_everywhere(gl_target):
+    """At 64x36 a desk's grid has 80 sub-columns and 44 sub-rows, more than the pixels: each
+    sub-cell is measured from its nearest pixel, never from none (a mean of no pixels was NaN,
+    and a NaN sub-cell never makes a transition)."""
+    from visualizer.gl.shaders import ShaderLibrary
+    from visualizer.safety.limiter import SUB, FlashLimiter
+
+    texture = gl_target.ctx.texture((64, 36), 3, bytes([128]) * 64 * 36 * 3)
+    fbo = gl_target.ctx.framebuffer(color_attachments=[texture])
+    limiter = FlashLimiter(ShaderLibrary(gl_target.ctx))
+    try:
+        limiter.frame(gl_target.fbo, (64, 36), 0.0)
+        subs = limiter._measure(fbo)
+    finally:
+        limiter.release()
+        fbo.release()
+        texture.release()
+    cols, rows = limiter.cells
+    assert subs.shape == (rows * SUB, cols * SUB, 2) and cols * SUB > 64 and rows * SUB > 36
+    grey = ((128 / 255 + 0.055) / 1.055) ** 2.4
+    assert np.allclose(subs[..., 0], grey, atol=1e-6) and np.all(subs[..., 1] == 0)
+
+
 def test_the_limiter_measures_each_cell_of_the_frame(gl_target):
     """Luminance and red value per sub-cell, from a frame of flat cells (row 0 the bottom):
     each cell's sub-cells all measure its light."""

@@ -55,11 +55,11 @@ def test_the_pipe_keeps_them(wide_dir, detail):
 
 
 def test_a_trace_keeps_them(wide_dir, tmp_path):
-    from tests.test_cli import neuroweb
+    from tests.test_cli import neuroweb_here
 
     out = tmp_path / "wide.npz"
-    result = neuroweb("trace", "--model", str(wide_dir), "--prompt", "Hi there.", "--tokens",
-                      "4", "--temperature", "0", "--out", str(out))  # fmt: skip
+    result = neuroweb_here("trace", "--model", str(wide_dir), "--prompt", "Hi there.", "--tokens",
+                           "4", "--temperature", "0", "--out", str(out))  # fmt: skip
     assert result.returncode == 0, result.stderr
     _finite_and_wide(frames_from_trace(read_trace(out)))
 

@@ -86,8 +86,8 @@ class FlashLimiter:
         self._vaos: dict[str, LiveVertexArray] = {}  # the copy's and each variant's of the mix
         for name in VARIANTS:  # compiled now, not on the first frame held back or softened
             shaders.get(name)
-        self._columns = self._rows = np.zeros(0, int)  # the pixels measured in a frame
-        self._starts = self._counts = np.zeros(0, int)  # each sub-cell's among the columns
+        # the pixels measured in a frame: [sub-columns, taps] and [sub-rows from the bottom, taps]
+        self._columns = self._rows = np.zeros((0, 1), int)
         self._lines = (np.zeros(0, int),) * 2  # the rows and columns the pattern guard reads
         self.cells = self.windows = (1, 1)
         self.guard = PatternGuard(self.windows, (1, 1))
@@ -128,17 +128,8 @@ class FlashLimiter:
         self._fbos = [self.ctx.framebuffer(color_attachments=[t]) for t in self._textures]
         self.size, self.cells = size, cells(size, self.nearest_viewer)
         self.windows = windows(size, self.nearest_viewer)
-        across, down = self.cells[0] * SUB, self.cells[1] * SUB  # sub-cells
-        stride = max(1, size[0] // (across * TAPS))
-        self._columns = np.arange(stride // 2, size[0], stride)
-        self._starts = np.searchsorted(self._columns, (np.arange(across) * size[0]) // across)
-        self._counts = np.diff(np.append(self._starts, len(self._columns)))
-        # TAPS rows a sub-cell (fewer where it has fewer), from the bottom; its pixels y are
-        # those with y × down // height its row, as the columns' are
-        taps = min(TAPS, max(1, size[1] // down))
-        bounds = -(-np.arange(down + 1) * size[1] // down)
-        spread = (np.arange(taps) + 0.5) / taps
-        self._rows = (bounds[:-1, None] + spread * np.diff(bounds)[:, None]).astype(int).ravel()
+        self._columns = _spread(size[0], self.cells[0] * SUB)
+        self._rows = _spread(size[1], self.cells[1] * SUB)
         self._lines = tuple(((np.arange(n * LINES) + 0.5) * length / (n * LINES)).astype(int)
                             for n, length in zip(self.windows[::-1], size[::-1], strict=True))
         self._soften = self.ctx.texture(self.windows, 2, dtype="f4")
@@ -211,8 +202,8 @@ class FlashLimiter:
         read a row at a time (a window's framebuffer cannot be sampled by a shader)."""
         width = self.size[0]
         lines = b"".join(fbo.read(viewport=(0, y, width, 1), components=3, alignment=1)
-                         for y in self._rows)  # fmt: skip
-        return np.frombuffer(lines, np.uint8).reshape(len(self._rows), width, 3)
+                         for y in self._rows.ravel())  # fmt: skip
+        return np.frombuffer(lines, np.uint8).reshape(self._rows.size, width, 3)
 
     def _read_lines(self, fbo: moderngl.Framebuffer) -> tuple[np.ndarray, np.ndarray]:
         """Relative luminance of the pattern guard's whole rows, [rows × LINES, width] from
@@ -233,24 +224,31 @@ class FlashLimiter:
         from its rows of `lines` (`_read_rows`), TAPS columns of each. Averaged here rather
         than by a GL pass: a pass of its own is one more hand-over to llvmpipe's threads, each
         costly beside the model, to average a few thousand numbers."""
-        taps = np.take(lines, self._columns, axis=1)
+        taps = np.take(lines, self._columns.ravel(), axis=1)
         r, g, b = (taps[..., i] for i in range(3))
         luminance = CHANNELS[0][r] + CHANNELS[1][g] + CHANNELS[2][b]
         r, rest = r.astype(np.int16), g.astype(np.int16) + b  # R ≥ 0.8 (R + G + B): R ≥ 4 (G + B)
         red = np.where(r >= 4 * rest, (r - rest) * np.float32(320 / 255), np.float32(0))
-        down = self.cells[1] * SUB
-        means = []
-        for values in (luminance, red):  # summed along each sub-cell's rows, then across
-            values = values.reshape(down, len(self._rows) // down, -1).sum(axis=1)
-            means.append(np.add.reduceat(values, self._starts, axis=1))
-        taps_each = self._counts * (len(self._rows) // down)
-        return np.stack(means, axis=-1) / taps_each[None, :, None]
+        (down, tall), (across, wide) = self._rows.shape, self._columns.shape
+        sums = [values.reshape(down, tall, -1).sum(axis=1).reshape(down, across, wide).sum(axis=2)
+                for values in (luminance, red)]  # down the rows first: contiguous, 3x faster
+        return np.stack(sums, axis=-1) / (tall * wide)
 
     def release(self) -> None:
         for thing in (*self._fbos, *self._textures, *([self._soften] if self._soften else [])):
             thing.release()
         for vao in self._vaos.values():
             vao.release()
+
+
+def _spread(length: int, parts: int) -> np.ndarray:
+    """[parts, taps]: TAPS pixels of each of `parts` equal parts of `length` pixels, evenly
+    spread (fewer where a part is narrower; where it has none of its own, the next one's
+    first). Pixel x lies in part x × parts // length, as the analyser's and the tests' cells."""
+    taps = min(TAPS, max(1, length // parts))
+    bounds = -(-np.arange(parts + 1) * length // parts)  # each part's first pixel
+    spread = bounds[:-1, None] + (np.arange(taps) + 0.5) / taps * np.diff(bounds)[:, None]
+    return np.minimum(spread.astype(int), length - 1)
 
 
 class _Track:
