@@ -348,13 +348,15 @@ def test_the_window_keys_switch_the_lens_and_a_block_s_mlp_from_the_next_token(a
 
 def test_a_pause_holds_the_newest_frames_and_counts_and_shows_what_it_dropped(tiny_llama):
     """More frames arrive while paused than a pause holds (PENDING_LIMIT): the newest are held,
-    the rest are counted, the title says so, and resuming shows the held ones in order."""
+    the rest are counted, the operator's notice says so (the audience's title says only
+    "paused"), and resuming shows the held ones in order."""
     from dataclasses import replace
 
     from visualizer.config import CaptureSettings, GenerationSettings
     from visualizer.handoff import Status
     from visualizer.model.generate import generate_frames
-    from visualizer.render.layers.web_text import PENDING_LIMIT
+    from visualizer.render.intake import PENDING_LIMIT
+    from visualizer.render.layers.web_text import state_label
     from visualizer.sources.player import TracePlayer
 
     run = list(generate_frames(tiny_llama, "Hello", GenerationSettings(max_tokens=8,
@@ -377,6 +379,10 @@ def test_a_pause_holds_the_newest_frames_and_counts_and_shows_what_it_dropped(ti
         run_until(app, lambda: clock.now > 1.2)
         assert len(app.intake.pending) == PENDING_LIMIT and app.intake.paused_dropped == extra
         assert app.overlay().paused_dropped == extra
+        assert state_label(app.overlay()) == "paused"
+        assert app.overlay().notices[-1] == (
+            f"paused: → one token, Space goes on (held the newest {PENDING_LIMIT:,}, "
+            f"dropped {extra})")  # fmt: skip
         seen = app.scene.tokens_seen
         app.execute(Command("pause"))  # resume
         app.frame()

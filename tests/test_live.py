@@ -71,6 +71,8 @@ def test_without_a_display_run_renders_a_demo_clip(tmp_path, tiny_llama_dir, dis
     (["--headless", "--frames", "0"], "--frames: expected a whole number"),
     (["--frames", "3"], "--frames needs --headless"),
     (["--headless", "--frames", "3", "--record", "/no/such/folder/x.mp4"], "/no/such/folder"),
+    (["--watch"], "--watch needs --source"),
+    (["--watch", "--source", "127.0.0.1:9", "--prompt", "hi"], "--watch asks for no answers"),
 ])  # fmt: skip
 def test_bad_run_arguments(tmp_path, tiny_llama_dir, args, needle):
     result = neuroweb("run", "--model", str(tiny_llama_dir), *args, cwd=tmp_path)

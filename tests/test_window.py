@@ -16,8 +16,9 @@ import pygame
 from visualizer.clock import RealClock
 from visualizer.config import load_settings
 from visualizer.gl.context import WindowTarget
-from visualizer.render.app import LOADING_FPS, App
+from visualizer.render.app import App
 from visualizer.render.controls import Command, Controls
+from visualizer.render.rest import LOADING_FPS
 from visualizer.sound.speakers import Speakers
 from visualizer.sources.local import LocalSource
 
@@ -53,13 +54,13 @@ def _window_session(model: str, folder: str) -> None:
             while app.scene.tokens_seen < 5 and frames < MAX_FRAMES:
                 start = time.perf_counter()
                 app.frame()
-                if app.frame_cap_now() == LOADING_FPS:  # the loading screen: the model imports
+                if app.pace.cap(app.loading) == LOADING_FPS:  # loading: the model imports
                     loading.append(time.perf_counter() - start)
                 frames += 1
             assert app.scene.tokens_seen >= 5, app.status
             # llvmpipe: the loading screen was drawn at the lower cap, the answer is not
-            assert app.frame_cap == settings.window.software_fps > LOADING_FPS
-            assert app.frame_cap_now() == app.frame_cap
+            assert app.pace.frame_cap == settings.window.software_fps > LOADING_FPS
+            assert app.pace.cap(app.loading) == app.pace.frame_cap
             assert len(loading) >= 3 and min(loading) >= 1 / LOADING_FPS - 0.002, loading
             played = Path(folder) / "speakers.raw"
             heard_from = played.stat().st_size

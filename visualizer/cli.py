@@ -240,7 +240,7 @@ def overrides_from(args: argparse.Namespace) -> dict:
     """The flags that were given (None = not given), as preset sections."""
     flags = {
         "model": {key: getattr(args, key, None) for key in (
-            "trust_pickle", "threads", "source", "token_file", "key_dir", "detail")},
+            "trust_pickle", "threads", "source", "token_file", "key_dir", "detail", "watch")},
         "generation": {key: getattr(args, flag, None) for key, flag in (
             ("max_tokens", "tokens"), ("temperature", "temperature"), ("top_k", "top_k"),
             ("top_p", "top_p"), ("seed", "seed"), ("context", "context"), ("raw", "raw"))},

@@ -82,6 +82,7 @@ class ModelSettings(_Settings):
     key_dir: Path_ = ""  # CURVE keys for a server beyond loopback (`neuroweb serve --keys`)
     detail: Literal["", "full", "reduced", "compact"] = ""  # what crosses per frame; "" = the
     #                                                         source's own default
+    watch: bool = False  # with `source`: a viewer of the server's answers; asks for none
 
 
 class GenerationSettings(_Settings):

@@ -24,6 +24,9 @@ def add_show_flags(run: argparse.ArgumentParser) -> None:
     run.add_argument("--osc", type=osc_address, metavar="[HOST:]PORT",
                      help="take OSC messages (/neuroweb/next, /neuroweb/scene …) on this UDP "
                      f"port, from {OSC_HOST} unless a host is given (docs/cues.md)")  # fmt: skip
+    run.add_argument("--watch", action="store_true", default=None,
+                     help="with --source: a viewer of that server's answers, whoever asks them "
+                     "(the projector beside the operator's window); it asks for none")  # fmt: skip
 
 
 def add_picture_flags(run: argparse.ArgumentParser) -> None:
@@ -82,6 +85,10 @@ def checked(args: argparse.Namespace) -> Show | None:
     for flag in ("cues", "osc"):
         if getattr(args, flag) is not None and (args.headless or args.terminal):
             raise UserError(f"run: --{flag} needs the window (not --headless or --terminal)")
+    if args.watch and not args.source:
+        raise UserError("run: --watch needs --source HOST:PORT (a server to watch)")
+    if args.watch and args.prompt is not None:
+        raise UserError("run: --watch asks for no answers: leave out --prompt")
     if args.osc is not None:
         udp_socket(*args.osc, "--osc").close()  # the window listens there once it is open
     for path in (args.record, args.screenshot):  # said at once, not after the model loaded

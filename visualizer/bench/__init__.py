@@ -40,6 +40,9 @@ Figures (tok/s are decode rates after the prompt, greedy, the embedded SmolLM2):
                        the glitch look (cuts, stutters, word flashes, colour splits), and
   held_back_share_720p_glitch   the share of its frames the flash limiter held back (each
                        one a mix in linear light: the costliest frames of that look)
+  idle_cpu_cores       the live demo offscreen at 720p before its first prompt, at rest
+                       (render/rest.py): CPU of its process and its model process, in cores,
+                       over IDLE_S seconds, and idle_fps, the frames it drew a second
   capture_tok_s_while_rendering   the model's decode rate during the 720p measurement, and
   capture_ratio_while_rendering   its ratio to bare_tok_s
   bare_tok_s_spare_threads        bare decode with all cores but one (what the model process
@@ -55,6 +58,10 @@ Figures (tok/s are decode rates after the prompt, greedy, the embedded SmolLM2):
                        server a fresh process on this machine, reduced detail), and
   remote_local_tok_s   a local model process at the same detail, measured beside it;
   remote_ratio         their ratio
+  viewer_costs         `serve` watched by 0, 1, 2, 4 and 8 viewers beside the asker on loopback,
+                       at the reduced detail: the server's network side (its network thread
+                       and ZeroMQ's threads) in CPU ms a generated token, the extra per viewer,
+                       and the bytes a frame sent to each client
   bytes_per_token      what one generated token's frame costs on the wire, per detail level:
                        measured on SmolLM2 (the mean over an answer), and computed for a
                        Llama-3-70B config (80 blocks, width 8192, 64 heads, d_ff 28672) deep
@@ -75,8 +82,14 @@ import tempfile
 from functools import partial
 
 from visualizer.bench.decode import bare_tok_s, stream_tok_s, thread_tok_s, unembedding_ms
-from visualizer.bench.remote import bytes_per_token, remote_figures
-from visualizer.bench.render import offline_fps, render_fps, synth_cpu_share, trace_frames
+from visualizer.bench.remote import bytes_per_token, remote_figures, viewer_costs
+from visualizer.bench.render import (
+    idle_cpu,
+    offline_fps,
+    render_fps,
+    synth_cpu_share,
+    trace_frames,
+)
 from visualizer.bench.startup import probe
 from visualizer.config import load_settings
 
@@ -158,6 +171,7 @@ def bench_command(tokens: int = 64, skip_cold: bool = False, quiet: bool = False
     out["synth_cpu_share"] = synth_cpu_share(frames)
     say("a model server over loopback, and bytes per token")
     out.update(remote_figures(tokens))
+    out.update(viewer_costs(tokens))
     out.update(bytes_per_token(lm))
     for name, size in (("720p", (1280, 720)), ("1080p", (1920, 1080))):
         say(f"rendering at {name} with the model streaming")
@@ -172,6 +186,8 @@ def bench_command(tokens: int = 64, skip_cold: bool = False, quiet: bool = False
         if name == "720p":
             out["capture_tok_s_while_rendering"] = r["tok_s"]
             out["capture_ratio_while_rendering"] = r["tok_s"] / out["bare_tok_s"]
+    say("the window at rest before its first prompt")
+    out.update(idle_cpu())
     say("rendering at 720p in the glitch look with the model streaming")
     r = render_fps((1280, 720), say, "glitch")
     out["render_fps_720p_glitch"] = r["fps"]

@@ -2,10 +2,12 @@
 decode rate beside a local model process's at the same detail, how soon a client waiting for a
 restarted server gets frames again, and what one token's frame costs on the wire."""
 
+import os
 import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from visualizer.bench.decode import PROMPT, consume, rate, wait_ready
 from visualizer.bench.startup import probe
@@ -120,3 +122,98 @@ def bytes_per_token(lm) -> dict:
         out[f"bytes_per_token_llama3_70b_{name}"] = wire.frame_bytes(
             wire.frame_to(frame, 1, 1, detail))  # fmt: skip
     return out
+
+
+VIEWERS = (0, 1, 2, 4, 8)  # viewers watching beside the asker, in turn
+
+
+def viewer_costs(tokens: int) -> dict:
+    """What each viewer of one served model costs the server (`serve`'s many viewers): for each
+    count in VIEWERS, an answer of `tokens` tokens at the reduced detail asked by one client
+    and watched by that many more on loopback; the server's network side (its network thread
+    and ZeroMQ's I/O threads: the model thread is left out) in CPU ms a generated token, and
+    the bytes a frame it sent to each client (the prompt's frames and the answer's)."""
+    import zmq
+
+    from visualizer import wire
+    from visualizer.detail import detail_named
+
+    port = _free_port()
+    server = _serve(port)
+    ctx = zmq.Context()
+    costs: dict[str, dict] = {}
+    try:
+        gen = GenerationSettings(temperature=0.0, max_tokens=tokens)
+        for request, count in enumerate(VIEWERS, start=1):
+            socks = [ctx.socket(zmq.DEALER) for _ in range(count + 1)]
+            for i, sock in enumerate(socks):
+                sock.connect(f"tcp://127.0.0.1:{port}")
+                sock.send_multipart(wire.pack(wire.Hello(detail=detail_named("reduced"),
+                                                         watch=i > 0)))  # fmt: skip
+            time.sleep(0.5)  # every hello answered
+            for sock in socks:
+                while sock.poll(0):
+                    sock.recv_multipart()
+            before = _network_cpu_s(server.pid)
+            socks[0].send_multipart(wire.pack(wire.Generate(request=request, prompt=PROMPT,
+                                                            gen=gen)))  # fmt: skip
+            received, frames, generated = _watch(socks, request)
+            cpu = _network_cpu_s(server.pid) - before
+            costs[str(count)] = {"network_cpu_ms_per_token": 1000 * cpu / generated,
+                                 "bytes_per_frame_per_client": received / (count + 1)
+                                 / frames}  # fmt: skip
+            for sock in socks:
+                sock.send_multipart(wire.pack(wire.Bye()))
+                sock.close(linger=100)
+    finally:
+        ctx.term()
+        server.terminate()
+        server.wait()
+    base = costs["0"]["network_cpu_ms_per_token"]
+    for count, cost in costs.items():
+        if int(count):
+            cost["extra_cpu_ms_per_token_per_viewer"] = (
+                cost["network_cpu_ms_per_token"] - base) / int(count)  # fmt: skip
+    return {"viewer_costs": costs}
+
+
+def _watch(socks: list, request: int) -> tuple[int, int, int]:
+    """Bytes all `socks` took in until the asker's (the first's) answer `request` finished,
+    the frames the asker took, and the tokens generated."""
+    import zmq
+
+    from visualizer import wire
+
+    poller = zmq.Poller()
+    for sock in socks:
+        poller.register(sock, zmq.POLLIN)
+    received, frames, generated, done = 0, 0, 0, False
+    while not done:
+        ready = dict(poller.poll(60_000))
+        if not ready:
+            raise RuntimeError("the server sent nothing for 60 s")
+        for sock in ready:
+            parts = sock.recv_multipart()
+            received += sum(len(part) for part in parts)
+            if sock is not socks[0]:
+                continue
+            message, _ = wire.unpack(parts, 1 << 26, wire.ServerMessage)
+            if isinstance(message, wire.FrameMessage):
+                frames += 1
+                generated += not message.is_prompt
+            elif isinstance(message, wire.StatusMessage):
+                body = message.status
+                done = body.request == request and body.state in ("finished", "stopped")
+    return received, max(frames, 1), max(generated, 1)
+
+
+def _network_cpu_s(pid: int) -> float:
+    """CPU seconds of `pid`'s network side: its main thread (the serve's network thread) and
+    ZeroMQ's own threads (named ZMQbg/…: they move the bytes), not the model's."""
+    ticks, total = os.sysconf("SC_CLK_TCK"), 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        if task.name != str(pid) and not (task / "comm").read_text().startswith("ZMQbg"):
+            continue
+        fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / ticks

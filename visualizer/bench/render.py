@@ -2,6 +2,7 @@
 frame times, each pass's cost, what the governor settled at), the offline renders of a trace,
 and the soundtrack's synthesiser's share of a CPU."""
 
+import os
 import tempfile
 import time
 from collections.abc import Callable
@@ -14,6 +15,7 @@ RENDER_S = 15.0  # seconds of frames per render measurement, after the governor 
 SETTLE_S = 3.0  # settled: no change of render scale or detail for this long
 SETTLE_LIMIT_S = 40.0  # measured from here even if it is still changing
 PASS_FRAMES = 240  # frames with the HUD's pass timing after each render measurement
+IDLE_S = 10.0  # seconds of the window at rest measured for its CPU
 OFFLINE_TOKEN_RATE = 4.0  # the offline renders' pace: 48 tokens make a 14 s video, in parts
 
 
@@ -78,6 +80,43 @@ def render_fps(size: tuple[int, int], say: Callable[[str], None], preset: str = 
         "tok_s": rate(arrivals) if len(arrivals) > 1 else 0.0,
         "held_back_share": held,
     }
+
+
+def idle_cpu(size: tuple[int, int] = (1280, 720), seconds: float = IDLE_S) -> dict:
+    """The live demo offscreen at `size` before its first prompt, once at rest (render/rest.py):
+    the CPU its process (drawing, llvmpipe's threads) and its model process (waiting) use, in
+    cores, over `seconds`, and the frames it drew a second."""
+    from visualizer.clock import RealClock
+    from visualizer.gl.context import HeadlessTarget
+    from visualizer.render.app import App
+    from visualizer.render.rest import STILL_S
+    from visualizer.sources.local import LocalSource
+
+    settings = load_settings("default")
+    target = HeadlessTarget(size, like_a_window=True)
+    with LocalSource(settings) as stream:
+        app = App(settings, target, stream, RealClock(), adaptive=True)
+        end = time.perf_counter() + SETTLE_LIMIT_S + STILL_S
+        while not (app.state == "ready" and app.pace.resting) and time.perf_counter() < end:
+            app.frame()
+        if not app.pace.resting:
+            raise RuntimeError(f"the window never came to rest ({app.status})")
+        cpu, start, frames = _cpu_s(stream.pid), time.perf_counter(), 0
+        while time.perf_counter() - start < seconds:
+            app.frame()
+            frames += 1
+        elapsed = time.perf_counter() - start
+        used = _cpu_s(stream.pid) - cpu
+        app.release()
+    target.close()
+    return {"idle_cpu_cores": used / elapsed, "idle_fps": frames / elapsed}
+
+
+def _cpu_s(child: int) -> float:
+    """CPU seconds used so far by this process (all its threads) and by `child`."""
+    fields = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return time.process_time() + (int(fields[11]) + int(fields[12])) / ticks
 
 
 def trace_frames(lm) -> list:

@@ -81,6 +81,10 @@ class HeadlessTarget:
     def events(self) -> list:
         return []
 
+    def waiting(self) -> bool:
+        """Input waiting to be taken (none offscreen)."""
+        return False
+
     def present(self) -> None:
         if self.like_a_window:
             self.ctx.finish()
@@ -146,6 +150,10 @@ class WindowTarget:
                 self.size = self._pygame.display.get_window_size()
                 self.fbo = self.ctx.detect_framebuffer()
         return events
+
+    def waiting(self) -> bool:
+        """Input waiting to be taken (a key, the mouse, the window asked to draw again)."""
+        return bool(self._pygame.event.peek())
 
     def toggle_fullscreen(self) -> None:
         self._pygame.display.toggle_fullscreen()

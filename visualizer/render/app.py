@@ -46,6 +46,7 @@ from visualizer.render.passes import PassTimes
 from visualizer.render.recording import RecordingController
 from visualizer.render.remote import Remote
 from visualizer.render.renderer import render_poster
+from visualizer.render.rest import Pace
 from visualizer.sound.speakers import Speakers
 from visualizer.sources import FrameSource
 from visualizer.sources.cued import TraceInFront
@@ -55,7 +56,6 @@ BLACKOUT_S = 0.5  # the fade to black and back (B, or a clicker's blank-screen k
 HEADLESS_LOADING_WAIT_S = 0.25
 FIRST_FRAMES_WAIT_S = 600.0  # a headless video's wait for a model that loads (a large one on CPU)
 PASS_SAMPLE = 8  # with the HUD on, one frame in this many is timed pass by pass
-LOADING_FPS = 20  # the frame cap over the loading screen, on a CPU renderer (see frame_cap_now)
 # where the operator's chrome is drawn: "window" on the target only, never in a recording (the
 # window); "none": nowhere, its notices and errors written to the log (run --clean, offline
 # renders); "recorded": on the target and in recordings, a screen capture (--chrome)
@@ -86,9 +86,10 @@ class App:
         self.camera = Camera(settings.look.drift_deg_s, settings.venue.directed_camera)
         self.glitch = Glitch(settings.look.glitch)
         w = settings.window
-        software = is_software(target.ctx) and isinstance(clock, RealClock)
-        self.frame_cap = w.software_fps if software else 0  # frames per second; 0 = none
-        fps = min(w.target_fps, self.frame_cap) if self.frame_cap else w.target_fps
+        live = isinstance(clock, RealClock)
+        frame_cap = w.software_fps if is_software(target.ctx) and live else 0  # 0: none
+        self.pace = Pace(frame_cap, rests=live and target.interactive)
+        fps = min(w.target_fps, frame_cap) if frame_cap else w.target_fps
         self.governor = Governor(fps, w.min_scale, w.max_scale, adaptive)
         self.passes = PassTimes(target.ctx)  # measured while the HUD shows them
         self.controls = controls or Controls()
@@ -146,15 +147,21 @@ class App:
         # governor, which skips the measured ones) keep the overlap of Python and rasterizing
         self.passes.enabled = self.hud.on and self.hud.shown and self.frames % PASS_SAMPLE == 0
         dt = self.clock.tick()
-        for event in self.target.events():
+        events = self.target.events()
+        for event in events:
             for command in self.controls.handle(event, self.idle):
                 self.execute(command)
-        for command in self.remote.take() if self.remote is not None else ():
+        remote = self.remote.take() if self.remote is not None else ()
+        for command in remote:
             self.execute(command)
+        if events or remote:
+            self.pace.stir()
         self.take_all()
         self.play()
+        if not self._still():
+            self.pace.stir()
         self.scene.advance(self.glitch.step(self.scene, self.camera, dt))
-        self.camera.advance(dt)
+        self.camera.advance(dt, self.pace.sway)
         step = dt / CROSSFADE_S
         self.scene_mix = min(max(self.scene_target, self.scene_mix - step), self.scene_mix + step)
         step, dark = dt / BLACKOUT_S, float(self.blackout)
@@ -176,17 +183,30 @@ class App:
             self.target.present()
         if not self.passes.enabled:
             self.governor.record(time.perf_counter() - start)
-        if self.frame_cap:  # a CPU renderer without vsync: sleep out the rest of the frame
-            time.sleep(max(0.0, 1 / self.frame_cap_now() - (time.perf_counter() - start)))
+        self.pace.sleep_out(start, self.loading, self._news)
 
-    def frame_cap_now(self) -> int:
-        """The frame cap, lowered to LOADING_FPS while the loading screen is all there is to
-        show: the model process is importing torch and loading on the same cores, and every
-        frame of its slow dots and drift would take CPU time from it (in an Xvfb window on two
-        cores, a cap of 10 rather than 60 brought the first word on screen 0.5 s sooner)."""
-        if loading_screen(self.status.state, self.scene.rows):
-            return min(self.frame_cap, LOADING_FPS)
-        return self.frame_cap
+    @property
+    def loading(self) -> bool:
+        """The loading screen is all there is to show."""
+        return loading_screen(self.status.state, self.scene.rows)
+
+    def _still(self) -> bool:
+        """Nothing moves but what may at rest (render/rest.py): no answer running (or it is
+        paused), no recording, no crossfade or blackout fading, the camera still."""
+        return (not self.recorder.active and (self.intake.idle or self.intake.paused)
+                and self.scene_mix == self.scene_target and self.darkness == float(self.blackout)
+                and self.camera.still and not self.loading)  # fmt: skip
+
+    def _news(self, wait: float) -> bool:
+        """At rest: input or a remote command waiting, or from the source (waiting up to
+        `wait` for it) a frame to show, a failure or another state."""
+        if self.target.waiting() or (self.remote is not None and self.remote.waiting()):
+            return True
+        state = self.state
+        batch = self.intake.receive(wait)
+        self.take(batch)
+        shown = bool(batch.frames) and not self.intake.paused
+        return shown or batch.failure is not None or self.state != state
 
     def execute(self, command: Command) -> None:
         """What a key asks, by name (the table in render/commands.py)."""
@@ -194,11 +214,14 @@ class App:
 
     def take_all(self) -> None:
         """What the source has sent enters the scene: every frame, or none while paused."""
+        state = self.state
         self.take(self.intake.receive(0.0))
         while (wait := self.video_wait()) > 0:  # woken by news: it is asked again
             self.take(self.intake.receive(wait))
         for frame in self.intake.arrived():
             self.show(frame)
+        if self.state != state:
+            self.pace.stir()
 
     def take(self, batch: Batch) -> None:
         """What a batch says beside its frames: the model's architecture, or its failure."""
@@ -244,6 +267,7 @@ class App:
 
     def show(self, frame: Frame) -> None:
         """`frame` enters the scene: it is seen, heard, and recorded from this moment."""
+        self.pace.stir()
         if self.scene.begins_answer(frame):
             self.prompt_shown = self.intake.prompt
         self.scene.ingest(frame)

@@ -58,7 +58,14 @@ class Camera:
         if self.direction is not None:
             self.direction.see(frame)
 
-    def advance(self, dt: float) -> None:
+    @property
+    def still(self) -> bool:
+        """Neither held by the mouse nor moving to a shot (render/rest.py)."""
+        settled = self.direction is None or self.direction.settled
+        return self._since_drag >= IDLE_AFTER_DRAG_S and settled
+
+    def advance(self, dt: float, sway: float = 1.0) -> None:
+        """`sway`: the share of the slow sway kept (it eases to a stop at rest)."""
         self._time += dt
         self._since_drag += dt
         framing = self.direction.advance(dt) if self.direction is not None else None
@@ -66,7 +73,7 @@ class Camera:
             self._by_mouse = True
             return
         # a slow sway, so the front stays in view
-        self.yaw += self.drift * dt * math.cos(self._time * 0.05)
+        self.yaw += self.drift * sway * dt * math.cos(self._time * 0.05)
         if framing is None:
             return
         if self._by_mouse:  # the mouse has let go: the direction takes the camera from here

@@ -69,6 +69,11 @@ class Direction:
         return (self._from.height + (self.shot.height - self._from.height) * a,
                 self._from.distance + (self.shot.distance - self._from.distance) * a)  # fmt: skip
 
+    @property
+    def settled(self) -> bool:
+        """In the wide shot, arrived: nothing more will move until a frame comes."""
+        return self.shot is WIDE and self._t >= self._move_s
+
     def see(self, frame: Frame) -> None:
         """A frame entered the scene."""
         ratio = measures.update_ratio(frame)

@@ -16,7 +16,7 @@ from visualizer.logs import NOTICES
 from visualizer.render.controls import Controls
 from visualizer.render.glitch import Glitch
 from visualizer.render.governor import Governor
-from visualizer.render.intake import Intake
+from visualizer.render.intake import PENDING_LIMIT, Intake
 from visualizer.render.layers.layer import Overlay
 from visualizer.render.passes import PassTimes
 from visualizer.render.renderer import Renderer
@@ -29,6 +29,15 @@ def for_poster(overlay: Overlay) -> Overlay:
     """The overlay of a poster: without the prompt box, HUD or messages."""
     return replace(overlay, typing=None, paused=False, recording=None, hud=(), notices=(),
                    errors=(), blackout=0.0)  # fmt: skip
+
+
+def paused_line(intake: Intake) -> str:
+    """The operator's notice while an answer is paused: how to go on, and what the pause
+    could not hold (the audience's title says only "paused")."""
+    line = "paused: → one token, Space goes on"
+    if intake.paused_dropped:
+        line += f" (held the newest {PENDING_LIMIT:,}, dropped {intake.paused_dropped:,})"
+    return line
 
 
 def _intervene_line(shown: tuple[str, ...], wanted: tuple[str, ...]) -> str:
@@ -103,7 +112,8 @@ class Hud:
             paused_dropped=intake.paused_dropped,
             recording=str(recording) if recording is not None else None,
             hud=self.lines(intake, scene, renderer) if self.on else (),
-            notices=tuple(text for _, text in self.notices[-NOTICES_SHOWN:]),
+            notices=tuple(text for _, text in self.notices[-NOTICES_SHOWN:])
+            + ((paused_line(intake),) if intake.paused else ()),
             errors=errors,
             architecture=architecture,
             scene_mix=scene_mix,

@@ -12,11 +12,12 @@ from visualizer.config import Settings
 from visualizer.frame import Frame
 from visualizer.handoff import Batch, Status
 from visualizer.interventions import Interventions, interventions_from
-from visualizer.render.layers.web_text import PENDING_LIMIT
 from visualizer.sources import FrameSource
 
 RATE_WINDOW_S = 3.0  # tok/s is counted over this much of the recent past
 
+
+PENDING_LIMIT = 4096  # frames a pause holds (the operator is told how many more it dropped)
 
 class Intake:
     def __init__(self, source: FrameSource, settings: Settings) -> None:

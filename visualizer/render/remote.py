@@ -109,6 +109,10 @@ class Remote:
         for sock in (self._sock, self._wake_up, self._woken):
             sock.close()
 
+    def waiting(self) -> bool:
+        """A command has arrived and not been taken."""
+        return not self._commands.empty()
+
     def take(self) -> list[Command]:
         """The commands that arrived since the last call, oldest first; never waits."""
         if self.failure is not None:

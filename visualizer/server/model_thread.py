@@ -20,6 +20,7 @@ from visualizer.handoff import Status
 from visualizer.server.sessions import Job, Session
 
 log = logging.getLogger("neuroweb.serve")
+FRAME = b"frame"  # the mark of a frame among what the model thread sends the network thread
 CREDIT_WAIT_S = 20.0  # a lossless client that grants no room for this long has gone
 
 
@@ -127,7 +128,10 @@ class ModelThread:
                         break
                     session.seq += 1
                     message = wire.frame_to(frame, session.seq, job.request, job.detail)
-                    out.send_multipart([job.client, *message], copy=False)
+                    # marked as a frame of this answer: the network thread sends it to the
+                    # viewers too, and keeps it for the ones that join later
+                    out.send_multipart([FRAME, job.client, b"%d" % job.request, *message],
+                                       copy=False)  # fmt: skip
             except UserError as exc:  # a bad prompt: said to its client, the server goes on
                 self._fail(out, job, str(exc), user_error=True)
             except Exception as exc:  # noqa: BLE001 - one request's failure, not the server's

@@ -1,8 +1,11 @@
 """The network thread of `neuroweb serve`, and the Server it runs: it owns the ROUTER socket,
 checks every message (wire.unpack, size and schema), answers hellos and pings with statuses,
 refuses what is malformed, hostile or not authorised with an error reply, says "busy" to a
-second client while an answer runs, and forwards what the model thread made. It starts the
-model thread and ends it."""
+second client while an answer runs, and forwards what the model thread made. Viewers (a hello
+with `watch`) are sent every answer's frames as its asker is, those of the answer running
+from its start when they join (the backlog, at most BACKLOG_BYTES, let go when the answer
+ends), and ask for nothing. It
+starts the model thread and ends it."""
 
 import hmac
 import threading
@@ -21,9 +24,10 @@ from visualizer.handoff import Status
 from visualizer.interventions import Interventions, interventions_from
 from visualizer.network import ServerKeys
 from visualizer.server.curve import guard
-from visualizer.server.model_thread import ModelThread
+from visualizer.server.model_thread import FRAME, ModelThread
 from visualizer.server.sessions import Job, Session
 
+BACKLOG_BYTES = 64 << 20  # the answer running, kept for viewers that join: its newest frames
 SESSION_S = 30.0  # a client not heard from for this long is forgotten (its answer cancelled)
 TICK_S = 0.05
 
@@ -61,6 +65,8 @@ class Server:
         self.status = Status("starting", "starting the model")  # as the clients last saw it
         self.status_of: bytes | None = None  # the client whose answer self.status is about
         self.job: Job | None = None  # the answer running (or asked for)
+        self.backlog: list[list[bytes]] = []  # its frames so far, for viewers that join
+        self.backlog_bytes = 0
         self.stopping = threading.Event()
         self.refused = 0  # messages refused (malformed, hostile, unauthorised)
         # what each message (after hello) does: one entry per type
@@ -122,7 +128,7 @@ class Server:
     def _status_for(self, client: bytes) -> wire.StatusMessage:
         session = self.sessions[client]
         status = self.status
-        if self.status_of != client:
+        if self.status_of != client and not session.watching:
             # another client's answer (or its last one), or none: this one sees the model
             # ready (or loading), and its own request number
             state = status.state if status.state in ("starting", "loading") else "ready"
@@ -144,6 +150,10 @@ class Server:
             if session is None:
                 raise wire.WireError("schema", f"{type(message).__name__.lower()} before hello")
             session.seen = time.monotonic()
+            if session.watching and isinstance(message, (wire.Generate, wire.Intervene,
+                                                         wire.Cancel)):  # fmt: skip
+                raise wire.WireError("viewer", "a viewer watches: it asks for no answers and "
+                                     "changes none")  # fmt: skip
             self._handlers[type(message)](client, session, message)
         except wire.WireError as error:
             self._refuse(client, error)
@@ -152,9 +162,14 @@ class Server:
             self._refuse(client, wire.WireError("internal", f"the server failed: {line}"))
 
     def _hello(self, client: bytes, hello: wire.Hello) -> None:
-        credit = hello.credit if hello.lossless else 0
-        self.sessions[client] = Session(hello.detail, hello.lossless, time.monotonic(), credit)
+        lossless = hello.lossless and not hello.watch  # a viewer never holds the model back
+        credit = hello.credit if lossless else 0
+        self.sessions[client] = Session(hello.detail, lossless, time.monotonic(), credit,
+                                        watching=hello.watch)  # fmt: skip
         self._send(client, self._status_for(client))
+        if hello.watch:  # the answer running, from its start
+            for message in self.backlog:
+                self.router.send_multipart([client, *message], copy=False)
 
     def _ping(self, client: bytes, session: Session, ping: wire.Ping) -> None:
         self._send(client, self._status_for(client))
@@ -203,6 +218,7 @@ class Server:
         session.request = request
         self.job = Job(client, request, message.prompt, gen, detail, self._with_own(wanted),
                         ghost)  # fmt: skip
+        self.backlog, self.backlog_bytes = [], 0
         self.model.jobs.put(self.job)
 
     def _with_own(self, wanted: Interventions) -> Interventions:
@@ -218,10 +234,28 @@ class Server:
             self.status_of, self.status = self.model.statuses.get_nowait()
             for client in list(self.sessions):
                 self._send(client, self._status_for(client))
+            if self.job is not None and self.job.done.is_set():  # its last status: let go
+                self.backlog, self.backlog_bytes = [], 0
+        elif parts[0] == FRAME:
+            self._fan_out(parts[1], int(parts[2]), parts[3:])
         else:
             client, message = parts[0], parts[1:]
             if client in self.sessions:
                 self.router.send_multipart([client, *message])
+
+    def _fan_out(self, client: bytes, request: int, message: list[bytes]) -> None:
+        """A frame of `client`'s answer `request`: to it, to every viewer, and into the
+        backlog while it is the answer running (the oldest let go past BACKLOG_BYTES)."""
+        for to, session in list(self.sessions.items()):
+            if to == client or session.watching:
+                self.router.send_multipart([to, *message], copy=False)
+        job = self.job
+        if job is None or (job.client, job.request) != (client, request):
+            return
+        self.backlog.append(message)
+        self.backlog_bytes += sum(len(part) for part in message)
+        while self.backlog_bytes > BACKLOG_BYTES and len(self.backlog) > 1:
+            self.backlog_bytes -= sum(len(part) for part in self.backlog.pop(0))
 
     def _forget_the_silent(self) -> None:
         now = time.monotonic()

@@ -19,6 +19,7 @@ class Session:
     described: bool = False  # the architecture has been sent
     seq: int = 0
     request: int = 0  # its last request number
+    watching: bool = False  # a viewer: sent every answer (from its start), asks for none
 
 
 @dataclass

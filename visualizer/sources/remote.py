@@ -7,6 +7,10 @@ asks for (through a queue), pings every second, and checks every message before 
 count of the dropped ones (gaps in the frames' sequence numbers count too). A trace asks for a
 lossless session instead: the server sends only as many frames as this client has room for.
 
+A viewer (`model.watch`, `run --watch`) says so in its hello: the server sends it every
+answer, whoever asks it, and the one running from its start; it asks for none (a prompt typed
+into it is refused here, on screen).
+
 When the server goes quiet (killed, restarted, a cable pulled) for STALL_S, or anything in this
 thread fails, the status says "server lost, reconnecting (n s)" and the socket is made anew,
 with backoff (1, 2, 4 … 60 s), until the server answers; an answer that was cut off ends as
@@ -30,7 +34,7 @@ from msgspec import structs
 
 from visualizer import wire
 from visualizer.config import GenerationSettings, Settings
-from visualizer.detail import Detail, detail_named
+from visualizer.detail import LEVELS, Detail, detail_named
 from visualizer.handoff import Batch, Failure, Handoff, Status
 from visualizer.interventions import Interventions, interventions_from
 from visualizer.network import client_keys, parse_address, read_token, secure_client
@@ -41,6 +45,7 @@ POLL_MS = 20
 CREDIT = 64  # a lossless client's room, topped up as frames are taken
 QUEUE_BYTES = 64 << 20  # what the receive queue may hold, in frames of the model's size
 FIRST_LIMITS = (wire.MAX_STATUS, 8)  # message bytes and queue length before the model is known
+WATCHING = "this window watches {}: its answers are asked for at the controlling one"
 CUT_OFF = "cut off: the connection to the server was lost during this answer"
 log = logging.getLogger("neuroweb.remote")
 
@@ -55,6 +60,7 @@ class RemoteSource:
         self.token = read_token(file) if file else ""
         self.keys = client_keys(settings.model.key_dir) if settings.model.key_dir else None
         self.detail = detail_named(settings.model.detail or "reduced")
+        self.watch = settings.model.watch
         self.handoff = Handoff(lossless=lossless)
         self.handoff.set_status(Status("starting", f"connecting to {self.address}"))
         self._outbox: queue.Queue[tuple] = queue.Queue()
@@ -87,6 +93,9 @@ class RemoteSource:
     ) -> int:
         """`detail`: this answer's (a trace's own), else the connection's (model.detail);
         `interventions`: the preset's by default (the server adds its own)."""
+        if self.watch:
+            self.handoff.fail(Failure(WATCHING.format(self.address), True))
+            return self._requests
         self._requests += 1
         iv = self.settings.intervene
         if interventions is None:
@@ -96,6 +105,9 @@ class RemoteSource:
         return self._requests
 
     def intervene(self, interventions: Interventions) -> None:
+        if self.watch:
+            self.handoff.fail(Failure(WATCHING.format(self.address), True))
+            return
         ghost = self.settings.intervene.ghost
         self._outbox.put(("intervene", wire.interventions_to(interventions, ghost)))
 
@@ -231,6 +243,7 @@ class _Session:
         self.status: Status | None = None
         self.server = ""
         self.asked = 0  # the request in flight (0: none)
+        self.watched = -1  # a viewer's: the request of the answer it is sent
         self.taken = 0  # frames taken since credit was last granted
         self.limits: tuple[int, int] | None = None  # once the model is known: its own
         self._sized = None  # the architecture the limits were computed for
@@ -246,7 +259,7 @@ class _Session:
 
     def hello(self) -> None:
         self.send(wire.Hello(detail=self.source.detail, lossless=self.source.lossless,
-                             credit=CREDIT))  # fmt: skip
+                             credit=CREDIT, watch=self.source.watch))  # fmt: skip
 
     def ping(self) -> None:
         now = time.monotonic()
@@ -278,10 +291,12 @@ class _Session:
             message, buffers = wire.unpack(parts, self.source.limits[0], wire.ServerMessage)
             if isinstance(message, wire.FrameMessage):
                 frame = wire.frame_from(message, buffers)
+                if self.source.watch and message.request != self.watched:  # another answer:
+                    self.watched, self.seq = message.request, message.seq - 1  # its own count
                 if message.seq > self.seq + 1:
                     handoff.count_dropped(message.seq - self.seq - 1)
                 self.seq = max(self.seq, message.seq)
-                if message.request == self.asked:
+                if message.request == self.asked or self.source.watch:
                     handoff.publish(frame)  # waits for room when lossless
                     self.credit()
             elif isinstance(message, wire.StatusMessage):
@@ -316,8 +331,10 @@ class _Session:
         settings = self.source.settings
         # the connection's detail, or a trace's own (its attention window, all of d_ff)
         traced = Detail("float32", settings.capture.trace_window)
+        # a viewer is sent each answer at its asker's detail, whichever that is
+        details = (*LEVELS.values(), traced) if self.source.watch else (self.source.detail, traced)
         size = max(wire.frame_limit(status.architecture, detail, settings.generation.context)
-                   for detail in (self.source.detail, traced))  # fmt: skip
+                   for detail in details)  # fmt: skip
         self.limits = (size, max(2, min(256, QUEUE_BYTES // size)))
 
     def credit(self) -> None:

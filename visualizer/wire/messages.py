@@ -57,6 +57,7 @@ class Hello(_Message, tag="hello", kw_only=True):
     detail: Detail = Detail()
     lossless: bool = False
     credit: Annotated[int, Meta(ge=0, le=4096)] = 0
+    watch: bool = False  # a viewer: sent every answer, from its start; asks for none
 
 
 class Generate(_Message, tag="generate", kw_only=True):
@@ -159,7 +160,7 @@ class Busy(_Message, tag="busy", kw_only=True):
 
 
 class ErrorMessage(_Message, tag="error", kw_only=True):
-    code: Literal["version", "auth", "schema", "size", "internal"]
+    code: Literal["version", "auth", "schema", "size", "internal", "viewer"]
     message: Text
 
 

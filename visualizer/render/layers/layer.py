@@ -67,7 +67,7 @@ class Overlay:
     split: float = 0.0  # the glitch's colour split, a share of the width
     replay: bool = False  # the answer on screen is an earlier one played again (kiosk attract)
     lens: bool = True  # the logit lens's words beside the layers (key L)
-    paused_dropped: int = 0  # frames a pause could not hold (web_text.PENDING_LIMIT are held)
+    paused_dropped: int = 0  # frames a pause could not hold (intake.PENDING_LIMIT are held)
     intervene: str = ""  # the interventions panel's text ("" when nothing is changed or chosen)
     blackout: float = 0.0  # 0..1: the picture faded to black over everything (B; blackout.py)
 

@@ -37,7 +37,6 @@ _ANGLES = np.linspace(0, 2 * np.pi, 16, endpoint=False)
 # a row's ring at height 0
 _RING = np.stack([layout.RING_RADIUS * np.cos(_ANGLES), np.zeros(16),
                   layout.RING_RADIUS * np.sin(_ANGLES), np.ones(16)])  # fmt: skip
-PENDING_LIMIT = 4096  # frames a pause holds (the title says how many more it dropped)
 COLUMN = 0.68  # of the width: the candidates' column (the right third) starts here, the
 #               lens stays left of it; the answer runs the safe area's width, under both
 BAND = 0.065  # of the height, under the safe area's top: the title's band
@@ -108,12 +107,10 @@ def title_size(room: Room) -> int:
 
 
 def state_label(o: Overlay) -> str:
-    """What the title's right end says of the model: thinking, done, paused …"""
+    """What the title's right end says of the model: thinking, done, paused … (how to go on
+    from a pause is the operator's: hud.paused_line)."""
     state = {"generating": "thinking", "finished": "done", "stopped": "stopped"}
-    label = "paused — → steps one token" if o.paused else state.get(o.state, "")
-    if o.paused and o.paused_dropped:
-        label += f" (held the newest {PENDING_LIMIT:,}, dropped {o.paused_dropped:,})"
-    return label
+    return "paused" if o.paused else state.get(o.state, "")
 
 
 def answer_band(look: LookSettings, room: Room, frame: LayerInput) -> tuple[float, float]:
