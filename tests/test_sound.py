@@ -128,3 +128,46 @@ def test_it_falls_silent_when_the_model_stops(frames):
     synth.render(58 * RATE)
     after = np.sqrt(np.mean(synth.render(RATE) ** 2))
     assert during > 0.01 and after < during / 1000
+
+
+SPEAKERS_ON = """
+import sys, time
+from visualizer.config import SoundSettings
+from visualizer.sound.speakers import Speakers
+speakers, why = Speakers.open(SoundSettings(device=sys.argv[1]))
+if speakers is None:
+    print(why)
+    raise SystemExit(3)
+for _ in range(40):  # about a second of chunks
+    speakers.pump()
+    time.sleep(0.02)
+speakers.close()
+"""
+
+
+def test_the_sound_goes_to_the_output_named_and_the_outputs_are_listed(tmp_path):
+    """SDL's disk driver stands in for a sound card: its one output is listed by
+    `run --audio-device list`, a name it lacks is refused in one line, and the speakers opened
+    on the named output play into its file."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.test_cli import _assert_user_error, neuroweb
+
+    raw = tmp_path / "speakers.raw"
+    env = {**os.environ, "SDL_AUDIODRIVER": "disk", "SDL_DISKAUDIOFILE": str(raw)}
+    listed = neuroweb("run", "--audio-device", "list", env=env)
+    assert listed.returncode == 0, listed.stderr
+    name = "System audio output device"
+    assert listed.stdout.splitlines() == [name]
+    _assert_user_error(neuroweb("run", "--audio-device", "Headphones", env=env),
+                       f"--audio-device Headphones: no such sound output (there are: {name})")
+    played = subprocess.run([sys.executable, "-c", SPEAKERS_ON, name], env=env,
+                            capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert played.returncode == 0, played.stdout + played.stderr
+    assert raw.stat().st_size > 48_000  # stereo 16-bit samples, more than an eighth of a second
+    missing = subprocess.run([sys.executable, "-c", SPEAKERS_ON, "Headphones"], env=env,
+                             capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert missing.returncode == 3  # a preset's name that is not there: silent, and said
+    assert f"no sound device named 'Headphones' (there are: {name})" in missing.stdout

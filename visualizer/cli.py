@@ -247,6 +247,7 @@ def overrides_from(args: argparse.Namespace) -> dict:
     }
     flags["model"]["name"] = getattr(args, "model", None)
     flags["look"] = {"scene": getattr(args, "scene", None)}
+    flags["sound"] = {"device": getattr(args, "audio_device", None)}
     flags["capture"] = {"trace_window": getattr(args, "attention_window", None)}
     interventions_from(tuple(getattr(args, "ablate", None) or ()),
                        tuple(getattr(args, "steer", None) or ()))  # a bad one: named as given
@@ -361,13 +362,11 @@ def _soak(args: argparse.Namespace) -> int:
 
 def _recover(args: argparse.Namespace) -> int:
     from visualizer.record.recover import recover_command
-
     return recover_command(args.folder)
 
 
 def _inspect(args: argparse.Namespace) -> int:
     from visualizer.report import inspect_command
-
     return inspect_command(args.model, args.trust_pickle, args.json)
 
 

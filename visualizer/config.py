@@ -198,6 +198,8 @@ class SoundSettings(_Settings):
     breath: Level = 1.0  # noise that follows the entropy
     bells: Level = 1.0  # an FM bell when the model did not take its first choice
     echo: _range(0, 0.9) = 0.35  # ping-pong echo: feedback and wet level
+    device: Annotated[str, Meta(max_length=256)] = ""  # the output's name (`neuroweb run
+    #                                            --audio-device list`); "" = the system's own
 
 
 Prompt = Annotated[str, Meta(pattern=r"\S", description="a text that is not blank"),

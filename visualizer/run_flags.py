@@ -24,9 +24,28 @@ def add_show_flags(run: argparse.ArgumentParser) -> None:
     run.add_argument("--osc", type=osc_address, metavar="[HOST:]PORT",
                      help="take OSC messages (/neuroweb/next, /neuroweb/scene …) on this UDP "
                      f"port, from {OSC_HOST} unless a host is given (docs/cues.md)")  # fmt: skip
+    run.add_argument("--audio-device", action=_AudioDevice, metavar="NAME|list",
+                     help="play the sound on this output (`list`: print their names)")
     run.add_argument("--watch", action="store_true", default=None,
                      help="with --source: a viewer of that server's answers, whoever asks them "
                      "(the projector beside the operator's window); it asks for none")  # fmt: skip
+
+
+class _AudioDevice(argparse.Action):
+    """--audio-device NAME, one of the outputs there are; `list` prints their names and ends
+    the command, as --help does."""
+
+    def __call__(self, parser, namespace, value, option_string=None) -> None:
+        from visualizer.sound.speakers import output_devices
+
+        devices = output_devices()
+        if value == "list":
+            print("\n".join(devices) if devices else "no sound output opens here")
+            parser.exit()
+        if value not in devices:
+            there = "; ".join(devices) or "none opens here"
+            parser.error(f"--audio-device {value}: no such sound output (there are: {there})")
+        setattr(namespace, self.dest, value)
 
 
 def add_picture_flags(run: argparse.ArgumentParser) -> None:

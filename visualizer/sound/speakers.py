@@ -31,7 +31,8 @@ class Speakers:
         with _quiet_stderr():  # ALSA prints a page of C-level errors when there is no card
             # allowedchanges=0: exactly this format; SDL converts for the device if it must
             pygame.mixer.init(
-                frequency=RATE, size=-16, channels=2, buffer=DEVICE_BUFFER, allowedchanges=0
+                frequency=RATE, size=-16, channels=2, buffer=DEVICE_BUFFER, allowedchanges=0,
+                devicename=settings.device or None,
             )
         self.synth = Synth(settings, rate=RATE)
         self.muted = False
@@ -42,6 +43,9 @@ class Speakers:
         """Speakers, or None and why not (sound off in the preset, or no sound device)."""
         if not settings.enabled:
             return None, "sound is off in the preset"
+        if settings.device and settings.device not in (there := output_devices()):
+            named = "; ".join(there) or "none opens here"
+            return None, f"no sound device named {settings.device!r} (there are: {named}): silent"
         _keep_alsa_loaded()
         try:
             return cls(settings), ""
@@ -69,6 +73,21 @@ class Speakers:
     def close(self) -> None:
         self._channel.stop()
         pygame.mixer.quit()
+
+
+def output_devices() -> list[str]:
+    """The names of the sound outputs there are, as SDL knows them ([] when none opens)."""
+    from pygame._sdl2 import audio
+
+    _keep_alsa_loaded()
+    with _quiet_stderr():
+        try:
+            pygame.mixer.init()
+            return list(audio.get_audio_device_names(False))
+        except pygame.error:
+            return []
+        finally:
+            pygame.mixer.quit()
 
 
 @functools.cache
