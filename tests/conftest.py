@@ -58,6 +58,18 @@ def tiny_llama_dir(tmp_path_factory, smollm2_folder) -> Path:
 
 
 @pytest.fixture(scope="session")
+def shared_server(tiny_llama_dir):
+    """A `neuroweb serve` of the tiny Llama for the tests that only ask it (each answer ends
+    before the test does): a server's start is a process importing torch and transformers,
+    6-8 s of CPU. Tests that kill, restart or count a server start their own."""
+    from tests.test_server import Served
+
+    server = Served(str(tiny_llama_dir)).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
 def tiny_gpt2_dir(tmp_path_factory, smollm2_folder) -> Path:
     """GPT-2 style (learned positions, LayerNorm, GELU, MHA) at toy size."""
     torch.manual_seed(0)

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import zmq
 
-from tests.test_cli import _assert_user_error, neuroweb
+from tests.test_cli import _assert_user_error, neuroweb, neuroweb_here
 from visualizer import wire
 from visualizer.clock import FixedStepClock
 from visualizer.config import load_settings
@@ -68,6 +68,7 @@ class Served:
 
 @pytest.fixture
 def served(tiny_llama_dir):
+    """A server of this test's own (killed, restarted, or counted)."""
     server = Served(str(tiny_llama_dir)).start()
     yield server
     server.stop()
@@ -75,14 +76,15 @@ def served(tiny_llama_dir):
 
 def _trace(tmp_path: Path, name: str, *args: str) -> dict:
     out = tmp_path / name
-    result = neuroweb("trace", "--prompt", "Tell me about lighthouses.", "--tokens", "12",
-                      "--temperature", "0.8", "--seed", "7", "--out", str(out), *args)  # fmt: skip
+    result = neuroweb_here("trace", "--prompt", "Tell me about lighthouses.", "--tokens", "12",
+                           "--temperature", "0.8", "--seed", "7", "--out", str(out),
+                           *args)  # fmt: skip
     assert result.returncode == 0, result.stderr
     return read_trace(out).arrays
 
 
-def test_a_remote_trace_equals_a_local_one(served, tiny_llama_dir, tmp_path):
-    remote = _trace(tmp_path, "remote.npz", "--source", served.address)
+def test_a_remote_trace_equals_a_local_one(shared_server, tiny_llama_dir, tmp_path):
+    remote = _trace(tmp_path, "remote.npz", "--source", shared_server.address)
     local = _trace(tmp_path, "local.npz", "--model", str(tiny_llama_dir))
     assert remote.keys() == local.keys()
     for name in local:
@@ -244,8 +246,8 @@ def test_a_token_asked_for_is_checked(tiny_llama_dir, tmp_path):
         server.stop()
 
 
-def test_one_answer_at_a_time_another_client_is_told_busy(served):
-    settings = load_settings("default", {"model": {"source": served.address},
+def test_one_answer_at_a_time_another_client_is_told_busy(shared_server):
+    settings = load_settings("default", {"model": {"source": shared_server.address},
                                          "generation": {"max_tokens": 100_000}})  # fmt: skip
     first, second = RemoteSource(settings).start(), RemoteSource(settings).start()
     try:
@@ -263,10 +265,10 @@ def test_one_answer_at_a_time_another_client_is_told_busy(served):
         second.stop()
 
 
-def test_a_later_client_with_the_same_request_number_gets_its_own_answer(served):
+def test_a_later_client_with_the_same_request_number_gets_its_own_answer(shared_server):
     """Each client numbers its requests from 1: the first client's "finished, request 1" must
     not reach the second as its own before its answer has begun (it then saw no frames)."""
-    settings = load_settings("default", {"model": {"source": served.address},
+    settings = load_settings("default", {"model": {"source": shared_server.address},
                                          "generation": {"temperature": 0.0,
                                                         "max_tokens": 5}})  # fmt: skip
     first = _answer(RemoteSource(settings))

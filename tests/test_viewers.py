@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from tests.test_server import Served, _raw_client, _state
+from tests.test_server import _raw_client, _state
 from visualizer import wire
 from visualizer.config import GenerationSettings, load_settings
 from visualizer.sources.remote import WATCHING, RemoteSource
@@ -14,12 +14,11 @@ from visualizer.sources.remote import WATCHING, RemoteSource
 BOUND_S = 60.0  # a bound on waits, not a timing
 
 
-@pytest.fixture(scope="module")
-def server(tiny_llama_dir):
-    """One server for the module: each test's answers end before the next test begins."""
-    served = Served(str(tiny_llama_dir)).start()
-    yield served
-    served.stop()
+@pytest.fixture
+def server(shared_server):
+    """The session's server of the tiny model (conftest.py): each test's answers end before
+    the next test begins."""
+    return shared_server
 
 
 def _settings(address: str, watch: bool = False, tokens: int = 12):
