@@ -12,7 +12,7 @@ from visualizer.clock import RealClock
 from visualizer.config import load_settings
 from visualizer.gl.context import HeadlessTarget, WindowTarget
 from visualizer.render.app import App
-from visualizer.render.rest import REST_FPS, STILL_S
+from visualizer.render.rest import REST_FPS, STILL_S, WAKE_S, Pace
 from visualizer.sources.local import LocalSource
 
 BOUND_S = 60.0  # a bound on waits, not a timing: each ends long before on a working machine
@@ -85,3 +85,13 @@ def test_a_key_wakes_a_window_at_rest_at_once(xvfb, tiny_llama_dir):
     # woken in the slice after the key came (0.05 s in), not at the end of the rest frame
     assert took < 1 / REST_FPS - 0.05, took
     assert not resting
+
+
+def test_at_rest_a_source_that_never_waits_is_asked_once_a_slice():
+    """A saved run's player answers at once: the rest frame must sleep between its questions,
+    not spin through them for a quarter of a second."""
+    pace = Pace(60, rests=True)
+    pace.changed -= STILL_S  # quiet long enough: at rest
+    asked = []
+    pace.sleep_out(time.perf_counter(), False, lambda wait: asked.append(wait) or False)
+    assert pace.resting and 1 <= len(asked) <= 1 / REST_FPS / WAKE_S + 2, len(asked)

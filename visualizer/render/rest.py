@@ -62,8 +62,11 @@ class Pace:
         if self.resting:
             until = start + 1 / REST_FPS
             while (left := until - time.perf_counter()) > 0:
+                slice_end = time.perf_counter() + min(WAKE_S, left)
                 if news(min(WAKE_S, left)):
                     self.stir()
                     return
+                # a source that does not wait (a saved run's player) must not make this spin
+                time.sleep(max(0.0, slice_end - time.perf_counter()))
         elif cap := self.cap(loading):
             time.sleep(max(0.0, 1 / cap - (time.perf_counter() - start)))
