@@ -27,6 +27,14 @@ def _settings(address: str, watch: bool = False, tokens: int = 12):
                                                     "max_tokens": tokens}})  # fmt: skip
 
 
+def _connected(source):
+    """The first status of `source` that comes from its server."""
+    deadline = time.monotonic() + BOUND_S
+    while (status := source.drain(0.2).status).state in ("starting", "loading"):
+        assert time.monotonic() < deadline, status
+    return status
+
+
 def _frames_of(source, request: int, seconds: float = BOUND_S) -> list[tuple[int, int]]:
     """(index, token id) of every frame `source` is sent until answer `request` finished."""
     seen, deadline = [], time.monotonic() + seconds
@@ -46,8 +54,9 @@ def test_two_then_four_viewers_get_the_asker_s_frames_in_its_order(server):
         asker = RemoteSource(_settings(server.address)).start()
         viewers = [RemoteSource(_settings(server.address, watch=True)).start() for _ in range(2)]
         sources += [asker, *viewers]
-        for source in sources:
-            _state(source, "ready")
+        _state(asker, "ready")
+        for viewer in viewers:  # a viewer sees the server's last answer's state, whatever it is
+            _connected(viewer)
         for prompt, joining in (("Name a colour.", 2), ("Name a fruit.", 0)):
             request = asker.generate(prompt)
             asked = _frames_of(asker, request)
@@ -121,9 +130,7 @@ def test_a_viewer_cannot_ask_for_an_answer(server):
             sock.send_multipart(wire.pack(asked))
             refused, _ = wire.unpack(sock.recv_multipart(), wire.MAX_STATUS, wire.ServerMessage)
             assert isinstance(refused, wire.ErrorMessage) and refused.code == "viewer", refused
-        deadline = time.monotonic() + BOUND_S
-        while (before := viewer.drain(0.2).status).state in ("starting", "loading"):
-            assert time.monotonic() < deadline, before
+        before = _connected(viewer)
         viewer.generate("Hi")  # a prompt typed into a viewer's window: said there, not sent
         batch = viewer.drain(1.0)
         assert batch.failure is not None
