@@ -220,6 +220,7 @@ def test_a_short_served_soak_survives_poisonous_requests(tiny_llama_dir):
     assert report["faults_survived"] >= report["faults_injected"] - 1
     for memory in (report, report["server"]):
         assert memory["rss_floor_mb_by_minute"] and "rss_slope_ci95_mb_per_h" in memory
+        assert memory["heap_in_use_mb_by_minute"][0] > 0  # each process's C heap, placed
 
 
 def test_a_lost_sound_device_is_let_go_and_found_again(kiosk, tmp_path, monkeypatch):

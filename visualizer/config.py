@@ -280,6 +280,8 @@ class ServeSettings(_Settings):
 
     max_tokens: _range(1, 1 << 20, kind=int) = 1024  # per answer, whatever a client asks
     max_answer_s: _range(gt=0, hi=86400) = 120.0  # an answer running longer is stopped
+    heap_log_s: _range(0, 86400) = 0.0  # log the C heap's use this often (from the start, for
+    #                                     a soak's diagnosis); 0 = never
 
 
 class Settings(_Settings):

@@ -20,6 +20,7 @@ MB per hour, with its 95 % interval): a first-to-last difference swings with noi
 import json
 import math
 import os
+import re
 import shutil
 import signal
 import socket
@@ -50,6 +51,8 @@ FAULT_EVERY_S = 20.0
 WARM_UP_S = 120.0  # memory is measured from the first whole minute after this
 SIZE = (320, 180)
 FAULTS = ("model", "ffmpeg", "preset")
+# a served soak's server logs its C heap each minute (server/network_thread.HEAP_LINE)
+HEAP_PATTERN = r"heap: ([\d.]+) MB in use, ([\d.]+) MB free"
 SERVER_READY_S = 120.0  # a served soak waits this long for its server to listen
 HEAL_S = 600.0  # a fault not healed by then (two more answers) is a kiosk stuck: the soak fails
 # (ten minutes: a model process reloads in 15-50 s and answers in 5-40 s on a busy 2-core host)
@@ -78,6 +81,7 @@ def soak(minutes: float, inject_faults: bool, model: str = "", every_s: float = 
                       server)  # fmt: skip
         if server is not None:
             report["server_exit"] = server.stop()
+            report["server"].update(server.heap())
         return report
     finally:
         if server is not None:
@@ -93,11 +97,21 @@ class _Server:
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]
         self.address = f"127.0.0.1:{port}"
+        preset = folder / "serve.toml"  # its C heap logged each minute (heap_log_s)
+        preset.write_text("[serve]\nheap_log_s = 60.0\n")
         command = [sys.executable, "-m", "visualizer", "serve", "--listen", self.address,
-                   "--threads", "1", *(["--model", model] if model else [])]  # fmt: skip
+                   "--threads", "1", "--preset", str(preset),
+                   *(["--model", model] if model else [])]  # fmt: skip
+        self.log_path = folder / "serve.log"
         self._log = open(folder / "serve.log", "wb")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT)
         self.memory: _Memory | None = None
+
+    def heap(self) -> dict:
+        """Its C heap at each minute, from the lines it logged (once it has stopped)."""
+        found = re.findall(HEAP_PATTERN, self.log_path.read_text(errors="replace"))
+        return {"heap_in_use_mb_by_minute": [float(used) for used, _ in found],
+                "heap_free_mb_by_minute": [float(free) for _, free in found]}
 
     def stop(self) -> int | None:
         if self.process.poll() is None:

@@ -8,6 +8,7 @@ ends), and ask for nothing. It
 starts the model thread and ends it."""
 
 import hmac
+import logging
 import threading
 import time
 import traceback
@@ -17,7 +18,7 @@ from dataclasses import replace
 import zmq
 from msgspec import structs
 
-from visualizer import wire
+from visualizer import heap, wire
 from visualizer.config import Settings
 from visualizer.errors import UserError
 from visualizer.handoff import Status
@@ -30,6 +31,8 @@ from visualizer.server.sessions import Job, Session
 BACKLOG_BYTES = 64 << 20  # the answer running, kept for viewers that join: its newest frames
 SESSION_S = 30.0  # a client not heard from for this long is forgotten (its answer cancelled)
 TICK_S = 0.05
+log = logging.getLogger("neuroweb.serve")
+HEAP_LINE = "heap: %.2f MB in use, %.2f MB free"  # soak.py reads it back
 
 
 class Server:
@@ -68,6 +71,7 @@ class Server:
         self.backlog: list[list[bytes]] = []  # its frames so far, for viewers that join
         self.backlog_bytes = 0
         self.stopping = threading.Event()
+        self._heap_due = time.monotonic()  # the next [serve] heap_log_s line
         self.refused = 0  # messages refused (malformed, hostile, unauthorised)
         # what each message (after hello) does: one entry per type
         self._handlers = {wire.Ping: self._ping, wire.Credit: self._credit,
@@ -91,6 +95,7 @@ class Server:
                     else:
                         self._forward(self.made.recv_multipart(copy=True))
                 self._forget_the_silent()
+                self._log_heap()
         finally:
             self.stopping.set()
             if self.job is not None:
@@ -256,6 +261,16 @@ class Server:
         self.backlog_bytes += sum(len(part) for part in message)
         while self.backlog_bytes > BACKLOG_BYTES and len(self.backlog) > 1:
             self.backlog_bytes -= sum(len(part) for part in self.backlog.pop(0))
+
+    def _log_heap(self) -> None:
+        """Every `[serve] heap_log_s`, a line of what the C heap holds (heap.usage_mb): a
+        soak tells a growing heap from torch's own allocations by it."""
+        every = self.settings.serve.heap_log_s
+        if not every or time.monotonic() < self._heap_due:
+            return
+        self._heap_due += every
+        if (usage := heap.usage_mb()) is not None:
+            log.info(HEAP_LINE, usage["in_use"], usage["free"])
 
     def _forget_the_silent(self) -> None:
         now = time.monotonic()
