@@ -199,7 +199,9 @@ class App:
 
     def _news(self, wait: float) -> bool:
         """At rest: input or a remote command waiting, or from the source (waiting up to
-        `wait` for it) a frame to show, a failure or another state."""
+        `wait` for it) a frame to show, a failure or another state. The speakers are fed here
+        too: a chunk lasts 43 ms, less than a frame at rest."""
+        self.play()
         if self.target.waiting() or (self.remote is not None and self.remote.waiting()):
             return True
         state = self.state
