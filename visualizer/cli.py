@@ -249,6 +249,7 @@ def overrides_from(args: argparse.Namespace) -> dict:
     flags["look"] = {"scene": getattr(args, "scene", None)}
     flags["sound"] = {"device": getattr(args, "audio_device", None)}
     flags["capture"] = {"trace_window": getattr(args, "attention_window", None)}
+    flags["record"] = {"stream": getattr(args, "stream", None)}
     interventions_from(tuple(getattr(args, "ablate", None) or ()),
                        tuple(getattr(args, "steer", None) or ()))  # a bad one: named as given
     flags["intervene"] = {key: getattr(args, key, None) for key in ("ablate", "steer", "ghost")}
@@ -259,7 +260,7 @@ def overrides_from(args: argparse.Namespace) -> dict:
 
 
 def _run(args: argparse.Namespace) -> int:
-    settings, cues = settings_from(args), run_flags.checked(args)
+    cues, settings = run_flags.checked(args), settings_from(args)  # the flags' own lines first
     chrome = run_flags.chrome_shown(args, window=not args.headless)
     if args.terminal:
         from visualizer.terminal import run_terminal

@@ -181,6 +181,10 @@ class RecordSettings(_Settings):
     #                                                  display is available
     demo_prompt: Annotated[str, Meta(min_length=1, max_length=65536)] = (
         "In three sentences, what does a lighthouse keeper do at night?")
+    # the window live as MPEG-TS there (for OBS), from its start; "" = none
+    stream: Annotated[str, Meta(pattern=r"^((udp|srt)://[^/?]+:[0-9]{1,5}([?].*)?)?$",
+                                max_length=1024,
+                                description="udp://HOST:PORT or srt://HOST:PORT")] = ""
     poster_width: _range(16, 16384, kind=int) = 3840  # the S key's and `neuroweb snapshot`'s
     poster_height: _range(16, 16384, kind=int) = 2160
 

@@ -24,6 +24,8 @@ def add_show_flags(run: argparse.ArgumentParser) -> None:
     run.add_argument("--osc", type=osc_address, metavar="[HOST:]PORT",
                      help="take OSC messages (/neuroweb/next, /neuroweb/scene …) on this UDP "
                      f"port, from {OSC_HOST} unless a host is given (docs/cues.md)")  # fmt: skip
+    run.add_argument("--stream", metavar="udp://HOST:PORT", help="the window live as MPEG-TS "
+                     "with its sound, for OBS (a media source) or ffmpeg; srt:// too")
     run.add_argument("--audio-device", action=_AudioDevice, metavar="NAME|list",
                      help="play the sound on this output (`list`: print their names)")
     run.add_argument("--watch", action="store_true", default=None,
@@ -104,6 +106,12 @@ def checked(args: argparse.Namespace) -> Show | None:
     for flag in ("cues", "osc"):
         if getattr(args, flag) is not None and (args.headless or args.terminal):
             raise UserError(f"run: --{flag} needs the window (not --headless or --terminal)")
+    if args.stream is not None:
+        from visualizer.record.stream import stream_url
+
+        stream_url(args.stream)
+        if args.terminal:
+            raise UserError("run: --stream needs the window or --headless, not --terminal")
     if args.watch and not args.source:
         raise UserError("run: --watch needs --source HOST:PORT (a server to watch)")
     if args.watch and args.prompt is not None:

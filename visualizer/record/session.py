@@ -23,6 +23,7 @@ import moderngl
 from visualizer.config import RecordSettings
 from visualizer.frame import Frame
 from visualizer.record.ffmpeg import FrameGrabber, Recorder
+from visualizer.record.stream import Streamer
 from visualizer.sound.synth import Synth
 
 
@@ -37,14 +38,16 @@ class RecordingSession:
         now: float,
         synth: Synth | None = None,
         alpha: bool = False,
+        encoder: type[Recorder | Streamer] = Recorder,
     ) -> None:
         """`synth`: the soundtrack's synthesiser, already in its starting state (None: silent);
-        `alpha`: the video keeps the picture's alpha (see Recorder)."""
+        `alpha`: the video keeps the picture's alpha (see Recorder); `encoder`: a Streamer for
+        a live stream, whose `path` is its URL."""
         self.path, self.size, self.realtime = path, size, realtime
         self.fps = settings.fps
         self._synth = synth
         rate = synth.rate if synth is not None else None
-        self._recorder = Recorder(
+        self._recorder = encoder(
             path, size, settings.fps, settings.crf, settings.speed, audio_rate=rate, alpha=alpha,
             pix_fmt=settings.pix_fmt,
         )

@@ -120,6 +120,8 @@ class App:
             self.intake.generate(prompt)
         if record_to is not None:  # asked for on the command line: a bad path is an error
             self.record(record_to, strict=True)
+        if settings.record.stream:
+            self.recorder.stream(settings.record.stream, settings, speakers)
 
     # --- the loop -------------------------------------------------------------------------
 
@@ -174,7 +176,7 @@ class App:
         self.looks.draw(self.target.fbo, self.target.size, self.scene, self.overlay(),
                         self.camera, self.clock.now, self.governor.scale, self.governor.detail,
                         operator=self.chrome == "recorded")  # fmt: skip
-        if self.recorder.active:
+        if self.recorder.capturing:
             with self.passes.measure("recording"):
                 self.recorder.capture(self.target.fbo)
         if self.chrome == "window":  # the recording took the picture without it
@@ -193,7 +195,7 @@ class App:
     def _still(self) -> bool:
         """Nothing moves but what may at rest (render/rest.py): no answer running (or it is
         paused), no recording, no crossfade or blackout fading, the camera still."""
-        return (not self.recorder.active and (self.intake.idle or self.intake.paused)
+        return (not self.recorder.capturing and (self.intake.idle or self.intake.paused)
                 and self.scene_mix == self.scene_target and self.darkness == float(self.blackout)
                 and self.camera.still and not self.loading)  # fmt: skip
 

@@ -1,6 +1,7 @@
 """The app's recording, one at a time: started by the R key, the command line or a soak; stopped
 by the R key, a quit or a problem (each said on screen, and the demo goes on); or aborted with
-nothing kept (a render that failed, a run the model refused)."""
+nothing kept (a render that failed, a run the model refused). Beside it, a live stream
+(`record.stream`), which takes the same frames and sound from the start to the end."""
 
 from collections.abc import Callable
 from pathlib import Path
@@ -12,6 +13,7 @@ from visualizer.config import Settings
 from visualizer.errors import UserError
 from visualizer.frame import Frame
 from visualizer.record.session import RecordingSession
+from visualizer.record.stream import Streamer
 from visualizer.sound.speakers import Speakers
 from visualizer.sound.synth import Synth
 
@@ -25,10 +27,26 @@ class RecordingController:
         self.session: RecordingSession | None = None  # the recording in progress
         self.last: Path | None = None  # the file the last recording saved (None: it failed)
         self.failed: str | None = None  # why the last recording failed
+        self.streaming: RecordingSession | None = None  # the live stream, if any
 
     @property
     def active(self) -> bool:
         return self.session is not None
+
+    @property
+    def capturing(self) -> bool:
+        """A recording or a stream takes the frames."""
+        return self.session is not None or self.streaming is not None
+
+    def stream(self, url: str, settings: Settings, speakers: Speakers | None) -> None:
+        """Stream the picture and its sound to `url` from the next frame to the end."""
+        synth = speakers.synth.fork() if speakers is not None else (
+            Synth(settings.sound) if settings.sound.enabled else None)  # fmt: skip
+        live = isinstance(self.clock, RealClock)
+        begins = self.clock.wall + (0.0 if live else self.clock.step)  # as a recording's
+        self.streaming = RecordingSession(self.target.ctx, url, self.target.size, settings.record,
+                                          live, begins, synth, encoder=Streamer)
+        self.notify(f"streaming to {url}")
 
     @property
     def path(self) -> Path | None:
@@ -69,6 +87,9 @@ class RecordingController:
         """Finish the file, and say on screen where it is, or why it failed. `ending`: the app
         ends with it, and its caller says where it is (once: on stderr, a clean picture's
         notices are said there too)."""
+        if ending and self.streaming is not None:
+            self.streaming.close(self.clock.wall_now)
+            self.streaming = None
         if self.session is None:
             return
         session, self.session = self.session, None
@@ -84,17 +105,23 @@ class RecordingController:
 
     def abort(self) -> None:
         """Stop the recording and keep nothing of it."""
-        if self.session is not None:
-            self.session.abort()
-            self.session = None
+        for session in (self.session, self.streaming):
+            if session is not None:
+                session.abort()
+        self.session = self.streaming = None
 
     def hear(self, frame: Frame) -> None:
         """`frame` enters the scene now: its sound goes into the soundtrack from this moment."""
-        if self.session is not None:
-            self.session.hear(frame, self.clock.wall)
+        for session in (self.session, self.streaming):
+            if session is not None:
+                session.hear(frame, self.clock.wall)
 
     def capture(self, fbo: moderngl.Framebuffer) -> None:
         """The frame just drawn goes into the video; a problem stops the recording."""
+        if self.streaming is not None and (problem := self.streaming.capture(fbo, self.clock.wall)):
+            self.notify(problem)  # the stream ends; the window and a recording go on
+            self.streaming.abort()
+            self.streaming = None
         if self.session is not None:
             problem = self.session.capture(fbo, self.clock.wall)
             if problem:
@@ -102,5 +129,6 @@ class RecordingController:
 
     def pass_over(self) -> None:
         """A frame not drawn here (a segment of a render in parts) still takes its time."""
-        if self.session is not None:
-            self.session.pass_over(self.clock.wall)
+        for session in (self.session, self.streaming):
+            if session is not None:
+                session.pass_over(self.clock.wall)
