@@ -8,12 +8,13 @@ Transport: the server binds a ROUTER socket, a client connects a DEALER. A messa
 ZeroMQ multipart message: part 0 is a msgpack map, the header; parts 1… are the buffers of
 the arrays the header lists, in order. Every header has "v" (WIRE_VERSION) and "type".
 
-Client → server: Hello, Generate, Intervene, Cancel, Ping (every PING_S; the reply is a
-status), Credit (a lossless client's room for n more frames), Bye.
+Client → server: Hello (with `watch`: a viewer, sent every answer and asking for none),
+Generate, Intervene, Cancel, Ping (every PING_S; the reply is a status), Credit (a lossless
+client's room for n more frames), Bye.
 Server → client: StatusMessage (with the architecture and config once per session), FrameMessage
 + one buffer per array, FailureMessage (a request failed: bad input, or a bug; the server goes
 on), Busy (another client's answer is running), ErrorMessage (a message was refused: its code
-says why; nothing crashes).
+says why, "viewer" for a viewer that asked; nothing crashes).
 
 Frame arrays: hidden, mlp, mlp_write, experts, attn, attn_sink ("<f2" where the values fit
 float16 at that detail, else "<f4"), lens_probs ("<f4"), topk_ids ("<i8"), topk_probs ("<f4"),

@@ -19,7 +19,7 @@ from visualizer.wire.limits import (
     MAX_TEXT,
 )
 
-WIRE_VERSION = 2  # 2: msgspec-typed messages; failures and busy name their request
+WIRE_VERSION = 3  # 2: msgspec-typed messages, failures and busy name their request; 3: viewers
 PING_S = 1.0
 SERVER_STOPPING = "the server stopped during this answer"  # its last status of a cut answer
 
