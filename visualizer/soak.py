@@ -103,7 +103,7 @@ class _Server:
                    "--threads", "1", "--preset", str(preset),
                    *(["--model", model] if model else [])]  # fmt: skip
         self.log_path = folder / "serve.log"
-        self._log = open(folder / "serve.log", "wb")  # noqa: SIM115 - closed in stop()
+        self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT)
         self.memory: _Memory | None = None
 

@@ -2,7 +2,6 @@
 decode rate beside a local model process's at the same detail, how soon a client waiting for a
 restarted server gets frames again, and what one token's frame costs on the wire."""
 
-import os
 import socket
 import subprocess
 import sys
@@ -210,10 +209,11 @@ def _watch(socks: list, request: int) -> tuple[int, int, int]:
 def _network_cpu_s(pid: int) -> float:
     """CPU seconds of `pid`'s network side: its main thread (the serve's network thread) and
     ZeroMQ's own threads (named ZMQbg/…: they move the bytes), not the model's."""
-    ticks, total = os.sysconf("SC_CLK_TCK"), 0
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        if task.name != str(pid) and not (task / "comm").read_text().startswith("ZMQbg"):
-            continue
-        fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
-        total += int(fields[11]) + int(fields[12])
-    return total / ticks
+    import psutil
+
+    total = 0.0
+    for thread in psutil.Process(pid).threads():  # psutil has their times, /proc their names
+        name = Path(f"/proc/{pid}/task/{thread.id}/comm").read_text()
+        if thread.id == pid or name.startswith("ZMQbg"):
+            total += thread.user_time + thread.system_time
+    return total

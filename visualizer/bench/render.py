@@ -2,7 +2,6 @@
 frame times, each pass's cost, what the governor settled at), the offline renders of a trace,
 and the soundtrack's synthesiser's share of a CPU."""
 
-import os
 import tempfile
 import time
 from collections.abc import Callable
@@ -114,9 +113,10 @@ def idle_cpu(size: tuple[int, int] = (1280, 720), seconds: float = IDLE_S) -> di
 
 def _cpu_s(child: int) -> float:
     """CPU seconds used so far by this process (all its threads) and by `child`."""
-    fields = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()
-    ticks = os.sysconf("SC_CLK_TCK")
-    return time.process_time() + (int(fields[11]) + int(fields[12])) / ticks
+    import psutil
+
+    user, system = psutil.Process(child).cpu_times()[:2]
+    return time.process_time() + user + system
 
 
 def trace_frames(lm) -> list:

@@ -159,9 +159,7 @@ class Recorder:
                     "setparams=range=tv:color_primaries=bt709:color_trc=bt709:colorspace=bt709",
                     "-c:v", "prores_ks", "-profile:v", "4444", "-vendor", "apl0",
                     "-pix_fmt", "yuva444p10le", *matroska]  # fmt: skip
-        w, h = self.size
-        crop = "" if w % 2 == 0 and h % 2 == 0 else ",crop=trunc(iw/2)*2:trunc(ih/2)*2:0:0"
-        return ["-vf", "vflip" + crop, "-c:v", "libx264", "-preset", self.speed,
+        return ["-vf", "vflip" + even_crop(self.size), "-c:v", "libx264", "-preset", self.speed,
                 "-crf", str(self.crf), "-pix_fmt", self.pix_fmt, *matroska]  # fmt: skip
 
     def write_audio(self, samples: np.ndarray) -> None:
@@ -315,13 +313,20 @@ class Recorder:
                 self._process.kill()
                 status = self._process.wait()
             ended = f"killed by signal {-status}" if status < 0 else f"exit status {status}"
-            said = _first_line(self._stderr.fileno())
+            said = first_line(self._stderr.fileno())
             self.failed = f"recording {self.path} failed: {reason} (ffmpeg {ended})" + (
                 f": {said}" if said else ""
             )
 
 
-def _first_line(fd: int) -> str:
+def even_crop(size: tuple[int, int]) -> str:
+    """The filter that yuv420p needs after an odd width or height: the last column or row cut
+    ("" for an even size)."""
+    w, h = size
+    return "" if w % 2 == 0 and h % 2 == 0 else ",crop=trunc(iw/2)*2:trunc(ih/2)*2:0:0"
+
+
+def first_line(fd: int) -> str:
     """The first non-blank line in `fd`, read without moving the file offset ffmpeg shares."""
     lines = os.pread(fd, STDERR_HEAD_BYTES, 0).decode(errors="replace").splitlines()
     return next((line.strip() for line in lines if line.strip()), "")

@@ -18,6 +18,7 @@ import imageio_ffmpeg
 import numpy as np
 
 from visualizer.errors import UserError
+from visualizer.record.ffmpeg import even_crop, first_line
 from visualizer.sound.synth import pcm16
 
 SCHEMES = ("udp", "srt")
@@ -61,14 +62,13 @@ class Streamer:
             read, self._sound_pipe = os.pipe()
             inputs += ["-f", "s16le", "-ar", str(self.audio_rate), "-ac", "2", "-i", f"pipe:{read}"]
             keep = (read,)
-        crop = "" if w % 2 == 0 and h % 2 == 0 else ",crop=trunc(iw/2)*2:trunc(ih/2)*2:0:0"
         url = self.path
         if url.startswith("udp://") and "pkt_size" not in url:
             url += ("&" if "?" in url else "?") + f"pkt_size={UDP_PACKET}"
         command = [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-loglevel", "error",
-                   *inputs, "-vf", "vflip" + crop, "-c:v", "libx264", "-preset", "ultrafast",
-                   "-tune", "zerolatency", "-g", str(self.fps), "-crf", str(self.crf),
-                   "-pix_fmt", "yuv420p",
+                   *inputs, "-vf", "vflip" + even_crop(self.size), "-c:v", "libx264",
+                   "-preset", "ultrafast", "-tune", "zerolatency", "-g", str(self.fps),
+                   "-crf", str(self.crf), "-pix_fmt", "yuv420p",
                    *(["-c:a", "aac", "-b:a", "160k"] if self.audio_rate is not None else []),
                    "-f", "mpegts", "-muxdelay", "0", "-flush_packets", "1", url]  # fmt: skip
         self._process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
@@ -146,6 +146,5 @@ class Streamer:
 
     def _fail(self, reason: str) -> None:
         if self.failed is None:
-            said = os.pread(self._stderr.fileno(), 4096, 0).decode(errors="replace").strip()
-            first = said.splitlines()[0] if said else ""
+            first = first_line(self._stderr.fileno())
             self.failed = f"stream {self.path} failed: {reason}" + (f": {first}" if first else "")

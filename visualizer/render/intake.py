@@ -15,9 +15,8 @@ from visualizer.interventions import Interventions, interventions_from
 from visualizer.sources import FrameSource
 
 RATE_WINDOW_S = 3.0  # tok/s is counted over this much of the recent past
-
-
 PENDING_LIMIT = 4096  # frames a pause holds (the operator is told how many more it dropped)
+
 
 class Intake:
     def __init__(self, source: FrameSource, settings: Settings) -> None:

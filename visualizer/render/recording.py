@@ -40,13 +40,19 @@ class RecordingController:
 
     def stream(self, url: str, settings: Settings, speakers: Speakers | None) -> None:
         """Stream the picture and its sound to `url` from the next frame to the end."""
-        synth = speakers.synth.fork() if speakers is not None else (
-            Synth(settings.sound) if settings.sound.enabled else None)  # fmt: skip
-        live = isinstance(self.clock, RealClock)
-        begins = self.clock.wall + (0.0 if live else self.clock.step)  # as a recording's
         self.streaming = RecordingSession(self.target.ctx, url, self.target.size, settings.record,
-                                          live, begins, synth, encoder=Streamer)
+                                          isinstance(self.clock, RealClock), self._begins(),
+                                          _synth(settings, speakers), encoder=Streamer)  # fmt: skip
         self.notify(f"streaming to {url}")
+
+    def _begins(self) -> float:
+        """The first video frame's moment: the next frame drawn (a fixed step's is a step
+        from now)."""
+        return self.clock.wall + (0.0 if isinstance(self.clock, RealClock) else self.clock.step)
+
+    def _sessions(self) -> list[RecordingSession]:
+        """The recording and the stream, those there are."""
+        return [s for s in (self.session, self.streaming) if s is not None]
 
     @property
     def path(self) -> Path | None:
@@ -63,18 +69,12 @@ class RecordingController:
         starts one of its own. `strict`: a bad path raises UserError (asked for on the command
         line); otherwise it is said on screen and the demo goes on (the R key). `announce`: say
         the file on screen (a video does not show its own file name)."""
-        synth = None
-        if speakers is not None:
-            synth = speakers.synth.fork()
-        elif settings.sound.enabled:
-            synth = Synth(settings.sound)
-        realtime = isinstance(self.clock, RealClock)
-        # a fixed-step recording's first video frame is the next one drawn, a step from now
-        begins = self.clock.wall + (0.0 if realtime else self.clock.step)
         try:
             self.session = RecordingSession(self.target.ctx, path, self.target.size,
-                                            settings.record, realtime=realtime, now=begins,
-                                            synth=synth, alpha=self.alpha)  # fmt: skip
+                                            settings.record,
+                                            realtime=isinstance(self.clock, RealClock),
+                                            now=self._begins(), synth=_synth(settings, speakers),
+                                            alpha=self.alpha)  # fmt: skip
         except UserError as exc:
             if strict:
                 raise
@@ -105,16 +105,14 @@ class RecordingController:
 
     def abort(self) -> None:
         """Stop the recording and keep nothing of it."""
-        for session in (self.session, self.streaming):
-            if session is not None:
-                session.abort()
+        for session in self._sessions():
+            session.abort()
         self.session = self.streaming = None
 
     def hear(self, frame: Frame) -> None:
         """`frame` enters the scene now: its sound goes into the soundtrack from this moment."""
-        for session in (self.session, self.streaming):
-            if session is not None:
-                session.hear(frame, self.clock.wall)
+        for session in self._sessions():
+            session.hear(frame, self.clock.wall)
 
     def capture(self, fbo: moderngl.Framebuffer) -> None:
         """The frame just drawn goes into the video; a problem stops the recording."""
@@ -129,6 +127,12 @@ class RecordingController:
 
     def pass_over(self) -> None:
         """A frame not drawn here (a segment of a render in parts) still takes its time."""
-        for session in (self.session, self.streaming):
-            if session is not None:
-                session.pass_over(self.clock.wall)
+        for session in self._sessions():
+            session.pass_over(self.clock.wall)
+
+
+def _synth(settings: Settings, speakers: Speakers | None) -> Synth | None:
+    """A soundtrack's synthesiser: the speakers' continued, or one of its own (None: silent)."""
+    if speakers is not None:
+        return speakers.synth.fork()
+    return Synth(settings.sound) if settings.sound.enabled else None

@@ -93,8 +93,7 @@ class RemoteSource:
     ) -> int:
         """`detail`: this answer's (a trace's own), else the connection's (model.detail);
         `interventions`: the preset's by default (the server adds its own)."""
-        if self.watch:
-            self.handoff.fail(Failure(WATCHING.format(self.address), True))
+        if self._watching():
             return self._requests
         self._requests += 1
         iv = self.settings.intervene
@@ -105,11 +104,16 @@ class RemoteSource:
         return self._requests
 
     def intervene(self, interventions: Interventions) -> None:
-        if self.watch:
-            self.handoff.fail(Failure(WATCHING.format(self.address), True))
+        if self._watching():
             return
         ghost = self.settings.intervene.ghost
         self._outbox.put(("intervene", wire.interventions_to(interventions, ghost)))
+
+    def _watching(self) -> bool:
+        """A viewer asks for nothing: what is asked of it is said on screen, not sent."""
+        if self.watch:
+            self.handoff.fail(Failure(WATCHING.format(self.address), True))
+        return self.watch
 
     def cancel(self) -> None:
         self._outbox.put(("cancel",))
