@@ -1,7 +1,5 @@
-"""Command line: parse arguments, layer them over the preset, run the chosen command.
-
-Bad input ends with one line on stderr naming the argument, file or key, and exit status 2.
-"""
+"""Command line: parse arguments, layer them over the preset, run the chosen command. Bad input
+ends with one line on stderr naming the argument, file or key, and exit status 2."""
 
 import argparse
 import faulthandler
@@ -128,7 +126,7 @@ def _command(sub: argparse._SubParsersAction, name: str, run: Callable[..., int]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="neuroweb", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="neuroweb", description=__doc__.partition(". ")[0])
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     run = _command(sub, "run", _run, "the live window (a headless clip when there is no display)",
@@ -245,11 +243,12 @@ def overrides_from(args: argparse.Namespace) -> dict:
             ("max_tokens", "tokens"), ("temperature", "temperature"), ("top_k", "top_k"),
             ("top_p", "top_p"), ("seed", "seed"), ("context", "context"), ("raw", "raw"))},
     }
-    flags["model"]["name"] = getattr(args, "model", None)
-    flags["look"] = {"scene": getattr(args, "scene", None)}
-    flags["sound"] = {"device": getattr(args, "audio_device", None)}
-    flags["capture"] = {"trace_window": getattr(args, "attention_window", None)}
-    flags["record"] = {"stream": getattr(args, "stream", None)}
+    for section, key, flag in (("model", "name", "model"), ("look", "scene", "scene"),
+                               ("sound", "device", "audio_device"), ("record", "stream", "stream"),
+                               ("capture", "trace_window", "attention_window"),
+                               ("window", "display", "display"), ("window", "operator", "operator"),
+                               ):
+        flags.setdefault(section, {})[key] = getattr(args, flag, None)
     interventions_from(tuple(getattr(args, "ablate", None) or ()),
                        tuple(getattr(args, "steer", None) or ()))  # a bad one: named as given
     flags["intervene"] = {key: getattr(args, key, None) for key in ("ablate", "steer", "ghost")}
@@ -261,7 +260,7 @@ def overrides_from(args: argparse.Namespace) -> dict:
 
 def _run(args: argparse.Namespace) -> int:
     cues, settings = run_flags.checked(args), settings_from(args)  # the flags' own lines first
-    chrome = run_flags.chrome_shown(args, window=not args.headless)
+    chrome = run_flags.chrome_shown(args, not args.headless, settings.window.operator)
     if args.terminal:
         from visualizer.terminal import run_terminal
 

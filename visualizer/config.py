@@ -162,6 +162,9 @@ class WindowSettings(_Settings):
     #                         cannot show
     min_scale: _range(0.1, 1) = 0.3  # the lowest internal render scale the governor may use
     max_scale: _range(0.1, 1) = 1.0
+    display: _range(0, 64, kind=int) = 0  # the screen the window opens on (the projector's)
+    operator: bool = False  # the operator's window beside it, on the laptop's screen when there
+    #                         are two (render/operator_view.py); the window itself is then clean
 
     def __post_init__(self) -> None:
         if self.min_scale > self.max_scale:

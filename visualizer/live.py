@@ -16,6 +16,7 @@ from visualizer.errors import UserError
 from visualizer.gl.context import HeadlessTarget, WindowTarget, WindowUnavailable
 from visualizer.render.app import App, ChromeShown
 from visualizer.render.offline import Run, fitted, render_video, snapshot
+from visualizer.render.operator_view import OperatorView
 from visualizer.render.remote import Remote
 from visualizer.render.renderer import save_png
 from visualizer.sound.speakers import Speakers
@@ -44,15 +45,18 @@ def _in_window(target: WindowTarget, settings: Settings, source: FrameSource,
                cues: Show | None, osc: tuple[str, int] | None, chrome: ChromeShown) -> int:
     """The app in the open window until it is closed (or stopped); `cues`: a talk's; `osc`:
     where its remote listens (the port is freed on every way out); `chrome`: where the
-    operator's chrome is drawn."""
+    operator's chrome is drawn; with `window.operator`, the operator's window beside it (closed
+    on every way out too)."""
     speakers, silent_because = Speakers.open(settings.sound)
     talk = len(cues.cues) if cues is not None else 0
+    w = settings.window
+    operator = OperatorView(w.display, (w.width, w.height)) if w.operator else None
     try:
         with Remote(*osc, talk) if osc is not None else nullcontext() as remote:
             app = App(
                 settings, target, source, RealClock(), adaptive=True, prompt=prompt,
                 record_to=record, speakers=speakers, silent_because=silent_because,
-                watch=watch, cues=cues, remote=remote, chrome=chrome,
+                watch=watch, cues=cues, remote=remote, chrome=chrome, operator=operator,
             )  # fmt: skip
             try:
                 app.run()
@@ -63,6 +67,8 @@ def _in_window(target: WindowTarget, settings: Settings, source: FrameSource,
             app.release()
         _report(app.recorder.last)
     finally:
+        if operator is not None:
+            operator.close()
         if speakers is not None:
             speakers.close()
         target.close()
@@ -144,7 +150,7 @@ def run_live(
     the same model process."""
     w = settings.window
     try:
-        target = WindowTarget((w.width, w.height), w.fullscreen, w.vsync, "neuroweb")
+        target = WindowTarget((w.width, w.height), w.fullscreen, w.vsync, "neuroweb", w.display)
     except WindowUnavailable as exc:
         print(f"{exc}: rendering a headless demo clip instead", file=sys.stderr)
     else:

@@ -28,6 +28,11 @@ def add_show_flags(run: argparse.ArgumentParser) -> None:
                      "with its sound, for OBS (a media source) or ffmpeg; srt:// too")
     run.add_argument("--audio-device", action=_AudioDevice, metavar="NAME|list",
                      help="play the sound on this output (`list`: print their names)")
+    run.add_argument("--operator", action="store_true", default=None,
+                     help="the operator's window beside the clean picture: cues, the note, a "
+                     "timer, tok/s, REC, warnings, the hall's picture small (docs/cues.md)")
+    run.add_argument("--display", type=int, metavar="N",
+                     help="open the window on screen N (the projector's), from 0")
     run.add_argument("--watch", action="store_true", default=None,
                      help="with --source: a viewer of that server's answers, whoever asks them "
                      "(the projector beside the operator's window); it asks for none")  # fmt: skip
@@ -59,12 +64,13 @@ def add_picture_flags(run: argparse.ArgumentParser) -> None:
     picture.add_argument("--chrome", action="store_true", help=CHROME_HELP)
 
 
-def chrome_shown(args: argparse.Namespace, window: bool) -> str:
+def chrome_shown(args: argparse.Namespace, window: bool, operator: bool) -> str:
     """Where the operator's chrome is drawn (render/app.ChromeShown): on a `window` only, by
-    default; nowhere with --clean, or headless; in the recordings too with --chrome."""
+    default; nowhere with --clean, with an `operator`'s window, or headless; in the recordings
+    too with --chrome."""
     if args.chrome:
         return "recorded"
-    return "window" if window and not args.clean else "none"
+    return "window" if window and not (args.clean or operator) else "none"
 
 
 def add_output_flags(render: argparse.ArgumentParser) -> None:
@@ -103,7 +109,7 @@ def checked(args: argparse.Namespace) -> Show | None:
     for flag in ("frames", "size", "screenshot"):
         if not args.headless and getattr(args, flag) is not None:
             raise UserError(f"run: --{flag} needs --headless")
-    for flag in ("cues", "osc"):
+    for flag in ("cues", "osc", "operator", "display"):
         if getattr(args, flag) is not None and (args.headless or args.terminal):
             raise UserError(f"run: --{flag} needs the window (not --headless or --terminal)")
     if args.stream is not None:
@@ -116,6 +122,8 @@ def checked(args: argparse.Namespace) -> Show | None:
         raise UserError("run: --watch needs --source HOST:PORT (a server to watch)")
     if args.watch and args.prompt is not None:
         raise UserError("run: --watch asks for no answers: leave out --prompt")
+    if args.display is not None and not 0 <= args.display < 64:
+        raise UserError(f"run: --display {args.display}: a screen's number, 0 to 63")
     if args.osc is not None:
         udp_socket(*args.osc, "--osc").close()  # the window listens there once it is open
     for path in (args.record, args.screenshot):  # said at once, not after the model loaded

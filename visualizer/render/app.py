@@ -42,6 +42,7 @@ from visualizer.render.intake import Intake
 from visualizer.render.layers.chrome import loading_screen
 from visualizer.render.layers.layer import Overlay
 from visualizer.render.looks import Looks
+from visualizer.render.operator_view import OperatorView
 from visualizer.render.passes import PassTimes
 from visualizer.render.recording import RecordingController
 from visualizer.render.remote import Remote
@@ -70,14 +71,16 @@ class App:
                  controls: Controls | None = None,
                  log: logging.Logger | None = None, cues: Show | None = None,
                  remote: Remote | None = None, transparent: bool = False,
-                 chrome: ChromeShown = "window") -> None:  # fmt: skip
+                 chrome: ChromeShown = "window", operator: OperatorView | None = None,
+                 ) -> None:  # fmt: skip
         """`speakers`: the live sound, if any; `silent_because`: why not, shown on screen;
         `watch`: the preset to reload when its file changes; `controls`: locked ones for a
         kiosk; `log`: where every notice shown on screen is also written (the kiosk's log);
         `cues`: a talk's cue list, its show waiting for the clicker's first PageDown;
         `remote`: OSC messages, taken as commands each frame as the keys are; `transparent`:
         an alpha render's, drawn without a background and recorded with its alpha; `chrome`:
-        where the operator's chrome is drawn (ChromeShown)."""
+        where the operator's chrome is drawn (ChromeShown); `operator`: the operator's window,
+        sent what is shown, its keys taken as this window's."""
         if cues is not None:  # a cue may play a saved run in front of the model
             source = TraceInFront(source, lambda: clock.now)
         self.settings, self.target, self.source, self.clock = settings, target, source, clock
@@ -93,7 +96,7 @@ class App:
         self.governor = Governor(fps, w.min_scale, w.max_scale, adaptive)
         self.passes = PassTimes(target.ctx)  # measured while the HUD shows them
         self.controls = controls or Controls()
-        self.remote = remote
+        self.remote, self.operator = remote, operator
         self.intake = Intake(source, settings)
         self.chrome = chrome
         self.hud = Hud(clock, target, self.controls, self.governor, self.passes, self.glitch, log,
@@ -149,7 +152,7 @@ class App:
         # governor, which skips the measured ones) keep the overlap of Python and rasterizing
         self.passes.enabled = self.hud.on and self.hud.shown and self.frames % PASS_SAMPLE == 0
         dt = self.clock.tick()
-        events = self.target.events()
+        events = self.target.events() + (self.operator.events() if self.operator else [])
         for event in events:
             for command in self.controls.handle(event, self.idle):
                 self.execute(command)
@@ -179,6 +182,8 @@ class App:
         if self.recorder.capturing:
             with self.passes.measure("recording"):
                 self.recorder.capture(self.target.fbo)
+        if self.operator is not None:
+            self.operator.publish(self, self.target.fbo)
         if self.chrome == "window":  # the recording took the picture without it
             self.looks.operator(self.target.fbo)
         with self.passes.measure("present"):
@@ -204,7 +209,7 @@ class App:
         `wait` for it) a frame to show, a failure or another state. The speakers are fed here
         too: a chunk lasts 43 ms, less than a frame at rest."""
         self.play()
-        if self.target.waiting() or (self.remote is not None and self.remote.waiting()):
+        if any(x is not None and x.waiting() for x in (self.target, self.remote, self.operator)):
             return True
         state = self.state
         batch = self.intake.receive(wait)
