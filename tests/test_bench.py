@@ -57,3 +57,14 @@ def test_the_unembedding_figures_are_real_times(tiny_llama, monkeypatch):
     for name in ("unembed_ms_stock", "unembed_ms"):
         assert slow[name] >= delay_ms and slow[name] > plain[name], (name, plain, slow)
     assert slow["lens_ms"] < delay_ms, (plain, slow)  # the product's DELAY left out of it
+
+
+def test_a_stream_s_latency_is_measured_on_every_marked_frame():
+    """The stream's latency figure: every bright frame handed to a real stream (the bundled
+    ffmpeg encoding, UDP on loopback, a reader decoding) comes back and is timed, later than
+    it was sent and within a second."""
+    from visualizer.bench.stream import stream_latency
+
+    figures = stream_latency((160, 90), fps=15, bright_frames=2)
+    assert figures["stream_latency_seen"] == figures["stream_latency_sent"] == 2
+    assert 0 < figures["stream_latency_ms_median"] <= figures["stream_latency_ms_max"] < 1000

@@ -66,13 +66,17 @@ Figures (tok/s are decode rates after the prompt, greedy, the embedded SmolLM2):
                        measured on SmolLM2 (the mean over an answer), and computed for a
                        Llama-3-70B config (80 blocks, width 8192, 64 heads, d_ff 28672) deep
                        into a long context
+  stream_latency_ms_median / _max   `run --stream`'s picture on loopback: from a frame handed
+                       to the stream to it decoded by the bundled ffmpeg reading with its
+                       buffering off (a player's own buffer and the screen come on top), at
+                       720p30; _seen of _sent: the marked frames that came back
   reconnect_s          the server killed and started again: from it being ready again to the
                        first frame arriving at the client that was waiting
 
 Where each is measured: decode.py (the decode rates, the unembedding's and the lens's ms),
 startup.py (the fresh-process figures), render.py (live and offline drawing, the synthesiser),
-remote.py (the server over loopback, bytes per token). This module runs them in turn and
-prints the JSON report.
+remote.py (the server over loopback, bytes per token), stream.py (a live stream's latency).
+This module runs them in turn and prints the JSON report.
 """
 
 import json
@@ -91,6 +95,7 @@ from visualizer.bench.render import (
     trace_frames,
 )
 from visualizer.bench.startup import probe
+from visualizer.bench.stream import stream_latency
 from visualizer.config import load_settings
 
 PAIRED_RUNS = 5  # bare decode and the capture, measured in turn
@@ -173,6 +178,8 @@ def bench_command(tokens: int = 64, skip_cold: bool = False, quiet: bool = False
     out.update(remote_figures(tokens))
     out.update(viewer_costs(tokens))
     out.update(bytes_per_token(lm))
+    say("a live stream's latency on loopback")
+    out.update(stream_latency())
     for name, size in (("720p", (1280, 720)), ("1080p", (1920, 1080))):
         say(f"rendering at {name} with the model streaming")
         r = render_fps(size, say)
