@@ -124,16 +124,17 @@ def test_a_window_run_stopped_by_its_terminal_keeps_its_recording(xvfb, tiny_lla
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM])
-def test_a_trace_stopped_mid_answer_keeps_what_was_made(tmp_path, sig):
-    """On the real SmolLM2: stopped after its 32nd token (at its 40th, the first tenth of 400 a
-    log is told of), the trace holds every position made so far, and says where it was
-    stopped. SIGHUP takes the same handler (signals.stop_like_ctrl_c, set for every command
-    marked like_ctrl_c: test_cli_dispatch), and a window's run is stopped by it below."""
+def test_a_trace_stopped_mid_answer_keeps_what_was_made(tmp_path, sig, tiny_llama_dir):
+    """Stopped after its 32nd token (at the first tenth of its tokens a log is told of), the
+    trace holds every position made so far, and says where it was stopped. SIGHUP takes the
+    same handler (signals.stop_like_ctrl_c, set for every command marked like_ctrl_c:
+    test_cli_dispatch), and a window's run is stopped by it below. (A tiny model: what is kept
+    does not depend on the model, and it makes its first tenth in seconds.)"""
     out = tmp_path / "cut.npz"
     run = subprocess.Popen([sys.executable, "-m", "visualizer", "trace", "--prompt",
                             "Tell me a long story about the sea.", "--tokens", "400", "--out",
-                            str(out)], stderr=subprocess.PIPE, text=True,
-                           start_new_session=True)  # fmt: skip
+                            str(out), "--model", str(tiny_llama_dir)], stderr=subprocess.PIPE,
+                           text=True, start_new_session=True)  # fmt: skip
     said = []
     for line in run.stderr:  # every tenth of --tokens says how far it got
         said.append(line)

@@ -8,7 +8,9 @@ tick)). Tokens arrive on ticks; a token that carries an event the edit cuts on w
 next beat, so every cut lands on a beat. The moves, each caused by one event:
 
 - `stutter` (an entropy spike): the token's arrival and its first tick of picture and sound,
-  repeated 2-4 times (more the higher the entropy), its word flashed;
+  repeated 2-4 times (more the higher the entropy), its word flashed once (a flash at each
+  repeat was two or more flashes a second: the limiter held them back, and EA's IRIS
+  analyser warned);
 - `punch` (the lens's top word changing late in the tower): a cut in close on that row;
 - `rewind` (a token that was not the first choice): the last few tokens backwards, picture and
   sound, then the road not taken shown as a ghost, then the token taken;
@@ -299,7 +301,7 @@ def _stutter(c: _Cutter, frames: Sequence[Frame], run: int, t: int, event: Event
         for i in range(width):
             original = c.steps[k0 + i]
             c.put(replace(original, save=False, restore=k0 if i == 0 else -1,
-                          sound=("copy", k0 + i)))  # fmt: skip
+                          sound=("copy", k0 + i), flash=0.0, word=""))  # fmt: skip
     c.realign()
 
 
