@@ -243,6 +243,7 @@ def test_a_bad_cue_file_is_one_line_with_its_place(tmp_path, capsys):
         ("", ":1: 'cue' is missing"),
         ('[[cue]]\ntrace = "gone.npz"\n', f":2: cue 1: trace: {tmp_path / 'gone.npz'}: no such"),
         ('[[cue]]\ntrace = "a.npz"\nprompt = "b"\n', ":2: cue 1: trace and prompt together"),
+        ('[[cue]]\ncamera = "close"\n', ':2: cue 1: camera must be "wide", "answer" or "block N"'),
     ):  # fmt: skip
         assert main(["run", "--cues", str(_write(tmp_path, text))]) == 2
         err = capsys.readouterr().err
@@ -267,3 +268,42 @@ def test_the_example_talk_loads_and_fits_smollm2(smollm2_folder):
     assert "mlp" in kinds and any(cue.steer for cue in show.cues)
     assert {cue.scene for cue in show.cues} >= {"web", "architecture"}
     assert all(show.at(i).prompt or i for i in range(len(show.cues)))
+
+
+def test_a_cue_frames_the_camera_and_holds_it_until_a_cue_lets_go(tmp_path):
+    """A cue's `camera`: "block 1" eases the camera in on block 1's row within a second and
+    holds it while the answer plays (a desk's camera, which moves by itself for nothing else);
+    a later cue's "wide" brings the whole tower back; the next cue, naming none, keeps it; a
+    block the model lacks is refused once it loads, naming the cue."""
+    from visualizer.render.direction import CLOSE, WIDE
+
+    show = load_cues(_write(tmp_path, '[[cue]]\ncamera = "block 1"\n\n[[cue]]\ncamera = "wide"'
+                                      '\n\n[[cue]]\nnote = "no framing"\n'))  # fmt: skip
+    with pytest.raises(UserError, match="cue 1: camera block 1: the model has blocks 0–0"):
+        show.check(1, None)
+    clock = FixedStepClock(FPS)
+    model = TracePlayer(_synthetic_run(200), [i / FPS for i in range(200)], lambda: clock.now,
+                        Status("generating", model="tiny")).start()  # fmt: skip
+    target = HeadlessTarget((160, 90))
+    app = App(load_settings("default"), target, model, clock, adaptive=False, cues=show)
+    keys = Keys(app)
+    try:
+        for _ in range(3):
+            app.frame()
+        assert (app.camera.height, app.camera.distance) == (WIDE.height, WIDE.distance)
+        keys.press(pygame.K_PAGEDOWN)
+        for _ in range(2 * FPS):
+            app.frame()
+        held = app.camera.height, app.camera.distance
+        assert held[0] > 0.1 and held[1] == pytest.approx(CLOSE)  # in on a row above the middle
+        keys.press(pygame.K_PAGEDOWN)
+        for _ in range(FPS):
+            app.frame()
+        assert (app.camera.height, app.camera.distance) == pytest.approx((0.0, WIDE.distance))
+        keys.press(pygame.K_PAGEUP)  # back to cue 1: its framing again
+        for _ in range(FPS):
+            app.frame()
+        assert (app.camera.height, app.camera.distance) == pytest.approx(held)
+    finally:
+        app.release()
+        target.close()

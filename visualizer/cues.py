@@ -22,6 +22,10 @@ from visualizer.refusals import explain, line_of, read_toml
 from visualizer.trace import read_trace
 
 Words = Annotated[str, Meta(max_length=10_000)]
+# the whole tower (and a camera that directs itself free again), the top row where the answer
+# leaves it, or block N's output row, close; held until a cue frames it otherwise
+Framing = Annotated[str, Meta(pattern=r"^(wide|answer|block (0|[1-9][0-9]{0,3}))$",
+                              description='"wide", "answer" or "block N"')]  # fmt: skip
 Specs = Annotated[tuple[Path_, ...], Meta(max_length=64)]  # as in a preset's [intervene]
 
 
@@ -39,6 +43,7 @@ class Cue(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     steer: Annotated[tuple[Path_, ...], Meta(max_length=8)] | None = None  # "8:4:plus|minus"
     tokens: Annotated[int, Meta(ge=1, le=1 << 20)] | None = None  # per answer, from this cue on
     lens: bool | None = None  # the logit lens's words
+    camera: Framing | None = None  # "wide", "answer" or "block N": where the camera looks
 
     def __post_init__(self) -> None:
         if self.prompt is not None and self.trace is not None:
@@ -57,7 +62,7 @@ class Cue(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
     @property
     def heading(self) -> str:
-        return self.title or self.prompt or self.trace or self.scene or ""
+        return self.title or self.prompt or self.trace or self.scene or self.camera or ""
 
 
 class CueFile(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -80,7 +85,7 @@ class Show:
         changes in the model, as its preset and flags set them."""
         look, iv = settings.look, settings.intervene
         self.base = Cue(scene=look.scene, lens=look.lens, tokens=settings.generation.max_tokens,
-                        ablate=iv.ablate, steer=iv.steer)  # fmt: skip
+                        ablate=iv.ablate, steer=iv.steer, camera="wide")  # fmt: skip
 
     def at(self, index: int) -> Cue:
         """The stage at cue `index`: every key the cues up to it set over the run's own, the
@@ -116,6 +121,9 @@ class Show:
                     cue.interventions.check(blocks, heads)
                 except UserError as exc:
                     raise UserError(f"{self.path}: cue {number}: {exc}") from None
+            if cue.camera and cue.camera.startswith("block ") and int(cue.camera[6:]) >= blocks:
+                raise UserError(f"{self.path}: cue {number}: camera {cue.camera}: the model has "
+                                f"blocks 0–{blocks - 1}")  # fmt: skip
 
 
 def load_cues(path: Path) -> Show:

@@ -116,7 +116,11 @@ def _choices(field: Any) -> tuple:
 
 
 def _pattern_described(field: Any) -> str | None:
-    """The `description` in the `Meta` that gives a field its `pattern`."""
+    """The `description` in the `Meta` that gives a field its `pattern` (of an optional field
+    too)."""
+    if typing.get_origin(field) in (UnionType, typing.Union):
+        options = [a for a in typing.get_args(field) if a is not NoneType]
+        field = options[0] if len(options) == 1 else field
     metas = typing.get_args(field)[1:] if typing.get_origin(field) is Annotated else ()
     return next((m.description for m in metas if isinstance(m, msgspec.Meta) and m.pattern), None)
 

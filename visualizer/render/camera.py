@@ -82,6 +82,18 @@ class Camera:
             framing = self.direction.framing
         self.height, self.distance = framing
 
+    def frame(self, framing: str, blocks: int) -> None:
+        """A cue's framing ("wide", "answer" or "block N" of a model of `blocks` blocks): eased
+        there and held; "wide" lets go (Direction.hold, release)."""
+        if self.direction is None:  # a desk's camera moves only when a cue frames a shot
+            self.direction = Direction(auto=False)
+        if framing == "wide":
+            self.direction.release()
+            return
+        row = blocks if framing == "answer" else int(framing.split()[1]) + 1  # lensed rows
+        if 0 < row <= blocks:
+            self.direction.hold(Direction.close_on(row, blocks + 1, f"cue: {framing}"))
+
     def drag(self, dx: float, dy: float) -> None:
         self.yaw -= dx * DRAG_RAD_PER_PX
         self.pitch = min(1.3, max(-0.6, self.pitch + dy * DRAG_RAD_PER_PX))

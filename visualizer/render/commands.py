@@ -21,6 +21,7 @@ from visualizer.architecture import Architecture
 from visualizer.config import SCENES, Settings, load_settings
 from visualizer.cues import Show
 from visualizer.errors import UserError
+from visualizer.features import SceneState
 from visualizer.frame import Frame
 from visualizer.interventions import Ablation, Interventions, interventions_from
 from visualizer.render.camera import Camera
@@ -40,6 +41,7 @@ class Commanded(Protocol):
     settings: Settings
     target: Any  # a window or a headless target
     camera: Camera
+    scene: SceneState
     intake: Intake
     hud: Hud
     recorder: RecordingController
@@ -296,11 +298,19 @@ def _run_cue(app: Commanded, index: int, again: bool) -> None:
              ("intervene", stage.interventions),
              ("scene", SCENES.index(stage.scene) if stage.scene else None),
              ("lens", None if stage.lens in (None, app.lens_shown) else stage.lens),
+             ("camera", stage.camera),
              ("generate", stage.prompt),
              ("play", str(cues.trace_path(stage)) if stage.trace else None)]  # fmt: skip
     for name, value in given:
         if value is not None:
             execute(app, Command(name, value))
+
+
+def camera(app: Commanded, framing: str) -> None:
+    """Where the camera looks (a cue's `camera`): "wide", "answer" or "block N", eased there and
+    held (render/direction.py); "wide" lets a camera that directs itself go on doing so."""
+    arch = app.architecture  # a recorded run's blocks where no model has said its own
+    app.camera.frame(framing, arch.blocks if arch is not None else max(app.scene.rows - 1, 0))
 
 
 def orbit(app: Commanded, rel: tuple[float, float]) -> None:
@@ -319,7 +329,7 @@ COMMANDS: dict[str, Action] = {
     "ablate": ablate, "steer": steer, "mute": mute, "screenshot": screenshot, "record": record,
     "generate": generate, "orbit": orbit, "zoom": zoom, "blackout": blackout, "cue": cue,
     "show": show, "preset": preset, "intervene": intervene, "tokens": tokens, "play": play,
-    "go": go, "recording": recording,
+    "go": go, "recording": recording, "camera": camera,
 }  # fmt: skip
 
 

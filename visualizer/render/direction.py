@@ -51,9 +51,13 @@ def smoothstep(x: float) -> float:
 
 
 class Direction:
-    """Chooses the camera's height and distance; the camera keeps its orbit and drift."""
+    """Chooses the camera's height and distance; the camera keeps its orbit and drift. `auto`:
+    it moves to what the model does by itself (a talk's, a gallery's); else only when a cue
+    frames a shot (`hold`)."""
 
-    def __init__(self) -> None:
+    def __init__(self, auto: bool = True) -> None:
+        self.auto = auto
+        self.held = False  # a cue's shot, kept until a cue lets go (`release`)
         self.shot = WIDE
         self._from = WIDE
         self._move_s = MOVE_S[0]
@@ -71,8 +75,8 @@ class Direction:
 
     @property
     def settled(self) -> bool:
-        """In the wide shot, arrived: nothing more will move until a frame comes."""
-        return self.shot is WIDE and self._t >= self._move_s
+        """Arrived in the wide shot or a held one: nothing more will move until a frame comes."""
+        return (self.shot is WIDE or self.held) and self._t >= self._move_s
 
     def see(self, frame: Frame) -> None:
         """A frame entered the scene."""
@@ -81,6 +85,8 @@ class Direction:
         fresh = usual is None or usual.shape != ratio.shape
         self._usual = ratio if fresh else usual + USUAL_RATE * (ratio - usual)
         self._entropy = frame.entropy
+        if self.held or not self.auto:
+            return
         if frame.index == 0 or frame.is_prompt:  # a new answer: the whole tower
             if self.shot is not WIDE:
                 self._go(WIDE)
@@ -95,7 +101,7 @@ class Direction:
         """Move on `dt` seconds; the (height, distance) to draw with."""
         self._t += dt
         self._held += dt
-        if self._held >= CLOSE_S and self.shot is not WIDE:
+        if self._held >= CLOSE_S and self.shot is not WIDE and not self.held:
             self._go(WIDE)
         return self.framing
 
@@ -104,18 +110,30 @@ class Direction:
         rows = frame.hidden.shape[0]
         flip = lens_flip(frame)
         if before is not None and is_spike(frame.entropy, before):
-            return self._close(rows - 1, rows, "entropy spike", 3)
+            return self.close_on(rows - 1, rows, "entropy spike", 3)
         surprise = ratio / np.maximum(usual, measures.EPS)
         block = int(np.argmax(surprise))
         if surprise[block] >= SURPRISE:
-            return self._close(block + 1, rows, f"block {block} wrote {surprise[block]:.1f}×", 2)
+            return self.close_on(block + 1, rows, f"block {block} wrote {surprise[block]:.1f}×", 2)
         if flip is not None:
-            return self._close(flip[0], rows, f"lens flip at row {flip[0]}", 1)
+            return self.close_on(flip[0], rows, f"lens flip at row {flip[0]}", 1)
         return None
 
     @staticmethod
-    def _close(row: int, rows: int, reason: str, rank: int) -> Shot:
+    def close_on(row: int, rows: int, reason: str, rank: int = 0) -> Shot:
+        """In close on lensed row `row` of `rows`."""
         return Shot(LIFT * float(layout.row_height(rows)[row]), CLOSE, reason, rank)
+
+    def hold(self, shot: Shot) -> None:
+        """Ease to `shot` and keep it (a cue's framing) until `release`."""
+        self._go(shot)
+        self.held = True
+
+    def release(self) -> None:
+        """Let go of a held shot: back to the whole tower, and moving by itself if `auto`."""
+        self.held = False
+        if self.shot is not WIDE:
+            self._go(WIDE)
 
     def resume(self, height: float, distance: float) -> None:
         """The mouse let the camera go at (height, distance): ease from there to the shot."""
