@@ -160,3 +160,39 @@ def test_venues_are_presets_data():
         load_settings(None, {"venue": {"nearest_viewer": 3.0}})
     with pytest.raises(ConfigError, match="venue.farthest_viewer"):
         load_settings(None, {"venue": {"farthest_viewer": 0}})
+
+
+@pytest.mark.parametrize("size", [(1280, 720), (1920, 1080)])
+def test_the_architecture_scene_s_paragraphs_are_whole_or_left_out(size, monkeypatch):
+    """"How to read it" and the up-close notes stop before a paragraph that does not fit,
+    never inside it: a poster once said "Pink and" and no more."""
+    from visualizer.render.layers.architecture_marks import Marks
+
+    paragraphs: list[str] = []
+    seen: list[str] = []
+    legend, flow, text = Marks._legend, Marks._flow, Painter.text
+
+    def kept_legend(self, box, size_, alpha, given):
+        paragraphs.extend(given)
+        return legend(self, box, size_, alpha, given)
+
+    def kept_flow(self, box, given, size_, alpha):
+        paragraphs.extend(given)
+        return flow(self, box, given, size_, alpha)
+
+    def recorded(self, label, *args, **kwargs):
+        seen.append(label)
+        return text(self, label, *args, **kwargs)
+
+    monkeypatch.setattr(Marks, "_legend", kept_legend)
+    monkeypatch.setattr(Marks, "_flow", kept_flow)
+    monkeypatch.setattr(Painter, "text", recorded)
+    draw_ui("default", size, "answer", "architecture")
+    started = 0
+    for paragraph in paragraphs:
+        words = paragraph.split()
+        if any(label.split()[:2] == words[:2] for label in seen if label.strip()):
+            started += 1
+            assert any(label.split()[-1:] == words[-1:] for label in seen if label.strip()), (
+                f"cut inside: {paragraph!r}")
+    assert started >= 2  # the legend's first paragraph and the block's first note at least

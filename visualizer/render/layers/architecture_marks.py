@@ -128,14 +128,16 @@ class Marks(Layer):
             self.painter.rect(x, y, w, h, colour)
 
     def _flow(self, box: Box, paragraphs: list[str], size: int | None, alpha: float) -> None:
-        """Paragraphs wrapped to the box, one after the other, as many as fit."""
+        """Paragraphs wrapped to the box, one after the other, as many whole ones as fit (a
+        paragraph cut off mid-sentence reads as a statement it is not)."""
         if size is None:
             return
         y = box.y
         for paragraph in paragraphs:
-            for line in wrap(paragraph, self.painter.fonts, size, box.w - 0.6 * size):
-                if y + size * 1.25 > box.y + box.h:
-                    return
+            lines = wrap(paragraph, self.painter.fonts, size, box.w - 0.6 * size)
+            if y + (len(lines) - 1) * size * 1.22 + size * 1.25 > box.y + box.h:
+                return
+            for line in lines:
                 self.painter.text(line, box.x + 0.4 * size, y, size, self._fade(self.ink, alpha))
                 y += size * 1.22
             y += size * 0.45
@@ -148,10 +150,11 @@ class Marks(Layer):
         p.text("How to read it", box.x, y, round(size * 1.15), self._fade(self.accent, alpha),
                bold=True)  # fmt: skip
         y += size * 2.0
-        for paragraph in paragraphs:
-            for line in wrap(paragraph, p.fonts, size, box.w):
-                if y + size * 1.3 > box.y + box.h:
-                    return
+        for paragraph in paragraphs:  # whole paragraphs only, as _flow
+            lines = wrap(paragraph, p.fonts, size, box.w)
+            if y + len(lines) * size * 1.3 > box.y + box.h:
+                return
+            for line in lines:
                 p.text(line, box.x, y, size, self._fade(self.dim, alpha))
                 y += size * 1.3
             y += size * 0.6
