@@ -33,7 +33,11 @@ def screen(size: tuple[int, int], folder: Path):
         yield display
     finally:
         server.terminate()
-        server.wait(10)
+        try:
+            server.wait(10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(10)
 
 
 def pixels(folder: Path) -> np.ndarray:
