@@ -35,16 +35,17 @@ from visualizer.render.layers.words import (
 
 
 def legend(norms: np.ndarray) -> tuple[str, ...]:
-    """How to read the scene, with this token's own numbers."""
+    """How to read the scene, with this token's own numbers: the layout, the colours, then the
+    heatmaps (where the room is short, the last paragraphs are left out whole)."""
     low, high = (f"{norms.min():.3g}", f"{norms.max():.3g}") if len(norms) else ("?", "?")
     return (
         "Each tile is a block, from the bottom up; the residual stream, the spine, runs up "
         "each column and on at the foot of the next.",
-        f"Squares: a heatmap per head, grouped by shared K/V head. Rows: the last {ROWS} "
-        f"tokens; columns: the last {COLUMNS} positions; brightness: √weight.",
         f"Blue: ‖h_out‖, the stream after the block, log scale {low}–{high}. Pink and the "
         "MLP's glow: its write ÷ ‖h_out‖. Frame glow: ‖Δh‖ ÷ ‖h_in‖, the block's update over "
         "the stream it read.",
+        f"Squares: a heatmap per head, grouped by shared K/V head. Rows: the last {ROWS} "
+        f"tokens; columns: the last {COLUMNS} positions; brightness: √weight.",
     )
 
 
