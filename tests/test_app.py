@@ -620,7 +620,8 @@ def test_the_keys_and_a_remote_give_commands_by_name_to_one_table(monkeypatch):
     for key in (pygame.K_PAGEDOWN, pygame.K_F5, pygame.K_ESCAPE):
         event = pygame.event.Event(pygame.KEYDOWN, key=key, mod=0)
         given |= {command.name for command in hand.handle(event, idle=True)}
-    by_name = {"preset", "intervene", "tokens", "play", "go", "recording"}  # a cue's, a remote's
+    # a cue's, a remote's
+    by_name = {"preset", "intervene", "tokens", "play", "go", "recording", "camera"}
     assert given | by_name == set(COMMANDS)
 
     clock = FixedStepClock(30)
