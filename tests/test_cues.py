@@ -124,12 +124,7 @@ def test_a_cue_plays_a_saved_run_in_front_of_the_source(tmp_path):
                                       'trace = "saved.npz"\n'))  # fmt: skip
     with pytest.raises(UserError, match="cue 1: saved.npz is a run of a model with 2 blocks"):
         show.check(3, None)
-    clock = FixedStepClock(FPS)
-    model = TracePlayer(_synthetic_run(40), [i / FPS for i in range(40)], lambda: clock.now,
-                        Status("generating", model="tiny")).start()  # fmt: skip
-    target = HeadlessTarget((160, 90))
-    app = App(load_settings("default"), target, model, clock, adaptive=False, cues=show)
-    keys = Keys(app)
+    app, target, keys = _cued(show, 40)
     try:
         for _ in range(3):
             app.frame()
@@ -144,6 +139,17 @@ def test_a_cue_plays_a_saved_run_in_front_of_the_source(tmp_path):
     finally:
         app.release()
         target.close()
+
+
+def _cued(show, frames: int) -> tuple[App, HeadlessTarget, Keys]:
+    """A small headless app with the cue list `show`, its source a played run of `frames`
+    tokens standing for the model, and the keys it will be given."""
+    clock = FixedStepClock(FPS)
+    model = TracePlayer(_synthetic_run(frames), [i / FPS for i in range(frames)],
+                        lambda: clock.now, Status("generating", model="tiny")).start()  # fmt: skip
+    target = HeadlessTarget((160, 90))
+    app = App(load_settings("default"), target, model, clock, adaptive=False, cues=show)
+    return app, target, Keys(app)
 
 
 def _write(tmp_path: Path, text: str) -> Path:
@@ -281,12 +287,7 @@ def test_a_cue_frames_the_camera_and_holds_it_until_a_cue_lets_go(tmp_path):
                                       '\n\n[[cue]]\nnote = "no framing"\n'))  # fmt: skip
     with pytest.raises(UserError, match="cue 1: camera block 1: the model has blocks 0–0"):
         show.check(1, None)
-    clock = FixedStepClock(FPS)
-    model = TracePlayer(_synthetic_run(200), [i / FPS for i in range(200)], lambda: clock.now,
-                        Status("generating", model="tiny")).start()  # fmt: skip
-    target = HeadlessTarget((160, 90))
-    app = App(load_settings("default"), target, model, clock, adaptive=False, cues=show)
-    keys = Keys(app)
+    app, target, keys = _cued(show, 200)
     try:
         for _ in range(3):
             app.frame()

@@ -5,7 +5,6 @@ loopback by the bundled ffmpeg with its input buffering off (as OBS's media sour
 encoder's queue, x264 (ultrafast, zerolatency), the MPEG-TS muxer, UDP and the reader's demuxer
 and decoder are in it; a player's own buffer and the screen are not."""
 
-import socket
 import subprocess
 import threading
 import time
@@ -13,6 +12,7 @@ import time
 import imageio_ffmpeg
 import numpy as np
 
+from visualizer.network import udp_socket
 from visualizer.record.stream import Streamer
 
 BRIGHT_FRAMES = 6  # one a second, once the reader shows frames (its start, finding the
@@ -23,8 +23,7 @@ BRIGHT = 128  # a frame read back brighter than this (mean, 0..255) is a bright 
 
 
 def _free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.bind(("127.0.0.1", 0))
+    with udp_socket("127.0.0.1", 0, "bench") as probe:
         return probe.getsockname()[1]
 
 

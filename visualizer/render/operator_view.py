@@ -24,6 +24,7 @@ import pygame
 
 from visualizer.config import SCENES
 from visualizer.render.operator_window import Closed, FromWindow, Glance, Key, Picture, Text, serve
+from visualizer.render.renderer import read_rgb
 
 GLANCE_S = 0.25  # what the App shows, sent this often (a window at rest draws 4 frames a second)
 PICTURE_S = 1.0  # the audience's picture, this often
@@ -45,10 +46,8 @@ def _prose(note: str) -> str:
 
 def picture_of(fbo: moderngl.Framebuffer, size: tuple[int, int]) -> Picture:
     """The frame in `fbo`, every n-th pixel, at most PICTURE_WIDTH across."""
-    w, h = size
-    step = max(1, -(-w // PICTURE_WIDTH))
-    pixels = np.frombuffer(fbo.read(viewport=(0, 0, w, h), components=3), np.uint8)
-    small = np.ascontiguousarray(pixels.reshape(h, w, 3)[::-1][::step, ::step])
+    step = max(1, -(-size[0] // PICTURE_WIDTH))
+    small = np.ascontiguousarray(read_rgb(fbo, size)[::step, ::step])
     return Picture(small.shape[1], small.shape[0], small.tobytes())
 
 

@@ -14,6 +14,9 @@ import os
 import msgspec
 import pygame
 
+from visualizer.render.layers.text import Fonts
+from visualizer.render.layers.words import wrap
+
 
 class Picture(msgspec.Struct, frozen=True):
     """The audience's picture, small: rows of RGB bytes, top row first."""
@@ -95,39 +98,20 @@ def clock_text(seconds: float | None) -> str:
     return f"{h}:{m:02d}:{s % 60:02d}" if h else f"{m}:{s % 60:02d}"
 
 
-def wrapped(font: pygame.font.Font, text: str, width: int) -> list[str]:
-    """`text` in lines no wider than `width` pixels, broken at spaces (and at its own lines)."""
-    lines = []
-    for paragraph in text.splitlines() or [""]:
-        line = ""
-        for word in paragraph.split(" "):
-            candidate = f"{line} {word}" if line else word
-            if font.size(candidate)[0] <= width or not line:
-                line = candidate
-            else:
-                lines.append(line)
-                line = word
-        lines.append(line)
-    return lines
+def wrapped(fonts: Fonts, text: str, size: int, width: int) -> list[str]:
+    """`text` in lines no wider than `width` pixels, its own lines kept (words.wrap's)."""
+    return [line for paragraph in text.splitlines() or [""]
+            for line in wrap(paragraph, fonts, size, width)]  # fmt: skip
 
 
 class Board:
     """The operator's window's picture, drawn from the newest glance onto `surface`."""
 
     def __init__(self, surface: pygame.Surface) -> None:
-        pygame.font.init()
         self.surface = surface
-        self._file = pygame.font.match_font("dejavusans,freesans,liberationsans,notosans")
-        self._fonts: dict[tuple[int, bool], pygame.font.Font] = {}
+        self.fonts = Fonts()
         self.glance = Glance()
         self.picture: pygame.Surface | None = None
-
-    def font(self, size: int, bold: bool = False) -> pygame.font.Font:
-        if (size, bold) not in self._fonts:
-            font = pygame.font.Font(self._file, size)
-            font.bold = bold
-            self._fonts[size, bold] = font
-        return self._fonts[size, bold]
 
     def take(self, glance: Glance) -> None:
         self.glance = glance
@@ -137,15 +121,15 @@ class Board:
     def _text(self, text: str, xy: tuple[int, int], size: int, colour=TEXT,
               bold: bool = False) -> int:  # fmt: skip
         """One line at `xy` (left, top); its height."""
-        image = self.font(size, bold).render(text, True, colour)
+        image = self.fonts.get(size, bold).render(text, True, colour)
         self.surface.blit(image, xy)
         return image.get_height()
 
     def _block(self, text: str, rect: pygame.Rect, size: int, colour=TEXT) -> int:
         """Wrapped text inside `rect` (what does not fit is cut, its last line marked …); the
         height used."""
-        font = self.font(size)
-        lines = wrapped(font, text, rect.width)
+        font = self.fonts.get(size)
+        lines = wrapped(self.fonts, text, size, rect.width)
         fit = max(rect.height // font.get_linesize(), 1)
         if len(lines) > fit:
             lines = lines[: fit - 1] + [lines[fit - 1] + " …"]
@@ -165,7 +149,7 @@ class Board:
         if g.cues and g.cue == 0:
             cue = f"{g.cues} cues: PageDown starts the show"
         self._text(cue, (m, top), round(22 * unit), DIM)
-        timer = self.font(round(44 * unit), True).render(
+        timer = self.fonts.get(round(44 * unit), True).render(
             clock_text(g.talk_s), True, DIM if g.talk_s is None else ACCENT)
         s.blit(timer, (w - m - timer.get_width(), top))
         top += round(30 * unit)
@@ -230,7 +214,7 @@ class Board:
             right.append((f"● REC {clock_text(g.recording_s)} {name}", RED))
         at = x + width
         for text, colour in reversed(right):
-            image = self.font(round(18 * unit), True).render(text, True, colour)
+            image = self.fonts.get(round(18 * unit), True).render(text, True, colour)
             at -= image.get_width()
             self.surface.blit(image, (at, y))
             at -= round(24 * unit)
