@@ -79,13 +79,15 @@ class Direction:
         return (self.shot is WIDE or self.held) and self._t >= self._move_s
 
     def see(self, frame: Frame) -> None:
-        """A frame entered the scene."""
+        """A frame entered the scene (a camera that only cues move reads nothing of it)."""
+        if not self.auto:
+            return
         ratio = measures.update_ratio(frame)
         usual, before = self._usual, self._entropy
         fresh = usual is None or usual.shape != ratio.shape
         self._usual = ratio if fresh else usual + USUAL_RATE * (ratio - usual)
         self._entropy = frame.entropy
-        if self.held or not self.auto:
+        if self.held:
             return
         if frame.index == 0 or frame.is_prompt:  # a new answer: the whole tower
             if self.shot is not WIDE:
