@@ -57,3 +57,42 @@ def test_every_shorter_label_is_shorter_and_true_to_its_numbers():
             numbers = set(re.findall(r"\d[\d,.]*\d|\d", said[0] + " " + facts))
             for short in said[1:]:
                 assert set(re.findall(r"\d[\d,.]*\d|\d", short)) <= numbers, (kind, short)
+
+
+def test_the_answer_drawn_as_tokens_come_is_the_one_a_fresh_renderer_draws():
+    """The answer's lines are wrapped again only when a token comes (web_text._lines_of): a
+    renderer that drew the answer before its last tokens came draws what a fresh one does."""
+    from dataclasses import replace
+
+    import numpy as np
+
+    from tests import showcase
+    from visualizer.config import load_settings
+    from visualizer.gl.context import HeadlessTarget
+    from visualizer.render.camera import Camera
+    from visualizer.render.passes import PassTimes
+    from visualizer.render.renderer import Renderer, read_rgb
+
+    settings, size = load_settings("default"), (1280, 720)
+    look, target = settings.look, HeadlessTarget(size)
+    scene, overlay = showcase.scene(look, tokens=20), showcase.overlay("answer", 0.0)
+    renderers = [Renderer(target.ctx, look, False, PassTimes(target.ctx), settings.venue)]
+
+    def drawn(renderer: Renderer) -> tuple[np.ndarray, list]:
+        renderer.draw(target.fbo, size, scene, overlay, Camera(look.drift_deg_s), time=1.0)
+        boxes = [box for part, box, _ in renderer.painter.drawn if part == "answer"]
+        return read_rgb(target.fbo, size).copy(), boxes
+
+    try:
+        before = drawn(renderers[0])
+        rng = np.random.default_rng(5)
+        for i in range(20, 26):
+            scene.ingest(replace(showcase._frame(i, rng, False), text=" lighthouse" * (i % 2 + 1)))
+        renderers.append(Renderer(target.ctx, look, False, PassTimes(target.ctx), settings.venue))
+        again, fresh = drawn(renderers[0]), drawn(renderers[1])
+        assert again[1] == fresh[1] and before[1] != again[1]
+        assert np.array_equal(again[0], fresh[0])
+    finally:
+        for renderer in renderers:
+            renderer.release()
+        target.close()
