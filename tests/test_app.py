@@ -239,12 +239,12 @@ def test_keys_1_and_2_crossfade_between_the_web_and_the_architecture(app):
     web = read_rgb(app.target.fbo, app.target.size)
     app.execute(Command("scene", 1))
     app.frame()
-    assert 0 < app.scene_mix < 1  # crossfading
-    run_until(app, lambda: app.scene_mix == 1.0)
+    assert 0 < app.stage.mix < 1  # crossfading
+    run_until(app, lambda: app.stage.mix == 1.0)
     architecture = read_rgb(app.target.fbo, app.target.size)
     assert np.abs(architecture.astype(int) - web.astype(int)).mean() > 10
     app.execute(Command("scene", 0))
-    run_until(app, lambda: app.scene_mix == 0.0)
+    run_until(app, lambda: app.stage.mix == 0.0)
 
 
 def test_an_edited_preset_is_applied_while_running(tiny_llama_dir, tmp_path):
@@ -274,7 +274,7 @@ def test_an_edited_preset_is_applied_while_running(tiny_llama_dir, tmp_path):
 
             edit('[look]\nglow = 0.2\nscene = "architecture"\n[sound]\nvolume = 0.3\n')
             assert app.settings.look.glow == 0.2 and app.looks.current is not renderer
-            assert app.scene_target == 1.0 and app.hud.notices[-1][1] == "reloaded live.toml"
+            assert app.stage.target == 1.0 and app.hud.notices[-1][1] == "reloaded live.toml"
             edit("[look]\nglow = -3\n")
             assert app.settings.look.glow == 0.2  # unchanged
             assert app.hud.notices[-1][1].startswith(f"{preset}:2: look.glow must be")
@@ -436,7 +436,7 @@ def test_a_headless_video_starts_with_the_answer_and_never_outruns_the_model(app
     app.execute(Command("generate", "Count to ten"))
     app.frame()
     assert app.scene.tokens_seen > 0  # the prompt's frames, in the first frame
-    video, wall = app.paced_from  # the video's time and the wall time as they came
+    video, wall = app.video.paced_from  # the video's time and the wall time as they came
     ahead, answering = [], 0
     for _ in range(MAX_FRAMES):
         if app.intake.idle:
@@ -647,11 +647,11 @@ def test_the_keys_and_a_remote_give_commands_by_name_to_one_table(monkeypatch):
         assert app.intake.paused
 
         press(pygame.K_2)
-        assert app.scene_target == 1.0 and app.hud.notices[-1][1] == "scene: architecture"
+        assert app.stage.target == 1.0 and app.hud.notices[-1][1] == "scene: architecture"
         app.execute(Command("scene", 0))
-        assert app.scene_target == 0.0 and app.hud.notices[-1][1] == "scene: web"
+        assert app.stage.target == 0.0 and app.hud.notices[-1][1] == "scene: web"
         app.execute(Command("scene", 1))
-        assert app.scene_target == 1.0
+        assert app.stage.target == 1.0
 
         press(pygame.K_l)
         assert not app.lens_shown and app.hud.notices[-1][1] == "logit lens off"

@@ -54,7 +54,7 @@ def _window_and_recording(chrome: str, video, dark: bool = False):
         app.hud.on = True
         app.hud.notify(NOTICE)
         app.controls.box = "What is a lighthouse lens made of"
-        app.blackout = app.darkness = dark
+        app.stage.blackout = app.stage.darkness = dark
         app.record(video, strict=True)
         for _ in range(8):
             app.frame()

@@ -188,32 +188,32 @@ def test_clicker_keys_step_the_cues_on_a_real_model(tiny_llama_dir, tmp_path, mo
             keys.press(pygame.K_PAGEDOWN)
             assert show.index == 0 and app.intake.gen.max_tokens == 6
             answered()
-            assert app.prompt_shown == "Count to three" and app.scene_target == 0.0
+            assert app.prompt_shown == "Count to three" and app.stage.target == 0.0
             assert "Say hello." in caplog.text and "cue 1/4: a prompt" in caplog.text
             assert "cue 4: --ablate mlp:7: the model has blocks 0–2" in caplog.text  # on load
 
             keys.press(pygame.K_b, "b")  # idle, in the show: the clicker's blank key
-            assert app.blackout and app.controls.box is None
+            assert app.stage.blackout and app.controls.box is None
             keys.press(pygame.K_PERIOD, ".")
-            assert not app.blackout
+            assert not app.stage.blackout
 
             keys.press(pygame.K_RIGHT)
-            assert show.index == 1 and app.scene_target == 1.0
+            assert show.index == 1 and app.stage.target == 1.0
             keys.press(pygame.K_PAGEDOWN)
-            assert show.index == 2 and app.scene_target == 0.0
+            assert show.index == 2 and app.stage.target == 0.0
             assert app.intake.interventions.ablations == (Ablation("mlp", 1),)
             answered()
             assert app.prompt_shown == "Count to four" and app.scene.changed == ("mlp:1",)
 
             keys.press(pygame.K_LEFT)  # back: the stage as cue 2 left it, nothing ablated
-            assert show.index == 1 and app.scene_target == 1.0
+            assert show.index == 1 and app.stage.target == 1.0
             assert not app.intake.interventions.active
             keys.press(pygame.K_PAGEUP)
-            assert show.index == 0 and app.scene_target == 0.0
+            assert show.index == 0 and app.stage.target == 0.0
 
             keys.press(pygame.K_RETURN)  # the box opens; a B in it is text
             keys.press(pygame.K_b, "B")
-            assert app.controls.box == "B" and not app.blackout
+            assert app.controls.box == "B" and not app.stage.blackout
             keys.press(pygame.K_BACKSPACE)
             keys.press(pygame.K_RETURN)  # empty: closes without asking
 

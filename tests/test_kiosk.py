@@ -16,8 +16,9 @@ from visualizer.clock import FixedStepClock
 from visualizer.config import KioskSettings, load_settings, parse_keys
 from visualizer.gl.context import HeadlessTarget
 from visualizer.kiosk import Kiosk, Playlist, kiosk_log, kiosk_source
-from visualizer.render.app import HEADLESS_LOADING_WAIT_S, App
+from visualizer.render.app import App
 from visualizer.render.controls import Command, Controls
+from visualizer.render.video_pace import HEADLESS_LOADING_WAIT_S
 
 MAX_FRAMES = 30_000  # a bound, not a timing (a kiosk draws on while the model loads)
 

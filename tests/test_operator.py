@@ -96,11 +96,11 @@ def _steps(show, fb: Path, display: str) -> None:
         assert len(np.unique(picture.reshape(-1, 3), axis=0)) > 50  # the hall's, small
 
         keys.press("b", inside)
-        _until(app, lambda: app.blackout, "B in the operator's window: the blackout")
+        _until(app, lambda: app.stage.blackout, "B in the operator's window: the blackout")
         keys.press("b", inside)
         keys.press("Next", inside)
-        _until(app, lambda: show.index == 1 and not app.blackout, "cue 2, lights back")
-        assert app.scene_target == 1.0  # cue 2's architecture
+        _until(app, lambda: show.index == 1 and not app.stage.blackout, "cue 2, lights back")
+        assert app.stage.target == 1.0  # cue 2's architecture
     finally:
         keys.close()
         app.release()

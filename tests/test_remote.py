@@ -80,7 +80,7 @@ def _window_with_a_remote(folder: str, conn: Connection) -> None:
             said = None
             while not conn.poll():
                 app.frame()
-                stage = (show.index, app.scene_target, app.blackout)
+                stage = (show.index, app.stage.target, app.stage.blackout)
                 if stage != said:
                     conn.send(stage)
                     said = stage

@@ -197,7 +197,7 @@ class Kiosk:
                                safety=look.safety)  # fmt: skip
             if settings != self.app.settings:
                 self.app.apply(settings)
-        self.app.show_scene(scene)
+        self.app.stage.show(scene)
         self._scene_since = time.monotonic()
         self.log.info("scene: %s%s", scene, f", look: {preset}" if preset else "")
 

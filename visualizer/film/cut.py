@@ -99,7 +99,7 @@ class Edit(Run):
     def _cut(self, app: App, shot: Shot) -> None:
         camera = app.camera
         camera.yaw, camera.pitch, camera.distance, camera.height = shot.camera
-        app.scene_target = app.scene_mix = shot.scene
+        app.stage.target = app.stage.mix = shot.scene
         cards = self._state["cards"]
         cards.lines = card_lines(shot.card, self.credits) if shot.card else ()
 

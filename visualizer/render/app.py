@@ -9,7 +9,8 @@ briefly on its source, so an offline clip does not fill up with loading frames.
 
 The App sequences, and holds the state its parts share; each job is a module beside it: the
 source and its queue (intake.py), commands by name (commands.py), recording (recording.py), the
-overlay and HUD (hud.py), the looks' renderers (looks.py).
+overlay and HUD (hud.py), the looks' renderers (looks.py), the crossfade and blackout
+(stage.py), a headless video's wait for the model (video_pace.py).
 
 Two pictures come out of one frame, drawn once: the audience's (the scene and the answer), which
 a recording takes, and over it the operator's chrome (REC, the prompt box, the HUD, notices),
@@ -26,7 +27,7 @@ from msgspec import structs
 
 from visualizer.architecture import Architecture
 from visualizer.clock import FixedStepClock, RealClock
-from visualizer.config import SCENES, PresetWatch, Settings
+from visualizer.config import PresetWatch, Settings
 from visualizer.cues import Show
 from visualizer.features import SceneState
 from visualizer.frame import Frame
@@ -48,14 +49,12 @@ from visualizer.render.recording import RecordingController
 from visualizer.render.remote import Remote
 from visualizer.render.renderer import render_poster
 from visualizer.render.rest import Pace
+from visualizer.render.stage import Stage
+from visualizer.render.video_pace import VideoPace
 from visualizer.sound.speakers import Speakers
 from visualizer.sources import FrameSource
 from visualizer.sources.cued import TraceInFront
 
-CROSSFADE_S = 0.6  # switching scenes
-BLACKOUT_S = 0.5  # the fade to black and back (B, or a clicker's blank-screen key)
-HEADLESS_LOADING_WAIT_S = 0.25
-FIRST_FRAMES_WAIT_S = 600.0  # a headless video's wait for a model that loads (a large one on CPU)
 PASS_SAMPLE = 8  # with the HUD on, one frame in this many is timed pass by pass
 # where the operator's chrome is drawn: "window" on the target only, never in a recording (the
 # window); "none": nowhere, its notices and errors written to the log (run --clean, offline
@@ -104,16 +103,12 @@ class App:
         self.looks = Looks(target.ctx, settings, self.passes, self.hud, watch, transparent)
         self.recorder = RecordingController(target, clock, self.hud.notify, alpha=transparent)
         self.frames, self.running = 0, True
-        self.started = time.perf_counter()
-        self.paced_from: tuple[float, float] | None = None  # a video's (clock, wall) at its answer
+        self.video = VideoPace(clock)
         self.prompt_shown = ""  # above the answer on screen: its prompt, once it begins
         self.architecture: Architecture | None = None  # the loaded model's, from its source
-        self.scene_target = float(SCENES.index(settings.look.scene))  # 0 web, 1 architecture
-        self.scene_mix = self.scene_target  # shown: eases toward the target
+        self.stage = Stage(settings.look.scene)  # the crossfade between scenes, the blackout
         self.lens_shown = settings.look.lens
         self.block = 0  # the block the intervention keys act on ([ and ])
-        self.blackout = False  # asked for (B); `darkness` eases toward it, 0 to 1
-        self.darkness = 0.0
         self.cues = self.controls.show = cues
         if cues is not None:
             commands.begin_show(self)
@@ -167,10 +162,7 @@ class App:
             self.pace.stir()
         self.scene.advance(self.glitch.step(self.scene, self.camera, dt))
         self.camera.advance(dt, self.pace.sway)
-        step = dt / CROSSFADE_S
-        self.scene_mix = min(max(self.scene_target, self.scene_mix - step), self.scene_mix + step)
-        step, dark = dt / BLACKOUT_S, float(self.blackout)
-        self.darkness = min(max(dark, self.darkness - step), self.darkness + step)
+        self.stage.advance(dt)
         self.looks.advance(dt)
         self.poll_files()
         if not drawn:
@@ -201,8 +193,7 @@ class App:
         """Nothing moves but what may at rest (render/rest.py): no answer running (or it is
         paused), no recording, no crossfade or blackout fading, the camera still."""
         return (not self.recorder.capturing and (self.intake.idle or self.intake.paused)
-                and self.scene_mix == self.scene_target and self.darkness == float(self.blackout)
-                and self.camera.still and not self.loading)  # fmt: skip
+                and self.stage.still and self.camera.still and not self.loading)  # fmt: skip
 
     def _news(self, wait: float) -> bool:
         """At rest: input or a remote command waiting, or from the source (waiting up to
@@ -250,29 +241,10 @@ class App:
                 self.running = False  # nobody to read it on screen: end the run
 
     def video_wait(self) -> float:
-        """How long a headless video still waits for the model in this frame. Its first frame
-        waits for the model's first frames, up to FIRST_FRAMES_WAIT_S: the video is the
-        answer's, not the loading screen's (a slow start of the model left a short video with
-        no answer in it). Then, while the model answers, each frame waits until the video's
-        time is the wall time since they came: drawn faster than real time, a video outran
-        the model and ended before its answer, how early depending on the machine. So its
-        tokens come at the pace the model made them. A live recording, on the real clock,
-        waits for nothing: its time is the wall's; nor does a render of a saved run, which
-        was asked for nothing (its frames are at hand, on the video's own timeline)."""
-        fixed_step = isinstance(self.clock, FixedStepClock)
-        if not (self.making_video and self.running and fixed_step and self.intake.request):
+        """How long a headless video still waits for the model in this frame (video_pace.py)."""
+        if not (self.making_video and self.running):
             return 0.0
-        if self.scene.tokens_seen == 0 and not self.intake.pending:
-            loading = self.intake.source.alive
-            waited = time.perf_counter() - self.started
-            return HEADLESS_LOADING_WAIT_S if loading and waited < FIRST_FRAMES_WAIT_S else 0.0
-        if self.intake.idle:
-            self.paced_from = None  # the next answer is paced from its own first frames
-            return 0.0
-        if self.paced_from is None:
-            self.paced_from = (self.clock.now, time.perf_counter())
-        video, wall = self.paced_from
-        return max(0.0, (self.clock.now - video) - (time.perf_counter() - wall))
+        return self.video.wait(self.intake, self.scene.tokens_seen)
 
     def show(self, frame: Frame) -> None:
         """`frame` enters the scene: it is seen, heard, and recorded from this moment."""
@@ -341,10 +313,6 @@ class App:
         self.intake.restart(why)
         self.scene = SceneState(self.settings.look)
 
-    def show_scene(self, name: str) -> None:
-        """Crossfade to a scene ("web" or "architecture")."""
-        self.scene_target = float(SCENES.index(name))
-
     def use_speakers(self, speakers: Speakers) -> None:
         """A sound device found again: the sound comes back with the next frame."""
         speakers.synth.settings = self.settings.sound  # the look may have changed since
@@ -360,7 +328,7 @@ class App:
         return self.hud.overlay(
             self.intake, self.scene, self.looks.current, prompt=self.prompt_shown,
             recording=self.recorder.path, architecture=self.architecture,
-            scene_mix=self.scene_mix, lens=self.lens_shown, blackout=self.darkness,
+            scene_mix=self.stage.mix, lens=self.lens_shown, blackout=self.stage.darkness,
         )  # fmt: skip
 
     def poster(self, path: Path, size: tuple[int, int]) -> None:
@@ -389,7 +357,7 @@ class App:
         if (settings.look, settings.safety, settings.venue) != (old.look, old.safety, old.venue):
             self.looks.switch(settings)
         if settings.look.scene != old.look.scene:
-            self.scene_target = float(SCENES.index(settings.look.scene))
+            self.stage.show(settings.look.scene)
         if self.speakers is not None:
             self.speakers.synth.settings = settings.sound
 

@@ -29,6 +29,7 @@ from visualizer.render.controls import Command
 from visualizer.render.hud import Hud
 from visualizer.render.intake import Intake
 from visualizer.render.recording import RecordingController
+from visualizer.render.stage import Stage
 from visualizer.sound.speakers import Speakers
 from visualizer.sources.cued import TraceInFront
 from visualizer.trace import frames_from_trace, read_trace
@@ -47,11 +48,10 @@ class Commanded(Protocol):
     recorder: RecordingController
     speakers: Speakers | None
     silent_because: str
-    scene_target: float
+    stage: Stage
     lens_shown: bool
     architecture: Architecture | None
     block: int
-    blackout: bool
     cues: Show | None
 
     def show(self, frame: Frame) -> None: ...
@@ -104,7 +104,7 @@ def hud(app: Commanded, _: object) -> None:
 
 def scene(app: Commanded, index: int) -> None:
     """Crossfade to a scene: 0 the neural web, 1 the architecture."""
-    app.scene_target = float(index)
+    app.stage.target = float(index)
     app.hud.notify(f"scene: {SCENES[index]}")
 
 
@@ -191,7 +191,7 @@ def generate(app: Commanded, prompt: str) -> None:
 def blackout(app: Commanded, on: bool | None) -> None:
     """Fade the picture to black, or back (None: whichever it is not); the model, the sound and
     a recording go on. Drawn by render/layers/blackout.py, eased by the app."""
-    app.blackout = not app.blackout if on is None else bool(on)
+    app.stage.blackout = not app.stage.blackout if on is None else bool(on)
 
 
 def preset(app: Commanded, name: str) -> None:

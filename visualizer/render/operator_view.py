@@ -141,7 +141,7 @@ class OperatorView:
             fps=app.governor.stats()[0], recording=recording,
             recording_s=now - self._recording[1] if recording else 0.0,
             streaming=app.settings.record.stream if app.recorder.streaming else "",
-            scene=SCENES[round(app.scene_target)], blackout=app.blackout,
+            scene=SCENES[round(app.stage.target)], blackout=app.stage.blackout,
             paused=app.intake.paused, typing=app.controls.typing(app.idle),
             prompt=app.prompt_shown, answer=words[-600:], changed=", ".join(app.scene.changed),
             notices=tuple(self._notices)[-NOTICES_KEPT:], errors=tuple(filter(None, errors)),
