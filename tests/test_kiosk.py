@@ -19,6 +19,7 @@ from visualizer.kiosk import Kiosk, Playlist, kiosk_log, kiosk_source
 from visualizer.render.app import App
 from visualizer.render.controls import Command, Controls
 from visualizer.render.video_pace import HEADLESS_LOADING_WAIT_S
+from visualizer.soak import KINDS
 
 MAX_FRAMES = 30_000  # a bound, not a timing (a kiosk draws on while the model loads)
 
@@ -222,6 +223,13 @@ def test_a_short_served_soak_survives_poisonous_requests(tiny_llama_dir):
     for memory in (report, report["server"]):
         assert memory["rss_floor_mb_by_minute"] and "rss_slope_ci95_mb_per_h" in memory
         assert memory["heap_in_use_mb_by_minute"][0] > 0  # each process's C heap, placed
+        # and its RSS by kind of mapping, once a minute: together the whole RSS but the main
+        # stack's and the kernel's few pages
+        kinds = memory["rss_mb_by_kind_by_minute"]
+        assert set(kinds) == set(KINDS) and kinds["thread stacks"][0] > 0, kinds
+        for minute, (floor, peak) in enumerate(zip(memory["rss_floor_mb_by_minute"],
+                                                   memory["rss_peak_mb_by_minute"], strict=True)):
+            assert floor - 2.0 <= sum(kind[minute] for kind in kinds.values()) <= peak + 0.5
 
 
 def test_a_lost_sound_device_is_let_go_and_found_again(kiosk, tmp_path, monkeypatch):

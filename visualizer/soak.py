@@ -17,10 +17,12 @@ Memory is judged by the slope of the per-minute RSS floors after the warm-up (le
 MB per hour, with its 95 % interval): a first-to-last difference swings with noise.
 """
 
+import contextlib
 import json
 import math
 import os
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -199,6 +201,7 @@ class _Memory:
         self.floors: list[float] = []
         self.peaks: list[float] = []
         self.heap: list[dict[str, float]] = []  # this process's C heap at each minute's floor
+        self.regions: list[dict[str, float]] = []  # its RSS by kind of mapping, once a minute
         self._own = pid is None
 
     def sample(self, now: float) -> None:
@@ -214,6 +217,9 @@ class _Memory:
         while len(self.floors) <= minute:
             self.floors.append(rss)
             self.peaks.append(rss)
+        if len(self.regions) <= minute:  # once a minute: reading every mapping takes ~10 ms
+            with contextlib.suppress(psutil.Error):
+                self.regions.extend([regions_mb(self._process)] * (minute + 1 - len(self.regions)))
         if lower and self._own and (usage := heap.usage_mb()) is not None:
             del self.heap[minute:]
             self.heap.extend([usage] * (minute + 1 - len(self.heap)))
@@ -232,7 +238,37 @@ class _Memory:
                 "rss_peak_mb_by_minute": [round(m, 1) for m in self.peaks],
                 **({"heap_in_use_mb_by_minute": [round(h["in_use"], 1) for h in self.heap],
                     "heap_free_mb_by_minute": [round(h["free"], 1) for h in self.heap]}
-                   if self.heap else {})}  # fmt: skip
+                   if self.heap else {}),
+                "rss_mb_by_kind_by_minute": {kind: [round(r[kind], 2) for r in self.regions]
+                                             for kind in KINDS}}  # fmt: skip
+
+
+KINDS = ("brk heap", "thread stacks", "other anonymous", "files")
+
+
+def regions_mb(process: psutil.Process) -> dict[str, float]:
+    """The process's RSS in MB by kind of mapping, to place a growth that the C heap's own
+    figures do not show: glibc's main heap (brk), thread stacks (anonymous, 8 MiB each, behind a
+    guard page), other anonymous mappings (glibc's other arenas and its mmap'd blocks,
+    Python's object arenas, torch's and Mesa's buffers) and files (libraries, mapped weights)."""
+    kinds = dict.fromkeys(KINDS, 0.0)
+    for region in process.memory_maps(grouped=False):
+        if region.path == "[heap]":
+            kind = "brk heap"
+        elif region.path == "[anon]":
+            stack = region.size == THREAD_STACK and region.perms.startswith("rw")
+            kind = "thread stacks" if stack else "other anonymous"
+        elif region.path.startswith("["):
+            continue  # the main stack, vdso and the like: a few pages
+        else:
+            kind = "files"
+        kinds[kind] += region.rss / 2**20
+    return kinds
+
+
+_LIMIT = resource.getrlimit(resource.RLIMIT_STACK)[0]
+# glibc's stack for a new thread: the soft limit on a stack, or 8 MiB without one
+THREAD_STACK = _LIMIT if _LIMIT != resource.RLIM_INFINITY else 8 * 2**20
 
 
 def floor_slope(floors_mb: list[float]) -> dict:
