@@ -144,33 +144,57 @@ def test_the_glitch_preset_stays_lively_but_within_three_flashes(tiny_llama, tmp
     assert reports["true"].compliant and reports["true"].general_per_s >= 2
 
 
-def test_a_frame_that_cannot_be_held_back_is_drawn_into_the_target_itself(gl_target):
-    """No copy while no cell is within a transition of its budget; its own texture from then
-    on, so that the last shown frame is there to mix from; never held back on the target."""
+def _strobe(gl_target, period: int) -> tuple[list[bool], list[float], list]:
+    """A full-screen black and white strobe through the limiter, changing every `period`
+    frames for three seconds: per frame, drawn straight into the target or not, the share of
+    the change shown, and the image shown."""
     from visualizer.gl.shaders import ShaderLibrary
     from visualizer.render.renderer import read_rgb
-    from visualizer.safety.limiter import BUDGET, FlashLimiter
+    from visualizer.safety.limiter import FlashLimiter
 
     limiter = FlashLimiter(ShaderLibrary(gl_target.ctx))
     direct, amounts, shown = [], [], []
     try:
-        for k in range(3 * FPS):  # a full-screen strobe at 7.5 Hz: 15 transitions a second
+        for k in range(3 * FPS):
             fbo = limiter.frame(gl_target.fbo, (W, H), k / FPS)
             direct.append(fbo is gl_target.fbo)
-            fbo.clear(*((1.0,) * 3 if k // 2 % 2 else (0.0,) * 3), 1.0)
+            fbo.clear(*((1.0,) * 3 if k // period % 2 else (0.0,) * 3), 1.0)
             amounts.append(limiter.finish(gl_target.fbo, k / FPS))
             shown.append(read_rgb(gl_target.fbo, (W, H)))
     finally:
         limiter.release()
+    return direct, amounts, shown
+
+
+def test_a_frame_that_cannot_be_held_back_is_drawn_into_the_target_itself(gl_target):
+    """No copy while no cell has spent its budget; its own texture from then on; never held
+    back on the target."""
+    from visualizer.safety.limiter import BUDGET
+
+    direct, amounts, shown = _strobe(gl_target, 2)  # 7.5 Hz: 15 transitions a second
     whole = [k for k in range(len(amounts)) if amounts[k] == 1.0 and not direct[k]]
     assert whole  # drawn offscreen, then copied onto the target as drawn
     assert all((shown[k] == (255 if k // 2 % 2 else 0)).all() for k in whole)
-    # transitions on frames 2, 4, 6 …: the one on frame 2 (BUDGET - 1) spends all but one
-    last_direct = 2 * (BUDGET - 1)
+    # transitions on frames 2, 4, 6 …: the one on frame 2 × BUDGET spends the budget
+    last_direct = 2 * BUDGET
     assert direct[: last_direct + 1] == [True] * (last_direct + 1)
     assert not direct[last_direct + 1]
     held = [k for k, amount in enumerate(amounts) if amount < 1.0]
     assert held and not any(direct[k] for k in held)
+
+
+def test_a_frame_held_back_right_after_a_direct_one_is_mixed_from_what_was_shown(gl_target):
+    """A 15 Hz strobe: the frame that spends the budget is drawn straight into the target, and
+    the next, held back, moves from it (kept for the purpose: a window's back buffer is gone
+    after the swap), not from a stale frame."""
+    from visualizer.safety.limiter import BUDGET
+
+    direct, amounts, shown = _strobe(gl_target, 1)
+    assert direct[: BUDGET + 1] == [True] * (BUDGET + 1) and not direct[BUDGET + 1]
+    assert amounts[BUDGET + 1] < 1.0  # held back
+    before, after = shown[BUDGET].astype(int), shown[BUDGET + 1].astype(int)
+    assert (before == 255).all()  # frame BUDGET is white; frame BUDGET + 1 asks for black
+    assert abs(after - before).max() < 128, after.mean()  # it stays nearer the white shown
 
 
 def test_a_frame_narrower_than_the_limiter_s_grid_is_measured_everywhere(gl_target):
