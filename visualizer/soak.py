@@ -217,7 +217,7 @@ class _Memory:
         while len(self.floors) <= minute:
             self.floors.append(rss)
             self.peaks.append(rss)
-        if len(self.regions) <= minute:  # once a minute: reading every mapping takes ~10 ms
+        if len(self.regions) <= minute:  # once a minute: 1,400 mappings with torch: 36 ms
             with contextlib.suppress(psutil.Error):
                 self.regions.extend([regions_mb(self._process)] * (minute + 1 - len(self.regions)))
         if lower and self._own and (usage := heap.usage_mb()) is not None:

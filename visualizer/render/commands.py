@@ -104,7 +104,7 @@ def hud(app: Commanded, _: object) -> None:
 
 def scene(app: Commanded, index: int) -> None:
     """Crossfade to a scene: 0 the neural web, 1 the architecture."""
-    app.stage.target = float(index)
+    app.stage.show(SCENES[index])
     app.hud.notify(f"scene: {SCENES[index]}")
 
 
